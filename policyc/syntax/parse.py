@@ -1,0 +1,155 @@
+"""Text → AST. Syntax errors become located diagnostics with a hint, never tracebacks."""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+
+from policyc.diagnostics import Diagnostic, PolicycError, Severity
+from policyc.syntax import ast
+from policyc.syntax.transform import ToAst
+
+_NAMED_TERMINALS = {"NAME": "a name", "STRING": "a string", "NUMBER": "a number",
+                    "$END": "end of file", "NARROWING": "`narrowing`", "LOCKED": "`locked`",
+                    "CMP": "a comparison operator"}
+
+
+def _data_dir(packaged: str, checkout: str) -> Path:
+    """A data folder shipped in the wheel (`policyc/<packaged>`) or, in a checkout, at the top."""
+    in_wheel = Path(str(resources.files("policyc"))) / packaged
+    if in_wheel.is_dir():
+        return in_wheel
+    return Path(__file__).resolve().parents[2] / checkout
+
+
+def grammar_path() -> Path:
+    return _data_dir("_grammar", "grammar") / "policy.lark"
+
+
+#: Comments seen by the lexer during the current parse (the grammar ignores them).
+_COMMENT_SINK: list[Token] = []
+
+
+@lru_cache(maxsize=2)
+def parser(strict: bool = False) -> Lark:
+    """The LALR parser. A test builds it with `strict=True`; runs reuse a cached table."""
+    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", strict=strict,
+                propagate_positions=True, maybe_placeholders=True, cache=not strict,
+                lexer_callbacks={"COMMENT": _collect_comment})
+
+
+def _collect_comment(token: Token) -> Token:
+    _COMMENT_SINK.append(token)
+    return token
+
+
+def _source_line(text: str, line: int) -> str:
+    lines = text.splitlines()
+    return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def _describe_expected(expected: set[str], lark: Lark) -> list[str]:
+    patterns = {t.name: t.pattern for t in lark.terminals}
+    out = []
+    for name in sorted(expected):
+        if name in _NAMED_TERMINALS:
+            out.append(_NAMED_TERMINALS[name])
+        elif name in patterns and patterns[name].type == "str":
+            out.append(f"`{patterns[name].value}`")
+        else:
+            out.append(name.lower())
+    return sorted(set(out))
+
+
+def _keywords(lark: Lark) -> list[str]:
+    return [t.pattern.value for t in lark.terminals
+            if t.pattern.type == "str" and t.pattern.value.isidentifier()]
+
+
+def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, lark: Lark) -> Diagnostic:
+    line = getattr(err, "line", 1) or 1
+    column = getattr(err, "column", 1) or 1
+    help: str | None = None
+    if isinstance(err, UnexpectedCharacters):
+        char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        if char == '"':
+            message = "unterminated string"
+            help = 'close the string with `"` on the same line (write `\\"` for a quote inside)'
+        else:
+            message = f"unexpected character `{char}`"
+            expected = _describe_expected(set(err.allowed or ()), lark)
+            help = "expected " + ", ".join(expected[:8]) if expected else None
+    elif isinstance(err, (UnexpectedToken, UnexpectedEOF)):
+        token = getattr(err, "token", None)
+        expected = _describe_expected(set(err.expected or ()), lark)
+        if token is None or token.type == "$END":
+            lines = text.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+            message = "unexpected end of file"
+            help = ("a `}` is missing" if "`}`" in expected
+                    else "expected " + ", ".join(expected[:8]))
+        else:
+            message = f"unexpected `{token}`"
+            help = "expected " + ", ".join(expected[:8]) if expected else None
+            guess = difflib.get_close_matches(str(token), _keywords(lark), n=1, cutoff=0.75)
+            if token.type == "NAME" and guess:
+                help = f"did you mean `{guess[0]}`? ({help})"
+    else:  # pragma: no cover - lark raises only the kinds above
+        message = str(err).splitlines()[0]
+    span = ast.Span(path, line, column, line, column + 1)
+    return Diagnostic(code="POL001", severity=Severity.error, message=message, span=span,
+                      help=help, fatal=True)
+
+
+def parse_text(text: str, path: str = "<string>") -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse one file's text. Returns the module (None on a syntax error) and diagnostics."""
+    lark = parser()
+    del _COMMENT_SINK[:]
+    try:
+        tree = lark.parse(text)
+    except UnexpectedInput as err:
+        return None, [_syntax_diagnostic(err, text, path, lark)]
+    comments = list(_COMMENT_SINK)
+    transformer = ToAst(path)
+    try:
+        policy = transformer.transform(tree)
+    except VisitError as err:  # pragma: no cover - a transformer bug, reported not raised
+        raise PolicycError([Diagnostic(code="POL001", severity=Severity.error, fatal=True,
+                                       message=f"internal error while reading `{path}`: "
+                                               f"{err.orig_exc}")]) from err
+    module = ast.Module(
+        path=path, policy=policy,
+        comments=tuple(ast.Comment(text=str(c).rstrip(), span=transformer._span(c))
+                       for c in comments))
+    return module, transformer.diagnostics
+
+
+def parse_file(path: Path | str, display: str | None = None) -> tuple[ast.Module | None,
+                                                                       list[Diagnostic]]:
+    """Read and parse a file; an unreadable file is a POL002 diagnostic."""
+    p = Path(path)
+    shown = display or str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        return None, [Diagnostic(code="POL002", severity=Severity.error, fatal=True,
+                                 message=f"cannot read `{shown}`: {reason}",
+                                 span=ast.Span(shown, 1, 1, 1, 1),
+                                 help="check the path and that the file is UTF-8 text")]
+    return parse_text(text, shown)
+
+
+def source_line(text: str, line: int) -> str:
+    return _source_line(text, line)

@@ -1,0 +1,347 @@
+"""Lark parse tree → typed AST, with a span on every node from one helper (`_span`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lark import Token, Transformer, v_args
+from lark.tree import Meta
+
+from policyc.diagnostics import Diagnostic, Severity
+from policyc.syntax import ast
+
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
+
+
+def unescape(body: str) -> str:
+    """Decode a string literal body: `\\\\ \\" \\n \\t \\r \\uXXXX`; other escapes stay as written.
+
+    >>> unescape(r'a\\.b\\"c\\u00e9')
+    'a\\\\.b"cé'
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+                i += 2
+                continue
+            if nxt == "u" and i + 6 <= len(body):
+                try:
+                    out.append(chr(int(body[i + 2 : i + 6], 16)))
+                    i += 6
+                    continue
+                except ValueError:
+                    pass
+            out.append(ch + nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+@v_args(meta=True)
+class ToAst(Transformer[Token, ast.Module]):
+    """Builds AST nodes; literal errors become diagnostics instead of exceptions."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.diagnostics: list[Diagnostic] = []
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _span(self, meta: Meta | Token) -> ast.Span | None:
+        if isinstance(meta, Token):
+            if meta.line is None:
+                return None
+            return ast.Span(self.path, meta.line, meta.column or 1, meta.end_line or meta.line,
+                            meta.end_column or 1, meta.start_pos or 0, meta.end_pos or 0)
+        if getattr(meta, "empty", True):
+            return None
+        return ast.Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column,
+                        meta.start_pos, meta.end_pos)
+
+    def _error(self, where: Meta | Token, message: str, help: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code="POL003", severity=Severity.error,
+                                           message=message, span=self._span(where), help=help,
+                                           fatal=True))
+
+    def _number(self, tok: Token) -> float:
+        value = float(tok)
+        if not math.isfinite(value):
+            self._error(tok, f"number `{tok}` is not finite", "write a finite decimal number")
+        return value
+
+    def _value(self, v: Any) -> ast.Value:
+        if isinstance(v, Token):
+            return self._number(v) if v.type == "NUMBER" else str(v)
+        return v  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _string(tok: Token) -> str:
+        return unescape(str(tok)[1:-1])
+
+    # ---- lexical -------------------------------------------------------------------------
+
+    def dotted(self, meta: Meta, parts: list[Token]) -> Token:
+        first, last = parts[0], parts[-1]
+        return Token.new_borrow_pos("NAME", ".".join(parts), first) if len(parts) == 1 else Token(
+            "NAME", ".".join(parts), first.start_pos, first.line, first.column, last.end_line,
+            last.end_column, last.end_pos)
+
+    def true_(self, meta: Meta, _: list[Any]) -> bool:
+        return True
+
+    def false_(self, meta: Meta, _: list[Any]) -> bool:
+        return False
+
+    # ---- top level ---------------------------------------------------------------------------
+
+    def start(self, meta: Meta, children: list[ast.Policy]) -> ast.Policy:
+        return children[0]
+
+    def policy(self, meta: Meta, c: list[Any]) -> ast.Policy:
+        name, version, *items = c
+        return ast.Policy(name=str(name), version=self._string(version) if version else "",
+                          items=tuple(items), span=self._span(meta))
+
+    def extends(self, meta: Meta, parents: list[ast.ParentRef]) -> ast.Extends:
+        return ast.Extends(parents=tuple(parents), span=self._span(meta))
+
+    def parent(self, meta: Meta, c: list[Any]) -> ast.ParentRef:
+        return ast.ParentRef(name=str(c[0]), narrowing=c[1] is not None, span=self._span(meta))
+
+    def owner(self, meta: Meta, c: list[Token]) -> ast.Owner:
+        return ast.Owner(value=self._string(c[0]), span=self._span(meta))
+
+    def meta(self, meta: Meta, c: list[Token]) -> ast.Meta:
+        return ast.Meta(key=str(c[0]), value=self._string(c[1]), span=self._span(meta))
+
+    # ---- schema --------------------------------------------------------------------------------
+
+    def context(self, meta: Meta, c: list[Any]) -> ast.Context:
+        default = self._value(c[2]) if len(c) > 2 else None
+        return ast.Context(name=str(c[0]), type=c[1], default=default, span=self._span(meta))
+
+    def enum_type(self, meta: Meta, c: list[Token]) -> ast.EnumType:
+        return ast.EnumType(values=tuple(str(t) for t in c), span=self._span(meta))
+
+    def bool_type(self, meta: Meta, _: list[Any]) -> ast.BoolType:
+        return ast.BoolType(span=self._span(meta))
+
+    def number_type(self, meta: Meta, _: list[Any]) -> ast.NumberType:
+        return ast.NumberType(span=self._span(meta))
+
+    def categories(self, meta: Meta, c: list[ast.Category]) -> ast.Categories:
+        return ast.Categories(roots=tuple(c), span=self._span(meta))
+
+    def category(self, meta: Meta, c: list[Any]) -> ast.Category:
+        name, rest = c[0], c[1:]
+        doc = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            doc = self._string(rest[0])
+            rest = rest[1:]
+        return ast.Category(name=str(name), doc=doc, children=tuple(rest), span=self._span(meta))
+
+    def derive(self, meta: Meta, c: list[Token]) -> ast.Derive:
+        return ast.Derive(category=str(c[0]), sources=tuple(str(t) for t in c[1:]),
+                          span=self._span(meta))
+
+    # ---- bindings --------------------------------------------------------------------------------
+
+    def classifier(self, meta: Meta, c: list[Any]) -> ast.Classifier:
+        name, path, *body = c
+        labels: tuple[ast.Label, ...] = ()
+        on_error = None
+        for item in body:
+            if isinstance(item, tuple):
+                labels += item
+            elif isinstance(item, ast.OnError):
+                on_error = item.action
+        return ast.Classifier(name=str(name), path=self._string(path), labels=labels,
+                              on_error=on_error, span=self._span(meta))
+
+    def labels(self, meta: Meta, c: list[ast.Label]) -> tuple[ast.Label, ...]:
+        return tuple(c)
+
+    def label(self, meta: Meta, c: list[Token]) -> ast.Label:
+        return ast.Label(category=str(c[0]), label=self._string(c[1]), span=self._span(meta))
+
+    def regex_detector(self, meta: Meta, c: list[Any]) -> ast.Detector:
+        return ast.Detector(category=str(c[0]), kind="regex", pattern=self._string(c[1]),
+                            validator=str(c[2]) if c[2] is not None else None,
+                            span=self._span(meta))
+
+    def keyword_detector(self, meta: Meta, c: list[Token]) -> ast.Detector:
+        return ast.Detector(category=str(c[0]), kind="keywords",
+                            keywords=tuple(self._string(t) for t in c[1:]), span=self._span(meta))
+
+    def threshold(self, meta: Meta, c: list[Token]) -> ast.Threshold:
+        return ast.Threshold(category=str(c[0]), value=self._number(c[1]), span=self._span(meta))
+
+    def threshold_default(self, meta: Meta, c: list[Token]) -> ast.Threshold:
+        return ast.Threshold(category=None, value=self._number(c[0]), span=self._span(meta))
+
+    # ---- sets ---------------------------------------------------------------------------------------
+
+    def set_decl(self, meta: Meta, c: list[Any]) -> ast.SetDecl:
+        return ast.SetDecl(name=str(c[0]), expr=c[1], span=self._span(meta))
+
+    def _set_op(self, op: str, meta: Meta, c: list[Any]) -> ast.SetOp:
+        return ast.SetOp(op=op, left=c[0], right=c[1], span=self._span(meta))  # type: ignore[arg-type]
+
+    def set_union(self, meta: Meta, c: list[Any]) -> ast.SetOp:
+        return self._set_op("|", meta, c)
+
+    def set_intersection(self, meta: Meta, c: list[Any]) -> ast.SetOp:
+        return self._set_op("&", meta, c)
+
+    def set_difference(self, meta: Meta, c: list[Any]) -> ast.SetOp:
+        return self._set_op("-", meta, c)
+
+    def set_literal(self, meta: Meta, c: list[Token | None]) -> ast.SetLiteral:
+        return ast.SetLiteral(items=tuple(str(t) for t in c if t is not None),
+                              span=self._span(meta))
+
+    def set_ref(self, meta: Meta, c: list[Token]) -> ast.SetRef:
+        return ast.SetRef(name=str(c[0]), span=self._span(meta))
+
+    # ---- decisions -------------------------------------------------------------------------------------
+
+    def resolve(self, meta: Meta, c: list[str]) -> ast.Resolve:
+        return ast.Resolve(strategy=c[0], span=self._span(meta))  # type: ignore[arg-type]
+
+    def strategy(self, meta: Meta, c: list[Token]) -> str:
+        return str(c[0])
+
+    def default(self, meta: Meta, c: list[ast.Action]) -> ast.Default:
+        return ast.Default(action=c[0], span=self._span(meta))
+
+    def on_error(self, meta: Meta, c: list[ast.Action]) -> ast.OnError:
+        return ast.OnError(action=c[0], span=self._span(meta))
+
+    def action(self, meta: Meta, c: list[Any]) -> ast.Action:
+        kind, arg = c
+        return ast.Action(kind=kind, argument=self._string(arg) if arg is not None else None,
+                          span=self._span(meta))
+
+    def action_kind(self, meta: Meta, c: list[Token]) -> str:
+        return str(c[0])
+
+    def _priority(self, tok: Token | None) -> int | None:
+        if tok is None:
+            return None
+        value = self._number(tok)
+        if value != int(value):
+            self._error(tok, f"priority `{tok}` is not an integer", "write a whole number")
+        return int(value)
+
+    def rule(self, meta: Meta, c: list[Any]) -> ast.Rule:
+        locked, name, action, guard, priority = c
+        return ast.Rule(name=str(name), action=action, guard=guard,
+                        priority=self._priority(priority), locked=locked is not None,
+                        span=self._span(meta))
+
+    def override(self, meta: Meta, c: list[Any]) -> ast.Rule:
+        name, action, guard, priority = c
+        return ast.Rule(name=str(name), action=action, guard=guard,
+                        priority=self._priority(priority), override=True, span=self._span(meta))
+
+    def drop(self, meta: Meta, c: list[Token]) -> ast.Drop:
+        return ast.Drop(name=str(c[0]), span=self._span(meta))
+
+    def allow_sugar(self, meta: Meta, c: list[Any]) -> ast.Sugar:
+        return ast.Sugar(kind="allow", set=c[0], span=self._span(meta))
+
+    def disallow_sugar(self, meta: Meta, c: list[Any]) -> ast.Sugar:
+        return ast.Sugar(kind="disallow", set=c[0], span=self._span(meta))
+
+    # ---- guards --------------------------------------------------------------------------------------
+
+    def or_(self, meta: Meta, c: list[ast.Guard]) -> ast.Or:
+        return ast.Or(items=_flatten(ast.Or, c), span=self._span(meta))
+
+    def and_(self, meta: Meta, c: list[ast.Guard]) -> ast.And:
+        return ast.And(items=_flatten(ast.And, c), span=self._span(meta))
+
+    def not_(self, meta: Meta, c: list[ast.Guard]) -> ast.Not:
+        return ast.Not(item=c[0], span=self._span(meta))
+
+    def _quant(self, q: str, meta: Meta, c: list[Any]) -> ast.Quantified:
+        return ast.Quantified(quantifier=q, set=c[0], span=self._span(meta))  # type: ignore[arg-type]
+
+    def any_(self, meta: Meta, c: list[Any]) -> ast.Quantified:
+        return self._quant("any", meta, c)
+
+    def all_(self, meta: Meta, c: list[Any]) -> ast.Quantified:
+        return self._quant("all", meta, c)
+
+    def none_(self, meta: Meta, c: list[Any]) -> ast.Quantified:
+        return self._quant("none", meta, c)
+
+    def score_cmp(self, meta: Meta, c: list[Token]) -> ast.ScoreCmp:
+        return ast.ScoreCmp(category=str(c[0]), op=str(c[1]), value=self._number(c[2]),  # type: ignore[arg-type]
+                            span=self._span(meta))
+
+    def compare(self, meta: Meta, c: list[Any]) -> ast.Compare:
+        return ast.Compare(attribute=str(c[0]), op=str(c[1]), value=self._value(c[2]),  # type: ignore[arg-type]
+                           span=self._span(meta))
+
+    def in_(self, meta: Meta, c: list[Any]) -> ast.In:
+        return ast.In(attribute=str(c[0]), values=tuple(self._value(v) for v in c[1:]),
+                      span=self._span(meta))
+
+    def not_in(self, meta: Meta, c: list[Any]) -> ast.In:
+        return ast.In(attribute=str(c[0]), values=tuple(self._value(v) for v in c[1:]),
+                      negated=True, span=self._span(meta))
+
+    def name_ref(self, meta: Meta, c: list[Token]) -> ast.NameRef:
+        return ast.NameRef(name=str(c[0]), span=self._span(meta))
+
+    # ---- tests and gates ---------------------------------------------------------------------------
+
+    def test(self, meta: Meta, c: list[Any]) -> ast.Test:
+        name, *items = c
+        given: tuple[ast.Assign, ...] = ()
+        text = None
+        expect = None
+        expect_rule = None
+        for item in items:
+            if isinstance(item, tuple) and item[0] == "given":
+                given += item[1]
+            elif isinstance(item, tuple) and item[0] == "text":
+                text = item[1]
+            elif isinstance(item, tuple) and item[0] == "expect":
+                expect, expect_rule = item[1], item[2]
+        return ast.Test(name=self._string(name), given=given, text=text, expect=expect,
+                        expect_rule=expect_rule, span=self._span(meta))
+
+    def given(self, meta: Meta, c: list[ast.Assign]) -> tuple[str, tuple[ast.Assign, ...]]:
+        return ("given", tuple(c))
+
+    def assign(self, meta: Meta, c: list[Any]) -> ast.Assign:
+        return ast.Assign(name=str(c[0]), value=self._value(c[1]), span=self._span(meta))
+
+    def text(self, meta: Meta, c: list[Token]) -> tuple[str, str]:
+        return ("text", self._string(c[0]))
+
+    def expect(self, meta: Meta, c: list[Any]) -> tuple[str, ast.Action, str | None]:
+        return ("expect", c[0], str(c[1]) if c[1] is not None else None)
+
+    def gate(self, meta: Meta, c: list[Token]) -> ast.Gate:
+        return ast.Gate(metric=str(c[0]), op=str(c[1]), value=self._number(c[2]),  # type: ignore[arg-type]
+                        span=self._span(meta))
+
+
+def _flatten(kind: type[ast.Or] | type[ast.And], operands: list[ast.Guard]) -> tuple[ast.Guard, ...]:
+    """`a or (b or c)` is `a or b or c`: one canonical n-ary node (associativity)."""
+    items: list[ast.Guard] = []
+    for op in operands:
+        items.extend(op.items if isinstance(op, kind) else (op,))
+    return tuple(items)
