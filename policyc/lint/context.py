@@ -1,0 +1,35 @@
+"""What a lint rule sees: one flattened policy, its decision map, and the program."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from policyc.semantics.decision import DecisionMap
+from policyc.semantics.model import FlatPolicy, FlatRule
+from policyc.semantics.program import Program
+from policyc.semantics.regions import Box
+
+
+@dataclass
+class LintContext:
+    program: Program
+    policy: FlatPolicy
+
+    @cached_property
+    def decision_map(self) -> DecisionMap:
+        return DecisionMap(self.policy)
+
+    @cached_property
+    def deciding_region(self) -> dict[int, Box | None]:
+        """For each rule index: a box where it decides, or None (dead). Shared by rules."""
+        dm = self.decision_map
+        return {i: dm.where_decides(i) for i in range(len(self.policy.rules))}
+
+    def own_rules(self) -> list[tuple[int, FlatRule]]:
+        """Rules declared by this policy (inherited ones are linted in their own file)."""
+        return [(i, r) for i, r in enumerate(self.policy.rules) if r.origin == self.policy.name]
+
+    def witness(self, box: Box) -> dict[str, Any]:
+        return self.decision_map.witness(box)

@@ -1,0 +1,67 @@
+"""POL202 overruled-rule: part of a rule's region is decided by another rule.
+
+Two rules on different categories always overlap (an event can carry both), so
+only rules that constrain a common variable are compared: where they overlap,
+the strategy lets the other rule decide. One finding per overruled rule, naming
+the rules that win over it, with one witness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from policyc.diagnostics import Diagnostic, Severity
+from policyc.lint.context import LintContext
+from policyc.lint.registry import make, rule
+from policyc.lint.rules._common import names, related
+from policyc.semantics.formula import variables
+from policyc.semantics.regions import box_and
+
+
+@rule("POL202", "overruled-rule", Severity.info,
+      "a rule is overruled by another rule where their guards overlap")
+def check(ctx: LintContext) -> Iterator[Diagnostic]:
+    dm = ctx.decision_map
+    if not dm.key_ordered:
+        return
+    rules = ctx.policy.rules
+    vars_of = [variables(r.formula) for r in rules]
+    by_var: dict[str, list[int]] = {}
+    for i, vs in enumerate(vars_of):
+        for v in vs:
+            by_var.setdefault(v, []).append(i)
+    for ri, r in ctx.own_rules():
+        if ctx.deciding_region[ri] is None:
+            continue  # dead: POL203 says it better
+        position = dm.rank.index(ri)
+        above = set(dm.rank[:position])
+        candidates = sorted({h for v in vars_of[ri] for h in by_var[v]
+                             if h in above and rules[h].decision != r.decision},
+                            key=dm.rank.index)
+        winners = []
+        first_witness = None
+        for h in candidates:
+            forbid = dm.entries_above(h) | dm.floor_overriders(h)
+            found = None
+            for br in dm.boxes[ri]:
+                for bh in dm.boxes[h]:
+                    inter = box_and(br, bh)
+                    if inter is not None:
+                        found = dm.search(inter, forbid)
+                        if found is not None:
+                            break
+                if found is not None:
+                    break
+            if found is not None:
+                winners.append(rules[h])
+                first_witness = first_witness or found
+        if winners and first_witness is not None:
+            yield make("POL202",
+                       f"rule `{r.id}` ({r.decision}) is overruled by {names(winners)} where "
+                       f"their guards overlap",
+                       span=r.span,
+                       related=[related(w, f"`{w.id}` decides {w.decision} there")
+                                for w in winners[:4]],
+                       help=f"this is what `resolve {ctx.policy.strategy}` does; narrow a guard "
+                            f"if `{r.id}` should win there",
+                       witness=ctx.witness(first_witness))

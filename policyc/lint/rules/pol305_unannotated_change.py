@@ -1,0 +1,50 @@
+"""POL305 unannotated-change: a child rule changes a parent rule's decision silently.
+
+Inside a parent rule's region, a new child rule that decides differently should
+say so with `override` (LANGUAGE.md §5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from policyc.diagnostics import Diagnostic, Severity
+from policyc.lint.context import LintContext
+from policyc.lint.registry import make, rule
+from policyc.lint.rules._common import related
+from policyc.semantics.regions import box_and
+
+
+@rule("POL305", "unannotated-change", Severity.warning,
+      "a child rule changes a parent rule's decision without `override`")
+def check(ctx: LintContext) -> Iterator[Diagnostic]:
+    dm = ctx.decision_map
+    rules = ctx.policy.rules
+    inherited = [i for i, r in enumerate(rules) if r.origin != ctx.policy.name]
+    if not inherited or not dm.key_ordered:
+        return
+    for ri, r in ctx.own_rules():
+        if r.override or ctx.deciding_region[ri] is None:
+            continue
+        forbid = dm.entries_above(ri) | dm.floor_overriders(ri)
+        for pi in inherited:
+            p = rules[pi]
+            if p.decision == r.decision or p.locked:
+                continue
+            found = None
+            for br in dm.boxes[ri]:
+                for bp in dm.boxes[pi]:
+                    inter = box_and(br, bp)
+                    if inter is not None and (found := dm.search(inter, forbid)) is not None:
+                        break
+                if found is not None:
+                    break
+            if found is None:
+                continue
+            yield make("POL305",
+                       f"rule `{r.id}` changes the decision of parent rule `{p.id}` "
+                       f"({p.decision} → {r.decision}) without `override`",
+                       span=r.span, related=[related(p, f"`{p.id}` in `{p.origin}`")],
+                       help=f"write `override {p.id}: ...` if this replaces it, or narrow the "
+                            f"guard", witness=ctx.witness(found))
+            break

@@ -1,0 +1,258 @@
+"""Regex and keyword detectors: the cheap classifier bindings.
+
+Detectors run on attacker-controlled text, so matching uses RE2 (linear
+time, no catastrophic backtracking). Matching is done on the UTF-8 bytes of
+the normalized text through RE2's low-level ``Match``: the ``re2`` module's
+``re``-compatible layer costs about twice as much per call, and ``score`` is
+on the per-text latency budget. Spans are mapped back to the original text
+only when asked for (redaction).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar
+
+import numpy as np
+import re2
+
+from policyc.runtime.normalize import (
+    NORMALIZATION_VERSION,
+    fold,
+    fold_with_offsets,
+    light,
+    light_with_offsets,
+    span_to_original,
+)
+from policyc.runtime.validators import VALIDATORS
+
+__all__ = ["Detector", "DetectorError", "KeywordDetector", "RegexDetector", "redact"]
+
+Span = tuple[int, int]
+
+_RE2 = re2._re2.RE2
+_UNANCHORED = _RE2.Anchor.UNANCHORED
+_NO_MATCH = (-1, -1)
+
+
+class DetectorError(ValueError):
+    """A detector definition that cannot be compiled; the message is user-facing."""
+
+
+def _compile(pattern: str, *, longest: bool = False, max_mem: int = 8 << 20) -> _RE2:
+    options = re2.Options()
+    options.log_errors = False
+    options.longest_match = longest
+    options.max_mem = max_mem
+    regex = _RE2(pattern.encode(), options)
+    if not regex.ok():
+        error = regex.error()
+        error = error.decode(errors="replace") if isinstance(error, bytes) else error
+        raise DetectorError(
+            f"regex {pattern!r} is not supported by RE2: {error}. Detectors use RE2 so that "
+            "matching stays linear-time on untrusted text: no look-around, no backreferences, "
+            "and write \\z instead of \\Z"
+        )
+    return regex
+
+
+def _char_start(data: bytes, i: int) -> int:
+    """Start of the UTF-8 character containing byte ``i``."""
+    while i > 0 and data[i] & 0xC0 == 0x80:
+        i -= 1
+    return i
+
+
+def _char_end(data: bytes, i: int) -> int:
+    """End of the UTF-8 character starting at byte ``i``."""
+    i += 1
+    while i < len(data) and data[i] & 0xC0 == 0x80:
+        i += 1
+    return i
+
+
+class Detector:
+    """Shared pipeline: normalize, match bytes, map spans back."""
+
+    kind: ClassVar[str]
+    _normalize: ClassVar[Callable[[str], str]]
+    _with_offsets: ClassVar[Callable[[str], tuple[str, list[int]]]]
+    _validator: Callable[[str], bool] | None = None
+
+    def __init__(self, regex: _RE2) -> None:
+        self._regex = regex
+
+    def _byte_spans(self, data: bytes) -> Iterator[Span]:
+        raise NotImplementedError
+
+    def _identity(self) -> list[object]:
+        raise NotImplementedError
+
+    def score(self, text: str) -> float:
+        """1.0 if the detector fires on ``text``, else 0.0."""
+        data = self._normalize(text).encode()
+        start, end = self._regex.Match(_UNANCHORED, data, 0, len(data))[0]
+        if start < 0:
+            return 0.0
+        if end > start and self._validator is None:
+            return 1.0
+        return 1.0 if next(self._byte_spans(data), None) is not None else 0.0
+
+    def score_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Scores as a float32 vector, the layout the decision table consumes."""
+        return np.fromiter(map(self.score, texts), dtype=np.float32, count=len(texts))
+
+    def spans(self, text: str) -> list[Span]:
+        """Matches as ``(start, end)`` spans of the original ``text``."""
+        normal = self._normalize(text)
+        data = normal.encode()
+        found = list(self._byte_spans(data))
+        if not found:
+            return []
+        if len(data) != len(normal):
+            starts = np.frombuffer(data, dtype=np.uint8) & 0xC0 != 0x80
+            index = np.concatenate(([0], np.cumsum(starts)))
+            found = [(int(index[s]), int(index[e])) for s, e in found]
+        if text.isascii() or normal == text:
+            return found
+        _, offsets = self._with_offsets(text)
+        return [span_to_original(offsets, s, e) for s, e in found]
+
+    def fingerprint(self) -> str:
+        """sha256 of what decides the detector's output, to spot binding changes."""
+        payload = json.dumps([self.kind, NORMALIZATION_VERSION, *self._identity()])
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class RegexDetector(Detector):
+    """An RE2 pattern on ``light(text)``, optionally checked by a validator."""
+
+    kind = "regex"
+    _normalize = staticmethod(light)
+    _with_offsets = staticmethod(light_with_offsets)
+
+    def __init__(self, pattern: str, validator: str | None = None) -> None:
+        super().__init__(_compile(pattern))
+        if validator is not None and validator not in VALIDATORS:
+            raise DetectorError(
+                f"unknown validator {validator!r}; known: {', '.join(sorted(VALIDATORS))}"
+            )
+        for probe in (b"", b"a", b"0", b" "):
+            start, end = self._regex.Match(_UNANCHORED, probe, 0, len(probe))[0]
+            if start >= 0 and start == end:
+                raise DetectorError(
+                    f"regex {pattern!r} can match the empty string, so it would fire on "
+                    "every text"
+                )
+        self.pattern = pattern
+        self.validator = validator
+        self._validator = VALIDATORS[validator] if validator else None
+
+    def _byte_spans(self, data: bytes) -> Iterator[Span]:
+        pos, end_of_data = 0, len(data)
+        while pos <= end_of_data:
+            start, end = self._regex.Match(_UNANCHORED, data, pos, end_of_data)[0]
+            if start < 0:
+                return
+            if start == end:  # empty match: step one character to make progress
+                pos = _char_end(data, start)
+                continue
+            if self._validator is None or self._validator(data[start:end].decode()):
+                yield start, end
+            pos = end
+
+    def _identity(self) -> list[object]:
+        return [self.pattern, self.validator]
+
+    def __repr__(self) -> str:
+        return f"RegexDetector({self.pattern!r}, validator={self.validator!r})"
+
+
+# Word characters for keyword boundaries: letters, digits, marks, underscore.
+_NON_WORD = r"[^\pL\pN\pM_]"
+# Scripts written without spaces between words: no boundary is required there.
+_UNSPACED_SCRIPTS = (
+    "CJK", "IDEOGRAPHIC", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR"
+)
+
+
+def _needs_boundary(char: str) -> bool:
+    if char != "_" and unicodedata.category(char)[0] not in "LNM":
+        return False
+    return not unicodedata.name(char, "").startswith(_UNSPACED_SCRIPTS)
+
+
+class KeywordDetector(Detector):
+    """A keyword list on ``fold(text)``, compiled into one RE2 automaton.
+
+    Keywords match whole words (where they start/end with a word character)
+    and any run of whitespace matches a space inside a keyword.
+    """
+
+    kind = "keywords"
+    _normalize = staticmethod(fold)
+    _with_offsets = staticmethod(fold_with_offsets)
+
+    def __init__(self, keywords: Sequence[str]) -> None:
+        if isinstance(keywords, str):
+            raise DetectorError("keywords must be a list of strings, not one string")
+        folded = sorted({" ".join(fold(k).split()) for k in keywords})
+        if not folded or "" in folded:
+            raise DetectorError("a keywords detector needs non-empty keywords")
+        self.keywords = tuple(keywords)
+        self._folded = folded
+        # One alternation per boundary kind, each in its own capture group,
+        # so the keyword's own span is known without the boundary chars.
+        groups: dict[tuple[bool, bool], list[str]] = {}
+        for keyword in sorted(folded, key=lambda k: (-len(k), k)):
+            key = (_needs_boundary(keyword[0]), _needs_boundary(keyword[-1]))
+            groups.setdefault(key, []).append(r"\s+".join(map(re2.escape, keyword.split())))
+        pattern = "|".join(
+            ("(?:^|" + _NON_WORD + ")" if left else "")
+            + "(" + "|".join(alternatives) + ")"
+            + ("(?:" + _NON_WORD + "|$)" if right else "")
+            for (left, right), alternatives in groups.items()
+        )
+        super().__init__(_compile(pattern, longest=True, max_mem=64 << 20))
+
+    def _byte_spans(self, data: bytes) -> Iterator[Span]:
+        pos, last_end, end_of_data = 0, 0, len(data)
+        while True:
+            spans = self._regex.Match(_UNANCHORED, data, pos, end_of_data)
+            if spans[0] == _NO_MATCH:
+                return
+            start, end = next(span for span in spans[1:] if span != _NO_MATCH)
+            if start < last_end:  # overlaps the previous keyword: only after backing up
+                pos = last_end
+                continue
+            yield start, end
+            # Resume on the keyword's last char: a boundary is consumed as a
+            # char, and a keyword ending in punctuation is the next one's boundary.
+            last_end, pos = end, _char_start(data, end - 1)
+
+    def _identity(self) -> list[object]:
+        return list(self._folded)
+
+    def __repr__(self) -> str:
+        return f"KeywordDetector({list(self.keywords)!r})"
+
+
+def redact(text: str, spans: Sequence[Span], replacement: str = "[REDACTED]") -> str:
+    """Replace each span (overlapping or touching spans merged) with ``replacement``."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if start >= end:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    pieces, cursor = [], 0
+    for start, end in merged:
+        pieces += [text[cursor:start], replacement]
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)

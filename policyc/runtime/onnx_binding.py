@@ -1,0 +1,243 @@
+"""Run policyc text classifiers (ONNX, raw strings in, per-category scores out).
+
+A model takes one string tensor ``[N]`` and returns one float tensor ``[N, L]``
+(probabilities).  Its column names are the JSON list stored in the model's
+metadata under ``policyc.labels``.  A policy refers to *categories*; ``labels``
+maps each category to a model column.
+
+Only numpy, onnxruntime and the standard library are imported here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+__all__ = [
+    "BindingError",
+    "LABELS_KEY",
+    "OnnxClassifier",
+    "VERSION_KEY",
+    "default_model_path",
+    "sha256_file",
+]
+
+LABELS_KEY = "policyc.labels"
+VERSION_KEY = "policyc.model_version"
+DEFAULT_MODEL = "default_text.onnx"
+
+
+class BindingError(RuntimeError):
+    """A model could not be loaded, bound to the policy's categories, or run."""
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def default_model_path() -> Path:
+    """Path of the shipped default text classifier (installed wheel or source checkout)."""
+    pkg = Path(__file__).resolve().parent.parent  # .../policyc
+    for candidate in (
+        pkg / "_stdlib_policies" / "models" / DEFAULT_MODEL,  # wheel (force-include)
+        pkg.parent / "stdlib_policies" / "models" / DEFAULT_MODEL,  # checkout
+    ):
+        if candidate.is_file():
+            return candidate
+    raise BindingError(f"the default model {DEFAULT_MODEL} is not installed next to {pkg}")
+
+
+def _length_groups(lengths: np.ndarray, max_batch: int, max_chars: int) -> list[np.ndarray]:
+    """Indices grouped by similar length (sorted ascending), so padding stays small.
+
+    A group ends when its longest text would be more than twice (plus 16 chars)
+    its shortest, when it holds ``max_batch`` texts, or when ``len * longest``
+    exceeds ``max_chars``.
+    """
+    order = np.argsort(lengths, kind="stable")
+    groups: list[np.ndarray] = []
+    start = 0
+    n = len(order)
+    while start < n:
+        lo = int(lengths[order[start]])
+        end = start + 1
+        while end < n and end - start < max_batch:
+            ln = int(lengths[order[end]])
+            if ln > 2 * lo + 16 or (end - start + 1) * ln > max_chars:
+                break
+            end += 1
+        groups.append(order[start:end])
+        start = end
+    return groups
+
+
+class OnnxClassifier:
+    """One onnxruntime session over a policyc text classifier.
+
+    ``model``: a path or the model's bytes.  ``labels``: policy category -> model
+    label; ``None`` exposes every model label under its own name.  The session
+    runs single-threaded (``intra_op_num_threads=1``, ``inter_op_num_threads=1``)
+    with all graph optimisations; ``run`` is thread-safe.
+
+    Raises :class:`BindingError` if the session cannot be created, the metadata
+    lacks ``policyc.labels``, a mapped label is missing, or the output has the
+    wrong shape.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | bytes,
+        labels: Mapping[str, str] | None = None,
+        *,
+        max_batch: int = 1024,
+        max_chars: int = 1 << 20,
+    ) -> None:
+        if isinstance(model, (bytes, bytearray, memoryview)):
+            data = bytes(model)
+            self.source = f"<{len(data)} bytes>"
+        else:
+            self.source = os.fspath(model)
+            try:
+                data = Path(model).read_bytes()
+            except OSError as exc:
+                raise BindingError(f"cannot read ONNX model {self.source}: {exc}") from exc
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            raise BindingError(
+                f"onnxruntime cannot load {self.source} as an ONNX model: {exc}"
+            ) from exc
+
+        inputs = self._session.get_inputs()
+        outputs = self._session.get_outputs()
+        if len(inputs) != 1 or inputs[0].type != "tensor(string)":
+            got = ", ".join(f"{i.name}: {i.type}" for i in inputs) or "none"
+            raise BindingError(
+                f"{self.source}: expected exactly one string tensor input, got {got}"
+            )
+        if not outputs:
+            raise BindingError(f"{self.source}: the model has no outputs")
+        self._input = inputs[0].name
+        self._output = "scores" if any(o.name == "scores" for o in outputs) else outputs[0].name
+
+        meta = self._session.get_modelmeta().custom_metadata_map
+        raw = meta.get(LABELS_KEY)
+        if raw is None:
+            raise BindingError(
+                f"{self.source}: metadata key {LABELS_KEY!r} is missing; a policyc model must "
+                "list its output columns there as a JSON array"
+            )
+        try:
+            model_labels = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise BindingError(f"{self.source}: {LABELS_KEY} is not valid JSON: {exc}") from exc
+        if (
+            not isinstance(model_labels, list)
+            or not model_labels
+            or not all(isinstance(x, str) for x in model_labels)
+            or len(set(model_labels)) != len(model_labels)
+        ):
+            raise BindingError(
+                f"{self.source}: {LABELS_KEY} must be a non-empty JSON array of distinct "
+                f"strings, got {raw!r}"
+            )
+        self.model_labels: tuple[str, ...] = tuple(model_labels)
+        self.model_version: str | None = meta.get(VERSION_KEY)
+        self.metadata: dict[str, str] = dict(meta)
+
+        column = {name: i for i, name in enumerate(self.model_labels)}
+        mapping = dict(labels) if labels is not None else {x: x for x in self.model_labels}
+        missing = sorted(
+            f"{cat!r} -> {lab!r}" for cat, lab in mapping.items() if lab not in column
+        )
+        if missing:
+            raise BindingError(
+                f"{self.source}: model label(s) not found for category mapping "
+                f"{', '.join(missing)}; the model provides {list(self.model_labels)}"
+            )
+        self.categories: tuple[str, ...] = tuple(mapping)
+        self._columns: tuple[tuple[str, int], ...] = tuple(
+            (cat, column[lab]) for cat, lab in mapping.items()
+        )
+        self._max_batch = max(1, int(max_batch))
+        self._max_chars = max(1, int(max_chars))
+
+    # ------------------------------------------------------------------ running
+
+    def _run(self, texts: np.ndarray) -> np.ndarray:
+        n = len(texts)
+        try:
+            out = self._session.run([self._output], {self._input: texts})[0]
+        except UnicodeEncodeError:
+            # Lone surrogates cannot be encoded as UTF-8; score them as U+FFFD.
+            clean = np.array(
+                [t.encode("utf-8", "replace").decode("utf-8") for t in texts], dtype=object
+            )
+            return self._run(clean)
+        except Exception as exc:
+            raise BindingError(f"{self.source}: inference failed on {n} text(s): {exc}") from exc
+        if out.ndim != 2 or out.shape != (n, len(self.model_labels)):
+            raise BindingError(
+                f"{self.source}: output {self._output!r} has shape {tuple(out.shape)}, expected "
+                f"({n}, {len(self.model_labels)}) for {len(self.model_labels)} labels"
+            )
+        return out
+
+    def score(self, text: str) -> dict[str, float]:
+        """Scores of one text: category -> probability."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, not {type(text).__name__}")
+        row = self._run(np.array([text], dtype=object))[0]
+        return {cat: float(row[j]) for cat, j in self._columns}
+
+    def score_matrix(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw model output ``[len(texts), len(model_labels)]`` float32, input order."""
+        n = len(texts)
+        result = np.empty((n, len(self.model_labels)), dtype=np.float32)
+        if n == 0:
+            return result
+        arr = np.empty(n, dtype=object)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] must be str, not {type(t).__name__}")
+            arr[i] = t
+        if n == 1:
+            result[:] = self._run(arr)
+            return result
+        lengths = np.fromiter((len(t) for t in arr), dtype=np.int64, count=n)
+        for idx in _length_groups(lengths, self._max_batch, self._max_chars):
+            result[idx] = self._run(arr[idx])
+        return result
+
+    def score_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Scores of many texts: category -> float32 array in input order.
+
+        Texts are grouped by length before running (the tokenizer pads each run to
+        its longest text) and the original order is restored.
+        """
+        mat = self.score_matrix(texts)
+        return {cat: np.ascontiguousarray(mat[:, j]) for cat, j in self._columns}
+
+    def __repr__(self) -> str:
+        return (
+            f"OnnxClassifier({self.source!r}, version={self.model_version!r}, "
+            f"categories={list(self.categories)})"
+        )

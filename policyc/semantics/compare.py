@@ -1,0 +1,196 @@
+"""Where do two decision maps decide differently? Exact, local, with witnesses.
+
+Used by `policyc diff`, and by lint for redundancy (a map against itself without
+one rule) and hierarchy checks (a child against its parent). Both maps must share
+one `Space`. The search is local: decisions can only differ inside the guards of
+rules that are not common to both versions (matched by content, in order), so
+only those boxes are explored, each split until both decisions are constant.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from policyc.semantics.decision import DecisionMap, Outcome, bits_of
+from policyc.semantics.model import FlatRule
+from policyc.semantics.regions import Box, box_subtract
+from policyc.semantics.space import Space
+
+
+@dataclass(frozen=True)
+class Difference:
+    box: Box
+    old: Outcome
+    new: Outcome
+
+    @property
+    def kind(self) -> str:
+        assert self.old.decision is not None and self.new.decision is not None
+        a = self.old.decision.restrictiveness
+        b = self.new.decision.restrictiveness
+        return "tightened" if b > a else ("loosened" if b < a else "changed")
+
+
+def _first_dependent_var(dm: DecisionMap, box: Box, entry: int) -> int:
+    ebox = dm.entry_box[entry]
+    for v, m in ebox.items():
+        if box.get(v, dm.space.vars[v].domain) & ~m:
+            return v
+    raise AssertionError("entry contains the box")  # pragma: no cover
+
+
+def constant_outcome(dm: DecisionMap, box: Box, exclude: int = 0
+                     ) -> tuple[Outcome | None, int, int]:
+    """(outcome, -1, live) if the decision is constant on `box`, else (None, var, live)."""
+    live = dm.compat(box) & ~exclude
+    if not live:
+        return dm.resolve([]), -1, live
+    if not dm.key_ordered:
+        for e in bits_of(live):
+            if not dm.containing(box, 1 << e):
+                return None, _first_dependent_var(dm, box, e), live
+        return dm.resolve(dm.matched_rules(live)), -1, live
+    first = (live & -live).bit_length() - 1
+    if not dm.containing(box, 1 << first):
+        return None, _first_dependent_var(dm, box, first), live
+    winner = dm.rules[dm.entry_rule[first]]
+    locked = live & dm.locked_entries
+    if locked:
+        stronger = [e for e in bits_of(locked)
+                    if dm.rules[dm.entry_rule[e]].decision.restrictiveness
+                    > winner.decision.restrictiveness]
+        if stronger:
+            # the floor applies somewhere: constant only if every stronger floor is settled
+            for e in stronger:
+                if not dm.containing(box, 1 << e):
+                    return None, _first_dependent_var(dm, box, e), live
+            matched = sorted({dm.entry_rule[e] for e in stronger} | {dm.entry_rule[first]})
+            return dm.resolve(matched), -1, live
+    return dm.resolve([dm.entry_rule[first]]), -1, live
+
+
+def differences(a: DecisionMap, b: DecisionMap, box: Box, exclude_a: int = 0,
+                exclude_b: int = 0) -> Iterator[Difference]:
+    """Disjoint sub-boxes of `box` where `a` and `b` decide differently (exact)."""
+    stack: list[Box] = [box]
+    space = a.space
+    while stack:
+        cur = stack.pop()
+        out_a, var_a, live_a = constant_outcome(a, cur, exclude_a)
+        out_b, var_b, live_b = constant_outcome(b, cur, exclude_b)
+        if out_a is not None and out_b is not None:
+            if out_a.key() != out_b.key():
+                yield Difference(cur, out_a, out_b)
+            continue
+        dm, var, live = (a, var_a, live_a) if out_a is None else (b, var_b, live_b)
+        classes: dict[int, int] = {}
+        for p in space.vars[var].pieces(cur.get(var, space.vars[var].domain)):
+            sig = dm.bits[var][p] & live
+            classes[sig] = classes.get(sig, 0) | (1 << p)
+        for mask in classes.values():
+            sub = dict(cur)
+            sub[var] = mask
+            stack.append(sub)
+
+
+def _content(rule: FlatRule) -> tuple[object, ...]:
+    return (rule.formula, rule.decision, rule.priority, rule.locked)
+
+
+def changed_rules(a: DecisionMap, b: DecisionMap) -> tuple[list[int], list[int]]:
+    """Rules of `a` and of `b` outside their longest common (content, order) subsequence."""
+    ka = [_content(r) for r in a.rules]
+    kb = [_content(r) for r in b.rules]
+    matcher = difflib.SequenceMatcher(a=ka, b=kb, autojunk=False)
+    common_a: set[int] = set()
+    common_b: set[int] = set()
+    for block in matcher.get_matching_blocks():
+        common_a.update(range(block.a, block.a + block.size))
+        common_b.update(range(block.b, block.b + block.size))
+    return ([i for i in range(len(ka)) if i not in common_a],
+            [i for i in range(len(kb)) if i not in common_b])
+
+
+def diff_maps(a: DecisionMap, b: DecisionMap) -> list[Difference]:
+    """Every region where `a` and `b` decide differently, as disjoint boxes."""
+    space = a.space
+    if (a.strategy != b.strategy or a.policy.default != b.policy.default
+            or a.space is not b.space):
+        roots: list[Box] = [{}]
+    else:
+        only_a, only_b = changed_rules(a, b)
+        roots = [box for i in only_a for box in a.boxes[i]]
+        roots += [box for i in only_b for box in b.boxes[i]]
+    return list(_disjoint_differences(a, b, roots, space))
+
+
+def _disjoint_differences(a: DecisionMap, b: DecisionMap, roots: list[Box],
+                          space: Space, exclude_a: int = 0,
+                          exclude_b: int = 0) -> Iterator[Difference]:
+    done: list[Box] = []
+    for root in roots:
+        pending = [root]
+        for d in done:  # explore each part of the space once
+            nxt: list[Box] = []
+            for p in pending:
+                nxt.extend(box_subtract(p, d, space))
+            pending = nxt
+        for p in pending:
+            yield from differences(a, b, p, exclude_a, exclude_b)
+        done.append(root)
+
+
+def first_difference(a: DecisionMap, b: DecisionMap, box: Box, exclude_a: int = 0,
+                     exclude_b: int = 0) -> Difference | None:
+    return next(differences(a, b, box, exclude_a, exclude_b), None)
+
+
+def merge_regions(diffs: list[Difference], space: Space) -> list[Difference]:
+    """Merge boxes with the same change that differ on one variable only (adjacent)."""
+    groups: dict[tuple[object, ...], list[Box]] = {}
+    for d in diffs:
+        key = (d.old.key(), d.old.rule, d.new.key(), d.new.rule)
+        groups.setdefault(key, []).append(dict(d.box))
+    sample = {(d.old.key(), d.old.rule, d.new.key(), d.new.rule): d for d in diffs}
+    out: list[Difference] = []
+    for key, boxes in groups.items():
+        norm = [{v: m for v, m in bx.items() if m != space.vars[v].domain} for bx in boxes]
+        changed = True
+        while changed:
+            changed = False
+            i = 0
+            while i < len(norm):
+                j = i + 1
+                while j < len(norm):
+                    merged = _merge_two(norm[i], norm[j], space)
+                    if merged is not None:
+                        norm[i] = merged
+                        norm.pop(j)
+                        changed = True
+                    else:
+                        j += 1
+                i += 1
+        d0 = sample[key]
+        for bx in norm:
+            out.append(Difference(bx, d0.old, d0.new))
+    return out
+
+
+def _merge_two(x: Box, y: Box, space: Space) -> Box | None:
+    keys = set(x) | set(y)
+    diff_vars = [v for v in keys
+                 if x.get(v, space.vars[v].domain) != y.get(v, space.vars[v].domain)]
+    if len(diff_vars) > 1:
+        return None
+    if not diff_vars:
+        return x
+    v = diff_vars[0]
+    mask = x.get(v, space.vars[v].domain) | y.get(v, space.vars[v].domain)
+    out = dict(x)
+    if mask == space.vars[v].domain:
+        out.pop(v, None)
+    else:
+        out[v] = mask
+    return out

@@ -1,0 +1,421 @@
+"""The decision map: exact answers to "which rules match, and what decides, where".
+
+Rules become **entries** (one per box of their guard). For each variable and piece,
+an int bitset says which entries allow that piece, so the entries matching a cell
+are an AND of one bitset per variable. For the key-ordered strategies
+(most-/least-restrictive, first-match, priority, and unique, whose runtime
+choice is most-restrictive) entries are numbered best key first, so the winner is
+the lowest set bit. Questions about regions are answered by a complete
+branch-and-prune search over pieces that only branches on variables some live
+entry depends on: the partition of the whole space is never materialized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from policyc.semantics.model import Decision, FlatPolicy, FlatRule
+from policyc.semantics.regions import Box, box_and, build_space, formula_boxes, witness
+from policyc.semantics.space import Space
+
+KEY_ORDERED = ("most-restrictive", "least-restrictive", "first-match", "priority", "unique")
+
+
+def rule_key(rule: FlatRule, strategy: str) -> tuple[int, ...]:
+    """Larger wins. Ties of equal restrictiveness go to the earlier rule (LANGUAGE.md §4)."""
+    r = rule.decision.restrictiveness
+    if strategy == "least-restrictive":
+        return (-r, -rule.order)
+    if strategy == "first-match":
+        return (-rule.order,)
+    if strategy == "priority":
+        return (rule.priority, r, -rule.order)
+    return (r, -rule.order)  # most-restrictive, unique (and ambiguity fallbacks)
+
+
+def floor_key(rule: FlatRule) -> tuple[int, int]:
+    return (rule.decision.restrictiveness, -rule.order)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the policy decides at one event (LANGUAGE.md §4–§5)."""
+
+    decision: Decision | None  # None: no rule matched and there is no default (a gap)
+    rule: str | None  # None when `default` decided
+    matched: tuple[str, ...]  # in flattened order
+    ambiguous: tuple[str, ...] = ()  # the tied rules, when the strategy was ambiguous
+    floor: str | None = None  # the locked rule whose floor overrode the strategy
+
+    def key(self) -> tuple[str, str | None] | None:
+        return None if self.decision is None else (self.decision.action, self.decision.argument)
+
+
+def bits_of(mask: int) -> Iterator[int]:
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+class DecisionMap:
+    def __init__(self, policy: FlatPolicy, space: Space | None = None):
+        self.policy = policy
+        self.space = space or build_space([policy])
+        self.strategy = policy.strategy
+        self.rules = policy.rules
+        self.key_ordered = self.strategy in KEY_ORDERED
+        n = len(self.rules)
+        if self.key_ordered:
+            self.rank = sorted(range(n), key=lambda i: rule_key(self.rules[i], self.strategy),
+                               reverse=True)
+        else:
+            self.rank = list(range(n))
+        self.boxes: list[list[Box]] = [formula_boxes(r.formula, self.space) for r in self.rules]
+        # entries, numbered in rank order
+        self.entry_rule: list[int] = []
+        self.entry_box: list[Box] = []
+        self.rule_entries: list[int] = [0] * n
+        for ri in self.rank:
+            for box in self.boxes[ri]:
+                e = len(self.entry_rule)
+                self.entry_rule.append(ri)
+                self.entry_box.append(box)
+                self.rule_entries[ri] |= 1 << e
+        self.n_entries = len(self.entry_rule)
+        self.all_entries = (1 << self.n_entries) - 1
+        nv = len(self.space)
+        self.bits: list[list[int]] = []
+        self.free: list[int] = []
+        for v in range(nv):
+            var = self.space.vars[v]
+            constrained = 0
+            per_piece = [0] * var.n_pieces
+            for e, box in enumerate(self.entry_box):
+                m = box.get(v)
+                if m is None:
+                    continue
+                constrained |= 1 << e
+                for p in range(var.n_pieces):
+                    if (m >> p) & 1:
+                        per_piece[p] |= 1 << e
+            free = self.all_entries & ~constrained
+            self.bits.append([pp | free for pp in per_piece])
+            self.free.append(free)
+        self.locked_entries = 0
+        for ri, r in enumerate(self.rules):
+            if r.locked:
+                self.locked_entries |= self.rule_entries[ri]
+        self._union: dict[tuple[int, int], int] = {}
+        self._inter: dict[tuple[int, int], int] = {}
+
+    # ---- cells -------------------------------------------------------------------------------
+
+    def point_of(self, event: dict[str, Any]) -> list[int]:
+        """Pieces of a concrete event; absent scores are 0, absent attributes their default."""
+        point = []
+        for var in self.space.vars:
+            if var.name in event:
+                value = event[var.name]
+            elif var.kind == "score":
+                value = 0.0
+            elif var.default is not None:
+                value = var.default
+            else:
+                raise KeyError(var.name)
+            point.append(var.piece_of(value))
+        return point
+
+    def matched_entries(self, point: list[int]) -> int:
+        m = self.all_entries
+        for v, p in enumerate(point):
+            m &= self.bits[v][p]
+            if not m:
+                break
+        return m
+
+    def matched_rules(self, entries: int) -> list[int]:
+        return sorted({self.entry_rule[e] for e in bits_of(entries)})
+
+    def decide_point(self, point: list[int]) -> Outcome:
+        return self.resolve(self.matched_rules(self.matched_entries(point)))
+
+    def decide_event(self, event: dict[str, Any]) -> Outcome:
+        return self.decide_point(self.point_of(event))
+
+    # ---- conflict resolution (LANGUAGE.md §4) --------------------------------------------
+
+    def resolve(self, matched: list[int]) -> Outcome:
+        """The decision for a set of matching rules (indices in flattened order)."""
+        rules = self.rules
+        names = tuple(rules[i].id for i in matched)
+        if not matched:
+            return Outcome(self.policy.default, None, ())
+        ambiguous: list[int] = []
+        if self.strategy == "most-specific":
+            candidates = self._most_specific_candidates(matched)
+            if len({rules[i].decision for i in candidates}) > 1:
+                ambiguous = candidates
+            winner = max(candidates, key=lambda i: floor_key(rules[i]))
+        else:
+            winner = max(matched, key=lambda i: rule_key(rules[i], self.strategy))
+            if self.strategy == "priority":
+                top = rules[winner].priority
+                tied = [i for i in matched if rules[i].priority == top]
+                if len({rules[i].decision for i in tied}) > 1:
+                    ambiguous = tied
+            elif self.strategy == "unique":
+                if len({rules[i].decision for i in matched}) > 1:
+                    ambiguous = list(matched)
+        floor = None
+        locked = [i for i in matched if rules[i].locked]
+        if locked:
+            best = max(locked, key=lambda i: floor_key(rules[i]))
+            if rules[best].decision.restrictiveness > rules[winner].decision.restrictiveness:
+                floor = rules[best].id
+                winner = best
+        return Outcome(rules[winner].decision, rules[winner].id, names,
+                       tuple(rules[i].id for i in ambiguous), floor)
+
+    def _most_specific_candidates(self, matched: list[int]) -> list[int]:
+        inside_all = [r for r in matched if all(self.contains(s, r) for s in matched)]
+        if inside_all:
+            return inside_all
+        return [r for r in matched
+                if not any(s != r and self.strictly_contains(r, s) for s in matched)]
+
+    # ---- region containment between rules ------------------------------------------------------
+
+    @cached_property
+    def _containment(self) -> dict[tuple[int, int], bool]:
+        return {}
+
+    def contains(self, outer: int, inner: int) -> bool:
+        """Whether rule `inner`'s region lies inside rule `outer`'s (whole event space)."""
+        key = (outer, inner)
+        cached = self._containment.get(key)
+        if cached is None:
+            forbid = self.rule_entries[outer]
+            cached = all(self._search_local(b, self.boxes[outer]) is None
+                         for b in self.boxes[inner]) if forbid or not self.boxes[inner] else \
+                not self.boxes[inner]
+            self._containment[key] = cached
+        return cached
+
+    def strictly_contains(self, outer: int, inner: int) -> bool:
+        return self.contains(outer, inner) and not self.contains(inner, outer)
+
+    def _search_local(self, box: Box, cover: list[Box]) -> Box | None:
+        """A sub-box of `box` outside every box of `cover` (None: covered)."""
+        from policyc.semantics.regions import box_subtract
+
+        rest = [box]
+        for c in cover:
+            nxt: list[Box] = []
+            for r in rest:
+                nxt.extend(box_subtract(r, c, self.space))
+            rest = nxt
+            if not rest:
+                return None
+        return rest[0]
+
+    # ---- bitset helpers ---------------------------------------------------------------------------
+
+    def union_bits(self, v: int, mask: int) -> int:
+        key = (v, mask)
+        out = self._union.get(key)
+        if out is None:
+            out = 0
+            for p in self.space.vars[v].pieces(mask):
+                out |= self.bits[v][p]
+            self._union[key] = out
+        return out
+
+    def inter_bits(self, v: int, mask: int) -> int:
+        key = (v, mask)
+        out = self._inter.get(key)
+        if out is None:
+            out = self.all_entries
+            for p in self.space.vars[v].pieces(mask):
+                out &= self.bits[v][p]
+            self._inter[key] = out
+        return out
+
+    def compat(self, box: Box) -> int:
+        """Entries whose box intersects `box`."""
+        m = self.all_entries
+        for v, mask in box.items():
+            m &= self.union_bits(v, mask)
+            if not m:
+                break
+        return m
+
+    def containing(self, box: Box, among: int) -> int:
+        """Entries among `among` whose box contains all of `box`."""
+        m = among
+        space = self.space
+        for v in range(len(space)):
+            m &= self.inter_bits(v, box.get(v, space.vars[v].domain))
+            if not m:
+                break
+        return m
+
+    # ---- search -----------------------------------------------------------------------------------
+
+    def search(self, box: Box, forbid: int) -> Box | None:
+        """A non-empty sub-box of `box` where no entry of `forbid` matches, or None.
+
+        Complete: None means every point of `box` matches some forbidden entry.
+        """
+        live = forbid & self.compat(box)
+        if not live:
+            return box
+        quick = self._greedy_point(box, live)
+        if quick is not None:
+            return quick
+        return self._search(box, live)
+
+    def _greedy_point(self, box: Box, live: int) -> Box | None:
+        """Try one cell first: per variable, the piece that keeps the fewest live entries."""
+        point: Box = {}
+        m = live
+        for v, var in enumerate(self.space.vars):
+            mask = box.get(v, var.domain)
+            best_p, best_m = -1, -1
+            for p in var.pieces(mask):
+                mm = m & self.bits[v][p]
+                if best_m < 0 or mm.bit_count() < best_m.bit_count():
+                    best_p, best_m = p, mm
+                    if not mm:
+                        break
+            m = best_m
+            point[v] = 1 << best_p
+            if not m:
+                for w in range(v + 1, len(self.space)):
+                    if w in box:
+                        point[w] = box[w]
+                return point
+        return None
+
+    def _search(self, box: Box, live: int) -> Box | None:
+        live &= self.compat(box)
+        if not live:
+            return box
+        if self.containing(box, live):
+            return None
+        space = self.space
+        best_v, best_n = -1, -1
+        for v in range(len(space)):
+            dep = live & ~self.inter_bits(v, box.get(v, space.vars[v].domain))
+            n = dep.bit_count()
+            if n > best_n:
+                best_v, best_n = v, n
+        v = best_v
+        classes: dict[int, int] = {}
+        for p in space.vars[v].pieces(box.get(v, space.vars[v].domain)):
+            sig = self.bits[v][p] & live
+            classes[sig] = classes.get(sig, 0) | (1 << p)
+        for sig, mask in sorted(classes.items(), key=lambda kv: kv[0].bit_count()):
+            sub = dict(box)
+            sub[v] = mask
+            found = self._search(sub, sig)
+            if found is not None:
+                return found
+        return None
+
+    # ---- per-rule questions ---------------------------------------------------------------------------
+
+    def entries_above(self, ri: int) -> int:
+        """Entries of rules with a strictly larger key (key-ordered strategies)."""
+        position = self.rank.index(ri)
+        out = 0
+        for rj in self.rank[:position]:
+            out |= self.rule_entries[rj]
+        return out
+
+    def floor_overriders(self, ri: int) -> int:
+        """Locked entries whose floor would override rule `ri` where both match."""
+        r = self.rules[ri].decision.restrictiveness
+        out = 0
+        for rj, rule in enumerate(self.rules):
+            if rule.locked and rule.decision.restrictiveness > r:
+                out |= self.rule_entries[rj]
+        return out
+
+    def where_decides(self, ri: int) -> Box | None:
+        """A region (box) where rule `ri` decides, or None if it never does (dead)."""
+        if not self.key_ordered:
+            return self._where_decides_general(ri)
+        forbid = self.entries_above(ri) | self.floor_overriders(ri)
+        for box in self.boxes[ri]:
+            found = self.search(box, forbid)
+            if found is not None:
+                return found
+        rule = self.rules[ri]
+        if rule.locked:  # it may still decide as a floor under a less restrictive winner
+            better_floor = 0
+            for rj, other in enumerate(self.rules):
+                if other.locked and floor_key(other) > floor_key(rule):
+                    better_floor |= self.rule_entries[rj]
+            for wj in self.rank:
+                if wj == ri:
+                    break
+                w = self.rules[wj]
+                if w.decision.restrictiveness >= rule.decision.restrictiveness:
+                    continue
+                forbid_w = self.entries_above(wj) | better_floor
+                for b in self.boxes[ri]:
+                    for bw in self.boxes[wj]:
+                        inter = box_and(b, bw)
+                        if inter is not None:
+                            found = self.search(inter, forbid_w)
+                            if found is not None:
+                                return found
+        return None
+
+    def _where_decides_general(self, ri: int) -> Box | None:
+        """most-specific: enumerate cells of the rules that overlap this rule's boxes."""
+        for box in self.boxes[ri]:
+            for cell in self.cells(box):
+                out = self.decide_point(self.cell_point(cell))
+                if out.rule == self.rules[ri].id:
+                    return cell
+        return None
+
+    def cells(self, box: Box) -> Iterator[Box]:
+        """Sub-boxes of `box` on which the set of matching entries is constant."""
+        live = self.compat(box)
+        stack = [(box, live)]
+        space = self.space
+        while stack:
+            b, lv = stack.pop()
+            lv &= self.compat(b)
+            split = -1
+            for v in range(len(space)):
+                if lv & ~self.inter_bits(v, b.get(v, space.vars[v].domain)):
+                    split = v
+                    break
+            if split < 0:
+                yield b
+                continue
+            classes: dict[int, int] = {}
+            for p in space.vars[split].pieces(b.get(split, space.vars[split].domain)):
+                sig = self.bits[split][p] & lv
+                classes[sig] = classes.get(sig, 0) | (1 << p)
+            for sig, mask in sorted(classes.items(), key=lambda kv: -kv[0].bit_count()):
+                sub = dict(b)
+                sub[split] = mask
+                stack.append((sub, sig))
+
+    def cell_point(self, box: Box) -> list[int]:
+        point = []
+        for v, var in enumerate(self.space.vars):
+            mask = box.get(v, var.domain)
+            point.append((mask & -mask).bit_length() - 1)
+        return point
+
+    def witness(self, box: Box) -> dict[str, Any]:
+        return witness(box, self.space)

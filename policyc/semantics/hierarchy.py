@@ -1,0 +1,89 @@
+"""The policy hierarchy as a networkx DAG: parents found, cycles reported with their path."""
+
+from __future__ import annotations
+
+import difflib
+
+import networkx as nx
+
+from policyc.diagnostics import Diagnostic, Related, Severity
+from policyc.semantics.loader import Workspace
+from policyc.syntax import ast
+
+
+def parents_of(module: ast.Module) -> list[ast.ParentRef]:
+    return [p for item in module.policy.items if isinstance(item, ast.Extends)
+            for p in item.parents]
+
+
+def build_graph(ws: Workspace, roots: list[ast.Module]) -> nx.DiGraph:
+    """Edges child → parent, loading parents on demand; unknown parents become POL102."""
+    graph: nx.DiGraph = nx.DiGraph()
+    todo = list(roots)
+    done: set[str] = set()
+    while todo:
+        module = todo.pop()
+        name = module.policy.name
+        if name in done:
+            continue
+        done.add(name)
+        graph.add_node(name)
+        for ref in parents_of(module):
+            parent = ws.find_parent(ref.name, module)
+            if parent is None:
+                known = sorted(set(ws.modules) - {name})
+                guess = difflib.get_close_matches(ref.name, known, n=1)
+                hint = f"did you mean `{guess[0]}`?" if guess else (
+                    "put the parent's file next to this one, pass its folder with `--path`, "
+                    "or use a `std.*` policy")
+                ws.diagnostics.append(Diagnostic(
+                    code="POL102", severity=Severity.error, fatal=True,
+                    message=f"unknown parent policy `{ref.name}`", span=ref.span, help=hint))
+                continue
+            graph.add_edge(name, parent.policy.name, span=ref.span)
+            todo.append(parent)
+    return graph
+
+
+def report_cycles(ws: Workspace, graph: nx.DiGraph) -> set[str]:
+    """One POL103 per cycle, with the path `a → b → a`; returns the policies on cycles."""
+    on_cycle: set[str] = set()
+    for component in nx.strongly_connected_components(graph):
+        if len(component) == 1:
+            node = next(iter(component))
+            if not graph.has_edge(node, node):
+                continue
+        start = min(component)
+        cycle = nx.find_cycle(graph.subgraph(component), source=start)
+        path = " → ".join([cycle[0][0], *(v for _, v in cycle)])
+        first_edge = graph.edges[cycle[0][0], cycle[0][1]]
+        related = [Related(message=f"`{u}` extends `{v}` here", span=graph.edges[u, v]["span"])
+                   for u, v in cycle[1:]]
+        ws.diagnostics.append(Diagnostic(
+            code="POL103", severity=Severity.error, fatal=True,
+            message=f"policy hierarchy has a cycle: {path}", span=first_edge.get("span"),
+            related=related, help="`extends` must form a DAG: remove one of these edges"))
+        on_cycle |= component
+    return on_cycle
+
+
+def linearize(graph: nx.DiGraph, ws: Workspace, name: str) -> list[str]:
+    """Flattened policy order (LANGUAGE.md §5): self, then parents in `extends` order,
+    depth first; a policy reached twice counts once, where first reached."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(n: str) -> None:
+        if n in seen:
+            return
+        seen.add(n)
+        order.append(n)
+        module = ws.modules.get(n)
+        if module is None:
+            return
+        for ref in parents_of(module):
+            if graph.has_edge(n, ref.name):
+                visit(ref.name)
+
+    visit(name)
+    return order

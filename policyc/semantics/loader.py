@@ -1,0 +1,136 @@
+"""Finding and parsing policy files, and looking parents up on the search path.
+
+Search order for a parent (LANGUAGE.md §2): the files given on the command line,
+the child's folder, each `--path` entry, then `stdlib_policies/` for `std.*`.
+A policy `a.b.c` lives in a file that declares it; by convention `a.b.c.pol` or
+`a/b/c.pol` under a search folder, but any `.pol` file in those folders counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from policyc.diagnostics import Diagnostic, Related, Severity
+from policyc.syntax import ast
+from policyc.syntax.parse import _data_dir, parse_file
+
+
+def stdlib_dir() -> Path:
+    return _data_dir("_stdlib_policies", "stdlib_policies")
+
+
+def expand_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """Files and folders (recursively, `*.pol`) in a stable order; missing paths reported."""
+    files: list[Path] = []
+    diagnostics: list[Diagnostic] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            files.extend(sorted(q for q in p.rglob("*.pol") if q.is_file()))
+        elif p.is_file():
+            files.append(p)
+        else:
+            diagnostics.append(Diagnostic(
+                code="POL002", severity=Severity.error, fatal=True,
+                message=f"no such file or folder `{raw}`",
+                span=ast.Span(str(raw), 1, 1, 1, 1),
+                help="check the path; folders are searched recursively for `*.pol` files"))
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, diagnostics
+
+
+@dataclass
+class Workspace:
+    """Every parsed module, by policy name, plus what went wrong reading them."""
+
+    search_path: list[Path] = field(default_factory=list)
+    modules: dict[str, ast.Module] = field(default_factory=dict)
+    files: dict[str, ast.Module] = field(default_factory=dict)  # by display path
+    sources: dict[str, str] = field(default_factory=dict)  # display path -> text
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    _indexed: set[Path] = field(default_factory=set)
+    _folder_index: dict[Path, dict[str, Path]] = field(default_factory=dict)
+
+    def load(self, path: Path, display: str | None = None) -> ast.Module | None:
+        shown = display or _display(path)
+        if shown in self.files:
+            return self.files[shown]
+        module, diagnostics = parse_file(path, shown)
+        try:
+            self.sources[shown] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+        self.diagnostics.extend(diagnostics)
+        if module is None:
+            return None
+        self.files[shown] = module
+        name = module.policy.name
+        if name in self.modules and self.modules[name].path != shown:
+            other = self.modules[name]
+            self.diagnostics.append(Diagnostic(
+                code="POL104", severity=Severity.error, fatal=True,
+                message=f"policy `{name}` is declared twice",
+                span=module.policy.span,
+                related=[Related(message="first declared here", span=other.policy.span)],
+                help="rename one of the policies; a policy name identifies one file"))
+        else:
+            self.modules[name] = module
+        return module
+
+    def find_parent(self, name: str, child: ast.Module) -> ast.Module | None:
+        """The module declaring `name`, searched per the module docstring."""
+        if name in self.modules:
+            return self.modules[name]
+        folders = [Path(child.path).parent, *self.search_path]
+        if name.startswith("std."):
+            folders.append(stdlib_dir())
+        for folder in folders:
+            candidate = self._index(folder).get(name)
+            if candidate is not None:
+                module = self.load(candidate)
+                if module is not None and module.policy.name == name:
+                    return module
+        return None
+
+    def _index(self, folder: Path) -> dict[str, Path]:
+        """Policy name → file for every `.pol` under a folder, read lazily by name first."""
+        folder = folder.resolve() if folder.exists() else folder
+        if folder in self._folder_index:
+            return self._folder_index[folder]
+        index: dict[str, Path] = {}
+        if folder.is_dir():
+            for f in sorted(folder.rglob("*.pol")):
+                declared = _declared_name(f)
+                if declared and declared not in index:
+                    index[declared] = f
+        self._folder_index[folder] = index
+        return index
+
+
+def _declared_name(path: Path) -> str | None:
+    """The policy name a file declares, read from its header without a full parse."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                stripped = line.split("#", 1)[0].strip()
+                if stripped.startswith("policy "):
+                    parts = stripped.split()
+                    return parts[1].rstrip("{") if len(parts) > 1 else None
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _display(path: Path) -> str:
+    """Paths relative to the working folder when inside it (stable in CI output)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

