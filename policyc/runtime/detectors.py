@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -36,6 +36,11 @@ Span = tuple[int, int]
 _RE2 = re2._re2.RE2
 _UNANCHORED = _RE2.Anchor.UNANCHORED
 _NO_MATCH = (-1, -1)
+
+
+def _utf8(text: str) -> bytes:
+    # Lone surrogates (e.g. from JSON "\ud800") must not crash a guardrail.
+    return text.encode("utf-8", "surrogatepass")
 
 
 class DetectorError(ValueError):
@@ -93,7 +98,7 @@ class Detector:
 
     def score(self, text: str) -> float:
         """1.0 if the detector fires on ``text``, else 0.0."""
-        data = self._normalize(text).encode()
+        data = _utf8(self._normalize(text))
         start, end = self._regex.Match(_UNANCHORED, data, 0, len(data))[0]
         if start < 0:
             return 0.0
@@ -108,18 +113,20 @@ class Detector:
     def spans(self, text: str) -> list[Span]:
         """Matches as ``(start, end)`` spans of the original ``text``."""
         normal = self._normalize(text)
-        data = normal.encode()
+        data = _utf8(normal)
         found = list(self._byte_spans(data))
         if not found:
             return []
         if len(data) != len(normal):
             starts = np.frombuffer(data, dtype=np.uint8) & 0xC0 != 0x80
             index = np.concatenate(([0], np.cumsum(starts)))
-            found = [(int(index[s]), int(index[e])) for s, e in found]
+            # a pattern may match inside an invalid (surrogate) sequence: widen to whole chars
+            found = [(int(index[s + 1]) - 1, int(index[e])) for s, e in found]
         if text.isascii() or normal == text:
             return found
         _, offsets = self._with_offsets(text)
-        return [span_to_original(offsets, s, e) for s, e in found]
+        # two normalized chars from one source char ("ﬁ") can yield overlapping spans
+        return _merge([span_to_original(offsets, s, e) for s, e in found], touching=False)
 
     def fingerprint(self) -> str:
         """sha256 of what decides the detector's output, to spot binding changes."""
@@ -160,7 +167,7 @@ class RegexDetector(Detector):
             if start == end:  # empty match: step one character to make progress
                 pos = _char_end(data, start)
                 continue
-            if self._validator is None or self._validator(data[start:end].decode()):
+            if self._validator is None or self._validator(data[start:end].decode(errors="replace")):
                 yield start, end
             pos = end
 
@@ -240,18 +247,23 @@ class KeywordDetector(Detector):
         return f"KeywordDetector({list(self.keywords)!r})"
 
 
-def redact(text: str, spans: Sequence[Span], replacement: str = "[REDACTED]") -> str:
-    """Replace each span (overlapping or touching spans merged) with ``replacement``."""
-    merged: list[list[int]] = []
+def _merge(spans: Iterable[Span], *, touching: bool) -> list[Span]:
+    """Sorted non-empty spans, overlapping (and optionally touching) ones merged."""
+    merged: list[Span] = []
     for start, end in sorted(spans):
         if start >= end:
             continue
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
+        if merged and (start < merged[-1][1] or touching and start == merged[-1][1]):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
-            merged.append([start, end])
+            merged.append((start, end))
+    return merged
+
+
+def redact(text: str, spans: Iterable[Span], replacement: str = "[REDACTED]") -> str:
+    """Replace each span (overlapping or touching spans merged) with ``replacement``."""
     pieces, cursor = [], 0
-    for start, end in merged:
+    for start, end in _merge(spans, touching=True):
         pieces += [text[cursor:start], replacement]
         cursor = end
     pieces.append(text[cursor:])

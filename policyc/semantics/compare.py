@@ -147,13 +147,18 @@ def first_difference(a: DecisionMap, b: DecisionMap, box: Box, exclude_a: int = 
     return next(differences(a, b, box, exclude_a, exclude_b), None)
 
 
-def merge_regions(diffs: list[Difference], space: Space) -> list[Difference]:
-    """Merge boxes with the same change that differ on one variable only (adjacent)."""
+def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None = None,
+                  b: DecisionMap | None = None) -> list[Difference]:
+    """Merge boxes with the same change (old and new decision) that differ on one variable
+    only (adjacent). With the maps given, each merged region names the rules that decide
+    at its witness."""
     groups: dict[tuple[object, ...], list[Box]] = {}
     for d in diffs:
-        key = (d.old.key(), d.old.rule, d.new.key(), d.new.rule)
+        key = (d.old.key(), d.new.key()) if a is not None else (
+            d.old.key(), d.old.rule, d.new.key(), d.new.rule)
         groups.setdefault(key, []).append(dict(d.box))
-    sample = {(d.old.key(), d.old.rule, d.new.key(), d.new.rule): d for d in diffs}
+    sample = {((d.old.key(), d.new.key()) if a is not None else
+               (d.old.key(), d.old.rule, d.new.key(), d.new.rule)): d for d in diffs}
     out: list[Difference] = []
     for key, boxes in groups.items():
         norm = [{v: m for v, m in bx.items() if m != space.vars[v].domain} for bx in boxes]
@@ -172,9 +177,14 @@ def merge_regions(diffs: list[Difference], space: Space) -> list[Difference]:
                     else:
                         j += 1
                 i += 1
+        norm = _expand(norm, space)
         d0 = sample[key]
         for bx in norm:
-            out.append(Difference(bx, d0.old, d0.new))
+            if a is not None and b is not None:
+                point = a.cell_point(bx)
+                out.append(Difference(bx, a.decide_point(point), b.decide_point(point)))
+            else:
+                out.append(Difference(bx, d0.old, d0.new))
     return out
 
 
@@ -194,3 +204,37 @@ def _merge_two(x: Box, y: Box, space: Space) -> Box | None:
     else:
         out[v] = mask
     return out
+
+
+def _covered(box: Box, cover: list[Box], space: Space) -> bool:
+    rest = [box]
+    for c in cover:
+        nxt: list[Box] = []
+        for r in rest:
+            nxt.extend(box_subtract(r, c, space))
+        rest = nxt
+        if not rest:
+            return True
+    return False
+
+
+def _expand(boxes: list[Box], space: Space) -> list[Box]:
+    """Grow each box one variable at a time while it stays inside the group's union, then
+    drop boxes inside another: fewer, larger regions that still change exactly as stated."""
+    if len(boxes) < 2:
+        return boxes
+    grown: list[Box] = []
+    for bx in boxes:
+        cur = dict(bx)
+        for v in sorted(bx, key=lambda v: -bin(bx[v]).count("1")):
+            trial = dict(cur)
+            del trial[v]
+            if _covered(trial, boxes, space):
+                cur = trial
+        grown.append(cur)
+    unique: list[Box] = []
+    for bx in sorted(grown, key=len):
+        if not any(all(bx.get(v, space.vars[v].domain) & ~m == 0 for v, m in k.items())
+                   for k in unique):
+            unique.append(bx)
+    return unique

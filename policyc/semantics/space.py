@@ -147,9 +147,11 @@ class Variable:
                 lo, lo_c, _, _ = self.bounds(run[0])
                 _, _, hi, hi_c = self.bounds(run[-1])
                 iv: dict[str, float] = {}
-                if self.kind == "score":
-                    lo, lo_c = (0.0, True) if lo == -math.inf else (lo, lo_c)
-                    hi, hi_c = (1.0, True) if hi == math.inf else (hi, hi_c)
+                if self.kind == "score":  # the domain's own bounds go without saying
+                    lo, lo_c = (-math.inf, False) if lo <= 0.0 else (lo, lo_c)
+                    hi, hi_c = (math.inf, False) if hi >= 1.0 else (hi, hi_c)
+                    if run[0] == run[-1] and run[0] % 2 == 1:
+                        lo = hi = self.cuts[run[0] // 2]
                 if lo == hi:
                     iv["eq"] = _clean(lo)
                 else:

@@ -249,3 +249,22 @@ def test_runtime_imports_no_compiler() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+_any_text = st.text(
+    alphabet=st.one_of(st.characters(), st.sampled_from("pipe bomb@x.co 4111-\u200bｐе\u0301ﬁ")),
+    max_size=60,
+)
+
+
+@pytest.mark.parametrize(
+    "detector",
+    [WEAPONS, RegexDetector(EMAIL), RegexDetector(CARD, "luhn")],
+    ids=["keywords", "email", "card"],
+)
+@given(text=_any_text)
+def test_spans_are_valid_on_any_text(detector: KeywordDetector | RegexDetector, text: str) -> None:
+    spans = detector.spans(text)
+    assert detector.score(text) == (1.0 if spans else 0.0)
+    assert all(0 <= s < e <= len(text) for s, e in spans)
+    assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False))

@@ -1,0 +1,5 @@
+"""`python -m policyc` runs the CLI."""
+
+from policyc.cli import main
+
+main()

@@ -1,0 +1,99 @@
+"""`policyc diff OLD NEW`: load both versions, diff, render, exit per `--fail-on`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from policyc.diff.report import to_markdown, to_text
+from policyc.diff.semantic import DiffReport, semantic_diff
+from policyc.render.human import render_human
+from policyc.render.machine import dumps
+from policyc.semantics.decision import DecisionMap
+from policyc.semantics.model import FlatPolicy
+from policyc.semantics.program import load_program
+from policyc.semantics.regions import build_space
+
+
+def _load_one(path: Path, search: list[Path], err: Console) -> tuple[FlatPolicy, str] | None:
+    if not path.is_file() or path.suffix != ".pol":
+        err.print(f"error: `{path}` is not a `.pol` file"
+                  + (" (diffing compiled bundles is not supported yet: diff the sources)"
+                     if path.is_file() else ""), markup=False)
+        return None
+    program = load_program([path], search)
+    fatal = [d for d in program.diagnostics if d.fatal]
+    if fatal:
+        render_human(fatal, program.sources, err)
+        return None
+    module = program.roots[0]
+    return program.policies[module.policy.name], program.sources.get(module.path, "")
+
+
+def replay(report: DiffReport, events_path: Path) -> dict[str, Any]:
+    """Decision flips on real events (scores and context; text events are skipped)."""
+    space = build_space([report.old, report.new])
+    a, b = DecisionMap(report.old, space), DecisionMap(report.new, space)
+    flips: dict[str, list[dict[str, Any]]] = {"loosened": [], "tightened": [], "changed": []}
+    total = skipped = 0
+    for n, line in enumerate(events_path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        total += 1
+        try:
+            event = json.loads(line)
+            values = {**event.get("context", {}), **event.get("scores", {})}
+            oa, ob = a.decide_event(values), b.decide_event(values)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            skipped += 1
+            continue
+        if oa.key() == ob.key() or oa.decision is None or ob.decision is None:
+            continue
+        ra, rb = oa.decision.restrictiveness, ob.decision.restrictiveness
+        kind = "tightened" if rb > ra else "loosened" if rb < ra else "changed"
+        flips[kind].append({"id": event.get("id", n), "old": str(oa.decision),
+                            "new": str(ob.decision)})
+    return {"events": total, "skipped": skipped,
+            "flips": {k: len(v) for k, v in flips.items()},
+            "examples": {k: v[:5] for k, v in flips.items()}}
+
+
+def run_diff(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path | None,
+             search: list[Path]) -> int:
+    err = Console(stderr=True, highlight=False)
+    a = _load_one(old, search, err)
+    b = _load_one(new, search, err)
+    if a is None or b is None:
+        return 2
+    report = semantic_diff(a[0], b[0], b[1])
+    replayed = None
+    if replay_path is not None:
+        try:
+            replayed = replay(report, replay_path)
+        except OSError as e:
+            err.print(f"error: cannot read `{replay_path}`: {e.strerror}", markup=False)
+            return 2
+    if fmt == "json":
+        data = report.to_json()
+        if replayed is not None:
+            data["replay"] = replayed
+        sys.stdout.write(dumps(data))
+    elif fmt == "markdown":
+        sys.stdout.write(to_markdown(report))
+        if replayed is not None:
+            sys.stdout.write(f"\n**Replay** of {replayed['events']} events: "
+                             + ", ".join(f"{n} {k}" for k, n in replayed["flips"].items()) + "\n")
+    else:
+        sys.stdout.write(to_text(report))
+        if replayed is not None:
+            sys.stdout.write(f"replay of {replayed['events']} events: "
+                             + ", ".join(f"{n} {k}" for k, n in replayed["flips"].items()) + "\n")
+    if fail_on == "loosened" and report.unaccepted_loosenings():
+        return 1
+    if fail_on == "any" and (report.changes or report.bindings):
+        return 1
+    return 0

@@ -1,0 +1,194 @@
+"""Semantic diff of two policy versions: exact regions, direction, witnesses.
+
+Both versions are flattened with their hierarchies (a change in a parent shows in
+the child's diff), put on one shared space of cut points, and compared with the
+same engine lint uses (`semantics/compare.py`). Bindings cannot be analyzed (a
+model is opaque), so a changed model, pattern or keyword list is reported as a
+binding change with the rules that read the category.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from policyc.semantics.compare import Difference, diff_maps, merge_regions
+from policyc.semantics.decision import DecisionMap, Outcome
+from policyc.semantics.formula import variables
+from policyc.semantics.model import FlatPolicy
+from policyc.semantics.regions import build_space, describe_box, witness
+from policyc.semantics.space import Space
+
+_ACCEPT = re.compile(r"#\s*policyc:\s*accept-loosening\[([^\]]+)\]\s*(.*)")
+
+
+@dataclass
+class Acceptance:
+    target: str  # a rule id, or `default`
+    reason: str
+    line: int
+
+
+@dataclass
+class Change:
+    kind: str
+    region: dict[str, Any]
+    old: Outcome
+    new: Outcome
+    witness: dict[str, Any]
+    accepted: Acceptance | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind, "region": self.region,
+            "old": _decision_json(self.old), "new": _decision_json(self.new),
+            "witness": self.witness,
+        }
+        if self.accepted is not None:
+            out["accepted"] = {"by": self.accepted.target, "reason": self.accepted.reason}
+        return out
+
+
+@dataclass
+class BindingChange:
+    category: str
+    binding: str  # "onnx:<classifier>" or "detector"
+    change: str
+    rules: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"category": self.category, "binding": self.binding, "change": self.change,
+                "rules": self.rules}
+
+
+@dataclass
+class DiffReport:
+    old: FlatPolicy
+    new: FlatPolicy
+    old_hash: str
+    new_hash: str
+    changes: list[Change]
+    bindings: list[BindingChange] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        out = {"loosened": 0, "tightened": 0, "changed": 0}
+        for c in self.changes:
+            out[c.kind] += 1
+        return out
+
+    def unaccepted_loosenings(self) -> list[Change]:
+        return [c for c in self.changes if c.kind == "loosened" and c.accepted is None]
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "schema": "policyc/diff/v1",
+            "old": {"policy": self.old.name, "version": self.old.version, "hash": self.old_hash},
+            "new": {"policy": self.new.name, "version": self.new.version, "hash": self.new_hash},
+            "changes": [c.to_json() for c in self.changes],
+            "summary": self.summary(),
+        }
+        if self.bindings:
+            out["bindings"] = [b.to_json() for b in self.bindings]
+        return out
+
+
+def _decision_json(o: Outcome) -> dict[str, Any]:
+    d = o.decision
+    return {"action": d.action if d else None, "argument": d.argument if d else None,
+            "rule": o.rule}
+
+
+def policy_hash(flat: FlatPolicy) -> str:
+    """The policy's content hash, identical to the compiled bundle's when available."""
+    try:
+        from policyc.compile import content_hash  # type: ignore[attr-defined]
+
+        return str(content_hash(flat))
+    except (ImportError, AttributeError):
+        digest = hashlib.sha256(repr((flat.name, flat.version, flat.strategy, flat.default,
+                                      flat.on_error, [(r.id, r.decision, r.formula, r.priority,
+                                                       r.locked) for r in flat.rules]))
+                                .encode()).hexdigest()
+        return f"sha256:{digest}"
+
+
+def acceptances(source: str) -> list[Acceptance]:
+    """`# policyc: accept-loosening[rule_or_default] reason` annotations in a file."""
+    out = []
+    for n, line in enumerate(source.splitlines(), 1):
+        m = _ACCEPT.search(line)
+        if m:
+            for target in m.group(1).split(","):
+                out.append(Acceptance(target.strip(), m.group(2).strip(), n))
+    return out
+
+
+def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "") -> DiffReport:
+    space = build_space([old, new])
+    a = DecisionMap(old, space)
+    b = DecisionMap(new, space)
+    diffs = merge_regions(diff_maps(a, b), space, a, b)
+    accepted = {acc.target: acc for acc in acceptances(new_source)}
+    changes = [_change(d, space, accepted) for d in diffs]
+    changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),
+                                sorted(c.region), str(c.region)))
+    return DiffReport(old, new, policy_hash(old), policy_hash(new), changes,
+                      binding_changes(old, new))
+
+
+def _change(d: Difference, space: Space, accepted: dict[str, Acceptance]) -> Change:
+    if d.old.decision is None or d.new.decision is None:
+        kind = "tightened" if d.old.decision is None else "loosened"
+    else:
+        kind = d.kind
+    acc = None
+    if kind == "loosened":
+        acc = accepted.get(d.new.rule or "default") or accepted.get(d.old.rule or "default")
+    return Change(kind, describe_box(d.box, space), d.old, d.new, witness(d.box, space), acc)
+
+
+def binding_changes(old: FlatPolicy, new: FlatPolicy) -> list[BindingChange]:
+    """Bindings whose behaviour may differ: model bytes, patterns, keywords, labels."""
+    def detectors(p: FlatPolicy) -> dict[str, set[tuple[object, ...]]]:
+        out: dict[str, set[tuple[object, ...]]] = {}
+        for d in p.detectors:
+            out.setdefault(d.category, set()).add((d.kind, d.pattern, d.validator, d.keywords))
+        return out
+
+    def models(p: FlatPolicy) -> dict[str, tuple[str, str]]:
+        out: dict[str, tuple[str, str]] = {}
+        for c in p.classifiers:
+            digest = _file_digest(Path(c.base_dir) / c.path)
+            for leaf, label in c.labels:
+                out[leaf] = (c.name, f"{digest}:{label}")
+        return out
+
+    readers: dict[str, list[str]] = {}
+    for r in new.rules:
+        for v in variables(r.formula):
+            readers.setdefault(v, []).append(r.id)
+    result: list[BindingChange] = []
+    da, db = detectors(old), detectors(new)
+    for cat in sorted(set(da) | set(db)):
+        if da.get(cat) != db.get(cat):
+            change = ("detector added" if cat not in da else "detector removed" if cat not in db
+                      else "pattern or keyword list changed")
+            result.append(BindingChange(cat, "detector", change, readers.get(cat, [])))
+    ma, mb = models(old), models(new)
+    for cat in sorted(set(ma) | set(mb)):
+        if ma.get(cat) != mb.get(cat):
+            name = (mb.get(cat) or ma.get(cat) or ("?", ""))[0]
+            change = ("binding added" if cat not in ma else "binding removed" if cat not in mb
+                      else "model or label changed")
+            result.append(BindingChange(cat, f"onnx:{name}", change, readers.get(cat, [])))
+    return result
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return f"missing:{path}"
