@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SCHEMA = "policyc/bundle/v1"
 MANIFEST = "manifest.json"
@@ -126,7 +126,9 @@ class TestSpec(_Model):
 
 
 class Manifest(_Model):
-    schema_: Literal["policyc/bundle/v1"]
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_: Literal["policyc/bundle/v1"] = Field(alias="schema")
     policy: str
     version: str
     hash: str
@@ -167,12 +169,6 @@ class Manifest(_Model):
 
     def content_hash(self) -> str:
         return "sha256:" + hashlib.sha256(self.canonical(with_hash=False)).hexdigest()
-
-
-# pydantic reserves `schema`; the JSON key is still "schema".
-Manifest.model_fields["schema_"].alias = "schema"
-Manifest.model_config["populate_by_name"] = True
-Manifest.model_rebuild(force=True)
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -564,7 +564,10 @@ def _regex_problem(pattern: str) -> str | None:
     try:
         re2.compile(pattern)
     except Exception as err:  # re2 raises its own error type
-        return str(err) or "invalid pattern"
+        detail = err.args[0] if err.args else ""
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        return str(detail) or "invalid pattern"
     return None
 
 

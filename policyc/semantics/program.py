@@ -7,7 +7,7 @@ from pathlib import Path
 
 from policyc.diagnostics import Diagnostic, sort_diagnostics
 from policyc.semantics.flatten import flatten_workspace
-from policyc.semantics.loader import Workspace, expand_inputs
+from policyc.semantics.loader import Workspace, _declared_name, expand_inputs
 from policyc.semantics.model import FlatPolicy
 from policyc.syntax import ast
 
@@ -32,10 +32,31 @@ def load_program(inputs: list[str | Path], search_path: list[str | Path] | None 
                  ) -> Program:
     """Parse and flatten every policy in `inputs` (files or folders)."""
     files, diagnostics = expand_inputs(inputs)
-    ws = Workspace(search_path=[Path(p) for p in (search_path or [])])
+    # Two versions of one policy (e.g. v1/ and v2/) are each checked on their own: files
+    # that declare an already-seen name go to a later batch with its own workspace.
+    batches: list[list[Path]] = []
+    for f in files:
+        name = _declared_name(f)
+        for batch in batches:
+            if name is None or all(_declared_name(g) != name for g in batch):
+                batch.append(f)
+                break
+        else:
+            batches.append([f])
+    search = [Path(p) for p in (search_path or [])]
+    ws = Workspace(search_path=search)
     ws.diagnostics.extend(diagnostics)
-    roots = [m for m in (ws.load(f) for f in files) if m is not None]
+    roots = [m for m in (ws.load(f) for f in (batches[0] if batches else [])) if m is not None]
     policies = flatten_workspace(ws, roots)
+    for batch in batches[1:]:
+        extra = Workspace(search_path=search)
+        more = [m for m in (extra.load(f) for f in batch) if m is not None]
+        for name, flat in flatten_workspace(extra, more).items():
+            policies[f"{name}@{flat.path}"] = flat
+        roots.extend(more)
+        ws.diagnostics.extend(extra.diagnostics)
+        ws.sources.update(extra.sources)
+        ws.files.update(extra.files)
     return Program(ws, roots, policies, sort_diagnostics(ws.diagnostics))
 
 

@@ -107,7 +107,11 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, lark: Lark) -
                 help = f"did you mean `{guess[0]}`? ({help})"
     else:  # pragma: no cover - lark raises only the kinds above
         message = str(err).splitlines()[0]
-    span = ast.Span(path, line, column, line, column + 1)
+    end_column = column + 1
+    token = getattr(err, "token", None)
+    if isinstance(token, Token) and token.type != "$END" and token.end_line == line:
+        end_column = max(end_column, token.end_column or end_column)
+    span = ast.Span(path, line, column, line, end_column)
     return Diagnostic(code="POL001", severity=Severity.error, message=message, span=span,
                       help=help, fatal=True)
 
