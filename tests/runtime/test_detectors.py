@@ -147,6 +147,13 @@ def test_keyword_errors(keywords: list[str]) -> None:
         KeywordDetector(keywords)
 
 
+def test_lone_surrogates_do_not_crash() -> None:
+    # str from JSON may hold lone surrogates ("\ud800"); a guardrail must not raise
+    text = "\ud800 pipe bomb \udfff a@b.co"
+    assert redact(text, WEAPONS.spans(text)) == "\ud800 [REDACTED] \udfff a@b.co"
+    assert RegexDetector(EMAIL).spans(text) == [(len(text) - 6, len(text))]
+
+
 def test_kind_and_fingerprint() -> None:
     regex, keywords = RegexDetector(EMAIL), KeywordDetector(["Pipe Bomb", "ghost gun"])
     assert (regex.kind, keywords.kind) == ("regex", "keywords")

@@ -1,0 +1,203 @@
+"""Decision map, dead rules, ambiguity and diff against brute force on small policies.
+
+The reference here is written from LANGUAGE.md §4–§5 independently of
+`policyc.semantics.decision`: evaluate every rule's formula on a concrete event,
+then pick the decision. Brute force visits every cell of the grid of cut points.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policyc.semantics.compare import diff_maps
+from policyc.semantics.decision import DecisionMap
+from policyc.semantics.formula import evaluate
+from policyc.semantics.program import load_policy_text
+from policyc.semantics.regions import build_space
+
+RESTRICT = ["allow", "warn", "redact", "redirect", "refuse", "escalate"]
+STRATEGIES = ["most-restrictive", "least-restrictive", "first-match", "priority",
+              "most-specific", "unique"]
+LEAVES = ["c.a", "c.b", "d"]
+THRESHOLDS = [0.2, 0.5, 0.8]
+
+
+@st.composite
+def atoms(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["cat", "score", "enum", "in", "bool", "num"]))
+    if kind == "cat":
+        return draw(st.sampled_from(["c.a", "c.b", "d", "c"]))
+    if kind == "score":
+        op = draw(st.sampled_from([">=", ">", "<", "<="]))
+        return f"score({draw(st.sampled_from(LEAVES))}) {op} {draw(st.sampled_from(THRESHOLDS))}"
+    if kind == "enum":
+        return f"aud {draw(st.sampled_from(['==', '!=']))} {draw(st.sampled_from(['x', 'y', 'z']))}"
+    if kind == "in":
+        vals = draw(st.lists(st.sampled_from(["x", "y", "z"]), min_size=1, max_size=2,
+                             unique=True))
+        return f"aud in {{ {', '.join(vals)} }}"
+    if kind == "bool":
+        return draw(st.sampled_from(["pro", "not pro"]))
+    return f"age {draw(st.sampled_from(['<', '<=', '>', '>=', '==']))} {draw(st.sampled_from([3, 18]))}"
+
+
+@st.composite
+def guards(draw: st.DrawFn, depth: int = 0) -> str:
+    if depth >= 2 or draw(st.booleans()):
+        return draw(atoms())
+    op = draw(st.sampled_from(["and", "or"]))
+    left, right = draw(guards(depth + 1)), draw(guards(depth + 1))
+    text = f"({left} {op} {right})"
+    return f"not {text}" if draw(st.integers(0, 4)) == 0 else text
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> str:
+    strategy = draw(st.sampled_from(STRATEGIES))
+    n = draw(st.integers(1, 5))
+    lines = []
+    for i in range(n):
+        action = draw(st.sampled_from(RESTRICT))
+        arg = draw(st.sampled_from(["", '("p")', '("q")'])) if action != "allow" else ""
+        locked = "locked " if draw(st.integers(0, 5)) == 0 else ""
+        prio = f" priority {draw(st.integers(0, 2))}" if strategy == "priority" else ""
+        guard = draw(guards())
+        lines.append(f"  {locked}rule r{i}: {action}{arg} when {guard}{prio}")
+    default = draw(st.sampled_from(["default allow", "default warn(\"d\")", ""]))
+    return (
+        'policy t.p version "1" {\n  owner "o"\n'
+        "  context aud: enum { x, y, z }\n  context pro: bool\n  context age: number\n"
+        "  categories { c { a, b }, d }\n  threshold default 0.5\n"
+        f"  resolve {strategy}\n  {default}\n" + "\n".join(lines) + "\n}\n")
+
+
+def reference(policy, event):  # type: ignore[no-untyped-def]
+    """LANGUAGE.md §4–§5, from the text, on one event. Returns (decision, ambiguous)."""
+    rules = policy.rules
+    matched = [r for r in rules if evaluate(r.formula, event)]
+    if not matched:
+        return (None if policy.default is None else policy.default), False
+    restr = RESTRICT.index
+
+    def most_restrictive(rs):  # type: ignore[no-untyped-def]
+        top = max(restr(r.decision.action) for r in rs)
+        return next(r for r in rs if restr(r.decision.action) == top)  # first in order
+
+    ambiguous = False
+    s = policy.strategy
+    if s == "most-restrictive":
+        win = most_restrictive(matched)
+    elif s == "least-restrictive":
+        low = min(restr(r.decision.action) for r in matched)
+        win = next(r for r in matched if restr(r.decision.action) == low)
+    elif s == "first-match":
+        win = matched[0]
+    elif s == "priority":
+        top = max(r.priority for r in matched)
+        tied = [r for r in matched if r.priority == top]
+        ambiguous = len({r.decision for r in tied}) > 1
+        win = most_restrictive(tied)
+    elif s == "unique":
+        ambiguous = len({r.decision for r in matched}) > 1
+        win = most_restrictive(matched)
+    else:  # most-specific: containment over the whole space, by brute force
+        def inside(a, b):  # type: ignore[no-untyped-def]
+            return all(evaluate(b.formula, e) for e in CELLS if evaluate(a.formula, e))
+
+        cands = [r for r in matched if all(inside(r, o) for o in matched)]
+        if not cands:
+            cands = [r for r in matched if not any(
+                o is not r and inside(o, r) and not inside(r, o) for o in matched)]
+        ambiguous = len({r.decision for r in cands}) > 1
+        win = most_restrictive(cands)
+    locked = [r for r in matched if r.locked]
+    if locked:
+        floor = most_restrictive(locked)
+        if restr(floor.decision.action) > restr(win.decision.action):
+            win = floor
+    return win.decision, ambiguous
+
+
+CELLS: list[dict[str, object]] = []
+
+
+def grid(space):  # type: ignore[no-untyped-def]
+    axes = []
+    for var in space.vars:
+        axes.append([(var.name, var.rep_exact(p)) for p in var.pieces(var.domain)])
+    return [dict(combo) for combo in itertools.product(*axes)]
+
+
+def load(text: str):  # type: ignore[no-untyped-def]
+    program = load_policy_text(text, "t.pol")
+    assert not program.fatal, [d.message for d in program.diagnostics]
+    return program.policies["t.p"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies())
+def test_decision_map_equals_brute_force(text: str) -> None:
+    policy = load(text)
+    dm = DecisionMap(policy)
+    CELLS[:] = grid(dm.space)
+    decided_by: set[str] = set()
+    any_ambiguous = False
+    for event in CELLS:
+        expected, ambiguous = reference(policy, event)
+        outcome = dm.decide_event(event)
+        assert outcome.decision == expected, (text, event)
+        assert bool(outcome.ambiguous) == ambiguous, (text, event)
+        any_ambiguous |= ambiguous
+        if outcome.rule is not None:
+            decided_by.add(outcome.rule)
+    # a rule is dead iff brute force never sees it decide
+    for i, rule in enumerate(policy.rules):
+        assert (dm.where_decides(i) is not None) == (rule.id in decided_by), (text, rule.id)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies())
+def test_ambiguity_reported_iff_brute_force_finds_it(text: str) -> None:
+    from policyc.lint.context import LintContext
+    from policyc.lint.rules.pol201_ambiguous_decision import check
+    from policyc.semantics.program import load_policy_text as lp
+
+    program = lp(text, "t.pol")
+    policy = program.policies["t.p"]
+    dm = DecisionMap(policy)
+    CELLS[:] = grid(dm.space)
+    brute = any(reference(policy, e)[1] for e in CELLS)
+    found = list(check(LintContext(program, policy)))
+    assert bool(found) == brute, text
+    for d in found:  # every witness really is ambiguous
+        assert d.witness is not None
+        assert reference(policy, dict(d.witness) | _zero_scores(dm, d.witness))[1], (text, d)
+
+
+def _zero_scores(dm: DecisionMap, witness: dict[str, object]) -> dict[str, object]:
+    return {v.name: 0.0 for v in dm.space.vars if v.kind == "score" and v.name not in witness}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies(), policies())
+def test_diff_is_complete_and_sound(old_text: str, new_text: str) -> None:
+    old, new = load(old_text), load(new_text)
+    space = build_space([old, new])
+    a, b = DecisionMap(old, space), DecisionMap(new, space)
+    diffs = diff_maps(a, b)
+    cells = grid(space)
+    for event in cells:
+        oa, ob = a.decide_event(event), b.decide_event(event)
+        point = a.point_of(event)
+        inside = [d for d in diffs
+                  if all((d.box.get(v, space.vars[v].domain) >> p) & 1
+                         for v, p in enumerate(point))]
+        if oa.key() != ob.key():  # complete: the changed cell is in a reported region
+            assert len(inside) == 1, (old_text, new_text, event)
+            d = inside[0]
+            assert (d.old.key(), d.new.key()) == (oa.key(), ob.key())
+        else:  # sound: no reported region covers an unchanged cell
+            assert not inside, (old_text, new_text, event)
