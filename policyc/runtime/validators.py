@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 __all__ = ["VALIDATORS", "iban", "ipv4", "ipv6", "luhn", "ssn"]
 
+
 def _compact(value: str) -> str:
     """Drop the separators people type inside numbers."""
     return value.replace(" ", "").replace("-", "")
