@@ -111,6 +111,20 @@ class DecisionMap:
                 self.locked_entries |= self.rule_entries[ri]
         self._union: dict[tuple[int, int], int] = {}
         self._inter: dict[tuple[int, int], int] = {}
+        self.position = {ri: k for k, ri in enumerate(self.rank)}
+        # prefix[k]: entries of the k best-ranked rules (rules strictly above rank k)
+        self._prefix = [0]
+        for ri in self.rank:
+            self._prefix.append(self._prefix[-1] | self.rule_entries[ri])
+        # locked entries by restrictiveness, for floor questions
+        self._locked_above_restr = [0] * 7
+        for ri, r in enumerate(self.rules):
+            if r.locked:
+                for level in range(r.decision.restrictiveness):
+                    self._locked_above_restr[level] |= self.rule_entries[ri]
+        # per variable, pieces from the one fewest entries allow to the most (greedy witness)
+        self._escape_order = [sorted(range(len(b)), key=lambda p, b=b: b[p].bit_count())
+                              for b in self.bits]
 
     # ---- cells -------------------------------------------------------------------------------
 
@@ -256,9 +270,10 @@ class DecisionMap:
     def containing(self, box: Box, among: int) -> int:
         """Entries among `among` whose box contains all of `box`."""
         m = among
-        space = self.space
-        for v in range(len(space)):
-            m &= self.inter_bits(v, box.get(v, space.vars[v].domain))
+        free = self.free
+        for v in range(len(free)):
+            mask = box.get(v)
+            m &= free[v] if mask is None else self.inter_bits(v, mask)
             if not m:
                 break
         return m
@@ -279,20 +294,17 @@ class DecisionMap:
         return self._search(box, live)
 
     def _greedy_point(self, box: Box, live: int) -> Box | None:
-        """Try one cell first: per variable, the piece that keeps the fewest live entries."""
+        """Try one cell first: per variable, the allowed piece fewest entries accept."""
         point: Box = {}
         m = live
         for v, var in enumerate(self.space.vars):
             mask = box.get(v, var.domain)
-            best_p, best_m = -1, -1
-            for p in var.pieces(mask):
-                mm = m & self.bits[v][p]
-                if best_m < 0 or mm.bit_count() < best_m.bit_count():
-                    best_p, best_m = p, mm
-                    if not mm:
-                        break
-            m = best_m
-            point[v] = 1 << best_p
+            bits = self.bits[v]
+            for p in self._escape_order[v]:
+                if (mask >> p) & 1:
+                    break
+            m &= bits[p]
+            point[v] = 1 << p
             if not m:
                 for w in range(v + 1, len(self.space)):
                     if w in box:
@@ -308,8 +320,10 @@ class DecisionMap:
             return None
         space = self.space
         best_v, best_n = -1, -1
+        free = self.free
         for v in range(len(space)):
-            dep = live & ~self.inter_bits(v, box.get(v, space.vars[v].domain))
+            mask = box.get(v)
+            dep = live & ~(free[v] if mask is None else self.inter_bits(v, mask))
             n = dep.bit_count()
             if n > best_n:
                 best_v, best_n = v, n
@@ -330,20 +344,19 @@ class DecisionMap:
 
     def entries_above(self, ri: int) -> int:
         """Entries of rules with a strictly larger key (key-ordered strategies)."""
-        position = self.rank.index(ri)
-        out = 0
-        for rj in self.rank[:position]:
-            out |= self.rule_entries[rj]
-        return out
+        return self._prefix[self.position[ri]]
+
+    def entries_between(self, ri: int, rj: int) -> int:
+        """Entries of rules ranked strictly between `ri` (better) and `rj` (worse)."""
+        return self._prefix[self.position[rj]] & ~self._prefix[self.position[ri] + 1]
 
     def floor_overriders(self, ri: int) -> int:
         """Locked entries whose floor would override rule `ri` where both match."""
-        r = self.rules[ri].decision.restrictiveness
-        out = 0
-        for rj, rule in enumerate(self.rules):
-            if rule.locked and rule.decision.restrictiveness > r:
-                out |= self.rule_entries[rj]
-        return out
+        return self._locked_above_restr[self.rules[ri].decision.restrictiveness]
+
+    def locked_above(self, restrictiveness: int) -> int:
+        """Locked entries strictly more restrictive than the given level."""
+        return self._locked_above_restr[restrictiveness]
 
     def where_decides(self, ri: int) -> Box | None:
         """A region (box) where rule `ri` decides, or None if it never does (dead)."""

@@ -31,6 +31,7 @@ class Variable:
     n_pieces: int = 0
     domain: int = 0  # bitmask of the pieces that exist
     _mask_cache: dict[Atom, int] = field(default_factory=dict, repr=False)
+    _pieces_cache: dict[int, list[int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind in ("enum", "bool"):
@@ -87,12 +88,16 @@ class Variable:
         return (lo + hi) / 2
 
     def pieces(self, mask: int) -> list[int]:
+        cached = self._pieces_cache.get(mask)
+        if cached is not None:
+            return cached
         out = []
         m = mask & self.domain
         while m:
             low = m & -m
             out.append(low.bit_length() - 1)
             m ^= low
+        self._pieces_cache[mask] = out
         return out
 
     def mask_of(self, atom: Atom) -> int:

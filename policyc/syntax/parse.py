@@ -120,18 +120,16 @@ def parse_text(text: str, path: str = "<string>") -> tuple[ast.Module | None, li
     """Parse one file's text. Returns the module (None on a syntax error) and diagnostics."""
     lark = parser()
     del _COMMENT_SINK[:]
-    try:
-        tree = lark.parse(text)
-    except UnexpectedInput as err:
-        return None, [_syntax_diagnostic(err, text, path, lark)]
-    comments = list(_COMMENT_SINK)
     transformer = ToAst(path)
     try:
-        policy = transformer.transform(tree)
+        policy = transformer.transform(lark.parse(text))
+    except UnexpectedInput as err:
+        return None, [_syntax_diagnostic(err, text, path, lark)]
     except VisitError as err:  # pragma: no cover - a transformer bug, reported not raised
         raise PolicycError([Diagnostic(code="POL001", severity=Severity.error, fatal=True,
                                        message=f"internal error while reading `{path}`: "
                                                f"{err.orig_exc}")]) from err
+    comments = list(_COMMENT_SINK)
     module = ast.Module(
         path=path, policy=policy,
         comments=tuple(ast.Comment(text=str(c).rstrip(), span=transformer._span(c))

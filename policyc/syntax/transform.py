@@ -45,6 +45,11 @@ def unescape(body: str) -> str:
     return "".join(out)
 
 
+def _new(cls, **fields):  # type: ignore[no-untyped-def]
+    """Build a node without re-validating what the grammar already guarantees (fast path)."""
+    return cls.model_construct(**fields)
+
+
 @v_args(meta=True)
 class ToAst(Transformer[Token, ast.Module]):
     """Builds AST nodes; literal errors become diagnostics instead of exceptions."""
@@ -108,38 +113,38 @@ class ToAst(Transformer[Token, ast.Module]):
 
     def policy(self, meta: Meta, c: list[Any]) -> ast.Policy:
         name, version, *items = c
-        return ast.Policy(name=str(name), version=self._string(version) if version else "",
+        return _new(ast.Policy, name=str(name), version=self._string(version) if version else "",
                           items=tuple(items), span=self._span(meta))
 
     def extends(self, meta: Meta, parents: list[ast.ParentRef]) -> ast.Extends:
-        return ast.Extends(parents=tuple(parents), span=self._span(meta))
+        return _new(ast.Extends, parents=tuple(parents), span=self._span(meta))
 
     def parent(self, meta: Meta, c: list[Any]) -> ast.ParentRef:
-        return ast.ParentRef(name=str(c[0]), narrowing=c[1] is not None, span=self._span(meta))
+        return _new(ast.ParentRef, name=str(c[0]), narrowing=c[1] is not None, span=self._span(meta))
 
     def owner(self, meta: Meta, c: list[Token]) -> ast.Owner:
-        return ast.Owner(value=self._string(c[0]), span=self._span(meta))
+        return _new(ast.Owner, value=self._string(c[0]), span=self._span(meta))
 
     def meta(self, meta: Meta, c: list[Token]) -> ast.Meta:
-        return ast.Meta(key=str(c[0]), value=self._string(c[1]), span=self._span(meta))
+        return _new(ast.Meta, key=str(c[0]), value=self._string(c[1]), span=self._span(meta))
 
     # ---- schema --------------------------------------------------------------------------------
 
     def context(self, meta: Meta, c: list[Any]) -> ast.Context:
         default = self._value(c[2]) if len(c) > 2 else None
-        return ast.Context(name=str(c[0]), type=c[1], default=default, span=self._span(meta))
+        return _new(ast.Context, name=str(c[0]), type=c[1], default=default, span=self._span(meta))
 
     def enum_type(self, meta: Meta, c: list[Token]) -> ast.EnumType:
-        return ast.EnumType(values=tuple(str(t) for t in c), span=self._span(meta))
+        return _new(ast.EnumType, values=tuple(str(t) for t in c), span=self._span(meta))
 
     def bool_type(self, meta: Meta, _: list[Any]) -> ast.BoolType:
-        return ast.BoolType(span=self._span(meta))
+        return _new(ast.BoolType, span=self._span(meta))
 
     def number_type(self, meta: Meta, _: list[Any]) -> ast.NumberType:
-        return ast.NumberType(span=self._span(meta))
+        return _new(ast.NumberType, span=self._span(meta))
 
     def categories(self, meta: Meta, c: list[ast.Category]) -> ast.Categories:
-        return ast.Categories(roots=tuple(c), span=self._span(meta))
+        return _new(ast.Categories, roots=tuple(c), span=self._span(meta))
 
     def category(self, meta: Meta, c: list[Any]) -> ast.Category:
         name, rest = c[0], c[1:]
@@ -147,10 +152,10 @@ class ToAst(Transformer[Token, ast.Module]):
         if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
             doc = self._string(rest[0])
             rest = rest[1:]
-        return ast.Category(name=str(name), doc=doc, children=tuple(rest), span=self._span(meta))
+        return _new(ast.Category, name=str(name), doc=doc, children=tuple(rest), span=self._span(meta))
 
     def derive(self, meta: Meta, c: list[Token]) -> ast.Derive:
-        return ast.Derive(category=str(c[0]), sources=tuple(str(t) for t in c[1:]),
+        return _new(ast.Derive, category=str(c[0]), sources=tuple(str(t) for t in c[1:]),
                           span=self._span(meta))
 
     # ---- bindings --------------------------------------------------------------------------------
@@ -164,37 +169,37 @@ class ToAst(Transformer[Token, ast.Module]):
                 labels += item
             elif isinstance(item, ast.OnError):
                 on_error = item.action
-        return ast.Classifier(name=str(name), path=self._string(path), labels=labels,
+        return _new(ast.Classifier, name=str(name), path=self._string(path), labels=labels,
                               on_error=on_error, span=self._span(meta))
 
     def labels(self, meta: Meta, c: list[ast.Label]) -> tuple[ast.Label, ...]:
         return tuple(c)
 
     def label(self, meta: Meta, c: list[Token]) -> ast.Label:
-        return ast.Label(category=str(c[0]), label=self._string(c[1]), span=self._span(meta))
+        return _new(ast.Label, category=str(c[0]), label=self._string(c[1]), span=self._span(meta))
 
     def regex_detector(self, meta: Meta, c: list[Any]) -> ast.Detector:
-        return ast.Detector(category=str(c[0]), kind="regex", pattern=self._string(c[1]),
+        return _new(ast.Detector, category=str(c[0]), kind="regex", pattern=self._string(c[1]),
                             validator=str(c[2]) if c[2] is not None else None,
                             span=self._span(meta))
 
     def keyword_detector(self, meta: Meta, c: list[Token]) -> ast.Detector:
-        return ast.Detector(category=str(c[0]), kind="keywords",
+        return _new(ast.Detector, category=str(c[0]), kind="keywords",
                             keywords=tuple(self._string(t) for t in c[1:]), span=self._span(meta))
 
     def threshold(self, meta: Meta, c: list[Token]) -> ast.Threshold:
-        return ast.Threshold(category=str(c[0]), value=self._number(c[1]), span=self._span(meta))
+        return _new(ast.Threshold, category=str(c[0]), value=self._number(c[1]), span=self._span(meta))
 
     def threshold_default(self, meta: Meta, c: list[Token]) -> ast.Threshold:
-        return ast.Threshold(category=None, value=self._number(c[0]), span=self._span(meta))
+        return _new(ast.Threshold, category=None, value=self._number(c[0]), span=self._span(meta))
 
     # ---- sets ---------------------------------------------------------------------------------------
 
     def set_decl(self, meta: Meta, c: list[Any]) -> ast.SetDecl:
-        return ast.SetDecl(name=str(c[0]), expr=c[1], span=self._span(meta))
+        return _new(ast.SetDecl, name=str(c[0]), expr=c[1], span=self._span(meta))
 
     def _set_op(self, op: str, meta: Meta, c: list[Any]) -> ast.SetOp:
-        return ast.SetOp(op=op, left=c[0], right=c[1], span=self._span(meta))  # type: ignore[arg-type]
+        return _new(ast.SetOp, op=op, left=c[0], right=c[1], span=self._span(meta))  # type: ignore[arg-type]
 
     def set_union(self, meta: Meta, c: list[Any]) -> ast.SetOp:
         return self._set_op("|", meta, c)
@@ -206,29 +211,29 @@ class ToAst(Transformer[Token, ast.Module]):
         return self._set_op("-", meta, c)
 
     def set_literal(self, meta: Meta, c: list[Token | None]) -> ast.SetLiteral:
-        return ast.SetLiteral(items=tuple(str(t) for t in c if t is not None),
+        return _new(ast.SetLiteral, items=tuple(str(t) for t in c if t is not None),
                               span=self._span(meta))
 
     def set_ref(self, meta: Meta, c: list[Token]) -> ast.SetRef:
-        return ast.SetRef(name=str(c[0]), span=self._span(meta))
+        return _new(ast.SetRef, name=str(c[0]), span=self._span(meta))
 
     # ---- decisions -------------------------------------------------------------------------------------
 
     def resolve(self, meta: Meta, c: list[str]) -> ast.Resolve:
-        return ast.Resolve(strategy=c[0], span=self._span(meta))  # type: ignore[arg-type]
+        return _new(ast.Resolve, strategy=c[0], span=self._span(meta))  # type: ignore[arg-type]
 
     def strategy(self, meta: Meta, c: list[Token]) -> str:
         return str(c[0])
 
     def default(self, meta: Meta, c: list[ast.Action]) -> ast.Default:
-        return ast.Default(action=c[0], span=self._span(meta))
+        return _new(ast.Default, action=c[0], span=self._span(meta))
 
     def on_error(self, meta: Meta, c: list[ast.Action]) -> ast.OnError:
-        return ast.OnError(action=c[0], span=self._span(meta))
+        return _new(ast.OnError, action=c[0], span=self._span(meta))
 
     def action(self, meta: Meta, c: list[Any]) -> ast.Action:
         kind, arg = c
-        return ast.Action(kind=kind, argument=self._string(arg) if arg is not None else None,
+        return _new(ast.Action, kind=kind, argument=self._string(arg) if arg is not None else None,
                           span=self._span(meta))
 
     def action_kind(self, meta: Meta, c: list[Token]) -> str:
@@ -244,37 +249,37 @@ class ToAst(Transformer[Token, ast.Module]):
 
     def rule(self, meta: Meta, c: list[Any]) -> ast.Rule:
         locked, name, action, guard, priority = c
-        return ast.Rule(name=str(name), action=action, guard=guard,
+        return _new(ast.Rule, name=str(name), action=action, guard=guard,
                         priority=self._priority(priority), locked=locked is not None,
                         span=self._span(meta))
 
     def override(self, meta: Meta, c: list[Any]) -> ast.Rule:
         name, action, guard, priority = c
-        return ast.Rule(name=str(name), action=action, guard=guard,
+        return _new(ast.Rule, name=str(name), action=action, guard=guard,
                         priority=self._priority(priority), override=True, span=self._span(meta))
 
     def drop(self, meta: Meta, c: list[Token]) -> ast.Drop:
-        return ast.Drop(name=str(c[0]), span=self._span(meta))
+        return _new(ast.Drop, name=str(c[0]), span=self._span(meta))
 
     def allow_sugar(self, meta: Meta, c: list[Any]) -> ast.Sugar:
-        return ast.Sugar(kind="allow", set=c[0], span=self._span(meta))
+        return _new(ast.Sugar, kind="allow", set=c[0], span=self._span(meta))
 
     def disallow_sugar(self, meta: Meta, c: list[Any]) -> ast.Sugar:
-        return ast.Sugar(kind="disallow", set=c[0], span=self._span(meta))
+        return _new(ast.Sugar, kind="disallow", set=c[0], span=self._span(meta))
 
     # ---- guards --------------------------------------------------------------------------------------
 
     def or_(self, meta: Meta, c: list[ast.Guard]) -> ast.Or:
-        return ast.Or(items=_flatten(ast.Or, c), span=self._span(meta))
+        return _new(ast.Or, items=_flatten(ast.Or, c), span=self._span(meta))
 
     def and_(self, meta: Meta, c: list[ast.Guard]) -> ast.And:
-        return ast.And(items=_flatten(ast.And, c), span=self._span(meta))
+        return _new(ast.And, items=_flatten(ast.And, c), span=self._span(meta))
 
     def not_(self, meta: Meta, c: list[ast.Guard]) -> ast.Not:
-        return ast.Not(item=c[0], span=self._span(meta))
+        return _new(ast.Not, item=c[0], span=self._span(meta))
 
     def _quant(self, q: str, meta: Meta, c: list[Any]) -> ast.Quantified:
-        return ast.Quantified(quantifier=q, set=c[0], span=self._span(meta))  # type: ignore[arg-type]
+        return _new(ast.Quantified, quantifier=q, set=c[0], span=self._span(meta))  # type: ignore[arg-type]
 
     def any_(self, meta: Meta, c: list[Any]) -> ast.Quantified:
         return self._quant("any", meta, c)
@@ -286,23 +291,23 @@ class ToAst(Transformer[Token, ast.Module]):
         return self._quant("none", meta, c)
 
     def score_cmp(self, meta: Meta, c: list[Token]) -> ast.ScoreCmp:
-        return ast.ScoreCmp(category=str(c[0]), op=str(c[1]), value=self._number(c[2]),  # type: ignore[arg-type]
+        return _new(ast.ScoreCmp, category=str(c[0]), op=str(c[1]), value=self._number(c[2]),  # type: ignore[arg-type]
                             span=self._span(meta))
 
     def compare(self, meta: Meta, c: list[Any]) -> ast.Compare:
-        return ast.Compare(attribute=str(c[0]), op=str(c[1]), value=self._value(c[2]),  # type: ignore[arg-type]
+        return _new(ast.Compare, attribute=str(c[0]), op=str(c[1]), value=self._value(c[2]),  # type: ignore[arg-type]
                            span=self._span(meta))
 
     def in_(self, meta: Meta, c: list[Any]) -> ast.In:
-        return ast.In(attribute=str(c[0]), values=tuple(self._value(v) for v in c[1:]),
+        return _new(ast.In, attribute=str(c[0]), values=tuple(self._value(v) for v in c[1:]),
                       span=self._span(meta))
 
     def not_in(self, meta: Meta, c: list[Any]) -> ast.In:
-        return ast.In(attribute=str(c[0]), values=tuple(self._value(v) for v in c[1:]),
+        return _new(ast.In, attribute=str(c[0]), values=tuple(self._value(v) for v in c[1:]),
                       negated=True, span=self._span(meta))
 
     def name_ref(self, meta: Meta, c: list[Token]) -> ast.NameRef:
-        return ast.NameRef(name=str(c[0]), span=self._span(meta))
+        return _new(ast.NameRef, name=str(c[0]), span=self._span(meta))
 
     # ---- tests and gates ---------------------------------------------------------------------------
 
@@ -319,14 +324,14 @@ class ToAst(Transformer[Token, ast.Module]):
                 text = item[1]
             elif isinstance(item, tuple) and item[0] == "expect":
                 expect, expect_rule = item[1], item[2]
-        return ast.Test(name=self._string(name), given=given, text=text, expect=expect,
+        return _new(ast.Test, name=self._string(name), given=given, text=text, expect=expect,
                         expect_rule=expect_rule, span=self._span(meta))
 
     def given(self, meta: Meta, c: list[ast.Assign]) -> tuple[str, tuple[ast.Assign, ...]]:
         return ("given", tuple(c))
 
     def assign(self, meta: Meta, c: list[Any]) -> ast.Assign:
-        return ast.Assign(name=str(c[0]), value=self._value(c[1]), span=self._span(meta))
+        return _new(ast.Assign, name=str(c[0]), value=self._value(c[1]), span=self._span(meta))
 
     def text(self, meta: Meta, c: list[Token]) -> tuple[str, str]:
         return ("text", self._string(c[0]))
@@ -335,7 +340,7 @@ class ToAst(Transformer[Token, ast.Module]):
         return ("expect", c[0], str(c[1]) if c[1] is not None else None)
 
     def gate(self, meta: Meta, c: list[Token]) -> ast.Gate:
-        return ast.Gate(metric=str(c[0]), op=str(c[1]), value=self._number(c[2]),  # type: ignore[arg-type]
+        return _new(ast.Gate, metric=str(c[0]), op=str(c[1]), value=self._number(c[2]),  # type: ignore[arg-type]
                         span=self._span(meta))
 
 

@@ -1,7 +1,7 @@
 """POL202 overruled-rule: part of a rule's region is decided by another rule.
 
 Two rules on different categories always overlap (an event can carry both), so
-only rules that constrain a common variable are compared: where they overlap,
+only rules that read a common category are compared: where they overlap,
 the strategy lets the other rule decide. One finding per overruled rule, naming
 the rules that win over it, with one witness.
 """
@@ -25,7 +25,8 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     if not dm.key_ordered:
         return
     rules = ctx.policy.rules
-    vars_of = [variables(r.formula) for r in rules]
+    categories = set(ctx.policy.categories)
+    vars_of = [variables(r.formula) & categories for r in rules]
     by_var: dict[str, list[int]] = {}
     for i, vs in enumerate(vars_of):
         for v in vs:
@@ -33,11 +34,10 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     for ri, r in ctx.own_rules():
         if ctx.deciding_region[ri] is None:
             continue  # dead: POL203 says it better
-        position = dm.rank.index(ri)
-        above = set(dm.rank[:position])
+        position = dm.position[ri]
         candidates = sorted({h for v in vars_of[ri] for h in by_var[v]
-                             if h in above and rules[h].decision != r.decision},
-                            key=dm.rank.index)
+                             if dm.position[h] < position and rules[h].decision != r.decision},
+                            key=dm.position.__getitem__)
         winners = []
         first_witness = None
         for h in candidates:

@@ -18,16 +18,14 @@ from policyc.lint.rules._common import names, related
 @rule("POL203", "dead-rule", Severity.warning, "a rule never decides any event")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     dm = ctx.decision_map
-    rules = ctx.policy.rules
+    by_id = {r.id: r for r in ctx.policy.rules}
     for ri, r in ctx.own_rules():
         if r.locked or not dm.boxes[ri] or ctx.deciding_region[ri] is not None:
             continue
         box = dm.boxes[ri][0]
         outcome = dm.decide_point(dm.cell_point(box))
-        blockers = [rules[j] for j in dm.matched_rules(dm.compat(box))
-                    if j != ri and rules[j].id in outcome.matched]
-        shown = [b for b in blockers if b.id == outcome.rule] + [
-            b for b in blockers if b.id != outcome.rule]
+        shown = [by_id[outcome.rule]] if outcome.rule in by_id else []
+        shown += [by_id[m] for m in outcome.matched if m not in (r.id, outcome.rule)]
         yield make("POL203", f"rule `{r.id}` never decides: {names(shown)} always "
                              f"decide{'s' if len(shown) == 1 else ''} first",
                    span=r.span, related=[related(b) for b in shown[:4]],

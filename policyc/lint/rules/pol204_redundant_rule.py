@@ -1,8 +1,10 @@
 """POL204 redundant-rule: removing the rule changes no decision anywhere.
 
 It decides somewhere, but wherever it does, the rules below it (or the default)
-would decide exactly the same. Proven by an exact comparison of the decision map
-with and without the rule.
+would decide exactly the same. Exact: for the key-ordered strategies every way the
+decision could fall back without the rule (the default, each lower-ranked rule,
+each locked floor over a lower winner) is searched for a witness where it differs;
+other strategies compare the decision map with and without the rule.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.semantics.compare import first_difference
+from policyc.semantics.decision import DecisionMap, bits_of
+from policyc.semantics.regions import box_and
 
 
 @rule("POL204", "redundant-rule", Severity.warning,
@@ -22,8 +26,11 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     for ri, r in ctx.own_rules():
         if r.locked or ctx.deciding_region[ri] is None:
             continue
-        without = dm.rule_entries[ri]
-        if any(first_difference(dm, dm, box, 0, without) is not None for box in dm.boxes[ri]):
+        if dm.key_ordered:
+            if _fallback_differs(dm, ri):
+                continue
+        elif any(first_difference(dm, dm, box, 0, dm.rule_entries[ri]) is not None
+                 for box in dm.boxes[ri]):
             continue
         region = ctx.deciding_region[ri]
         assert region is not None
@@ -31,3 +38,64 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
                              f"the same", span=r.span,
                    help="remove it, or change its decision if it was meant to differ",
                    witness=ctx.witness(region))
+
+
+def _fallback_differs(dm: DecisionMap, ri: int) -> bool:
+    """Whether somewhere rule `ri` decides and the decision without it differs."""
+    rule = dm.rules[ri]
+    decides = dm.entries_above(ri) | dm.floor_overriders(ri)
+    own = dm.rule_entries[ri]
+    default = dm.policy.default
+    for box in dm.boxes[ri]:  # fast path: one cell where the rule decides
+        found = dm.search(box, decides)
+        if found is not None:
+            point = dm.cell_point(found)
+            matched = [j for j in dm.matched_rules(dm.matched_entries(point)) if j != ri]
+            if dm.resolve(matched).key() != (rule.decision.action, rule.decision.argument):
+                return True
+    locked = [li for li, lock in enumerate(dm.rules) if lock.locked]
+    better_floor = {li: _better_floors(dm, li, locked) for li in locked}
+    for box in dm.boxes[ri]:
+        # nothing else matches: the default (or a gap) decides without the rule
+        if default != rule.decision and dm.search(box, decides | (dm.all_entries & ~own)):
+            return True
+        lower = dm.compat(box) & ~own & ~decides & ~dm.entries_above(ri)
+        seen: set[int] = set()
+        for e in bits_of(lower):
+            wi = dm.entry_rule[e]
+            if wi in seen:
+                continue
+            seen.add(wi)
+            w = dm.rules[wi]
+            between = dm.entries_between(ri, wi)
+            inter = [x for bw in dm.boxes[wi] if (x := box_and(box, bw)) is not None]
+            # `w` is the winner without the rule and no floor lifts it
+            if w.decision != rule.decision:
+                forbid = decides | between | dm.locked_above(w.decision.restrictiveness)
+                if any(dm.search(x, forbid) is not None for x in inter):
+                    return True
+            # `w` wins but a locked floor above it decides
+            for li in locked:
+                lock = dm.rules[li]
+                if (li == ri or lock.decision == rule.decision
+                        or lock.decision.restrictiveness <= w.decision.restrictiveness):
+                    continue
+                better = better_floor[li]
+                for x in inter:
+                    for bl in dm.boxes[li]:
+                        y = box_and(x, bl)
+                        if y is not None and dm.search(y, decides | between | better):
+                            return True
+    return False
+
+
+def _better_floors(dm: DecisionMap, li: int, locked: list[int]) -> int:
+    """Entries of locked rules that win the floor over locked rule `li`."""
+    lock = dm.rules[li]
+    out = 0
+    for lj in locked:
+        other = dm.rules[lj]
+        if (other.decision.restrictiveness, -other.order) > (lock.decision.restrictiveness,
+                                                              -lock.order):
+            out |= dm.rule_entries[lj]
+    return out

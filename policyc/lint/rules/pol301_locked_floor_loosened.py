@@ -26,6 +26,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     dm = ctx.decision_map
     rules = ctx.policy.rules
     locked = [i for i, r in enumerate(rules) if r.locked and r.origin != ctx.policy.name]
+    categories = set(ctx.policy.categories)
     for ri, r in ctx.own_rules():
         if r.locked or not dm.key_ordered:
             continue
@@ -33,7 +34,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         for li in locked:
             lock = rules[li]
             if (r.decision.restrictiveness >= lock.decision.restrictiveness
-                    or not variables(r.formula) & variables(lock.formula)):
+                    or not variables(r.formula) & variables(lock.formula) & categories):
                 continue
             inter = next((found for br in dm.boxes[ri] for bl in dm.boxes[li]
                           if (x := box_and(br, bl)) is not None

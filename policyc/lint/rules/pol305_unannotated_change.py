@@ -1,7 +1,8 @@
 """POL305 unannotated-change: a child rule changes a parent rule's decision silently.
 
 Inside a parent rule's region, a new child rule that decides differently should
-say so with `override` (LANGUAGE.md §5).
+say so with `override` (LANGUAGE.md §5). Only rules reading a common category are
+compared: rules on unrelated categories always co-occur in some event.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._common import related
+from policyc.semantics.formula import variables
 from policyc.semantics.regions import box_and
 
 
@@ -23,13 +25,16 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     inherited = [i for i, r in enumerate(rules) if r.origin != ctx.policy.name]
     if not inherited or not dm.key_ordered:
         return
+    categories = set(ctx.policy.categories)
     for ri, r in ctx.own_rules():
         if r.override or ctx.deciding_region[ri] is None:
             continue
         forbid = dm.entries_above(ri) | dm.floor_overriders(ri)
+        reads = variables(r.formula) & categories
         for pi in inherited:
             p = rules[pi]
-            if p.decision == r.decision or p.locked:
+            # rules on unrelated categories always co-occur: that is not a change of `p`
+            if p.decision == r.decision or p.locked or not reads & variables(p.formula):
                 continue
             found = None
             for br in dm.boxes[ri]:

@@ -1,0 +1,119 @@
+"""Labelled events for `policyc eval`: JSON Lines, one event a line.
+
+```json
+{"id": "e1", "text": "…", "context": {"audience": "teen"}, "scores": {"self_harm.intent": 0.6},
+ "label": "harmful", "categories": ["self_harm"], "expect": "redirect(crisis_resources)"}
+```
+
+- one of `text`, `scores`, `context` is needed (as for `policyc check --input`);
+- `label`: `harmful` or `benign` (optional); `categories`: the policy categories
+  the event belongs to (optional; leaf or inner names);
+- `expect`: an action, optionally with its argument, as `refuse`,
+  `redirect(crisis_resources)` or `redirect("crisis_resources")` (optional);
+- `group` (else `category`, a sub-group such as `homonym`) groups events in the
+  per-group table; any other key (`trigger`, `source`, …) is kept out of the way.
+
+A malformed line is reported with its line number and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from policyc.evaluate.metrics import ACTIONS
+
+_EXPECT = re.compile(r'^\s*([a-z_]+)\s*(?:\(\s*(?:"([^"]*)"|([^()"]*?))\s*\))?\s*$')
+
+
+class DataError(Exception):
+    """The data file as a whole cannot be read."""
+
+
+@dataclass
+class Event:
+    line: int
+    id: Any
+    text: str | None
+    context: dict[str, Any]
+    scores: dict[str, Any]
+    label: str | None
+    categories: tuple[str, ...]
+    expect: tuple[str, str | None] | None
+    group: str | None
+
+
+@dataclass
+class Dataset:
+    path: str
+    events: list[Event] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
+
+
+def parse_expect(raw: Any) -> tuple[str, str | None]:
+    """`refuse`, `redirect(x)`, `redirect("x")`, or {"action": …, "argument": …}."""
+    if isinstance(raw, dict):
+        action, argument = raw.get("action"), raw.get("argument")
+        if not isinstance(action, str) or not (argument is None or isinstance(argument, str)):
+            raise ValueError("`expect` object needs a string `action` and optional `argument`")
+    elif isinstance(raw, str):
+        m = _EXPECT.match(raw)
+        if m is None:
+            raise ValueError(f"`expect` {raw!r} is not an action such as `refuse` or "
+                             f"`redirect(crisis_resources)`")
+        action = m.group(1)
+        argument = m.group(2) if m.group(2) is not None else (m.group(3) or None)
+    else:
+        raise ValueError("`expect` must be a string such as \"refuse\"")
+    if action not in ACTIONS:
+        raise ValueError(f"`expect` names unknown action `{action}` "
+                         f"(actions: {', '.join(ACTIONS)})")
+    return action, argument
+
+
+def parse_event(obj: Any, line: int) -> Event:
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object")
+    if not ({"text", "context", "scores"} & set(obj)):
+        raise ValueError("an event needs one of `text`, `context`, `scores`")
+    text, context, scores = obj.get("text"), obj.get("context", {}), obj.get("scores", {})
+    if text is not None and not isinstance(text, str):
+        raise ValueError("`text` must be a string")
+    if not isinstance(context, dict) or not isinstance(scores, dict):
+        raise ValueError("`context` and `scores` must be objects")
+    label = obj.get("label")
+    if label is not None and label not in ("harmful", "benign"):
+        raise ValueError(f"`label` must be \"harmful\" or \"benign\", not {label!r}")
+    cats = obj.get("categories", [])
+    if isinstance(cats, str):
+        cats = [cats]
+    if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
+        raise ValueError("`categories` must be a list of category names")
+    expect = parse_expect(obj["expect"]) if obj.get("expect") is not None else None
+    group = obj.get("group", obj.get("category"))
+    return Event(line, obj.get("id"), text, dict(context), dict(scores), label,
+                 tuple(dict.fromkeys(cats)), expect, group if isinstance(group, str) else None)
+
+
+def load_dataset(path: Path) -> Dataset:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    data = Dataset(str(path))
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            data.skipped.append((number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        try:
+            data.events.append(parse_event(obj, number))
+        except ValueError as exc:
+            data.skipped.append((number, str(exc)))
+    return data

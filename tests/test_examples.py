@@ -1,0 +1,150 @@
+"""The examples (`examples/**/*.pol`): lint clean, compile, test blocks pass, README commands.
+
+Every example lints with 0 errors and 0 warnings, compiles, carries `test`
+blocks and passes them when the compiled bundle decides them through the
+runtime. The v1 -> v2 pair under `examples/diff/` must fail the loosening gate,
+and every `policyc` command in `examples/README.md` must run with the exit code
+it documents.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policyc.compile.pipeline import compile_file
+from policyc.diagnostics import Severity
+from policyc.lint.config import LintConfig
+from policyc.lint.runner import lint_paths
+from policyc.runtime import Bundle
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+POLICIES = sorted(p for p in EXAMPLES.rglob("*.pol") if "data" not in p.parts)
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
+# ---- shared helpers (as in test_stdlib.py) ----------------------------------------------
+
+
+def compile_bundle(path: Path) -> Any:
+    state = compile_file(path)
+    errors = [d for d in state.diagnostics if d.severity is Severity.error]
+    assert state.bundle is not None and not errors, "\n".join(
+        f"{d.code}: {d.message}" for d in state.diagnostics)
+    return Bundle.from_bytes(state.bundle, str(path))
+
+
+def run_policy_tests(checker: Any) -> list[str]:
+    """Decide each `test` block; `given` names an attribute (context) or a category (score)."""
+    failures = []
+    for t in checker.manifest.tests:
+        context = {k: v for k, v in t.given if k in checker.context_names}
+        scores = {k: v for k, v in t.given if k not in checker.context_names}
+        d = checker.check(text=t.text, context=context, scores=scores)
+        ok = t.expect is None or (d.action, d.argument) == (t.expect.action, t.expect.argument)
+        ok = ok and (t.expect_rule is None or d.rule == t.expect_rule)
+        if not ok:
+            want = f"{t.expect.action}({t.expect.argument})" if t.expect else "-"
+            failures.append(f"{t.name!r}: expected {want} by {t.expect_rule}, got "
+                            f"{d.action}({d.argument}) by {d.rule} (matched {d.matched}, "
+                            f"scores {d.scores}, errors {d.errors})")
+    return failures
+
+
+# ---- every example ---------------------------------------------------------------------
+
+
+def test_the_examples_exist() -> None:
+    names = {_name(p) for p in POLICIES}
+    assert {"examples/consumer_chat/chat.pol", "examples/coding_agent/agent.pol",
+            "examples/healthcare/assistant.pol", "examples/diff/v1.pol",
+            "examples/diff/v2.pol"} <= names
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=_name)
+def test_lints_with_no_errors_or_warnings(path: Path) -> None:
+    _, diagnostics = lint_paths([path], LintConfig())
+    bad = [d for d in diagnostics if d.severity in (Severity.error, Severity.warning)]
+    assert not bad, "\n".join(f"{d.code} {d.span}: {d.message}" for d in bad)
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=_name)
+def test_compiles_and_tests_pass(path: Path) -> None:
+    checker = compile_bundle(path)
+    assert checker.manifest.tests, "every example carries test blocks"
+    assert not run_policy_tests(checker)
+
+
+def test_text_and_given_tests_both_used() -> None:
+    """The three product examples test both from given scores and from text."""
+    for rel in ("consumer_chat/chat.pol", "coding_agent/agent.pol", "healthcare/assistant.pol"):
+        tests = compile_bundle(EXAMPLES / rel).manifest.tests
+        assert any(t.text for t in tests) and any(t.given and not t.text for t in tests), rel
+
+
+def test_coding_agent_redacts_only_what_it_must() -> None:
+    checker = compile_bundle(EXAMPLES / "coding_agent" / "agent.pol")
+    d = checker.check(text="deploy with AKIAIOSFODNN7EXAMPLE, ping ops@example.com",
+                      context={"direction": "output"})
+    assert d.action == "redact"
+    assert d.redacted == "deploy with [REDACTED], ping [REDACTED]"
+    d = checker.check(text="deploy with AKIAIOSFODNN7EXAMPLE", context={"direction": "input"})
+    assert d.redacted == "deploy with [REDACTED]"
+
+
+# ---- the diff gate -----------------------------------------------------------------------
+
+
+def _policyc(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "policyc", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"})
+
+
+def test_diff_gate_catches_the_loosening() -> None:
+    result = _policyc("diff", "examples/diff/v1.pol", "examples/diff/v2.pol",
+                      "--fail-on", "loosened")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert _policyc("diff", "examples/diff/v1.pol", "examples/diff/v1.pol",
+                    "--fail-on", "loosened").returncode == 0
+
+
+# ---- README commands -------------------------------------------------------------------
+
+
+def _readme_commands() -> list[tuple[str, int]]:
+    text = (EXAMPLES / "README.md").read_text()
+    out = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            line = line.strip()
+            if not line.startswith("policyc "):
+                continue
+            m = re.search(r"#\s*exit\s+(\d+)", line)
+            out.append((line.split("#", 1)[0].strip(), int(m.group(1)) if m else 0))
+    return out
+
+
+def test_readme_has_commands() -> None:
+    assert len(_readme_commands()) >= 5
+
+
+def test_readme_commands_run(tmp_path: Path) -> None:
+    """Each documented command, run from a copy of the examples, exits as documented."""
+    shutil.copytree(EXAMPLES, tmp_path / "examples", ignore=shutil.ignore_patterns("data"))
+    for command, expected in _readme_commands():
+        args = shlex.split(command)[1:]
+        result = _policyc(*args, cwd=tmp_path)
+        assert result.returncode == expected, f"{command}\n{result.stdout}\n{result.stderr}"
