@@ -23,6 +23,8 @@ STRATEGIES = ["most-restrictive", "least-restrictive", "first-match", "priority"
               "most-specific", "unique"]
 LEAVES = ["c.a", "c.b", "d"]
 THRESHOLDS = [0.2, 0.5, 0.8]
+#: events are cells of the grid of cut points; keep the grid small enough to enumerate
+
 
 
 @st.composite
@@ -74,8 +76,11 @@ def policies(draw: st.DrawFn) -> str:
         f"  resolve {strategy}\n  {default}\n" + "\n".join(lines) + "\n}\n")
 
 
-def reference(policy, event):  # type: ignore[no-untyped-def]
-    """LANGUAGE.md §4–§5, from the text, on one event. Returns (decision, ambiguous)."""
+def reference(policy, event, inside=None):  # type: ignore[no-untyped-def]
+    """LANGUAGE.md §4–§5, from the text, on one event. Returns (decision, ambiguous).
+
+    `inside(a, b)`: whether rule a's region lies in b's over the whole space (brute force,
+    computed once per policy by `containment`)."""
     rules = policy.rules
     matched = [r for r in rules if evaluate(r.formula, event)]
     if not matched:
@@ -104,9 +109,7 @@ def reference(policy, event):  # type: ignore[no-untyped-def]
         ambiguous = len({r.decision for r in matched}) > 1
         win = most_restrictive(matched)
     else:  # most-specific: containment over the whole space, by brute force
-        def inside(a, b):  # type: ignore[no-untyped-def]
-            return all(evaluate(b.formula, e) for e in CELLS if evaluate(a.formula, e))
-
+        inside = inside or containment(policy)
         cands = [r for r in matched if all(inside(r, o) for o in matched)]
         if not cands:
             cands = [r for r in matched if not any(
@@ -124,6 +127,16 @@ def reference(policy, event):  # type: ignore[no-untyped-def]
 CELLS: list[dict[str, object]] = []
 
 
+def containment(policy):  # type: ignore[no-untyped-def]
+    """inside(a, b) by brute force over CELLS: every cell matching a matches b."""
+    truth = {r.id: [evaluate(r.formula, e) for e in CELLS] for r in policy.rules}
+
+    def inside(a, b):  # type: ignore[no-untyped-def]
+        return all(y for x, y in zip(truth[a.id], truth[b.id]) if x)
+
+    return inside
+
+
 def grid(space):  # type: ignore[no-untyped-def]
     axes = []
     for var in space.vars:
@@ -137,16 +150,17 @@ def load(text: str):  # type: ignore[no-untyped-def]
     return program.policies["t.p"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies())
 def test_decision_map_equals_brute_force(text: str) -> None:
     policy = load(text)
     dm = DecisionMap(policy)
     CELLS[:] = grid(dm.space)
+    inside = containment(policy)
     decided_by: set[str] = set()
     any_ambiguous = False
     for event in CELLS:
-        expected, ambiguous = reference(policy, event)
+        expected, ambiguous = reference(policy, event, inside)
         outcome = dm.decide_event(event)
         assert outcome.decision == expected, (text, event)
         assert bool(outcome.ambiguous) == ambiguous, (text, event)
@@ -158,7 +172,7 @@ def test_decision_map_equals_brute_force(text: str) -> None:
         assert (dm.where_decides(i) is not None) == (rule.id in decided_by), (text, rule.id)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies())
 def test_ambiguity_reported_iff_brute_force_finds_it(text: str) -> None:
     from policyc.lint.context import LintContext
@@ -169,19 +183,21 @@ def test_ambiguity_reported_iff_brute_force_finds_it(text: str) -> None:
     policy = program.policies["t.p"]
     dm = DecisionMap(policy)
     CELLS[:] = grid(dm.space)
-    brute = any(reference(policy, e)[1] for e in CELLS)
+    inside = containment(policy)
+    brute = any(reference(policy, e, inside)[1] for e in CELLS)
     found = list(check(LintContext(program, policy)))
     assert bool(found) == brute, text
     for d in found:  # every witness really is ambiguous
         assert d.witness is not None
-        assert reference(policy, dict(d.witness) | _zero_scores(dm, d.witness))[1], (text, d)
+        event = dict(d.witness) | _zero_scores(dm, d.witness)
+        assert reference(policy, event, inside)[1], (text, d)
 
 
 def _zero_scores(dm: DecisionMap, witness: dict[str, object]) -> dict[str, object]:
     return {v.name: 0.0 for v in dm.space.vars if v.kind == "score" and v.name not in witness}
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies(), policies())
 def test_diff_is_complete_and_sound(old_text: str, new_text: str) -> None:
     old, new = load(old_text), load(new_text)
@@ -201,3 +217,29 @@ def test_diff_is_complete_and_sound(old_text: str, new_text: str) -> None:
             assert (d.old.key(), d.new.key()) == (oa.key(), ob.key())
         else:  # sound: no reported region covers an unchanged cell
             assert not inside, (old_text, new_text, event)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies())
+def test_redundant_reported_iff_brute_force(text: str) -> None:
+    """POL204: a live, unlocked rule is redundant iff removing it changes no cell."""
+    from dataclasses import replace
+
+    from policyc.lint.context import LintContext
+    from policyc.lint.rules.pol204_redundant_rule import check
+
+    program = load_policy_text(text, "t.pol")
+    policy = program.policies["t.p"]
+    dm = DecisionMap(policy)
+    CELLS[:] = grid(dm.space)
+    inside = containment(policy)
+    full = [reference(policy, e, inside) for e in CELLS]
+    expected = set()
+    for i, rule in enumerate(policy.rules):
+        if rule.locked or dm.where_decides(i) is None:
+            continue
+        without = replace(policy, rules=tuple(r for r in policy.rules if r is not rule))
+        if all(reference(without, e, inside)[0] == full[k][0] for k, e in enumerate(CELLS)):
+            expected.add(rule.id)
+    found = {d.message.split("`")[1] for d in check(LintContext(program, policy))}
+    assert found == expected, text

@@ -196,8 +196,6 @@ def test_docs_bridge_example(tmp_path: Path) -> None:
     assert 'redirect("crisis_resources")  (by rule `self_harm`; matched: self_harm)' in doc
 
 
-@pytest.mark.xfail(strict=True, reason="reported: derives for one target inherited from two "
-                   "parents are not unioned (flatten._merge_derived uses dict.update)")
 def test_two_bridges_to_one_target(tmp_path: Path) -> None:
     checker = _consumer(tmp_path, "std.bridge.openai_to_mlcommons, std.bridge.azure_to_mlcommons")
     assert checker.check(scores={"openai.self_harm.intent": 0.9}).action == "redirect"

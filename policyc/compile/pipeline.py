@@ -21,6 +21,7 @@ from policyc.runtime.bundle import (
     ClassifierSpec,
     DecisionSpec,
     DetectorSpec,
+    GateSpec,
     Manifest,
     RuleSpec,
     TableSetSpec,
@@ -262,6 +263,8 @@ def manifest(state: CompileState) -> None:
         entry_rule="tables/entry_rule.npy",
         contains=None if dm.key_ordered else "tables/contains.npy",
         classifiers=classifiers, detectors=state.detectors, tests=tests,
+        thresholds={leaf: policy.threshold(leaf) for leaf in sorted(policy.leaves)},
+        gates=[GateSpec(metric=g.metric, op=g.op, value=g.value) for g in policy.gates],
         owner=policy.owner, meta=dict(sorted(policy.meta.items())), lineage=list(policy.lineage),
     )
 

@@ -15,23 +15,37 @@ from policyc.render.human import render_human
 from policyc.render.machine import dumps
 from policyc.semantics.decision import DecisionMap
 from policyc.semantics.model import FlatPolicy
-from policyc.semantics.program import load_program
+from policyc.semantics.program import Program, load_program
 from policyc.semantics.regions import build_space
 
 
-def _load_one(path: Path, search: list[Path], err: Console) -> tuple[FlatPolicy, str] | None:
-    if not path.is_file() or path.suffix != ".pol":
-        err.print(f"error: `{path}` is not a `.pol` file"
-                  + (" (diffing compiled bundles is not supported yet: diff the sources)"
-                     if path.is_file() else ""), markup=False)
+def _load_one(path: Path, search: list[Path],
+              err: Console) -> tuple[FlatPolicy, str, Program | None, str | None] | None:
+    """A `.pol` file (flattened with its hierarchy) or a compiled bundle."""
+    if not path.is_file():
+        err.print(f"error: no such file `{path}`", markup=False)
+        err.print("  = help: give two `.pol` files or two bundles", markup=False)
         return None
+    if path.suffix != ".pol":
+        from policyc.diff.bundles import load_bundle_policy
+        from policyc.runtime.bundle import BundleError
+
+        try:
+            flat, digest = load_bundle_policy(str(path))
+        except BundleError as e:
+            err.print(f"error: {e}", markup=False)
+            err.print("  = help: recompile it with `policyc compile`, or diff the `.pol` "
+                      "sources", markup=False)
+            return None
+        return flat, "", None, digest
     program = load_program([path], search)
     fatal = [d for d in program.diagnostics if d.fatal]
     if fatal:
         render_human(fatal, program.sources, err)
         return None
     module = program.roots[0]
-    return program.policies[module.policy.name], program.sources.get(module.path, "")
+    return (program.policies[module.policy.name], program.sources.get(module.path, ""),
+            program, None)
 
 
 def replay(report: DiffReport, events_path: Path) -> dict[str, Any]:
@@ -69,7 +83,7 @@ def run_diff(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: P
     b = _load_one(new, search, err)
     if a is None or b is None:
         return 2
-    report = semantic_diff(a[0], b[0], b[1])
+    report = semantic_diff(a[0], b[0], b[1], (a[2], b[2]), (a[3], b[3]))
     replayed = None
     if replay_path is not None:
         try:

@@ -19,6 +19,7 @@ from policyc.semantics.compare import Difference, diff_maps, merge_regions
 from policyc.semantics.decision import DecisionMap, Outcome
 from policyc.semantics.formula import variables
 from policyc.semantics.model import FlatPolicy
+from policyc.semantics.program import Program
 from policyc.semantics.regions import build_space, describe_box, witness
 from policyc.semantics.space import Space
 
@@ -101,18 +102,20 @@ def _decision_json(o: Outcome) -> dict[str, Any]:
             "rule": o.rule}
 
 
-def policy_hash(flat: FlatPolicy) -> str:
-    """The policy's content hash, identical to the compiled bundle's when available."""
-    try:
-        from policyc.compile import content_hash  # type: ignore[attr-defined]
+def policy_hash(flat: FlatPolicy, program: Program | None = None) -> str:
+    """The policy's content hash: the compiled bundle's, so a diff of sources names the
+    same hash that decisions made by their bundles carry."""
+    if program is not None:
+        from policyc.compile.pipeline import compile_program
 
-        return str(content_hash(flat))
-    except (ImportError, AttributeError):
-        digest = hashlib.sha256(repr((flat.name, flat.version, flat.strategy, flat.default,
-                                      flat.on_error, [(r.id, r.decision, r.formula, r.priority,
-                                                       r.locked) for r in flat.rules]))
-                                .encode()).hexdigest()
-        return f"sha256:{digest}"
+        state = compile_program(program, policy=flat)
+        if state.manifest is not None and not state.stop:
+            return state.manifest.hash
+    digest = hashlib.sha256(repr((flat.name, flat.version, flat.strategy, flat.default,
+                                  flat.on_error, [(r.id, r.decision, r.formula, r.priority,
+                                                   r.locked) for r in flat.rules]))
+                            .encode()).hexdigest()
+    return f"sha256:{digest}"
 
 
 def acceptances(source: str) -> list[Acceptance]:
@@ -126,7 +129,9 @@ def acceptances(source: str) -> list[Acceptance]:
     return out
 
 
-def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "") -> DiffReport:
+def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
+                  programs: tuple[Program | None, Program | None] = (None, None),
+                  hashes: tuple[str | None, str | None] = (None, None)) -> DiffReport:
     space = build_space([old, new])
     a = DecisionMap(old, space)
     b = DecisionMap(new, space)
@@ -135,7 +140,8 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "") -> Dif
     changes = [_change(d, space, accepted) for d in diffs]
     changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),
                                 sorted(c.region), str(c.region)))
-    return DiffReport(old, new, policy_hash(old), policy_hash(new), changes,
+    return DiffReport(old, new, hashes[0] or policy_hash(old, programs[0]),
+                      hashes[1] or policy_hash(new, programs[1]), changes,
                       binding_changes(old, new))
 
 
@@ -188,6 +194,8 @@ def binding_changes(old: FlatPolicy, new: FlatPolicy) -> list[BindingChange]:
 
 
 def _file_digest(path: Path) -> str:
+    if str(path).startswith("sha256:"):  # a model pinned inside a bundle
+        return str(path)[len("sha256:"):]
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:

@@ -125,6 +125,12 @@ class TestSpec(_Model):
     expect_rule: str | None = None
 
 
+class GateSpec(_Model):
+    metric: str
+    op: str
+    value: float
+
+
 class Manifest(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -154,6 +160,9 @@ class Manifest(_Model):
     classifiers: list[ClassifierSpec] = []
     detectors: list[DetectorSpec] = []
     tests: list[TestSpec] = []
+    #: effective threshold of every leaf category (after inheritance), for `policyc eval`
+    thresholds: dict[str, float] = {}
+    gates: list[GateSpec] = []
     owner: str | None = None
     meta: dict[str, str] = {}
     lineage: list[str] = []

@@ -318,7 +318,12 @@ class Checker:
             floor=None if floor is None else self.rule_ids[floor],
             winner=None if winner is None else self.rule_ids[winner])
         if decision.action == "redact" and text is not None and self.bindings.detector_specs:
-            cats = set(self.rules[rule].categories) if rule is not None else None
+            # every matched redact rule's categories: a tie between two redact rules must
+            # not let the loser's spans (say, an email next to a secret) leak
+            cats: set[str] = set()
+            for r in [*matched, *([] if rule is None else [rule])]:
+                if self.rules[r].decision.action == "redact":
+                    cats |= set(self.rules[r].categories)
             spans = self.bindings.spans(text, cats or None)
             from policyc.runtime.detectors import redact
 

@@ -239,8 +239,9 @@ class Flattener:
     def _merge_derived(self, parents: list[FlatPolicy], decls: list[ast.Derive],
                        categories: dict[str, CategoryInfo]) -> dict[str, tuple[str, ...]]:
         merged: dict[str, tuple[str, ...]] = {}
-        for parent in reversed(parents):
-            merged.update(parent.derived)
+        for parent in parents:  # bridges from several parents add up: the max of all sources
+            for target, sources in parent.derived.items():
+                merged[target] = tuple(dict.fromkeys(merged.get(target, ()) + sources))
         graph: nx.DiGraph = nx.DiGraph()
         for d in decls:
             ok = True

@@ -40,6 +40,15 @@ class Span:
     end: int = 0
 
 
+def _typed(value: object) -> object:
+    """Equality key that keeps `true` apart from `1` (Python has True == 1.0)."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, tuple):
+        return tuple(_typed(v) for v in value)
+    return value
+
+
 class Node(BaseModel):
     """Base node: frozen, span-insensitive equality and hash."""
 
@@ -48,7 +57,7 @@ class Node(BaseModel):
     span: Span | None = Field(default=None, exclude=True, repr=False)
 
     def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, f) for f in type(self).model_fields if f != "span")
+        return tuple(_typed(getattr(self, f)) for f in type(self).model_fields if f != "span")
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self._key() == other._key()  # type: ignore[attr-defined]
@@ -65,7 +74,10 @@ class Action(Node):
     argument: str | None = None
 
     def __str__(self) -> str:
-        return self.kind if self.argument is None else f'{self.kind}("{self.argument}")'
+        if self.argument is None:
+            return self.kind
+        escaped = self.argument.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{self.kind}("{escaped}")'
 
 
 # ---- set expressions ---------------------------------------------------------------------

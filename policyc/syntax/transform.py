@@ -32,11 +32,22 @@ def unescape(body: str) -> str:
                 continue
             if nxt == "u" and i + 6 <= len(body):
                 try:
-                    out.append(chr(int(body[i + 2 : i + 6], 16)))
-                    i += 6
-                    continue
+                    code = int(body[i + 2 : i + 6], 16)
                 except ValueError:
-                    pass
+                    code = -1
+                if code >= 0:
+                    i += 6
+                    # a UTF-16 surrogate pair written as two escapes is one character
+                    if 0xD800 <= code < 0xDC00 and body[i : i + 2] == "\\u":
+                        try:
+                            low = int(body[i + 2 : i + 6], 16)
+                        except ValueError:
+                            low = -1
+                        if 0xDC00 <= low < 0xE000:
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                            i += 6
+                    out.append(chr(code))
+                    continue
             out.append(ch + nxt)
             i += 2
             continue
@@ -72,8 +83,9 @@ class ToAst(Transformer[Token, ast.Module]):
         return ast.Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column,
                         meta.start_pos, meta.end_pos)
 
-    def _error(self, where: Meta | Token, message: str, help: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(code="POL003", severity=Severity.error,
+    def _error(self, where: Meta | Token, message: str, help: str | None = None,
+               code: str = "POL003") -> None:
+        self.diagnostics.append(Diagnostic(code=code, severity=Severity.error,
                                            message=message, span=self._span(where), help=help,
                                            fatal=True))
 
@@ -168,6 +180,9 @@ class ToAst(Transformer[Token, ast.Module]):
             if isinstance(item, tuple):
                 labels += item
             elif isinstance(item, ast.OnError):
+                if on_error is not None:
+                    self._error(meta, f"classifier `{name}` has two `on_error` clauses",
+                                "keep one", code="POL104")
                 on_error = item.action
         return _new(ast.Classifier, name=str(name), path=self._string(path), labels=labels,
                               on_error=on_error, span=self._span(meta))
@@ -243,8 +258,9 @@ class ToAst(Transformer[Token, ast.Module]):
         if tok is None:
             return None
         value = self._number(tok)
-        if value != int(value):
+        if not math.isfinite(value) or value != int(value):
             self._error(tok, f"priority `{tok}` is not an integer", "write a whole number")
+            return 0
         return int(value)
 
     def rule(self, meta: Meta, c: list[Any]) -> ast.Rule:
@@ -321,8 +337,14 @@ class ToAst(Transformer[Token, ast.Module]):
             if isinstance(item, tuple) and item[0] == "given":
                 given += item[1]
             elif isinstance(item, tuple) and item[0] == "text":
+                if text is not None:
+                    self._error(meta, f"test `{self._string(name)}` has two `text` clauses",
+                                "a test classifies one text: keep one", code="POL115")
                 text = item[1]
             elif isinstance(item, tuple) and item[0] == "expect":
+                if expect is not None:
+                    self._error(meta, f"test `{self._string(name)}` has two `expect` clauses",
+                                "a test expects one decision: keep one", code="POL115")
                 expect, expect_rule = item[1], item[2]
         return _new(ast.Test, name=self._string(name), given=given, text=text, expect=expect,
                         expect_rule=expect_rule, span=self._span(meta))

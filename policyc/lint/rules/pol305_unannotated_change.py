@@ -2,7 +2,10 @@
 
 Inside a parent rule's region, a new child rule that decides differently should
 say so with `override` (LANGUAGE.md §5). Only rules reading a common category are
-compared: rules on unrelated categories always co-occur in some event.
+compared (rules on unrelated categories always co-occur in some event), and only
+changes that do not tighten: a stricter special case added by a child is the normal
+way to specialize a parent and has no `override` to name (POL303 covers loosening
+of the parent as a whole).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         for pi in inherited:
             p = rules[pi]
             # rules on unrelated categories always co-occur: that is not a change of `p`
-            if p.decision == r.decision or p.locked or not reads & variables(p.formula):
+            if (p.decision == r.decision or p.locked or not reads & variables(p.formula)
+                    or r.decision.restrictiveness > p.decision.restrictiveness):
                 continue
             found = None
             for br in dm.boxes[ri]:
