@@ -45,7 +45,7 @@ def main() -> None:
         xs = [math.log(r[0]) for r in rows]
         ys = [math.log(r[2]) for r in rows]
         mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
         print(f"growth exponent (full lint, least squares on log-log): {slope:.2f} (goal <= 1.3)")
 
 

@@ -236,9 +236,15 @@ def _category(draw: Draw, depth: int) -> list[str]:
 
 
 def _test(draw: Draw) -> list[str]:
+    """A test block: `given` may repeat; `text` and `expect` appear at most once each
+    (a second one is an error, POL115)."""
     clauses: list[list[str]] = []
+    used: set[int] = set()
     for _ in range(draw(st.integers(0, 4))):
         kind = draw(st.integers(0, 2))
+        if kind in used and kind != 0:
+            continue
+        used.add(kind)
         if kind == 0:
             assigns = [[*_dotted(draw), "=", *_value(draw)]
                        for _ in range(draw(st.integers(1, 3)))]
@@ -293,12 +299,14 @@ def _item(draw: Draw) -> list[str]:  # noqa: C901 - one branch per item kind
         out = ["classifier", draw(names), "=", "onnx", draw(strings)]
         if draw(st.booleans()):
             body: list[str] = []
+            has_on_error = False  # a second `on_error` is an error (POL104)
             for _ in range(draw(st.integers(0, 3))):
-                if draw(st.integers(0, 2)):
+                if has_on_error or draw(st.integers(0, 2)):
                     labels = [[*_dotted(draw), "=", draw(strings)]
                               for _ in range(draw(st.integers(0, 3)))]
                     body += ["labels", "{", *_comma_list(draw, labels, optional=True), "}"]
                 else:
+                    has_on_error = True
                     body += ["on_error", *_action(draw)]
             out += ["{", *body, "}"]
         return out

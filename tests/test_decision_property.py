@@ -132,7 +132,7 @@ def containment(policy):  # type: ignore[no-untyped-def]
     truth = {r.id: [evaluate(r.formula, e) for e in CELLS] for r in policy.rules}
 
     def inside(a, b):  # type: ignore[no-untyped-def]
-        return all(y for x, y in zip(truth[a.id], truth[b.id]) if x)
+        return all(y for x, y in zip(truth[a.id], truth[b.id], strict=True) if x)
 
     return inside
 

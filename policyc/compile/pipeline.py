@@ -7,7 +7,6 @@ bundle is never half-written).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from policyc.runtime.bundle import (
     sha256_bytes,
     write_container,
 )
+from policyc.semantics.bindings import model_path, model_path_problem
 from policyc.semantics.decision import DecisionMap, floor_key
 from policyc.semantics.formula import variables as formula_variables
 from policyc.semantics.model import Decision, FlatPolicy
@@ -100,23 +100,10 @@ def resolve_models(state: CompileState) -> None:
     policy = state.policy
     assert policy is not None
     for c in policy.classifiers:
-        base = Path(c.base_dir)
-        rel = Path(c.path)
-        problem = None
-        if rel.is_absolute() or c.path.startswith(("/", "\\")) or os.path.isabs(c.path):
-            problem = "is absolute"
-        elif ".." in rel.parts:
-            problem = "uses `..`"
-        else:
-            real_base = os.path.realpath(base)
-            real = os.path.realpath(base / rel)
-            if os.path.commonpath([real_base, real]) != real_base:
-                problem = "escapes the policy's folder through a symbolic link"
-            elif not os.path.isfile(real):
-                problem = f"does not exist (looked for {base / rel})"
+        problem = model_path_problem(c)
         if problem is None:
             try:
-                data = (base / rel).read_bytes()
+                data = model_path(c).read_bytes()
             except OSError as err:
                 problem = f"cannot be read: {err.strerror or err}"
         if problem is not None:

@@ -22,3 +22,5 @@ declare("POL110", "conflicting-redeclaration", E,
 declare("POL112", "invalid-detector", E, "a detector cannot be built (regex, validator, keywords)")
 declare("POL113", "name-clash", E, "one name denotes two things (attribute, category, set)")
 declare("POL115", "invalid-test", E, "a `test` block is malformed")
+declare("POL116", "invalid-binding", E,
+        "a classifier's model path leaves the policy's folder, is missing, or cannot be bound")

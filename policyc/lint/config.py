@@ -62,7 +62,7 @@ def _read(path: Path, table: tuple[str, ...] | None) -> LintConfig | None:  # ty
         fail_on = data.get("fail-on", data.get("fail_on"))
         return LintConfig(select=list(data.get("select", [])), ignore=list(data.get("ignore", [])),
                           severity=severity, fail_on=Severity(fail_on) if fail_on else None,
-                          path=[str((path.parent / p)) for p in data.get("path", [])],
+                          path=[str(path.parent / p) for p in data.get("path", [])],
                           source=path)
     except (ValueError, TypeError, AttributeError) as err:
         raise ConfigError(f"invalid policyc configuration in `{path}`: {err}") from err

@@ -14,6 +14,7 @@ from pathlib import Path
 import networkx as nx
 
 from policyc.diagnostics import Diagnostic, Related, Severity
+from policyc.semantics.bindings import model_path_problem
 from policyc.semantics.formula import Formula, disj
 from policyc.semantics.hierarchy import build_graph, linearize, parents_of, report_cycles
 from policyc.semantics.loader import Workspace
@@ -358,6 +359,12 @@ class Flattener:
             binding = ClassifierBinding(
                 d.name, d.path, base, tuple(labels),
                 Decision.of(d.on_error) if d.on_error else None, module.policy.name, d.span)
+            problem = model_path_problem(binding)
+            if problem is not None:
+                self.report(error("POL116", f"model path `{d.path}` of classifier `{d.name}` "
+                                            f"{problem}", d.span,
+                                  "give a path relative to the policy's folder, inside that "
+                                  "folder"))
             old = merged.get(d.name)
             if old is not None:
                 if old.origin == module.policy.name:
@@ -394,17 +401,16 @@ class Flattener:
                                   did_you_mean(d.validator, STDLIB_VALIDATORS)
                                   or f"validators: {', '.join(STDLIB_VALIDATORS)}"))
                 continue
-            if d.kind == "regex":
-                problem = _regex_problem(d.pattern or "")
-                if problem:
-                    self.report(error("POL112", f"regex for `{d.category}` cannot be compiled "
-                                                f"to a linear-time automaton: {problem}", d.span,
-                                      "detectors use RE2 syntax: no backreferences or "
-                                      "lookaround"))
-                    continue
             if d.kind == "keywords" and not d.keywords:
                 self.report(error("POL112", f"keyword detector for `{d.category}` has no "
-                                            f"keywords", d.span))
+                                            f"keywords", d.span, "list at least one keyword"))
+                continue
+            problem = _detector_problem(d)
+            if problem:
+                self.report(error("POL112", f"detector for `{d.category}` cannot be built: "
+                                            f"{problem}", d.span,
+                                  "detectors use RE2 syntax (linear time): no backreferences "
+                                  "or lookaround"))
                 continue
             merged.append(DetectorBinding(d.category, d.kind, d.pattern, d.validator, d.keywords,
                                           me, d.span))
@@ -557,18 +563,17 @@ def _fmt(x: float) -> str:
     return str(int(x)) if x == int(x) else str(x)
 
 
-def _regex_problem(pattern: str) -> str | None:
+def _detector_problem(d: ast.Detector) -> str | None:
+    """Build the detector the runtime would build; its error is the user's problem."""
+    from policyc.runtime.detectors import DetectorError, KeywordDetector, RegexDetector
+
     try:
-        import re2  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - re2 is a dependency
-        return None
-    try:
-        re2.compile(pattern)
-    except Exception as err:  # re2 raises its own error type
-        detail = err.args[0] if err.args else ""
-        if isinstance(detail, bytes):
-            detail = detail.decode("utf-8", "replace")
-        return str(detail) or "invalid pattern"
+        if d.kind == "regex":
+            RegexDetector(d.pattern or "", d.validator)
+        else:
+            KeywordDetector(d.keywords)
+    except DetectorError as err:
+        return str(err)
     return None
 
 

@@ -31,7 +31,7 @@ def build_graph(ws: Workspace, roots: list[ast.Module]) -> nx.DiGraph:
         for ref in parents_of(module):
             parent = ws.find_parent(ref.name, module)
             if parent is None:
-                known = sorted(set(ws.modules) - {name})
+                known = sorted((set(ws.modules) | ws.names_near(module)) - {name})
                 guess = difflib.get_close_matches(ref.name, known, n=1)
                 hint = f"did you mean `{guess[0]}`?" if guess else (
                     "put the parent's file next to this one, pass its folder with `--path`, "

@@ -99,6 +99,13 @@ class Workspace:
                     return module
         return None
 
+    def names_near(self, child: ast.Module) -> set[str]:
+        """Policy names declared in the child's folder and the search path (for hints)."""
+        out: set[str] = set()
+        for folder in [Path(child.path).parent, *self.search_path]:
+            out.update(self._index(folder))
+        return out
+
     def _index(self, folder: Path) -> dict[str, Path]:
         """Policy name → file for every `.pol` under a folder, read lazily by name first."""
         folder = folder.resolve() if folder.exists() else folder

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from policyc.semantics.formula import Atom, FAnd, FConst, FNot, FOr, Formula
+from policyc.semantics.formula import Atom, FAnd, FConst, FNot, Formula
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.space import Space, Variable
 
@@ -186,12 +186,11 @@ def witness(box: Box, space: Space) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for i, var in enumerate(space.vars):
         mask = box.get(i, var.domain)
-        piece = _preferred_piece(var, mask)
-        value = var.rep(piece)
-        if var.kind == "score":
-            if value != 0.0:
-                out[var.name] = value
-        else:
+        value = var.witness_cache.get(mask)
+        if value is None:
+            value = var.rep(_preferred_piece(var, mask))
+            var.witness_cache[mask] = value
+        if var.kind != "score" or value != 0.0:
             out[var.name] = value
     return out
 

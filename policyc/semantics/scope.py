@@ -232,7 +232,8 @@ class Scope:
         var = self._attribute(g.attribute, g.span, report)
         if var is None:
             return conj([])
-        if not all([self.check_value(var, v, g.span, report) for v in g.values]):
+        # a list, not a generator: every bad value is reported, not only the first
+        if not all([self.check_value(var, v, g.span, report) for v in g.values]):  # noqa: C419
             return conj([])
         atom = Atom(var.name, "in", frozenset(g.values))
         return FNot(atom) if g.negated else atom

@@ -32,6 +32,7 @@ class Variable:
     domain: int = 0  # bitmask of the pieces that exist
     _mask_cache: dict[Atom, int] = field(default_factory=dict, repr=False)
     _pieces_cache: dict[int, list[int]] = field(default_factory=dict, repr=False)
+    witness_cache: dict[int, Const] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind in ("enum", "bool"):

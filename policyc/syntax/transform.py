@@ -69,6 +69,13 @@ class ToAst(Transformer[Token, ast.Module]):
         super().__init__()
         self.path = path
         self.diagnostics: list[Diagnostic] = []
+        # lark's v_args wrapper rebuilds a bound method on every attribute access; bind
+        # each callback once (the transformer looks rules up on the instance first)
+        for name in dir(type(self)):
+            if not name.startswith("_") and name not in ("transform", "path", "diagnostics"):
+                attr = getattr(self, name)
+                if callable(attr):
+                    setattr(self, name, attr)
 
     # ---- helpers -------------------------------------------------------------------------
 

@@ -68,5 +68,5 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
                        help=("give one rule a higher `priority`" if policy.strategy == "priority"
                              else "narrow one guard so the rules do not overlap, or make them "
                                   "decide the same")
-                       + f"; at run time the most restrictive decision is taken",
+                       + "; at run time the most restrictive decision is taken",
                        witness=ctx.witness(found))

@@ -16,7 +16,7 @@ from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.semantics.compare import first_difference
 from policyc.semantics.decision import DecisionMap, bits_of
-from policyc.semantics.regions import box_and
+from policyc.semantics.regions import Box, box_and
 
 
 @rule("POL204", "redundant-rule", Severity.warning,
@@ -27,7 +27,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         if r.locked or ctx.deciding_region[ri] is None:
             continue
         if dm.key_ordered:
-            if _fallback_differs(dm, ri):
+            if _fallback_differs(dm, ri, ctx.deciding_region[ri]):
                 continue
         elif any(first_difference(dm, dm, box, 0, dm.rule_entries[ri]) is not None
                  for box in dm.boxes[ri]):
@@ -40,19 +40,17 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
                    witness=ctx.witness(region))
 
 
-def _fallback_differs(dm: DecisionMap, ri: int) -> bool:
+def _fallback_differs(dm: DecisionMap, ri: int, known: Box | None = None) -> bool:
     """Whether somewhere rule `ri` decides and the decision without it differs."""
     rule = dm.rules[ri]
     decides = dm.entries_above(ri) | dm.floor_overriders(ri)
     own = dm.rule_entries[ri]
     default = dm.policy.default
-    for box in dm.boxes[ri]:  # fast path: one cell where the rule decides
-        found = dm.search(box, decides)
-        if found is not None:
-            point = dm.cell_point(found)
-            matched = [j for j in dm.matched_rules(dm.matched_entries(point)) if j != ri]
-            if dm.resolve(matched).key() != (rule.decision.action, rule.decision.argument):
-                return True
+    if known is not None:  # fast path: a cell where the rule is known to decide
+        point = dm.cell_point(known)
+        matched = [j for j in dm.matched_rules(dm.matched_entries(point)) if j != ri]
+        if dm.resolve(matched).key() != (rule.decision.action, rule.decision.argument):
+            return True
     locked = [li for li, lock in enumerate(dm.rules) if lock.locked]
     better_floor = {li: _better_floors(dm, li, locked) for li in locked}
     for box in dm.boxes[ri]:

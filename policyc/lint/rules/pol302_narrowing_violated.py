@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
+from policyc.diff.report import region_text
 from policyc.lint.rules._hierarchy import loosened_regions
 from policyc.semantics.regions import describe_box, witness
 
@@ -26,7 +27,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             yield make("POL302",
                        f"`{ctx.policy.name}` loosens `{ref.name}` (declared `narrowing`): "
                        f"{old.decision} → {new.decision} in "
-                       f"{_region_text(describe_box(diff.box, space))}",
+                       f"{region_text(describe_box(diff.box, space))}",
                        span=ref.span,
                        help=f"the child decides `{new.rule or 'default'}` where the parent "
                             f"decides `{old.rule or 'default'}`; make the child at least as "
@@ -34,7 +35,3 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
                        witness=witness(diff.box, space))
 
 
-def _region_text(region: dict[str, object]) -> str:
-    if not region:
-        return "every event"
-    return ", ".join(f"{k} {v}" for k, v in region.items())
