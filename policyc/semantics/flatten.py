@@ -56,9 +56,14 @@ class Flattener:
         self.graph: nx.DiGraph = nx.DiGraph()
         self.on_cycle: set[str] = set()
         self._flat: dict[str, FlatPolicy | None] = {}
+        self._incomplete = False  # flattening a policy whose parents are not all known
         self._sources: dict[str, list[_RuleSource]] = {}
 
     def report(self, d: Diagnostic) -> None:
+        # with a parent missing, names it would declare are unknown: one error (POL102)
+        # explains them all, so name-level follow-ups are not reported
+        if self._incomplete and d.code in ("POL101", "POL105", "POL107", "POL108"):
+            return
         self.ws.diagnostics.append(d)
 
     def prepare(self, roots: list[ast.Module]) -> None:
@@ -73,12 +78,19 @@ class Flattener:
         if module is None or name in self.on_cycle:
             return None
         parents: list[FlatPolicy] = []
+        complete = True
         for ref in parents_of(module):
             if self.graph.has_edge(name, ref.name) and ref.name not in self.on_cycle:
                 parent = self.flatten(ref.name)
                 if parent is not None:
                     parents.append(parent)
-        flat = self._flatten_one(module, parents)
+                    continue
+            complete = False
+        saved, self._incomplete = self._incomplete, not complete
+        try:
+            flat = self._flatten_one(module, parents)
+        finally:
+            self._incomplete = saved
         self._flat[name] = flat
         return flat
 
