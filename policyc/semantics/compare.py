@@ -54,6 +54,20 @@ def constant_outcome(dm: DecisionMap, box: Box, exclude: int = 0
         return dm.resolve(dm.matched_rules(live)), -1, live
     first = (live & -live).bit_length() - 1
     if not dm.containing(box, 1 << first):
+        # the winner varies, but the decision may not: every entry that can win here
+        # (those up to the first one containing the box, else all, then the default)
+        # decides the same and no floor can lift it
+        containing = dm.containing(box, live)
+        if containing:
+            c = (containing & -containing).bit_length() - 1
+            candidates = live & ((1 << (c + 1)) - 1)
+        else:
+            candidates = live
+        decision = dm.rules[dm.entry_rule[first]].decision
+        same = dm.decision_entries(decision)
+        if (not candidates & ~same and (containing or dm.policy.default == decision)
+                and not live & dm.locked_above(decision.restrictiveness)):
+            return dm.resolve([dm.entry_rule[first]]), -1, live
         return None, _first_dependent_var(dm, box, first), live
     winner = dm.rules[dm.entry_rule[first]]
     locked = live & dm.locked_entries
@@ -72,12 +86,18 @@ def constant_outcome(dm: DecisionMap, box: Box, exclude: int = 0
 
 
 def differences(a: DecisionMap, b: DecisionMap, box: Box, exclude_a: int = 0,
-                exclude_b: int = 0) -> Iterator[Difference]:
-    """Disjoint sub-boxes of `box` where `a` and `b` decide differently (exact)."""
+                exclude_b: int = 0, prune: tuple[DecisionMap, int] | None = None
+                ) -> Iterator[Difference]:
+    """Disjoint sub-boxes of `box` where `a` and `b` decide differently (exact).
+
+    `prune = (map, entries)`: skip sub-boxes that one of those entries contains (the
+    caller knows nothing there is of interest, e.g. a rule above the changed one)."""
     stack: list[Box] = [box]
     space = a.space
     while stack:
         cur = stack.pop()
+        if prune is not None and prune[0].containing(cur, prune[1] & prune[0].compat(cur)):
+            continue
         out_a, var_a, live_a = constant_outcome(a, cur, exclude_a)
         out_b, var_b, live_b = constant_outcome(b, cur, exclude_b)
         if out_a is not None and out_b is not None:
@@ -114,16 +134,31 @@ def changed_rules(a: DecisionMap, b: DecisionMap) -> tuple[list[int], list[int]]
 
 
 def diff_maps(a: DecisionMap, b: DecisionMap) -> list[Difference]:
-    """Every region where `a` and `b` decide differently, as disjoint boxes."""
+    """Every region where `a` and `b` decide differently, as boxes (exact).
+
+    With the same strategy and default, and rules common to both versions in the same
+    order, a decision can only change where a rule present in one version alone decides
+    (the best common rule is the same in both): each such rule's guard is explored,
+    pruned wherever a better rule of its own version holds."""
     space = a.space
     if (a.strategy != b.strategy or a.policy.default != b.policy.default
-            or a.space is not b.space):
-        roots: list[Box] = [{}]
-    else:
-        only_a, only_b = changed_rules(a, b)
-        roots = [box for i in only_a for box in a.boxes[i]]
-        roots += [box for i in only_b for box in b.boxes[i]]
-    return list(_disjoint_differences(a, b, roots, space))
+            or a.space is not b.space or not a.key_ordered):
+        return list(_disjoint_differences(a, b, [{}], space))
+    only_a, only_b = changed_rules(a, b)
+    out: list[Difference] = []
+    seen: set[tuple[object, ...]] = set()
+    for dm, changed in ((a, only_a), (b, only_b)):
+        for ri in changed:
+            rule = dm.rules[ri]
+            # a locked rule may decide as a floor under better rules: no pruning for it
+            prune = None if rule.locked else (dm, dm.entries_above(ri) | dm.floor_overriders(ri))
+            for box in dm.boxes[ri]:
+                for d in differences(a, b, box, prune=prune):
+                    key = (tuple(sorted(d.box.items())), d.old.key(), d.new.key())
+                    if key not in seen:
+                        seen.add(key)
+                        out.append(d)
+    return out
 
 
 def _disjoint_differences(a: DecisionMap, b: DecisionMap, roots: list[Box],
@@ -237,4 +272,11 @@ def _expand(boxes: list[Box], space: Space) -> list[Box]:
         if not any(all(bx.get(v, space.vars[v].domain) & ~m == 0 for v, m in k.items())
                    for k in unique):
             unique.append(bx)
+    # a box covered by the union of the others adds nothing: drop it (most specific first)
+    i = len(unique) - 1
+    while i >= 0 and len(unique) > 1:
+        others = unique[:i] + unique[i + 1:]
+        if _covered(unique[i], others, space):
+            unique.pop(i)
+        i -= 1
     return unique

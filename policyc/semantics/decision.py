@@ -354,6 +354,18 @@ class DecisionMap:
         """Locked entries whose floor would override rule `ri` where both match."""
         return self._locked_above_restr[self.rules[ri].decision.restrictiveness]
 
+    def decision_entries(self, decision: Decision) -> int:
+        """Entries of the rules deciding exactly `decision`."""
+        cache = self.__dict__.setdefault("_by_decision", {})
+        out = cache.get(decision)
+        if out is None:
+            out = 0
+            for ri, r in enumerate(self.rules):
+                if r.decision == decision:
+                    out |= self.rule_entries[ri]
+            cache[decision] = out
+        return out
+
     def locked_above(self, restrictiveness: int) -> int:
         """Locked entries strictly more restrictive than the given level."""
         return self._locked_above_restr[restrictiveness]

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from policyc.diagnostics import Diagnostic, Severity
+from policyc.diff.report import region_text
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
-from policyc.diff.report import region_text
 from policyc.lint.rules._hierarchy import loosened_regions
 from policyc.semantics.regions import describe_box, witness
 
