@@ -125,6 +125,15 @@ class DecisionMap:
         # per variable, pieces from the one fewest entries allow to the most (greedy witness)
         self._escape_order = [sorted(range(len(b)), key=lambda p, b=b: b[p].bit_count())
                               for b in self.bits]
+        # the escape cell: per variable, its (in-domain) piece fewest entries accept
+        self._escape_piece = []
+        for v, var in enumerate(self.space.vars):
+            self._escape_piece.append(next(p for p in self._escape_order[v]
+                                           if (var.domain >> p) & 1))
+        self._escape_bits = [self.bits[v][p] for v, p in enumerate(self._escape_piece)]
+        self._escape_all = self.all_entries
+        for b in self._escape_bits:
+            self._escape_all &= b
 
     # ---- cells -------------------------------------------------------------------------------
 
@@ -294,23 +303,29 @@ class DecisionMap:
         return self._search(box, live)
 
     def _greedy_point(self, box: Box, live: int) -> Box | None:
-        """Try one cell first: per variable, the allowed piece fewest entries accept."""
-        point: Box = {}
-        m = live
-        for v, var in enumerate(self.space.vars):
-            mask = box.get(v, var.domain)
-            bits = self.bits[v]
-            for p in self._escape_order[v]:
-                if (mask >> p) & 1:
-                    break
-            m &= bits[p]
-            point[v] = 1 << p
-            if not m:
-                for w in range(v + 1, len(self.space)):
-                    if w in box:
-                        point[w] = box[w]
-                return point
-        return None
+        """Try one cell first: the escape cell, moved into the box where it must be."""
+        moved: dict[int, int] = {}
+        for v, mask in box.items():
+            if not (mask >> self._escape_piece[v]) & 1:
+                for p in self._escape_order[v]:
+                    if (mask >> p) & 1:
+                        moved[v] = p
+                        break
+        if not moved:
+            m = live & self._escape_all
+        else:
+            m = live
+            for v, p in moved.items():
+                m &= self.bits[v][p]
+            escape = self._escape_bits
+            for v in range(len(escape)):
+                if v not in moved:
+                    m &= escape[v]
+                    if not m:
+                        break
+        if m:
+            return None
+        return {v: 1 << moved.get(v, p) for v, p in enumerate(self._escape_piece)}
 
     def _search(self, box: Box, live: int) -> Box | None:
         live &= self.compat(box)
