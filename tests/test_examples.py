@@ -16,15 +16,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from policyc.compile.pipeline import compile_file
 from policyc.diagnostics import Severity
 from policyc.lint.config import LintConfig
 from policyc.lint.runner import lint_paths
-from policyc.runtime import Bundle
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -35,33 +32,8 @@ def _name(path: Path) -> str:
     return str(path.relative_to(REPO))
 
 
-# ---- shared helpers (as in test_stdlib.py) ----------------------------------------------
-
-
-def compile_bundle(path: Path) -> Any:
-    state = compile_file(path)
-    errors = [d for d in state.diagnostics if d.severity is Severity.error]
-    assert state.bundle is not None and not errors, "\n".join(
-        f"{d.code}: {d.message}" for d in state.diagnostics)
-    return Bundle.from_bytes(state.bundle, str(path))
-
-
-def run_policy_tests(checker: Any) -> list[str]:
-    """Decide each `test` block; `given` names an attribute (context) or a category (score)."""
-    failures = []
-    for t in checker.manifest.tests:
-        context = {k: v for k, v in t.given if k in checker.context_names}
-        scores = {k: v for k, v in t.given if k not in checker.context_names}
-        d = checker.check(text=t.text, context=context, scores=scores)
-        ok = t.expect is None or (d.action, d.argument) == (t.expect.action, t.expect.argument)
-        ok = ok and (t.expect_rule is None or d.rule == t.expect_rule)
-        if not ok:
-            want = f"{t.expect.action}({t.expect.argument})" if t.expect else "-"
-            failures.append(f"{t.name!r}: expected {want} by {t.expect_rule}, got "
-                            f"{d.action}({d.argument}) by {d.rule} (matched {d.matched}, "
-                            f"scores {d.scores}, errors {d.errors})")
-    return failures
-
+# compile_bundle / run_policy_tests: one definition, in test_stdlib.py
+from test_stdlib import compile_bundle, run_policy_tests  # noqa: E402
 
 # ---- every example ---------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ def _name(path: Path) -> str:
     return str(path.relative_to(REPO))
 
 
-# ---- shared helpers (test_examples.py has the same ones) -------------------------------
+# ---- helpers (test_examples.py uses them too) -----------------------------------------
 
 
 def compile_bundle(path: Path, search: list[Path] | None = None) -> Any:

@@ -302,6 +302,17 @@ class DecisionMap:
             return quick
         return self._search(box, live)
 
+    def search_both(self, ri: int, rj: int, forbid: int) -> Box | None:
+        """A sub-box where rules `ri` and `rj` both match and no `forbid` entry does."""
+        for a in self.boxes[ri]:
+            for b in self.boxes[rj]:
+                inter = box_and(a, b)
+                if inter is not None:
+                    found = self.search(inter, forbid)
+                    if found is not None:
+                        return found
+        return None
+
     def _greedy_point(self, box: Box, live: int) -> Box | None:
         """Try one cell first: the escape cell, moved into the box where it must be."""
         moved: dict[int, int] = {}

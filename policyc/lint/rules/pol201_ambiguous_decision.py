@@ -14,7 +14,6 @@ from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._common import related
-from policyc.semantics.regions import box_and
 
 
 @rule("POL201", "ambiguous-decision", Severity.error,
@@ -48,16 +47,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
                     if k not in (i, j) and (dm.strictly_contains(i, k)
                                             or dm.strictly_contains(j, k)):
                         forbid |= dm.rule_entries[k]
-            found = None
-            for ba in dm.boxes[i]:
-                for bb in dm.boxes[j]:
-                    inter = box_and(ba, bb)
-                    if inter is not None:
-                        found = dm.search(inter, forbid)
-                        if found is not None:
-                            break
-                if found is not None:
-                    break
+            found = dm.search_both(i, j, forbid)
             if found is None:
                 continue
             why = {"priority": "equal priority", "most-specific": "neither more specific",

@@ -15,7 +15,6 @@ from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._common import names, related
 from policyc.semantics.formula import variables
-from policyc.semantics.regions import box_and
 
 
 @rule("POL202", "overruled-rule", Severity.info,
@@ -41,17 +40,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         winners = []
         first_witness = None
         for h in candidates:
-            forbid = dm.entries_above(h) | dm.floor_overriders(h)
-            found = None
-            for br in dm.boxes[ri]:
-                for bh in dm.boxes[h]:
-                    inter = box_and(br, bh)
-                    if inter is not None:
-                        found = dm.search(inter, forbid)
-                        if found is not None:
-                            break
-                if found is not None:
-                    break
+            found = dm.search_both(ri, h, dm.entries_above(h) | dm.floor_overriders(h))
             if found is not None:
                 winners.append(rules[h])
                 first_witness = first_witness or found

@@ -17,7 +17,6 @@ from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._common import related
 from policyc.semantics.formula import variables
-from policyc.semantics.regions import box_and
 
 
 @rule("POL301", "locked-floor-loosened", Severity.error,
@@ -36,9 +35,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             if (r.decision.restrictiveness >= lock.decision.restrictiveness
                     or not variables(r.formula) & variables(lock.formula) & categories):
                 continue
-            inter = next((found for br in dm.boxes[ri] for bl in dm.boxes[li]
-                          if (x := box_and(br, bl)) is not None
-                          and (found := dm.search(x, above)) is not None), None)
+            inter = dm.search_both(ri, li, above)
             if inter is None:
                 continue
             yield make("POL301",

@@ -17,7 +17,6 @@ from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._common import related
 from policyc.semantics.formula import variables
-from policyc.semantics.regions import box_and
 
 
 @rule("POL305", "unannotated-change", Severity.warning,
@@ -40,14 +39,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             if (p.decision == r.decision or p.locked or not reads & variables(p.formula)
                     or r.decision.restrictiveness > p.decision.restrictiveness):
                 continue
-            found = None
-            for br in dm.boxes[ri]:
-                for bp in dm.boxes[pi]:
-                    inter = box_and(br, bp)
-                    if inter is not None and (found := dm.search(inter, forbid)) is not None:
-                        break
-                if found is not None:
-                    break
+            found = dm.search_both(ri, pi, forbid)
             if found is None:
                 continue
             yield make("POL305",
