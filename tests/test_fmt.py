@@ -321,9 +321,11 @@ def test_long_keyword_lists_go_one_per_line() -> None:
         ["  detector d = keywords {", *(f'    "{w}"' for w in words), "  }  # c"])
 
 
-def test_long_rules_are_not_wrapped() -> None:
+def test_long_rules_put_the_guard_on_a_continuation_line() -> None:
     guard = " and ".join(f"attribute_{i} == value_{i}" for i in range(6))
-    assert body(f"rule r: refuse\n when {guard}") == f"  rule r: refuse when {guard}"
+    assert body(f"rule r: refuse when {guard}") == f"  rule r: refuse\n      when {guard}"
+    short = "rule r: refuse when a == b priority 3"
+    assert body("rule r: refuse\n when a == b\n priority 3") == f"  {short}"
 
 
 def test_test_block_clauses_in_canonical_order() -> None:

@@ -4,7 +4,8 @@ Canonical style (kept small and stable; `fmt(fmt(x)) == fmt(x)` and
 `parse(fmt(x)) == parse(x)`):
 
 Layout
-  * 2-space indent inside `policy { }` and every nested block; one item per line.
+  * 2-space indent inside `policy { }` and every nested block; one item per line; a rule
+    longer than the width puts its `when ...` on a continuation line, indented two levels.
   * Items keep their source order (order matters for `first-match` and for readers).
   * In the policy body, a blank line is kept wherever the source had one or more blank lines
     between two body lines (items or own-line comments); runs collapse to one. There are no
@@ -427,8 +428,23 @@ class _Formatter:
             self.test(item, inner, depth, trailing)
         elif isinstance(item, ast.Detector) and item.kind == "keywords":
             self.keywords(item, depth, trailing)
+        elif isinstance(item, ast.Rule) and item.guard is not None:
+            self.rule(item, depth, trailing)
         else:
             self.out.line(depth, _simple_item(item), trailing)
+
+    def rule(self, item: ast.Rule, depth: int, trailing: list[ast.Comment]) -> None:
+        """A rule on one line, or, past the width, its guard on a continuation line."""
+        text = _simple_item(item)
+        if len(INDENT * depth + text) <= WIDTH:
+            self.out.line(depth, text, trailing)
+            return
+        head = _rule(item.model_copy(update={"guard": None, "priority": None}))
+        tail = f"when {_guard(item.guard)}"  # type: ignore[arg-type]
+        if item.priority is not None:
+            tail += f" priority {int(item.priority)}"
+        self.out.line(depth, head)
+        self.out.line(depth + 2, tail, trailing)
 
     def keywords(self, item: ast.Detector, depth: int, trailing: list[ast.Comment]) -> None:
         text = _simple_item(item)
