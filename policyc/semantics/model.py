@@ -141,24 +141,31 @@ class FlatPolicy:
         return tuple(c for c, info in self.categories.items() if info.is_leaf)
 
     def threshold(self, category: str) -> float:
-        """Nearest declared threshold on the category or an ancestor, else default, else 0.5."""
-        node: str | None = category
-        while node is not None:
-            decl = self.thresholds.get(node)
-            if decl is not None:
-                return decl.value
-            node = self.categories[node].parent if node in self.categories else None
-        default = self.thresholds.get(None)
-        return default.value if default is not None else 0.5
+        return nearest_threshold(self.categories, self.thresholds, category)
 
     def leaves_under(self, category: str) -> tuple[str, ...]:
-        info = self.categories[category]
-        if info.is_leaf:
-            return (category,)
-        out: list[str] = []
-        for child in info.children:
-            out.extend(self.leaves_under(child))
-        return tuple(out)
+        return leaves_under(self.categories, category)
 
     def rule(self, rule_id: str) -> FlatRule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
+
+
+def nearest_threshold(categories: dict[str, CategoryInfo],
+                      thresholds: dict[str | None, ThresholdDecl], category: str) -> float:
+    """Nearest `threshold` on the category or an ancestor, else `default`, else 0.5."""
+    node: str | None = category
+    while node is not None:
+        decl = thresholds.get(node)
+        if decl is not None:
+            return decl.value
+        info = categories.get(node)
+        node = info.parent if info else None
+    default = thresholds.get(None)
+    return default.value if default is not None else 0.5
+
+
+def leaves_under(categories: dict[str, CategoryInfo], category: str) -> tuple[str, ...]:
+    info = categories[category]
+    if info.is_leaf:
+        return (category,)
+    return tuple(leaf for child in info.children for leaf in leaves_under(categories, child))

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 from policyc.diagnostics import Diagnostic, Severity
 from policyc.semantics.formula import Atom, FNot, Formula, conj, disj
-from policyc.semantics.model import CategoryInfo, ContextVar, ThresholdDecl
+from policyc.semantics.model import (
+    CategoryInfo,
+    ContextVar,
+    ThresholdDecl,
+    leaves_under,
+    nearest_threshold,
+)
 from policyc.syntax import ast
 from policyc.syntax.ast import Span
 
@@ -43,21 +49,10 @@ class Scope:
     # ---- categories ------------------------------------------------------------------
 
     def threshold(self, category: str) -> float:
-        node: str | None = category
-        while node is not None:
-            decl = self.thresholds.get(node)
-            if decl is not None:
-                return decl.value
-            info = self.categories.get(node)
-            node = info.parent if info else None
-        default = self.thresholds.get(None)
-        return default.value if default is not None else 0.5
+        return nearest_threshold(self.categories, self.thresholds, category)
 
     def leaves_under(self, category: str) -> tuple[str, ...]:
-        info = self.categories[category]
-        if info.is_leaf:
-            return (category,)
-        return tuple(leaf for child in info.children for leaf in self.leaves_under(child))
+        return leaves_under(self.categories, category)
 
     def score_vars(self, leaf: str) -> tuple[str, ...]:
         """Variables whose max is the leaf's score: itself plus bridge sources, transitively."""
