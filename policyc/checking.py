@@ -121,23 +121,37 @@ def _line(d: RuntimeDecision) -> str:
     return f"{action}  (by {by}; matched: {matched}){extra}{red}"
 
 
+_INPUT_ERRORS = (_Usage, BundleError, InvalidEvent)
+
+
+def _decide_one(target: Path, text: str | None, context_list: list[str],
+                score_list: list[str], path: list[Path]) -> tuple[Any, Any]:
+    """Load the bundle (or compile the `.pol`) and decide the event given by flags."""
+    checker = load_target(target, path)
+    context, scores = parse_event(checker, context_list, score_list)
+    return checker, checker.check(text=text, context=context, scores=scores)
+
+
+def _input_failure(exc: Exception) -> int:
+    """Exit 2 with a message and hint for input `check`/`explain` cannot process."""
+    if isinstance(exc, _Usage):
+        return _fail(str(exc), exc.help)
+    if isinstance(exc, BundleError):
+        return _fail(str(exc), "recompile the policy with `policyc compile`")
+    return _fail(f"invalid event: {exc}")
+
+
 def run_check(target: Path, text: str | None, context_list: list[str], score_list: list[str],
               json_out: bool, input: Path | None, output: Path | None, audit_log: Path | None,
               path: list[Path]) -> int:
     try:
-        checker = load_target(target, path)
         if input is not None:
             if context_list or score_list or text is not None:
                 raise _Usage("`--input` cannot be combined with --text/--context/--score")
-            return _run_batch(checker, input, output, audit_log)
-        context, scores = parse_event(checker, context_list, score_list)
-        decision = checker.check(text=text, context=context, scores=scores)
-    except _Usage as exc:
-        return _fail(str(exc), exc.help)
-    except BundleError as exc:
-        return _fail(str(exc), "recompile the policy with `policyc compile`")
-    except InvalidEvent as exc:
-        return _fail(f"invalid event: {exc}")
+            return _run_batch(load_target(target, path), input, output, audit_log)
+        _, decision = _decide_one(target, text, context_list, score_list, path)
+    except _INPUT_ERRORS as exc:
+        return _input_failure(exc)
     if audit_log is not None:
         with _open_append(audit_log) as fh:
             fh.write(json.dumps(_audit(decision, None), ensure_ascii=False) + "\n")
@@ -235,15 +249,9 @@ def _run_batch(checker: Checker, input: Path, output: Path | None, audit_log: Pa
 def run_explain(target: Path, text: str | None, context_list: list[str], score_list: list[str],
                 path: list[Path]) -> int:
     try:
-        checker = load_target(target, path)
-        context, scores = parse_event(checker, context_list, score_list)
-        d = checker.check(text=text, context=context, scores=scores)
-    except _Usage as exc:
-        return _fail(str(exc), exc.help)
-    except BundleError as exc:
-        return _fail(str(exc), "recompile the policy with `policyc compile`")
-    except InvalidEvent as exc:
-        return _fail(f"invalid event: {exc}")
+        checker, d = _decide_one(target, text, context_list, score_list, path)
+    except _INPUT_ERRORS as exc:
+        return _input_failure(exc)
     sys.stdout.write(explain_text(checker, d) + "\n")
     return 0
 
