@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from policyc.semantics.decision import DecisionMap
+from policyc.semantics.formula import variables
 from policyc.semantics.model import FlatPolicy, FlatRule
 from policyc.semantics.program import Program
 from policyc.semantics.regions import Box
@@ -26,6 +27,13 @@ class LintContext:
         """For each rule index: a box where it decides, or None (dead). Shared by rules."""
         dm = self.decision_map
         return {i: dm.where_decides(i) for i in range(len(self.policy.rules))}
+
+    @cached_property
+    def categories_read(self) -> list[frozenset[str]]:
+        """For each rule index: the categories its guard reads. Rules that read no common
+        category always co-occur in some event, which is no finding (POL202/301/305)."""
+        cats = set(self.policy.categories)
+        return [frozenset(variables(r.formula) & cats) for r in self.policy.rules]
 
     def own_rules(self) -> list[tuple[int, FlatRule]]:
         """Rules declared by this policy (inherited ones are linted in their own file)."""

@@ -14,7 +14,6 @@ from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._common import names, related
-from policyc.semantics.formula import variables
 
 
 @rule("POL202", "overruled-rule", Severity.info,
@@ -24,8 +23,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     if not dm.key_ordered:
         return
     rules = ctx.policy.rules
-    categories = set(ctx.policy.categories)
-    vars_of = [variables(r.formula) & categories for r in rules]
+    vars_of = ctx.categories_read
     by_var: dict[str, list[int]] = {}
     for i, vs in enumerate(vars_of):
         for v in vs:

@@ -16,7 +16,6 @@ from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._common import related
-from policyc.semantics.formula import variables
 
 
 @rule("POL301", "locked-floor-loosened", Severity.error,
@@ -25,7 +24,6 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     dm = ctx.decision_map
     rules = ctx.policy.rules
     locked = [i for i, r in enumerate(rules) if r.locked and r.origin != ctx.policy.name]
-    categories = set(ctx.policy.categories)
     for ri, r in ctx.own_rules():
         if r.locked or not dm.key_ordered:
             continue
@@ -33,7 +31,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         for li in locked:
             lock = rules[li]
             if (r.decision.restrictiveness >= lock.decision.restrictiveness
-                    or not variables(r.formula) & variables(lock.formula) & categories):
+                    or not ctx.categories_read[ri] & ctx.categories_read[li]):
                 continue
             inter = dm.search_both(ri, li, above)
             if inter is None:

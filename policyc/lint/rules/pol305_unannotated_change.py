@@ -16,7 +16,6 @@ from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._common import related
-from policyc.semantics.formula import variables
 
 
 @rule("POL305", "unannotated-change", Severity.warning,
@@ -27,16 +26,15 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     inherited = [i for i, r in enumerate(rules) if r.origin != ctx.policy.name]
     if not inherited or not dm.key_ordered:
         return
-    categories = set(ctx.policy.categories)
     for ri, r in ctx.own_rules():
         if r.override or ctx.deciding_region[ri] is None:
             continue
         forbid = dm.entries_above(ri) | dm.floor_overriders(ri)
-        reads = variables(r.formula) & categories
+        reads = ctx.categories_read[ri]
         for pi in inherited:
             p = rules[pi]
             # rules on unrelated categories always co-occur: that is not a change of `p`
-            if (p.decision == r.decision or p.locked or not reads & variables(p.formula)
+            if (p.decision == r.decision or p.locked or not reads & ctx.categories_read[pi]
                     or r.decision.restrictiveness > p.decision.restrictiveness):
                 continue
             found = dm.search_both(ri, pi, forbid)
