@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +31,27 @@ class Program:
         return self.workspace.sources
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The front end builds large acyclic trees: cyclic GC passes over them are pure cost
+    (a fifth of the load time of a 5k-rule policy). Collection resumes afterwards."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def load_program(inputs: list[str | Path], search_path: list[str | Path] | None = None
                  ) -> Program:
     """Parse and flatten every policy in `inputs` (files or folders)."""
+    with _gc_paused():
+        return _load_program(inputs, search_path)
+
+
+def _load_program(inputs: list[str | Path], search_path: list[str | Path] | None) -> Program:
     files, diagnostics = expand_inputs(inputs)
     # Two versions of one policy (e.g. v1/ and v2/) are each checked on their own: files
     # that declare an already-seen name go to a later batch with its own workspace.
@@ -63,6 +84,11 @@ def load_program(inputs: list[str | Path], search_path: list[str | Path] | None 
 def load_policy_text(text: str, path: str = "<string>",
                      search_path: list[str | Path] | None = None) -> Program:
     """Front end on a string (tests, `policyc check` on a snippet)."""
+    with _gc_paused():
+        return _load_policy_text(text, path, search_path)
+
+
+def _load_policy_text(text: str, path: str, search_path: list[str | Path] | None) -> Program:
     from policyc.syntax.parse import parse_text
 
     ws = Workspace(search_path=[Path(p) for p in (search_path or [])])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from policyc.diagnostics import Diagnostic, Severity
 from policyc.semantics.formula import Atom, FNot, Formula, conj, disj
@@ -45,6 +45,9 @@ class Scope:
     derived: dict[str, tuple[str, ...]]
     thresholds: dict[str | None, ThresholdDecl]
     sets: dict[str, frozenset[str]]
+    #: `category_true` per category: thousands of rules name the same few categories
+    _truth: dict[str, Formula] = field(default_factory=dict, init=False, repr=False,
+                                       compare=False)
 
     # ---- categories ------------------------------------------------------------------
 
@@ -78,8 +81,11 @@ class Scope:
 
     def category_true(self, category: str) -> Formula:
         """`C`: a leaf at or above its threshold; an inner category: any leaf under it."""
-        return disj([self.score_atom(leaf, ">=", self.threshold(leaf))
-                     for leaf in self.leaves_under(category)])
+        truth = self._truth.get(category)
+        if truth is None:
+            truth = self._truth[category] = disj([self.score_atom(leaf, ">=", self.threshold(leaf))
+                                                  for leaf in self.leaves_under(category)])
+        return truth
 
     # ---- resolution --------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import gc
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,7 @@ from lark.exceptions import (
 
 from policyc.diagnostics import Diagnostic, PolicycError, Severity
 from policyc.syntax import ast
+from policyc.syntax.lalr import FastParser, Miss
 from policyc.syntax.transform import ToAst
 
 _NAMED_TERMINALS = {"NAME": "a name", "STRING": "a string", "NUMBER": "a number",
@@ -47,6 +49,16 @@ def parser(strict: bool = False) -> Lark:
     return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", strict=strict,
                 propagate_positions=True, maybe_placeholders=True, cache=not strict,
                 lexer_callbacks={"COMMENT": _collect_comment})
+
+
+@lru_cache(maxsize=1)
+def fast_parser() -> FastParser | None:
+    """The fast path over the cached parser's tables (None if lark built something it does
+    not mirror; then every parse takes lark's own path)."""
+    try:
+        return FastParser(parser(), ToAst)
+    except Miss:  # pragma: no cover - a lark upgrade changed its internals
+        return None
 
 
 def _collect_comment(token: Token) -> Token:
@@ -117,7 +129,31 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, lark: Lark) -
 
 
 def parse_text(text: str, path: str = "<string>") -> tuple[ast.Module | None, list[Diagnostic]]:
-    """Parse one file's text. Returns the module (None on a syntax error) and diagnostics."""
+    """Parse one file's text. Returns the module (None on a syntax error) and diagnostics.
+
+    Valid text takes the fast path; anything it gives up on (every syntax error) is parsed
+    again by lark itself, so diagnostics are lark's, unchanged."""
+    fast = fast_parser()
+    if fast is not None:
+        transformer = ToAst(path)
+        # the parse allocates a large acyclic tree: cyclic GC passes over it are pure cost
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            policy, comments = fast.parse(text, transformer)
+        except Exception:  # noqa: BLE001 - Miss or anything else: lark's path decides
+            pass
+        else:
+            return _module(path, policy, comments, transformer), transformer.diagnostics
+        finally:
+            if collecting:
+                gc.enable()
+    return parse_text_with_lark(text, path)
+
+
+def parse_text_with_lark(text: str, path: str = "<string>"
+                         ) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """`parse_text` by lark's own parser and tree transformer (the reference path)."""
     lark = parser()
     del _COMMENT_SINK[:]
     transformer = ToAst(path)
@@ -129,12 +165,15 @@ def parse_text(text: str, path: str = "<string>") -> tuple[ast.Module | None, li
         raise PolicycError([Diagnostic(code="POL001", severity=Severity.error, fatal=True,
                                        message=f"internal error while reading `{path}`: "
                                                f"{err.orig_exc}")]) from err
-    comments = list(_COMMENT_SINK)
-    module = ast.Module(
+    return _module(path, policy, list(_COMMENT_SINK), transformer), transformer.diagnostics
+
+
+def _module(path: str, policy: ast.Policy, comments: list[Token], transformer: ToAst
+            ) -> ast.Module:
+    return ast.Module(
         path=path, policy=policy,
         comments=tuple(ast.Comment(text=str(c).rstrip(), span=transformer._span(c))
                        for c in comments))
-    return module, transformer.diagnostics
 
 
 def parse_file(path: Path | str, display: str | None = None) -> tuple[ast.Module | None,

@@ -58,7 +58,44 @@ def unescape(body: str) -> str:
 
 def _new(cls, **fields):  # type: ignore[no-untyped-def]
     """Build a node without re-validating what the grammar already guarantees (fast path)."""
-    return cls.model_construct(**fields)
+    make = _MAKERS.get(cls)
+    if make is None:
+        make = _MAKERS[cls] = _maker(cls)
+    return make(fields)
+
+
+_MAKERS: dict[type, Any] = {}
+
+
+def _maker(cls: type[ast.Node]) -> Any:
+    """`cls.model_construct` for our plain nodes (no aliases, factories or hooks), unrolled:
+    it was a fifth of the parse. Anything fancier goes through pydantic itself."""
+    spec = []
+    for name, info in cls.model_fields.items():
+        if info.alias is not None or info.validation_alias is not None \
+                or info.default_factory is not None:
+            return lambda fields: cls.model_construct(**fields)
+        spec.append((name, info.is_required(), info.default))
+    if cls.__pydantic_post_init__ or cls.model_config.get("extra") == "allow":
+        return lambda fields: cls.model_construct(**fields)
+    new = cls.__new__
+    setattr_ = object.__setattr__
+
+    def make(fields: dict[str, Any]) -> ast.Node:
+        node = new(cls)
+        values = {}
+        for name, required, default in spec:
+            if name in fields:
+                values[name] = fields[name]
+            elif not required:
+                values[name] = default
+        setattr_(node, "__dict__", values)
+        setattr_(node, "__pydantic_fields_set__", set(fields))
+        setattr_(node, "__pydantic_extra__", None)
+        setattr_(node, "__pydantic_private__", None)
+        return node
+
+    return make
 
 
 @v_args(meta=True)
@@ -79,7 +116,10 @@ class ToAst(Transformer[Token, ast.Module]):
 
     # ---- helpers -------------------------------------------------------------------------
 
-    def _span(self, meta: Meta | Token) -> ast.Span | None:
+    def _span(self, meta: ast.Span | Meta | Token) -> ast.Span | None:
+        """The span of a node: the fast driver (`lalr.py`) passes it ready-made."""
+        if isinstance(meta, ast.Span):
+            return meta
         if isinstance(meta, Token):
             if meta.line is None:
                 return None
@@ -90,7 +130,7 @@ class ToAst(Transformer[Token, ast.Module]):
         return ast.Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column,
                         meta.start_pos, meta.end_pos)
 
-    def _error(self, where: Meta | Token, message: str, help: str | None = None,
+    def _error(self, where: ast.Span | Meta | Token, message: str, help: str | None = None,
                code: str = "POL003") -> None:
         self.diagnostics.append(Diagnostic(code=code, severity=Severity.error,
                                            message=message, span=self._span(where), help=help,
