@@ -1,14 +1,49 @@
-"""The policy hierarchy as a networkx DAG: parents found, cycles reported with their path."""
+"""The policy hierarchy as a DAG: parents found, cycles reported with their path.
+
+The edges live in a plain map; networkx (a fifth of the front end's import time) is loaded
+only when there is an edge to look for cycles on, so a lone policy never pays for it.
+"""
 
 from __future__ import annotations
 
 import difflib
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from policyc.diagnostics import Diagnostic, Related, Severity
 from policyc.semantics.loader import Workspace
 from policyc.syntax import ast
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+class Hierarchy:
+    """Child → parent edges with the `extends` span, in the order they were found."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, None] = {}
+        self.edges: dict[tuple[str, str], ast.Span | None] = {}
+
+    def add_node(self, name: str) -> None:
+        self.nodes.setdefault(name)
+
+    def add_edge(self, child: str, parent: str, span: ast.Span | None) -> None:
+        self.add_node(child)
+        self.add_node(parent)
+        self.edges[child, parent] = span
+
+    def has_edge(self, child: str, parent: str) -> bool:
+        return (child, parent) in self.edges
+
+    def to_networkx(self) -> nx.DiGraph:
+        """The same graph (same node and edge order) for networkx's algorithms."""
+        import networkx as nx
+
+        graph: nx.DiGraph = nx.DiGraph()
+        graph.add_nodes_from(self.nodes)
+        for (child, parent), span in self.edges.items():
+            graph.add_edge(child, parent, span=span)
+        return graph
 
 
 def parents_of(module: ast.Module) -> list[ast.ParentRef]:
@@ -16,9 +51,9 @@ def parents_of(module: ast.Module) -> list[ast.ParentRef]:
             for p in item.parents]
 
 
-def build_graph(ws: Workspace, roots: list[ast.Module]) -> nx.DiGraph:
+def build_graph(ws: Workspace, roots: list[ast.Module]) -> Hierarchy:
     """Edges child → parent, loading parents on demand; unknown parents become POL102."""
-    graph: nx.DiGraph = nx.DiGraph()
+    graph = Hierarchy()
     todo = list(roots)
     done: set[str] = set()
     while todo:
@@ -40,14 +75,19 @@ def build_graph(ws: Workspace, roots: list[ast.Module]) -> nx.DiGraph:
                     code="POL102", severity=Severity.error, fatal=True,
                     message=f"unknown parent policy `{ref.name}`", span=ref.span, help=hint))
                 continue
-            graph.add_edge(name, parent.policy.name, span=ref.span)
+            graph.add_edge(name, parent.policy.name, ref.span)
             todo.append(parent)
     return graph
 
 
-def report_cycles(ws: Workspace, graph: nx.DiGraph) -> set[str]:
+def report_cycles(ws: Workspace, hierarchy: Hierarchy) -> set[str]:
     """One POL103 per cycle, with the path `a → b → a`; returns the policies on cycles."""
     on_cycle: set[str] = set()
+    if not hierarchy.edges:
+        return on_cycle
+    import networkx as nx
+
+    graph = hierarchy.to_networkx()
     for component in nx.strongly_connected_components(graph):
         if len(component) == 1:
             node = next(iter(component))
@@ -67,7 +107,7 @@ def report_cycles(ws: Workspace, graph: nx.DiGraph) -> set[str]:
     return on_cycle
 
 
-def linearize(graph: nx.DiGraph, ws: Workspace, name: str) -> list[str]:
+def linearize(graph: Hierarchy, ws: Workspace, name: str) -> list[str]:
     """Flattened policy order (LANGUAGE.md §5): self, then parents in `extends` order,
     depth first; a policy reached twice counts once, where first reached."""
     order: list[str] = []

@@ -52,7 +52,9 @@ def _typed(value: object) -> object:
 class Node(BaseModel):
     """Base node: frozen, span-insensitive equality and hash."""
 
-    model_config = ConfigDict(frozen=True)
+    # validators are built on first validation: the parser builds nodes unvalidated
+    # (`transform._new`), so a run need not pay for schemas at import (~60 ms)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     span: Span | None = Field(default=None, exclude=True, repr=False)
 
@@ -314,7 +316,3 @@ class Module(Node):
 
     def _key(self) -> tuple[object, ...]:
         return (self.policy,)
-
-
-for _model in (SetOp, Or, And, Not, Quantified, Category):
-    _model.model_rebuild()
