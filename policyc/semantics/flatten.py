@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import networkx as nx
-
 from policyc.diagnostics import Diagnostic, Related, Severity
 from policyc.semantics.bindings import model_path_problem
 from policyc.semantics.formula import Formula, disj
-from policyc.semantics.hierarchy import build_graph, linearize, parents_of, report_cycles
+from policyc.semantics.hierarchy import (
+    Hierarchy,
+    build_graph,
+    linearize,
+    parents_of,
+    report_cycles,
+)
 from policyc.semantics.loader import Workspace
 from policyc.semantics.model import (
     CategoryInfo,
@@ -53,7 +57,7 @@ class _RuleSource:
 class Flattener:
     def __init__(self, ws: Workspace):
         self.ws = ws
-        self.graph: nx.DiGraph = nx.DiGraph()
+        self.graph = Hierarchy()
         self.on_cycle: set[str] = set()
         self._flat: dict[str, FlatPolicy | None] = {}
         self._incomplete = False  # flattening a policy whose parents are not all known
@@ -137,15 +141,17 @@ class Flattener:
                 decl_spans["owner"] = item.span
             elif isinstance(item, ast.Meta):
                 meta[item.key] = item.value
-        for parent in parents:  # nearest parent in `extends` order supplies what is missing
-            if strategy is None and "resolve" in parent.decl_spans:
+        # the first parent in `extends` order that has one supplies what is missing; a parent
+        # "has" what it declares or itself inherited (a grandparent's `resolve` reaches here)
+        for parent in parents:
+            if strategy is None and _declared_or_inherited(parent, "resolve"):
                 strategy = parent.strategy
+                decl_spans["resolve_inherited"] = _declaration(parent, "resolve")
             if default is None and parent.default is not None:
                 default = parent.default
-            if on_error is None and "on_error" in parent.decl_spans:
+            if on_error is None and _declared_or_inherited(parent, "on_error"):
                 on_error = parent.on_error
-            if "resolve" in parent.decl_spans:
-                decl_spans.setdefault("resolve_inherited", parent.decl_spans["resolve"])
+                decl_spans["on_error_inherited"] = _declaration(parent, "on_error")
         sources, replaced = self._merge_rules(module, parents, scope)
         self._sources[me] = sources
         rules = tuple(self._compile_rule(s, i, scope, me) for i, s in enumerate(sources))
@@ -255,7 +261,6 @@ class Flattener:
         for parent in parents:  # bridges from several parents add up: the max of all sources
             for target, sources in parent.derived.items():
                 merged[target] = tuple(dict.fromkeys(merged.get(target, ()) + sources))
-        graph: nx.DiGraph = nx.DiGraph()
         for d in decls:
             ok = True
             for name in (d.category, *d.sources):
@@ -271,6 +276,11 @@ class Flattener:
                     ok = False
             if ok:
                 merged[d.category] = tuple(dict.fromkeys(merged.get(d.category, ()) + d.sources))
+        if not merged:  # no bridges, no cycle (and no networkx import)
+            return merged
+        import networkx as nx
+
+        graph: nx.DiGraph = nx.DiGraph()
         for target, sources in merged.items():
             graph.add_edges_from((target, s) for s in sources)
         try:
@@ -557,6 +567,15 @@ class Flattener:
                     self.report(error("POL101", f"unknown category or attribute `{a.name}`",
                                       a.span, did_you_mean(a.name, [*flat.categories,
                                                                      *flat.contexts])))
+
+
+def _declared_or_inherited(flat: FlatPolicy, key: str) -> bool:
+    return key in flat.decl_spans or f"{key}_inherited" in flat.decl_spans
+
+
+def _declaration(flat: FlatPolicy, key: str) -> ast.Span | None:
+    """Where the setting a policy has (declared or inherited) was written."""
+    return flat.decl_spans.get(key, flat.decl_spans.get(f"{key}_inherited"))
 
 
 def _ctx_meaning(var: ContextVar) -> tuple[str, tuple[str, ...]]:
