@@ -1,0 +1,169 @@
+"""The runtime's fast paths decide exactly as its reference paths.
+
+`Checker.check` decides ordinary events inline (cached contexts, one score) and
+`check_batch` reads score columns sparsely over re-laid tables; both must give what
+the reference path (`Checker._check`, one event at a time) gives, including which
+events are refused and with which message.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from policyc.compile.pipeline import compile_file
+from policyc.runtime import Bundle, InvalidEvent
+from policyc.runtime import batch as batch_module
+
+POLICY = """policy t.fast version "1" {
+  context audience: enum { adult, teen, child }
+  context pro: bool = false
+  context strict: bool
+  context age: number = 30
+  categories { violence { weapons, graphic } pii { email } self_harm }
+  threshold violence.graphic 0.3
+  resolve most-restrictive
+  default allow
+  locked rule lk: escalate when score(violence.weapons) >= 0.9
+  rule r1: refuse when violence and audience in { teen, child }
+  rule r2: redact("pii") when pii.email and not pro
+  rule r3: warn("young") when age < 13 and score(self_harm) > 0.2
+  rule r4: redirect("help") when score(self_harm) >= 0.5 and strict
+  rule r5: refuse when score(violence.graphic) > 0.7 and age >= 18.5
+}
+"""
+
+NO_DEFAULT = POLICY.replace("  default allow\n", "")
+
+
+def _bundle(tmp_path: Path, text: str) -> Any:
+    p = tmp_path / "p.pol"
+    p.write_text(text)
+    state = compile_file(p)
+    assert state.bundle is not None, [d.message for d in state.diagnostics]
+    return Bundle.from_bytes(state.bundle)
+
+
+def _outcome(fn: Any, **event: Any) -> Any:
+    try:
+        d = fn(**event)
+    except InvalidEvent as err:
+        return ("invalid", str(err))
+    return (d.action, d.argument, d.rule, d.floor, d.winner, d.matched, d.scores,
+            list(d.errors), d.to_json())
+
+
+EVENTS: list[dict[str, Any]] = [
+    {"context": {"audience": "teen", "strict": True}, "scores": {"violence.graphic": 0.5}},
+    {"context": {"audience": "teen", "strict": True, "pro": False, "age": 10},
+     "scores": {"self_harm": 0.3}},
+    {"context": {"audience": "adult", "strict": False, "pro": True, "age": 40.0},
+     "scores": {"violence.graphic": 0.8}},
+    {"context": {"audience": "adult", "strict": False}, "scores": {"violence.weapons": 0.95}},
+    {"context": {"audience": "child", "strict": True}, "scores": {"violence.weapons": 0.9,
+                                                                  "self_harm": 0.6}},
+    {"context": {"audience": "adult", "strict": True}, "scores": {"pii.email": 1}},
+    {"context": {"audience": "adult", "strict": True}, "scores": {"pii.email": 0.0}},
+    {"context": {"audience": "adult", "strict": True}, "scores": {}},
+    {"context": {"audience": "adult", "strict": True}},
+    {"context": {"audience": "adult", "strict": True, "age": None}, "scores": {"self_harm": 1.0}},
+    {"context": {"audience": "adult", "strict": np.bool_(True)}, "scores": {"self_harm": 0.7}},
+    {"context": {"audience": np.str_("teen"), "strict": True}, "scores": {"violence": 0.2}},
+    {"context": {"audience": "adult", "strict": True, "age": 12}, "scores": {"self_harm": 0.3}},
+    {"context": {"audience": "adult", "strict": True, "age": 18.5},
+     "scores": {"violence.graphic": np.float64(0.71)}},
+    # invalid: the fast path must refuse them exactly as the reference path does
+    {"context": {"audience": "adult", "strict": 1}, "scores": {"self_harm": 0.7}},
+    {"context": {"audience": "adult", "strict": 1.0}},
+    {"context": {"audience": "adult", "strict": True, "age": True}},
+    {"context": {"audience": "adult", "strict": True, "age": float("nan")}},
+    {"context": {"audience": "elder", "strict": True}},
+    {"context": {"audience": "adult"}},
+    {"context": {"audience": "adult", "strict": True, "x": 1}},
+    {"context": {"audience": "adult", "strict": True, "violence": 0.5}},
+    {"context": {"audience": ["adult"], "strict": True}},
+    {"context": {"audience": "adult", "strict": True}, "scores": {"self_harm": 1.5}},
+    {"context": {"audience": "adult", "strict": True}, "scores": {"self_harm": float("nan")}},
+    {"context": {"audience": "adult", "strict": True}, "scores": {"self_harm": True}},
+    {"context": {"audience": "adult", "strict": True}, "scores": {"self_harm": "0.5"}},
+    {"context": {"audience": "adult", "strict": True}, "scores": {"violence": 0.5}},
+    {"context": {"audience": "adult", "strict": True}, "scores": {"audience": 0.5}},
+    {"context": {"audience": "adult", "strict": True}, "scores": {"self_harm": -0.0}},
+    {"scores": {"self_harm": 0.5}},
+]
+
+
+@pytest.mark.parametrize("policy", [POLICY, NO_DEFAULT])
+def test_check_equals_the_reference_path(tmp_path: Path, policy: str) -> None:
+    b = _bundle(tmp_path, policy)
+    for _ in range(2):  # the second round decides from the context cache
+        for event in EVENTS:
+            fast = _outcome(b.check, **event)
+            ref = _outcome(lambda **e: b._check(None, e.get("context"), e.get("scores")), **event)
+            assert fast == ref, event
+
+
+def test_cached_context_still_checks_types(tmp_path: Path) -> None:
+    b = _bundle(tmp_path, POLICY)
+    ok = {"audience": "adult", "strict": True, "age": 1}
+    assert b.check(context=ok).action == "allow"
+    for bad in ({**ok, "strict": 1}, {**ok, "age": True}):
+        with pytest.raises(InvalidEvent):
+            b.check(context=bad)
+
+
+def _random_events(rng: random.Random, n: int, density: float) -> list[dict[str, Any]]:
+    out = []
+    cats = ["violence.weapons", "violence.graphic", "pii.email", "self_harm"]
+    for _ in range(n):
+        ctx: dict[str, Any] = {"audience": rng.choice(["adult", "teen", "child"]),
+                               "strict": rng.random() < 0.5}
+        if rng.random() < 0.5:
+            ctx["pro"] = rng.random() < 0.5
+        if rng.random() < 0.5:
+            ctx["age"] = rng.choice([5, 12.5, 13, 18.5, 40])
+        scores = {c: rng.choice([0.2, 0.3, 0.5, 0.7, 0.71, 0.9, 1.0, rng.random()])
+                  for c in cats if rng.random() < density}
+        out.append({"context": ctx, "scores": scores})
+    return out
+
+
+@pytest.mark.parametrize("density", [0.05, 0.6])
+@pytest.mark.parametrize("context_key_limit", [1 << 16, 1])
+def test_batch_equals_single(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, density: float,
+                             context_key_limit: int) -> None:
+    monkeypatch.setattr(batch_module, "CONTEXT_KEY_LIMIT", context_key_limit)
+    b = _bundle(tmp_path, POLICY)
+    events = _random_events(random.Random(7), 400, density)
+    n = len(events)
+    ctx = {"audience": np.array([e["context"]["audience"] for e in events]),
+           "strict": np.array([e["context"]["strict"] for e in events]),
+           "pro": np.array([e["context"].get("pro", False) for e in events]),
+           "age": np.array([e["context"].get("age", 30) for e in events], dtype=np.float64)}
+    cats = ["violence.weapons", "violence.graphic", "pii.email", "self_harm"]
+    scores = {c: np.array([e["scores"].get(c, 0.0) for e in events]) for c in cats}
+    res = b.check_batch(ctx, scores)
+    assert res.rule.dtype == np.int32 and res.decision.dtype == np.int32
+    for k in range(n):
+        single = b.check(**events[k])
+        r = int(res.rule[k])
+        assert (None if r < 0 else b.rule_ids[r]) == single.rule, events[k]
+        d = res.decisions[int(res.decision[k])]
+        assert (d.action, d.argument) == (single.action, single.argument)
+
+
+def test_batch_refuses_invalid_columns(tmp_path: Path) -> None:
+    b = _bundle(tmp_path, POLICY)
+    ctx = {"audience": np.array([0, 1, 2]), "strict": np.array([True, False, True])}
+    with pytest.raises(InvalidEvent, match="row 1"):
+        b.check_batch(ctx, {"self_harm": np.array([0.0, np.nan, 0.0])})
+    with pytest.raises(InvalidEvent, match="row 2"):
+        b.check_batch(ctx, {"self_harm": np.array([0.0, 0.5, 1.5])})
+    with pytest.raises(InvalidEvent, match="row 0"):
+        b.check_batch({**ctx, "audience": np.array([3, 0, 0])}, {})
+    with pytest.raises(InvalidEvent):
+        b.check_batch({"audience": ctx["audience"]}, {})  # `strict` has no default
