@@ -331,13 +331,17 @@ def diff(
         "--fail-on", help="Exit 1 on loosening, or on any semantic change.")] = None,
     replay: Annotated[Optional[Path], typer.Option(
         "--replay", help="Events (JSON Lines) to replay through both versions.")] = None,
+    exact: Annotated[bool, typer.Option(
+        "--exact", help="Always split regions into exact boxes, however many (may be slow "
+        "on large policies); by default a changed rule whose boxes would be too many is "
+        "reported as scoped rows.")] = False,
     path: PathOpt = None,
 ) -> None:
     """Where two versions decide differently, region by region, and in which direction."""
     from policyc.diff.command import run_diff
 
     raise typer.Exit(run_diff(old, new, format.value, fail_on.value if fail_on else None,
-                              replay, list(path or [])))
+                              replay, list(path or []), exact=exact))
 
 
 # ---- test / eval ------------------------------------------------------------------------------

@@ -57,17 +57,35 @@ def guards(draw: st.DrawFn, depth: int = 0) -> str:
 
 
 @st.composite
+def rule_lines(draw: st.DrawFn, i: int, strategy: str, locked_odds: int = 5) -> str:
+    action = draw(st.sampled_from(RESTRICT))
+    arg = draw(st.sampled_from(["", '("p")', '("q")'])) if action != "allow" else ""
+    locked = "locked " if draw(st.integers(0, locked_odds)) == 0 else ""
+    prio = f" priority {draw(st.integers(0, 2))}" if strategy == "priority" else ""
+    return f"  {locked}rule r{i}: {action}{arg} when {draw(guards())}{prio}"
+
+
+@st.composite
+def versions(draw: st.DrawFn) -> tuple[str, str]:
+    """An old policy and a new version of it: same header, some rules replaced, one
+    maybe added; floor-free, so the scoped diff form applies."""
+    old = draw(policies()).replace("locked rule", "rule")
+    strategy = old.split("resolve ")[1].split()[0]
+    lines = old.splitlines()
+    rules = [k for k, line in enumerate(lines) if line.startswith("  rule")]
+    for k in rules:
+        if draw(st.booleans()):
+            lines[k] = draw(rule_lines(k, strategy, locked_odds=10**9))
+    if draw(st.booleans()):
+        lines.insert(rules[-1] + 1, draw(rule_lines(99, strategy, locked_odds=10**9)))
+    return old, "\n".join(lines) + "\n"
+
+
+@st.composite
 def policies(draw: st.DrawFn) -> str:
     strategy = draw(st.sampled_from(STRATEGIES))
     n = draw(st.integers(1, 5))
-    lines = []
-    for i in range(n):
-        action = draw(st.sampled_from(RESTRICT))
-        arg = draw(st.sampled_from(["", '("p")', '("q")'])) if action != "allow" else ""
-        locked = "locked " if draw(st.integers(0, 5)) == 0 else ""
-        prio = f" priority {draw(st.integers(0, 2))}" if strategy == "priority" else ""
-        guard = draw(guards())
-        lines.append(f"  {locked}rule r{i}: {action}{arg} when {guard}{prio}")
+    lines = [draw(rule_lines(i, strategy)) for i in range(n)]
     default = draw(st.sampled_from(["default allow", "default warn(\"d\")", ""]))
     return (
         'policy t.p version "1" {\n  owner "o"\n'
@@ -197,26 +215,55 @@ def _zero_scores(dm: DecisionMap, witness: dict[str, object]) -> dict[str, objec
     return {v.name: 0.0 for v in dm.space.vars if v.kind == "score" and v.name not in witness}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(policies(), policies())
-def test_diff_is_complete_and_sound(old_text: str, new_text: str) -> None:
+def _in_box(box, point, space) -> bool:  # type: ignore[no-untyped-def]
+    return all((box.get(v, space.vars[v].domain) >> p) & 1 for v, p in enumerate(point))
+
+
+def _check_diff(old_text: str, new_text: str, budget: int | None) -> None:
+    """Complete and sound against brute force, for exact and scoped rows alike."""
     old, new = load(old_text), load(new_text)
     space = build_space([old, new])
     a, b = DecisionMap(old, space), DecisionMap(new, space)
-    diffs = diff_maps(a, b)
-    cells = grid(space)
-    for event in cells:
+    diffs = diff_maps(a, b, budget=budget)
+    for d in diffs:  # every witness really changes as its row says
+        point = list(d.point) if d.point is not None else a.cell_point(d.box)
+        assert _in_box(d.box, point, space)
+        assert (a.decide_point(point).key(), b.decide_point(point).key()) == (
+            d.old.key(), d.new.key()), (old_text, new_text, d)
+    for event in grid(space):
         oa, ob = a.decide_event(event), b.decide_event(event)
         point = a.point_of(event)
-        inside = [d for d in diffs
-                  if all((d.box.get(v, space.vars[v].domain) >> p) & 1
-                         for v, p in enumerate(point))]
+        inside = []
+        for d in diffs:
+            if not _in_box(d.box, point, space):
+                continue
+            if d.scope is not None:  # only where its rule decides, at the stated decision
+                rule, version = d.scope
+                if (oa if version == "old" else ob).rule != rule:
+                    continue
+                other, stated = (ob, d.new) if version == "old" else (oa, d.old)
+                if other.key() != stated.key():
+                    continue
+            inside.append(d)
         if oa.key() != ob.key():  # complete: the changed cell is in a reported region
             assert inside, (old_text, new_text, event)
             for d in inside:  # ... and every region holding it says what changed
                 assert (d.old.key(), d.new.key()) == (oa.key(), ob.key())
         else:  # sound: no reported region covers an unchanged cell
             assert not inside, (old_text, new_text, event)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies(), policies())
+def test_diff_is_complete_and_sound(old_text: str, new_text: str) -> None:
+    _check_diff(old_text, new_text, budget=None)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(versions())
+def test_scoped_diff_is_complete_and_sound(pair: tuple[str, str]) -> None:
+    """Budget 0: every floor-free changed rule is reported in the scoped form."""
+    _check_diff(*pair, budget=0)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,6 +13,7 @@ from policyc.diff.report import to_markdown, to_text
 from policyc.diff.semantic import DiffReport, semantic_diff
 from policyc.render.human import render_human
 from policyc.render.machine import dumps
+from policyc.semantics.compare import EXACT_BUDGET
 from policyc.semantics.decision import DecisionMap
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program, load_program
@@ -77,13 +78,14 @@ def replay(report: DiffReport, events_path: Path) -> dict[str, Any]:
 
 
 def run_diff(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path | None,
-             search: list[Path]) -> int:
+             search: list[Path], exact: bool = False) -> int:
     err = Console(stderr=True, highlight=False)
     a = _load_one(old, search, err)
     b = _load_one(new, search, err)
     if a is None or b is None:
         return 2
-    report = semantic_diff(a[0], b[0], b[1], (a[2], b[2]), (a[3], b[3]))
+    report = semantic_diff(a[0], b[0], b[1], (a[2], b[2]), (a[3], b[3]),
+                           budget=None if exact else EXACT_BUDGET)
     replayed = None
     if replay_path is not None:
         try:

@@ -31,6 +31,14 @@ def outcome_text(o: Outcome) -> str:
     return f"{o.decision} by `{o.rule or 'default'}`"
 
 
+def scope_text(c: Change) -> str:
+    """The scoped form's condition (see `Difference`), empty for exact regions."""
+    if c.scope is None:
+        return ""
+    rule, version = c.scope
+    return f", where `{rule}` decides in {version}"
+
+
 def _group_key(c: Change) -> str:
     return ", ".join(c.region) or "everything"
 
@@ -50,7 +58,7 @@ def to_text(report: DiffReport) -> str:
         for c in changes:
             mark = {"loosened": "▼ loosened", "tightened": "▲ tightened",
                     "changed": "◆ changed"}[c.kind]
-            lines.append(f"  {mark}: {region_text(c.region)}")
+            lines.append(f"  {mark}: {region_text(c.region)}{scope_text(c)}")
             lines.append(f"      {outcome_text(c.old)} → {outcome_text(c.new)}")
             lines.append(f"      witness: {json.dumps(c.witness, ensure_ascii=False)}")
             if c.accepted:
@@ -84,7 +92,8 @@ def to_markdown(report: DiffReport) -> str:
                     "changed": "🔷 changed"}[c.kind]
             if c.accepted:
                 mark += f" (accepted: {_md(c.accepted.reason)})"
-            out.append(f"| {mark} | {_md(region_text(c.region))} | {_md(outcome_text(c.old))} "
+            out.append(f"| {mark} | {_md(region_text(c.region) + scope_text(c))} "
+                       f"| {_md(outcome_text(c.old))} "
                        f"| {_md(outcome_text(c.new))} | "
                        f"`{_md(json.dumps(c.witness, ensure_ascii=False))}` |")
         out.append("")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policyc.semantics.compare import Difference, diff_maps, merge_regions
+from policyc.semantics.compare import EXACT_BUDGET, Difference, diff_maps, merge_regions
 from policyc.semantics.decision import DecisionMap, Outcome
 from policyc.semantics.formula import variables
 from policyc.semantics.model import FlatPolicy
@@ -41,6 +41,7 @@ class Change:
     new: Outcome
     witness: dict[str, Any]
     accepted: Acceptance | None = None
+    scope: tuple[str, str] | None = None  # see `Difference`: (rule, version)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -48,6 +49,8 @@ class Change:
             "old": _decision_json(self.old), "new": _decision_json(self.new),
             "witness": self.witness,
         }
+        if self.scope is not None:
+            out["scope"] = {"rule": self.scope[0], "version": self.scope[1]}
         if self.accepted is not None:
             out["accepted"] = {"by": self.accepted.target, "reason": self.accepted.reason}
         return out
@@ -131,11 +134,14 @@ def acceptances(source: str) -> list[Acceptance]:
 
 def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
                   programs: tuple[Program | None, Program | None] = (None, None),
-                  hashes: tuple[str | None, str | None] = (None, None)) -> DiffReport:
+                  hashes: tuple[str | None, str | None] = (None, None),
+                  budget: int | None = EXACT_BUDGET) -> DiffReport:
+    """The diff report; `budget` bounds the exact boxes per changed rule (None: no bound,
+    see `diff_maps`)."""
     space = build_space([old, new])
     a = DecisionMap(old, space)
     b = DecisionMap(new, space)
-    diffs = merge_regions(diff_maps(a, b), space, a, b)
+    diffs = merge_regions(diff_maps(a, b, budget=budget), space, a, b)
     accepted = {acc.target: acc for acc in acceptances(new_source)}
     changes = [_change(d, space, accepted) for d in diffs]
     changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),
@@ -153,7 +159,8 @@ def _change(d: Difference, space: Space, accepted: dict[str, Acceptance]) -> Cha
     acc = None
     if kind == "loosened":
         acc = accepted.get(d.new.rule or "default") or accepted.get(d.old.rule or "default")
-    return Change(kind, describe_box(d.box, space), d.old, d.new, witness(d.box, space), acc)
+    return Change(kind, describe_box(d.box, space), d.old, d.new,
+                  witness(d.witness_box(), space), acc, d.scope)
 
 
 def binding_changes(old: FlatPolicy, new: FlatPolicy) -> list[BindingChange]:

@@ -15,15 +15,25 @@ from dataclasses import dataclass
 
 from policyc.semantics.decision import DecisionMap, Outcome, bits_of
 from policyc.semantics.model import FlatRule
-from policyc.semantics.regions import Box, box_subtract
+from policyc.semantics.regions import Box, box_subtract, witness_point
 from policyc.semantics.space import Space
 
 
 @dataclass(frozen=True)
 class Difference:
+    """Events of `box` that `old` and `new` decide differently.
+
+    Exact form (`scope is None`): every event of the box changes as stated. Scoped
+    form, used when the exact boxes of one changed rule would be too many: `scope =
+    (rule, version)` restricts the box to the events where that rule decides in that
+    version, and the row covers exactly those where the other version decides as
+    `old`/`new` states; `point` is a witness cell of it."""
+
     box: Box
     old: Outcome
     new: Outcome
+    scope: tuple[str, str] | None = None
+    point: tuple[int, ...] | None = None
 
     @property
     def kind(self) -> str:
@@ -32,82 +42,111 @@ class Difference:
         b = self.new.decision.restrictiveness
         return "tightened" if b > a else ("loosened" if b < a else "changed")
 
-
-def _first_dependent_var(dm: DecisionMap, box: Box, entry: int) -> int:
-    ebox = dm.entry_box[entry]
-    for v, m in ebox.items():
-        if box.get(v, dm.space.vars[v].domain) & ~m:
-            return v
-    raise AssertionError("entry contains the box")  # pragma: no cover
+    def witness_box(self) -> Box:
+        return self.box if self.point is None else {v: 1 << p for v, p in enumerate(self.point)}
 
 
-def constant_outcome(dm: DecisionMap, box: Box, exclude: int = 0
-                     ) -> tuple[Outcome | None, int, int]:
-    """(outcome, -1, live) if the decision is constant on `box`, else (None, var, live)."""
+def constant_outcome(dm: DecisionMap, box: Box, exclude: int = 0) -> tuple[Outcome | None, int]:
+    """(outcome, 0) if the decision is constant on `box`, else (None, varying): the live
+    entries that can decide somewhere in `box` without containing it, the only ones a
+    split has to tell apart."""
     live = dm.compat(box) & ~exclude
     if not live:
-        return dm.resolve([]), -1, live
+        return dm.resolve([]), 0
     if not dm.key_ordered:
-        for e in bits_of(live):
-            if not dm.containing(box, 1 << e):
-                return None, _first_dependent_var(dm, box, e), live
-        return dm.resolve(dm.matched_rules(live)), -1, live
+        varying = live & ~dm.containing(box, live)
+        if varying:
+            return None, varying
+        return dm.resolve(dm.matched_rules(live)), 0
+    containing = dm.containing(box, live)
+    if containing:
+        c = (containing & -containing).bit_length() - 1
+        candidates = live & ((1 << (c + 1)) - 1)
+    else:
+        candidates = live
     first = (live & -live).bit_length() - 1
-    if not dm.containing(box, 1 << first):
-        # the winner varies, but the decision may not: every entry that can win here
-        # (those up to the first one containing the box, else all, then the default)
-        # decides the same and no floor can lift it
-        containing = dm.containing(box, live)
-        if containing:
-            c = (containing & -containing).bit_length() - 1
-            candidates = live & ((1 << (c + 1)) - 1)
-        else:
-            candidates = live
-        decision = dm.rules[dm.entry_rule[first]].decision
-        same = dm.decision_entries(decision)
-        if (not candidates & ~same and (containing or dm.policy.default == decision)
-                and not live & dm.locked_above(decision.restrictiveness)):
-            return dm.resolve([dm.entry_rule[first]]), -1, live
-        return None, _first_dependent_var(dm, box, first), live
     winner = dm.rules[dm.entry_rule[first]]
-    locked = live & dm.locked_entries
-    if locked:
-        stronger = [e for e in bits_of(locked)
-                    if dm.rules[dm.entry_rule[e]].decision.restrictiveness
-                    > winner.decision.restrictiveness]
-        if stronger:
-            # the floor applies somewhere: constant only if every stronger floor is settled
-            for e in stronger:
-                if not dm.containing(box, 1 << e):
-                    return None, _first_dependent_var(dm, box, e), live
-            matched = sorted({dm.entry_rule[e] for e in stronger} | {dm.entry_rule[first]})
-            return dm.resolve(matched), -1, live
-    return dm.resolve([dm.entry_rule[first]]), -1, live
+    floors = live & dm.locked_above(winner.decision.restrictiveness)
+    if not containing >> first & 1:
+        # the winner varies, but the decision may not: every entry that can win here
+        # decides the same and no floor can lift it
+        same = dm.decision_entries(winner.decision)
+        if (candidates & ~same or not (containing or dm.policy.default == winner.decision)
+                or floors):
+            return None, (candidates | live & dm.locked_entries) & ~containing
+        return dm.resolve([dm.entry_rule[first]]), 0
+    if floors:
+        # the floor applies somewhere: constant only if every stronger floor is settled
+        if floors & ~containing:
+            return None, floors & ~containing
+        matched = sorted({dm.entry_rule[e] for e in bits_of(floors)} | {dm.entry_rule[first]})
+        return dm.resolve(matched), 0
+    return dm.resolve([dm.entry_rule[first]]), 0
+
+
+def _split_var(maps: tuple[DecisionMap, ...], box: Box, varying: tuple[int, ...]) -> int:
+    """Of the variables the best-ranked varying entries read, the one the most varying
+    entries (of all maps) depend on inside `box`: splitting there settles the most
+    entries at once, which keeps the tree small, and looking only at those variables
+    keeps each step cheap."""
+    candidates: set[int] = set()
+    for dm, vary in zip(maps, varying, strict=True):
+        for k, e in enumerate(bits_of(vary)):
+            if k == _SPLIT_SAMPLE:
+                break
+            candidates.update(dm.entry_box[e])
+    best_v, best_n = -1, 0
+    for v in sorted(candidates):
+        mask = box.get(v)
+        n = 0
+        for dm, vary in zip(maps, varying, strict=True):
+            if vary:
+                n += (vary & ~(dm.free[v] if mask is None else dm.inter_bits(v, mask))
+                      ).bit_count()
+        if n > best_n:
+            best_v, best_n = v, n
+    assert best_v >= 0, "a varying entry depends on some variable"
+    return best_v
+
+
+_SPLIT_SAMPLE = 16  # best-ranked varying entries whose variables are weighed
+
+
+class BudgetExceeded(Exception):
+    """The exact boxes of one region would take more splits than allowed."""
 
 
 def differences(a: DecisionMap, b: DecisionMap, box: Box, exclude_a: int = 0,
-                exclude_b: int = 0, prune: tuple[DecisionMap, int] | None = None
-                ) -> Iterator[Difference]:
+                exclude_b: int = 0, prune: tuple[DecisionMap, int] | None = None,
+                budget: int | None = None) -> Iterator[Difference]:
     """Disjoint sub-boxes of `box` where `a` and `b` decide differently (exact).
 
-    `prune = (map, entries)`: skip sub-boxes that one of those entries contains (the
-    caller knows nothing there is of interest, e.g. a rule above the changed one)."""
+    Each box is split on the variable most undecided entries depend on, into classes of
+    pieces those entries cannot tell apart, so the tree stays close to the structure
+    of the rules. `prune = (map, entries)`: skip sub-boxes that one of those entries
+    contains (the caller knows nothing there is of interest). With a `budget`,
+    `BudgetExceeded` is raised after that many boxes have been examined."""
     stack: list[Box] = [box]
     space = a.space
     while stack:
         cur = stack.pop()
+        if budget is not None:
+            budget -= 1
+            if budget < 0:
+                raise BudgetExceeded
         if prune is not None and prune[0].containing(cur, prune[1] & prune[0].compat(cur)):
             continue
-        out_a, var_a, live_a = constant_outcome(a, cur, exclude_a)
-        out_b, var_b, live_b = constant_outcome(b, cur, exclude_b)
+        out_a, vary_a = constant_outcome(a, cur, exclude_a)
+        out_b, vary_b = constant_outcome(b, cur, exclude_b)
         if out_a is not None and out_b is not None:
             if out_a.key() != out_b.key():
                 yield Difference(cur, out_a, out_b)
             continue
-        dm, var, live = (a, var_a, live_a) if out_a is None else (b, var_b, live_b)
-        classes: dict[int, int] = {}
+        var = _split_var((a, b), cur, (vary_a, vary_b))
+        bits_a, bits_b = a.bits[var], b.bits[var]
+        classes: dict[tuple[int, int], int] = {}
         for p in space.vars[var].pieces(cur.get(var, space.vars[var].domain)):
-            sig = dm.bits[var][p] & live
+            sig = (bits_a[p] & vary_a, bits_b[p] & vary_b)
             classes[sig] = classes.get(sig, 0) | (1 << p)
         for mask in classes.values():
             sub = dict(cur)
@@ -119,46 +158,148 @@ def _content(rule: FlatRule) -> tuple[object, ...]:
     return (rule.formula, rule.decision, rule.priority, rule.locked)
 
 
-def changed_rules(a: DecisionMap, b: DecisionMap) -> tuple[list[int], list[int]]:
-    """Rules of `a` and of `b` outside their longest common (content, order) subsequence."""
+def common_rules(a: DecisionMap, b: DecisionMap) -> dict[int, int]:
+    """Rules of `a` matched to rules of `b` by their longest common (content, order)
+    subsequence: the rules both versions share."""
     ka = [_content(r) for r in a.rules]
     kb = [_content(r) for r in b.rules]
     matcher = difflib.SequenceMatcher(a=ka, b=kb, autojunk=False)
-    common_a: set[int] = set()
-    common_b: set[int] = set()
-    for block in matcher.get_matching_blocks():
-        common_a.update(range(block.a, block.a + block.size))
-        common_b.update(range(block.b, block.b + block.size))
-    return ([i for i in range(len(ka)) if i not in common_a],
-            [i for i in range(len(kb)) if i not in common_b])
+    return {block.a + k: block.b + k for block in matcher.get_matching_blocks()
+            for k in range(block.size)}
 
 
-def diff_maps(a: DecisionMap, b: DecisionMap) -> list[Difference]:
-    """Every region where `a` and `b` decide differently, as boxes (exact).
+def _partner_above(own: DecisionMap, other: DecisionMap, partner: dict[int, int]
+                   ) -> list[int]:
+    """out[k]: entries of `other` for the shared rules among the k best of `own`."""
+    out = [0]
+    for ri in own.rank:
+        rj = partner.get(ri)
+        out.append(out[-1] | (other.rule_entries[rj] if rj is not None else 0))
+    return out
+
+
+EXACT_BUDGET = 300  # boxes examined per changed rule before switching to scoped rows
+
+
+def diff_maps(a: DecisionMap, b: DecisionMap, budget: int | None = None) -> list[Difference]:
+    """Every region where `a` and `b` decide differently (exact).
 
     With the same strategy and default, and rules common to both versions in the same
     order, a decision can only change where a rule present in one version alone decides
     (the best common rule is the same in both): each such rule's guard is explored,
-    pruned wherever a better rule of its own version holds."""
+    pruned wherever a better rule of its own version holds. With a `budget`, a rule
+    whose exact boxes take more splits than that is reported as scoped rows instead
+    (`scoped_differences`): as exact, but a size that follows the change."""
     space = a.space
     if (a.strategy != b.strategy or a.policy.default != b.policy.default
             or a.space is not b.space or not a.key_ordered):
         return list(_disjoint_differences(a, b, [{}], space))
-    only_a, only_b = changed_rules(a, b)
+    a_to_b = common_rules(a, b)
+    b_to_a = {j: i for i, j in a_to_b.items()}
     out: list[Difference] = []
     seen: set[tuple[object, ...]] = set()
-    for dm, changed in ((a, only_a), (b, only_b)):
-        for ri in changed:
+    for dm, other, partner, version in ((a, b, a_to_b, "old"), (b, a, b_to_a, "new")):
+        shared_above: list[int] | None = None
+        for ri in (i for i in range(len(dm.rules)) if i not in partner):
             rule = dm.rules[ri]
             # a locked rule may decide as a floor under better rules: no pruning for it
             prune = None if rule.locked else (dm, dm.entries_above(ri) | dm.floor_overriders(ri))
-            for box in dm.boxes[ri]:
-                for d in differences(a, b, box, prune=prune):
-                    key = (tuple(sorted(d.box.items())), d.old.key(), d.new.key())
-                    if key not in seen:
-                        seen.add(key)
-                        out.append(d)
+            try:
+                found = [d for box in dm.boxes[ri]
+                         for d in differences(a, b, box, prune=prune,
+                                              budget=None if _has_floors(dm, other, ri)
+                                              else budget)]
+            except BudgetExceeded:
+                if shared_above is None:
+                    shared_above = _partner_above(dm, other, partner)
+                found = scoped_differences(dm, other, ri, version,
+                                           shared_above[dm.position[ri]])
+            for d in found:
+                key = (tuple(sorted(d.box.items())), d.old.key(), d.new.key(), d.scope)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(d)
     return out
+
+
+def _has_floors(dm: DecisionMap, other: DecisionMap, ri: int) -> bool:
+    return any(dm.compat(box) & dm.locked_entries or other.compat(box) & other.locked_entries
+               for box in dm.boxes[ri])
+
+
+def scoped_differences(own: DecisionMap, other: DecisionMap, ri: int, version: str,
+                       shared_above: int = 0) -> list[Difference]:
+    """One row per decision the other version makes where rule `ri` decides in `own`.
+
+    Key-ordered and floor-free: inside the rule's box and outside the better rules of
+    its version, `own` decides what the rule says, so only the other version's decision
+    varies, and the other version's copies of those better rules (`shared_above`) cannot
+    match there: they are left out. The search splits just until that decision is constant, skips parts whose
+    possible decisions all have a witness already, and finds one witness per decision."""
+    rule = own.rules[ri]
+    mine = own.resolve([ri]).key()
+    holes = own.entries_above(ri)
+    by_key: dict[object, int] = {}
+    out: list[Difference] = []
+    for bx in own.boxes[ri]:
+        found: dict[object, tuple[int, ...]] = {}
+        settled = other.decision_entries(rule.decision)  # entries whose key has a witness
+        settled_keys: set[object] = {mine}
+        stack: list[Box] = [bx]
+        while stack:
+            cur = stack.pop()
+            if own.containing(cur, holes & own.compat(cur)):
+                continue
+            out_o, vary = constant_outcome(other, cur, shared_above)
+            if out_o is not None:
+                k = out_o.key()
+                if k not in settled_keys:
+                    hit = own.search(cur, holes)
+                    if hit is not None:
+                        found[k] = witness_point(hit, own.space)
+                        settled_keys.add(k)
+                        settled |= _entries_deciding(other, out_o, by_key)
+                continue
+            if not _open_decision(other, cur, vary, settled, settled_keys, shared_above):
+                continue
+            open_vary = vary & ~settled or vary
+            var = _split_var((other,), cur, (open_vary,))
+            bits = other.bits[var]
+            classes: dict[int, int] = {}
+            for p in own.space.vars[var].pieces(cur.get(var, own.space.vars[var].domain)):
+                sig = bits[p] & open_vary
+                classes[sig] = classes.get(sig, 0) | (1 << p)
+            for mask in classes.values():
+                sub = dict(cur)
+                sub[var] = mask
+                stack.append(sub)
+        for point in found.values():
+            o_out, m_out = other.decide_point(list(point)), own.decide_point(list(point))
+            old, new = (m_out, o_out) if version == "old" else (o_out, m_out)
+            out.append(Difference(bx, old, new, (rule.id, version), point))
+    return out
+
+
+def _entries_deciding(dm: DecisionMap, outcome: Outcome, cache: dict[object, int]) -> int:
+    key = outcome.key()
+    if key not in cache:
+        cache[key] = 0 if outcome.decision is None else dm.decision_entries(outcome.decision)
+    return cache[key]
+
+
+def _open_decision(dm: DecisionMap, box: Box, vary: int, settled: int,
+                   settled_keys: set[object], exclude: int) -> bool:
+    """Whether `dm` may make, somewhere in `box`, a decision without a witness yet."""
+    if vary & ~settled:
+        return True
+    live = dm.compat(box) & ~exclude
+    containing = dm.containing(box, live)
+    if not containing:
+        default = dm.policy.default
+        return (None if default is None else (default.action, default.argument)) \
+            not in settled_keys
+    c = (containing & -containing).bit_length() - 1
+    return not (1 << c) & settled
 
 
 def _disjoint_differences(a: DecisionMap, b: DecisionMap, roots: list[Box],
@@ -188,13 +329,14 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
     only (adjacent). With the maps given, each merged region names the rules that decide
     at its witness."""
     groups: dict[tuple[object, ...], list[Box]] = {}
+    out: list[Difference] = [d for d in diffs if d.scope is not None]  # one witness each
+    diffs = [d for d in diffs if d.scope is None]
     for d in diffs:
         key = (d.old.key(), d.new.key()) if a is not None else (
             d.old.key(), d.old.rule, d.new.key(), d.new.rule)
         groups.setdefault(key, []).append(dict(d.box))
     sample = {((d.old.key(), d.new.key()) if a is not None else
                (d.old.key(), d.old.rule, d.new.key(), d.new.rule)): d for d in diffs}
-    out: list[Difference] = []
     for key, boxes in groups.items():
         norm = [{v: m for v, m in bx.items() if m != space.vars[v].domain} for bx in boxes]
         changed = True

@@ -195,6 +195,11 @@ def witness(box: Box, space: Space) -> dict[str, Any]:
     return out
 
 
+def witness_point(box: Box, space: Space) -> tuple[int, ...]:
+    """The cell of `witness(box, space)`: one piece per variable."""
+    return tuple(_preferred_piece(var, box.get(i, var.domain)) for i, var in enumerate(space.vars))
+
+
 def _preferred_piece(var: Variable, mask: int) -> int:
     pieces = var.pieces(mask)
     if var.default is not None and var.kind != "score":
