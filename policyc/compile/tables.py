@@ -29,6 +29,7 @@ CELL_LIMIT = 1 << 16
 class _Group:
     key: str
     vars: set[int] = field(default_factory=set)
+    cells: int = 1  # the dense table's size over `vars`
     entries: list[tuple[Box, int]] = field(default_factory=list)
 
 
@@ -39,6 +40,23 @@ def _cells(space: Space, vars_: set[int]) -> int:
 def _primary(space: Space, box: Box) -> str:
     cats = sorted({space.vars[v].name.split(".")[0] for v in box if space.vars[v].kind == "score"})
     return "+".join(cats) if cats else "~context"
+
+
+def _index(space: Space, vars_: list[int], box: Box) -> tuple[object, ...]:
+    """The table cells of a box: slices where its pieces are one run (a threshold or a
+    range, the usual case, assigned as a view), an open mesh otherwise."""
+    index: list[object] = []
+    for v in vars_:
+        pieces = space.vars[v].pieces(box.get(v, space.vars[v].domain))
+        if pieces[-1] - pieces[0] + 1 == len(pieces):
+            index.append(slice(pieces[0], pieces[-1] + 1))
+        else:
+            index.append(np.array(pieces, dtype=np.intp))
+    arrays = [k for k, ix in enumerate(index) if not isinstance(ix, slice)]
+    if len(arrays) > 1:  # several lists: mesh them all (np.ix_ wants no slices)
+        return np.ix_(*(np.arange(ix.start, ix.stop) if isinstance(ix, slice) else ix
+                        for ix in index))
+    return tuple(index)
 
 
 def table_dtype(sentinel: int) -> type[np.signedinteger]:
@@ -66,13 +84,15 @@ def build_tables(entries: list[tuple[Box, int]], space: Space, sentinel: int, pr
         best: _Group | None = None
         best_cells = 0
         for g in groups:
-            c = _cells(space, g.vars | vs)
+            c = g.cells * _cells(space, vs - g.vars)
             if c <= CELL_LIMIT and (best is None or c < best_cells):
                 best, best_cells = g, c
         if best is None:
             best = _Group(key=_primary(space, box))
+            best_cells = _cells(space, vs)
             groups.append(best)
         best.vars |= vs
+        best.cells = best_cells
         best.entries.append((box, rank))
 
     dtype = table_dtype(sentinel)
@@ -85,9 +105,7 @@ def build_tables(entries: list[tuple[Box, int]], space: Space, sentinel: int, pr
             table = np.full(shape, sentinel, dtype=dtype)
             # worse ranks first so better ones overwrite: min without a read
             for box, rank in sorted(g.entries, key=lambda e: -e[1]):
-                index = tuple(np.array(space.vars[v].pieces(box.get(v, space.vars[v].domain)),
-                                       dtype=np.intp) for v in vars_)
-                table[np.ix_(*index)] = rank
+                table[_index(space, vars_, box)] = rank
             name = f"tables/{prefix}_{len(specs):04d}.npy"
             score_vars = [v for v in vars_ if space.vars[v].kind == "score"]
             skip_zero = False
