@@ -161,8 +161,9 @@ def _content(rule: FlatRule) -> tuple[object, ...]:
 def common_rules(a: DecisionMap, b: DecisionMap) -> dict[int, int]:
     """Rules of `a` matched to rules of `b` by their longest common (content, order)
     subsequence: the rules both versions share."""
-    ka = [_content(r) for r in a.rules]
-    kb = [_content(r) for r in b.rules]
+    ids: dict[tuple[object, ...], int] = {}  # hash each rule's content once
+    ka = [ids.setdefault(_content(r), len(ids)) for r in a.rules]
+    kb = [ids.setdefault(_content(r), len(ids)) for r in b.rules]
     matcher = difflib.SequenceMatcher(a=ka, b=kb, autojunk=False)
     return {block.a + k: block.b + k for block in matcher.get_matching_blocks()
             for k in range(block.size)}
