@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from policyc.semantics.decision import DecisionMap, Outcome, bits_of
-from policyc.semantics.model import FlatRule
+from policyc.semantics.model import Decision, FlatRule
 from policyc.semantics.regions import Box, box_subtract, witness_point
 from policyc.semantics.space import Space
 
@@ -235,50 +235,56 @@ def scoped_differences(own: DecisionMap, other: DecisionMap, ri: int, version: s
     Key-ordered and floor-free: inside the rule's box and outside the better rules of
     its version, `own` decides what the rule says, so only the other version's decision
     varies, and the other version's copies of those better rules (`shared_above`) cannot
-    match there: they are left out. The search splits just until that decision is constant, skips parts whose
-    possible decisions all have a witness already, and finds one witness per decision."""
+    match there: they are left out."""
     rule = own.rules[ri]
-    mine = own.resolve([ri]).key()
-    holes = own.entries_above(ri)
-    by_key: dict[object, int] = {}
     out: list[Difference] = []
     for bx in own.boxes[ri]:
-        found: dict[object, tuple[int, ...]] = {}
-        settled = other.decision_entries(rule.decision)  # entries whose key has a witness
-        settled_keys: set[object] = {mine}
-        stack: list[Box] = [bx]
-        while stack:
-            cur = stack.pop()
-            if own.containing(cur, holes & own.compat(cur)):
-                continue
-            out_o, vary = constant_outcome(other, cur, shared_above)
-            if out_o is not None:
-                k = out_o.key()
-                if k not in settled_keys:
-                    hit = own.search(cur, holes)
-                    if hit is not None:
-                        found[k] = witness_point(hit, own.space)
-                        settled_keys.add(k)
-                        settled |= _entries_deciding(other, out_o, by_key)
-                continue
-            if not _open_decision(other, cur, vary, settled, settled_keys, shared_above):
-                continue
-            open_vary = vary & ~settled or vary
-            var = _split_var((other,), cur, (open_vary,))
-            bits = other.bits[var]
-            classes: dict[int, int] = {}
-            for p in own.space.vars[var].pieces(cur.get(var, own.space.vars[var].domain)):
-                sig = bits[p] & open_vary
-                classes[sig] = classes.get(sig, 0) | (1 << p)
-            for mask in classes.values():
-                sub = dict(cur)
-                sub[var] = mask
-                stack.append(sub)
-        for point in found.values():
+        for point in other_decisions(own, other, bx, rule.decision, own.entries_above(ri),
+                                     shared_above):
             o_out, m_out = other.decide_point(list(point)), own.decide_point(list(point))
             old, new = (m_out, o_out) if version == "old" else (o_out, m_out)
             out.append(Difference(bx, old, new, (rule.id, version), point))
     return out
+
+
+def other_decisions(own: DecisionMap, other: DecisionMap, box: Box, decision: Decision,
+                    holes: int, exclude: int) -> Iterator[tuple[int, ...]]:
+    """A witness cell for each decision other than `decision` that `other` (without its
+    `exclude` entries) makes somewhere in `box` outside the `holes` entries of `own`.
+
+    Exact. The search splits just until the other decision is constant, and skips parts
+    whose possible decisions all have a witness already (or are `decision` itself)."""
+    by_key: dict[object, int] = {}
+    settled = other.decision_entries(decision)  # entries whose decision needs no witness
+    settled_keys: set[object] = {(decision.action, decision.argument)}
+    stack: list[Box] = [box]
+    while stack:
+        cur = stack.pop()
+        if own.containing(cur, holes & own.compat(cur)):
+            continue
+        out_o, vary = constant_outcome(other, cur, exclude)
+        if out_o is not None:
+            k = out_o.key()
+            if k not in settled_keys:
+                hit = own.search(cur, holes)
+                if hit is not None:
+                    yield witness_point(hit, own.space)
+                    settled_keys.add(k)
+                    settled |= _entries_deciding(other, out_o, by_key)
+            continue
+        if not _open_decision(other, cur, vary, settled, settled_keys, exclude):
+            continue
+        open_vary = vary & ~settled or vary
+        var = _split_var((other,), cur, (open_vary,))
+        bits = other.bits[var]
+        classes: dict[int, int] = {}
+        for p in own.space.vars[var].pieces(cur.get(var, own.space.vars[var].domain)):
+            sig = bits[p] & open_vary
+            classes[sig] = classes.get(sig, 0) | (1 << p)
+        for mask in classes.values():
+            sub = dict(cur)
+            sub[var] = mask
+            stack.append(sub)
 
 
 def _entries_deciding(dm: DecisionMap, outcome: Outcome, cache: dict[object, int]) -> int:

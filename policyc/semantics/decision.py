@@ -183,8 +183,8 @@ class DecisionMap:
             if len({rules[i].decision for i in candidates}) > 1:
                 ambiguous = candidates
             winner = max(candidates, key=lambda i: floor_key(rules[i]))
-        else:
-            winner = max(matched, key=lambda i: rule_key(rules[i], self.strategy))
+        else:  # key-ordered: rank order is key order, the best-ranked rule wins
+            winner = min(matched, key=self.position.__getitem__)
             if self.strategy == "priority":
                 top = rules[winner].priority
                 tied = [i for i in matched if rules[i].priority == top]
@@ -338,6 +338,16 @@ class DecisionMap:
             return None
         return {v: 1 << moved.get(v, p) for v, p in enumerate(self._escape_piece)}
 
+    def _vars_read(self, entries: int, sample: int = 16) -> list[int]:
+        """The variables the `sample` best-ranked of `entries` read: where a split is
+        weighed (weighing every variable costs more than the better split saves)."""
+        out: set[int] = set()
+        for k, e in enumerate(bits_of(entries)):
+            if k == sample:
+                break
+            out.update(self.entry_box[e])
+        return sorted(out)
+
     def _search(self, box: Box, live: int) -> Box | None:
         live &= self.compat(box)
         if not live:
@@ -347,7 +357,7 @@ class DecisionMap:
         space = self.space
         best_v, best_n = -1, -1
         free = self.free
-        for v in range(len(space)):
+        for v in self._vars_read(live):
             mask = box.get(v)
             dep = live & ~(free[v] if mask is None else self.inter_bits(v, mask))
             n = dep.bit_count()
@@ -462,11 +472,15 @@ class DecisionMap:
                 stack.append((sub, sig))
 
     def cell_point(self, box: Box) -> list[int]:
-        point = []
-        for v, var in enumerate(self.space.vars):
-            mask = box.get(v, var.domain)
-            point.append((mask & -mask).bit_length() - 1)
+        """The first cell of a box (lowest piece of each variable)."""
+        point = list(self._lowest_piece)
+        for v, mask in box.items():
+            point[v] = (mask & -mask).bit_length() - 1
         return point
+
+    @cached_property
+    def _lowest_piece(self) -> list[int]:
+        return [(var.domain & -var.domain).bit_length() - 1 for var in self.space.vars]
 
     def witness(self, box: Box) -> dict[str, Any]:
         return witness(box, self.space)

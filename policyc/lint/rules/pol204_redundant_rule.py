@@ -4,7 +4,9 @@ It decides somewhere, but wherever it does, the rules below it (or the default)
 would decide exactly the same. Exact: for the key-ordered strategies every way the
 decision could fall back without the rule (the default, each lower-ranked rule,
 each locked floor over a lower winner) is searched for a witness where it differs;
-other strategies compare the decision map with and without the rule.
+other strategies compare the decision map with and without the rule. Without locked
+rules, the key-ordered search is one split-and-prune pass over the rule's region that
+stops at the first decision other than the rule's (`compare.other_decisions`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
-from policyc.semantics.compare import first_difference
+from policyc.semantics.compare import first_difference, other_decisions
 from policyc.semantics.decision import DecisionMap, bits_of
 from policyc.semantics.regions import Box, box_and
 
@@ -51,6 +53,9 @@ def _fallback_differs(dm: DecisionMap, ri: int, known: Box | None = None) -> boo
         matched = [j for j in dm.matched_rules(dm.matched_entries(point)) if j != ri]
         if dm.resolve(matched).key() != (rule.decision.action, rule.decision.argument):
             return True
+    if not dm.locked_entries:  # where the rule decides, search the fallback's decisions
+        return any(next(other_decisions(dm, dm, box, rule.decision, decides, own | decides),
+                        None) is not None for box in dm.boxes[ri])
     locked = [li for li, lock in enumerate(dm.rules) if lock.locked]
     better_floor = {li: _better_floors(dm, li, locked) for li in locked}
     for box in dm.boxes[ri]:
