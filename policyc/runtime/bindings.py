@@ -7,8 +7,12 @@ reported as a `Failure`, never raised: the checker applies `on_error` to it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from policyc.runtime.bundle import BundleData, ClassifierSpec, DecisionSpec, DetectorSpec
 
@@ -64,11 +68,16 @@ class Bindings:
         """Scores computed from `text`, skipping bindings whose categories are all supplied."""
         out: dict[str, float] = {}
         failures: list[Failure] = []
+        prepared: dict[Any, bytes] = {}  # normal form -> the text in it: once per text
         for category, det in self._build_detectors() if self.detector_specs else ():
             if category in supplied:
                 continue
             try:
-                s = float(det.score(text))
+                form = det.normal_form
+                data = prepared.get(form)
+                if data is None:
+                    data = prepared[form] = det.prepare(text)
+                s = float(det.score_prepared(data))
             except Exception as err:  # pragma: no cover - detectors are total on str
                 failures.append(Failure(f"detector {category}", (category,), None, str(err)))
                 continue
@@ -96,6 +105,38 @@ class Bindings:
                     break
                 out[cat] = max(out.get(cat, 0.0), v)
         return out, failures
+
+    def scores_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Every bound category's scores for many texts (float32 columns, `check_batch` input).
+
+        Classifiers run once over all texts (grouped by length); detectors normalize each
+        text once per normal form. Raises `BindingError` if a classifier cannot be loaded
+        or fails, and ValueError if it returns a score outside [0, 1]: a batch has no
+        per-event `on_error`, so decide such texts one by one with `check`.
+        """
+        import numpy as np
+
+        n = len(texts)
+        out: dict[str, np.ndarray] = {}
+        prepared: dict[Any, list[bytes]] = {}  # normal form -> the texts in it
+        for category, det in self._build_detectors() if self.detector_specs else ():
+            data = prepared.get(det.normal_form)
+            if data is None:
+                data = prepared[det.normal_form] = [det.prepare(t) for t in texts]
+            col = np.fromiter(map(det.score_prepared, data), dtype=np.float32, count=n)
+            out[category] = np.maximum(out[category], col) if category in out else col
+        for spec in self.classifier_specs:
+            model = self._model(spec)
+            if model is None:
+                from policyc.runtime.onnx_binding import BindingError
+
+                raise BindingError(self._model_errors[spec.name])
+            for cat, col in model.score_batch(texts).items():
+                if col.size and not (col.min() >= 0.0 and col.max() <= 1.0):
+                    raise ValueError(f"classifier `{spec.name}` returned a score outside "
+                                     f"[0, 1] for `{cat}`")
+                out[cat] = np.maximum(out[cat], col) if cat in out else col
+        return out
 
     def spans(self, text: str, categories: set[str] | None) -> list[tuple[int, int]]:
         """Detector matches in `text` (for redaction), for `categories` or every detector."""

@@ -109,9 +109,21 @@ class Detector:
     def _identity(self) -> list[object]:
         raise NotImplementedError
 
+    @property
+    def normal_form(self) -> Callable[[str], str]:
+        """The normalization this detector matches on (detectors sharing one share its bytes)."""
+        return self._normalize
+
+    def prepare(self, text: str) -> bytes:
+        """The bytes ``score_prepared`` matches: the normalized text, UTF-8."""
+        return _utf8(self._normalize(text))
+
     def score(self, text: str) -> float:
         """1.0 if the detector fires on ``text``, else 0.0."""
-        data = _utf8(self._normalize(text))
+        return self.score_prepared(_utf8(self._normalize(text)))
+
+    def score_prepared(self, data: bytes) -> float:
+        """``score`` on ``prepare(text)``: several detectors normalize a text only once."""
         start, end = self._regex.Match(_UNANCHORED, data, 0, len(data))[0]
         if start < 0:
             return 0.0

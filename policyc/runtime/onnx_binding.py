@@ -88,7 +88,7 @@ class OnnxClassifier:
     ``model``: a path or the model's bytes.  ``labels``: policy category -> model
     label; ``None`` exposes every model label under its own name.  The session
     runs single-threaded (``intra_op_num_threads=1``, ``inter_op_num_threads=1``)
-    with all graph optimisations; ``run`` is thread-safe.
+    with all graph optimisations and no memory arena; ``run`` is thread-safe.
 
     Raises :class:`BindingError` if the session cannot be created, the metadata
     lacks ``policyc.labels``, a mapped label is missing, or the output has the
@@ -118,6 +118,9 @@ class OnnxClassifier:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # the arena's bookkeeping costs more than it saves on these small tensors:
+        # -6% instructions per text at batch 1, the same at batch 1000 (callgrind)
+        opts.enable_cpu_mem_arena = False
         opts.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
