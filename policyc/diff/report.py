@@ -36,7 +36,7 @@ def scope_text(c: Change) -> str:
     if c.scope is None:
         return ""
     rule, version = c.scope
-    return f", where `{rule}` decides in {version}"
+    return f", where `{rule}` wins in {version}"
 
 
 def _group_key(c: Change) -> str:

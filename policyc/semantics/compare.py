@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from policyc.semantics.decision import DecisionMap, Outcome, bits_of
-from policyc.semantics.model import Decision, FlatRule
+from policyc.semantics.model import FlatRule
 from policyc.semantics.regions import Box, box_subtract, witness_point
 from policyc.semantics.space import Space
 
@@ -206,10 +206,10 @@ def diff_maps(a: DecisionMap, b: DecisionMap, budget: int | None = None) -> list
             # a locked rule may decide as a floor under better rules: no pruning for it
             prune = None if rule.locked else (dm, dm.entries_above(ri) | dm.floor_overriders(ri))
             try:
+                # a locked rule also decides as a floor under worse winners: plain boxes
                 found = [d for box in dm.boxes[ri]
                          for d in differences(a, b, box, prune=prune,
-                                              budget=None if _has_floors(dm, other, ri)
-                                              else budget)]
+                                              budget=None if rule.locked else budget)]
             except BudgetExceeded:
                 if shared_above is None:
                     shared_above = _partner_above(dm, other, partner)
@@ -223,68 +223,72 @@ def diff_maps(a: DecisionMap, b: DecisionMap, budget: int | None = None) -> list
     return out
 
 
-def _has_floors(dm: DecisionMap, other: DecisionMap, ri: int) -> bool:
-    return any(dm.compat(box) & dm.locked_entries or other.compat(box) & other.locked_entries
-               for box in dm.boxes[ri])
-
-
 def scoped_differences(own: DecisionMap, other: DecisionMap, ri: int, version: str,
                        shared_above: int = 0) -> list[Difference]:
-    """One row per decision the other version makes where rule `ri` decides in `own`.
+    """One row per pair of decisions the versions make where rule `ri` is the winner of
+    `own` (its best-ranked matching rule; a locked floor may still decide over it).
 
-    Key-ordered and floor-free: inside the rule's box and outside the better rules of
-    its version, `own` decides what the rule says, so only the other version's decision
-    varies, and the other version's copies of those better rules (`shared_above`) cannot
-    match there: they are left out."""
+    Key-ordered: there, no better rule of `own` matches, and neither do the other
+    version's copies of those rules (`shared_above`): both are left out of the search."""
     rule = own.rules[ri]
     out: list[Difference] = []
     for bx in own.boxes[ri]:
-        for point in other_decisions(own, other, bx, rule.decision, own.entries_above(ri),
-                                     shared_above):
+        for point in decision_pairs(own, other, bx, own.entries_above(ri), shared_above):
             o_out, m_out = other.decide_point(list(point)), own.decide_point(list(point))
             old, new = (m_out, o_out) if version == "old" else (o_out, m_out)
             out.append(Difference(bx, old, new, (rule.id, version), point))
     return out
 
 
-def other_decisions(own: DecisionMap, other: DecisionMap, box: Box, decision: Decision,
-                    holes: int, exclude: int) -> Iterator[tuple[int, ...]]:
-    """A witness cell for each decision other than `decision` that `other` (without its
-    `exclude` entries) makes somewhere in `box` outside the `holes` entries of `own`.
+def decision_pairs(own: DecisionMap, other: DecisionMap, box: Box, holes: int, exclude: int
+                   ) -> Iterator[tuple[int, ...]]:
+    """A witness cell for each pair of different decisions (`own` without its `holes`
+    entries, `other` without its `exclude` entries) somewhere in `box` outside `holes`.
 
-    Exact. The search splits just until the other decision is constant, and skips parts
-    whose possible decisions all have a witness already (or are `decision` itself)."""
+    Exact. The search splits just until both decisions are constant, and skips parts
+    where every decision `other` could make has a witness already (or equals `own`'s)."""
     by_key: dict[object, int] = {}
-    settled = other.decision_entries(decision)  # entries whose decision needs no witness
-    settled_keys: set[object] = {(decision.action, decision.argument)}
+    settled: dict[object, tuple[list[int], set[object]]] = {}  # own key -> other's settled
     stack: list[Box] = [box]
     while stack:
         cur = stack.pop()
         if own.containing(cur, holes & own.compat(cur)):
             continue
-        out_o, vary = constant_outcome(other, cur, exclude)
+        out_m, vary_m = constant_outcome(own, cur, holes)
+        if out_m is None:  # a floor of `own` decides in part of it: settle that first
+            _push_split(stack, cur, own, vary_m)
+            continue
+        mine = out_m.key()
+        if mine not in settled:
+            settled[mine] = ([_entries_deciding(other, out_m, by_key)], {mine})
+        done, done_keys = settled[mine]
+        out_o, vary_o = constant_outcome(other, cur, exclude)
         if out_o is not None:
             k = out_o.key()
-            if k not in settled_keys:
+            if k not in done_keys:
                 hit = own.search(cur, holes)
                 if hit is not None:
                     yield witness_point(hit, own.space)
-                    settled_keys.add(k)
-                    settled |= _entries_deciding(other, out_o, by_key)
+                    done_keys.add(k)
+                    done[0] |= _entries_deciding(other, out_o, by_key)
             continue
-        if not _open_decision(other, cur, vary, settled, settled_keys, exclude):
-            continue
-        open_vary = vary & ~settled or vary
-        var = _split_var((other,), cur, (open_vary,))
-        bits = other.bits[var]
-        classes: dict[int, int] = {}
-        for p in own.space.vars[var].pieces(cur.get(var, own.space.vars[var].domain)):
-            sig = bits[p] & open_vary
-            classes[sig] = classes.get(sig, 0) | (1 << p)
-        for mask in classes.values():
-            sub = dict(cur)
-            sub[var] = mask
-            stack.append(sub)
+        if _open_decision(other, cur, vary_o, done[0], done_keys, exclude):
+            _push_split(stack, cur, other, vary_o & ~done[0] or vary_o)
+
+
+def _push_split(stack: list[Box], box: Box, dm: DecisionMap, entries: int) -> None:
+    """Split `box` on the variable most of `entries` depend on, into classes of pieces
+    those entries cannot tell apart."""
+    var = _split_var((dm,), box, (entries,))
+    bits = dm.bits[var]
+    classes: dict[int, int] = {}
+    for p in dm.space.vars[var].pieces(box.get(var, dm.space.vars[var].domain)):
+        sig = bits[p] & entries
+        classes[sig] = classes.get(sig, 0) | (1 << p)
+    for mask in classes.values():
+        sub = dict(box)
+        sub[var] = mask
+        stack.append(sub)
 
 
 def _entries_deciding(dm: DecisionMap, outcome: Outcome, cache: dict[object, int]) -> int:
@@ -300,6 +304,8 @@ def _open_decision(dm: DecisionMap, box: Box, vary: int, settled: int,
     if vary & ~settled:
         return True
     live = dm.compat(box) & ~exclude
+    if dm.floors_matter and live & dm.locked_entries & ~settled:
+        return True  # a floor may decide over the winner
     containing = dm.containing(box, live)
     if not containing:
         default = dm.policy.default

@@ -402,6 +402,12 @@ class DecisionMap:
             cache[decision] = out
         return out
 
+    @cached_property
+    def floors_matter(self) -> bool:
+        """Whether a locked floor can ever decide over the strategy's winner: never under
+        `most-restrictive`, whose winner is at least as restrictive as every match."""
+        return bool(self.locked_entries) and self.strategy != "most-restrictive"
+
     def locked_above(self, restrictiveness: int) -> int:
         """Locked entries strictly more restrictive than the given level."""
         return self._locked_above_restr[restrictiveness]

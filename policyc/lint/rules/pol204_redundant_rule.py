@@ -6,7 +6,7 @@ decision could fall back without the rule (the default, each lower-ranked rule,
 each locked floor over a lower winner) is searched for a witness where it differs;
 other strategies compare the decision map with and without the rule. Without locked
 rules, the key-ordered search is one split-and-prune pass over the rule's region that
-stops at the first decision other than the rule's (`compare.other_decisions`).
+stops at the first decision other than the rule's (`compare.decision_pairs`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
-from policyc.semantics.compare import first_difference, other_decisions
+from policyc.semantics.compare import decision_pairs, first_difference
 from policyc.semantics.decision import DecisionMap, bits_of
 from policyc.semantics.regions import Box, box_and
 
@@ -54,8 +54,8 @@ def _fallback_differs(dm: DecisionMap, ri: int, known: Box | None = None) -> boo
         if dm.resolve(matched).key() != (rule.decision.action, rule.decision.argument):
             return True
     if not dm.locked_entries:  # where the rule decides, search the fallback's decisions
-        return any(next(other_decisions(dm, dm, box, rule.decision, decides, own | decides),
-                        None) is not None for box in dm.boxes[ri])
+        return any(next(decision_pairs(dm, dm, box, decides, own | decides), None)
+                   is not None for box in dm.boxes[ri])
     locked = [li for li, lock in enumerate(dm.rules) if lock.locked]
     better_floor = {li: _better_floors(dm, li, locked) for li in locked}
     for box in dm.boxes[ri]:
