@@ -114,7 +114,8 @@ class FastParser:
             self.actions[state] = out
         # terminals whose value some rule keeps (the others only give positions)
         self.kept = {sym.name for rule in lark.rules for sym in rule.expansion
-                     if sym.is_term and (rule.options.keep_all_tokens or not sym.filter_out)}
+                     if sym.is_term and (rule.options.keep_all_tokens
+                                         or not getattr(sym, "filter_out", False))}
         self.lexers = _Lexers(frontend.lexer.lexers)
 
     def parse(self, text: str, transformer: Any) -> tuple[Any, list[Token]]:
