@@ -31,6 +31,7 @@ message is never read as markup.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import unicodedata
@@ -58,15 +59,34 @@ _GUTTER = "bold blue"
 _NOTE = "bold green"
 
 
+#: One output line as styled pieces: rich `Text` on a terminal, plain text otherwise.
+Line = list[tuple[str, str]]
+
+
 def render_human(
     diagnostics: Iterable[Diagnostic], sources: Mapping[str, str], console: Console
 ) -> None:
     """Print every diagnostic, a blank line after each, then the summary line."""
     diagnostics = list(diagnostics)
+    if console.color_system is None:
+        # no styles to render (a pipe, a file, NO_COLOR): plain text straight out;
+        # going through rich took half a minute for 5k findings
+        out = console.file
+        for diagnostic in diagnostics:
+            out.write("".join("".join(piece for piece, _ in line) + "\n"
+                              for line in _diagnostic_pieces(diagnostic, sources)) + "\n")
+        out.write(summary_text(diagnostics).plain + "\n")
+        return
+    newline = Text("\n")
+    batch: list[Text] = []  # one print per batch: rich's per-call cost dominates
     for diagnostic in diagnostics:
-        for line in diagnostic_lines(diagnostic, sources):
-            console.print(line, soft_wrap=True, highlight=False)
-        console.print()
+        batch.extend(diagnostic_lines(diagnostic, sources))
+        batch.append(Text())
+        if len(batch) >= 2000:
+            console.print(newline.join(batch), soft_wrap=True, highlight=False)
+            batch = []
+    if batch:
+        console.print(newline.join(batch), soft_wrap=True, highlight=False)
     console.print(summary_text(diagnostics), soft_wrap=True, highlight=False)
 
 
@@ -107,25 +127,23 @@ def summary_text(diagnostics: Iterable[Diagnostic]) -> Text:
 
 def diagnostic_lines(diagnostic: Diagnostic, sources: Mapping[str, str]) -> list[Text]:
     """The lines of one diagnostic, without the blank line that follows it."""
+    return [Text.assemble(*line) for line in _diagnostic_pieces(diagnostic, sources)]
+
+
+def _diagnostic_pieces(diagnostic: Diagnostic, sources: Mapping[str, str]) -> list[Line]:
     severity = Severity(diagnostic.severity)
     style = _SEVERITY_STYLE[severity]
     spans = [diagnostic.span] + [r.span for r in diagnostic.related]
     width = max([len(str(s.line)) for s in spans if s is not None and s.line > 0] or [1])
 
-    header = Text()
-    header.append(severity.value + (f"[{diagnostic.code}]" if diagnostic.code else ""), style)
-    header.append(": ", "bold")
-    header.append(diagnostic.message, "bold")
-    lines = [header]
-
+    lines: list[Line] = [[
+        (severity.value + (f"[{diagnostic.code}]" if diagnostic.code else ""), style),
+        (": ", "bold"), (diagnostic.message, "bold")]]
     has_snippet = False
     if diagnostic.span is not None:
         has_snippet = _location(lines, diagnostic.span, sources, width, "^", style)
     for related in diagnostic.related:
-        note = Text()
-        note.append("note", _NOTE)
-        note.append(": " + related.message)
-        lines.append(note)
+        lines.append([("note", _NOTE), (": " + related.message, "")])
         has_snippet = False
         if related.span is not None:
             has_snippet = _location(lines, related.span, sources, width, "-", _GUTTER)
@@ -136,44 +154,32 @@ def diagnostic_lines(diagnostic: Diagnostic, sources: Mapping[str, str]) -> list
     if diagnostic.witness is not None:
         extras.append(("witness", _json_inline(diagnostic.witness)))
     if extras and has_snippet:
-        lines.append(Text(" " * width + " |", _GUTTER))
+        lines.append([(" " * width + " |", _GUTTER)])
     for label, value in extras:
-        line = Text()
-        line.append(" " * width + " = ", _GUTTER)
-        line.append(label + ":", "bold")
-        line.append(" " + value)
-        lines.append(line)
+        lines.append([(" " * width + " = ", _GUTTER), (label + ":", "bold"), (" " + value, "")])
     return lines
 
 
 def _location(
-    lines: list[Text], span: Span, sources: Mapping[str, str], width: int, mark: str,
+    lines: list[Line], span: Span, sources: Mapping[str, str], width: int, mark: str,
     mark_style: str,
 ) -> bool:
     """Append ` --> file:line:col` and, when the source line is known, the snippet.
 
     Returns whether a snippet was shown.
     """
-    arrow = Text()
-    arrow.append(" " * width + "--> ", _GUTTER)
-    arrow.append(f"{span.file}:{span.line}:{span.column}")
-    lines.append(arrow)
-
+    lines.append([(" " * width + "--> ", _GUTTER), (f"{span.file}:{span.line}:{span.column}", "")])
     source_line = _source_line(sources.get(span.file), span.line)
     if source_line is None:
         return False
     shown, prefix_cells, mark_cells = _underline(source_line, span)
-    lines.append(Text(" " * width + " |", _GUTTER))
-    code = Text()
-    code.append(f"{span.line:>{width}} |", _GUTTER)
+    lines.append([(" " * width + " |", _GUTTER)])
+    code: Line = [(f"{span.line:>{width}} |", _GUTTER)]
     if shown.strip():
-        code.append(" " + shown.rstrip())
+        code.append((" " + shown.rstrip(), ""))
     lines.append(code)
-    under = Text()
-    under.append(" " * width + " | ", _GUTTER)
-    under.append(" " * prefix_cells)
-    under.append(mark * mark_cells, mark_style)
-    lines.append(under)
+    lines.append([(" " * width + " | ", _GUTTER), (" " * prefix_cells, ""),
+                  (mark * mark_cells, mark_style)])
     return True
 
 
@@ -181,10 +187,16 @@ def _source_line(source: str | None, line: int) -> str | None:
     """Line `line` (1-based) of `source`, split on `\\n` only, as the parser counts."""
     if source is None or line < 1:
         return None
-    parts = source.split("\n")
+    parts = _lines(source)
     if line > len(parts):
         return None
     return parts[line - 1].removesuffix("\r")
+
+
+@functools.lru_cache(maxsize=8)
+def _lines(source: str) -> list[str]:
+    """A file's lines, split once for all its findings (str caches its hash)."""
+    return source.split("\n")
 
 
 def _underline(line: str, span: Span) -> tuple[str, int, int]:
@@ -204,6 +216,8 @@ def _underline(line: str, span: Span) -> tuple[str, int, int]:
 
 def _display(text: str, column: int = 0) -> str:
     """`text` as shown: tabs expanded, control characters made visible and harmless."""
+    if text.isascii() and text.isprintable():  # the usual line: shown as it is
+        return text
     out: list[str] = []
     col = column
     for ch in text:
