@@ -179,3 +179,32 @@ def test_fire_rendering_matches_golden(code: str, in_repo: Path, update_golden: 
         expected.write_text(rendered, encoding="utf-8")
     assert expected.is_file(), f"{expected} is missing: run `pytest --update-golden`"
     assert rendered == expected.read_text(encoding="utf-8")
+
+
+# ---- POL201 across a hierarchy ----------------------------------------------------------------
+
+_PARENT_TIED = """policy t.parent version "1" {
+  owner "o"
+  categories { c }
+  resolve priority
+  default allow
+  rule p0: allow when c priority 1
+  rule p1: warn("w") when c
+  rule p2: refuse when c
+}
+"""
+
+
+@pytest.mark.parametrize("child_body,reported", [
+    ("  drop p0\n", True),  # the child makes p1/p2 tie: its own ambiguity
+    ("  rule c0: warn(\"x\") when c priority 2\n", False),  # nothing new ties
+])
+def test_pol201_ambiguity_a_child_creates_is_reported_in_the_child(
+        tmp_path: Path, child_body: str, reported: bool) -> None:
+    (tmp_path / "parent.pol").write_text(_PARENT_TIED)
+    (tmp_path / "child.pol").write_text(
+        'policy t.child version "1" {\n  extends t.parent\n  owner "o"\n' + child_body + "}\n")
+    _, parent_diags = lint(tmp_path / "parent.pol")
+    assert "POL201" not in codes_of(parent_diags)  # p0 outranks both in the parent
+    _, child_diags = lint(tmp_path / "child.pol")
+    assert ("POL201" in codes_of(child_diags)) == reported

@@ -14,6 +14,9 @@ from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._common import related
+from policyc.semantics.decision import DecisionMap, bits_of
+from policyc.semantics.model import FlatPolicy
+from policyc.semantics.regions import Box
 
 
 @rule("POL201", "ambiguous-decision", Severity.error,
@@ -25,38 +28,78 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     dm = ctx.decision_map
     rules = policy.rules
     declares_strategy = "resolve" in policy.decl_spans
-    n = len(rules)
-    for i in range(n):
-        for j in range(i + 1, n):
-            a, b = rules[i], rules[j]
-            if a.decision == b.decision:
-                continue
-            if not declares_strategy and policy.name not in (a.origin, b.origin):
-                continue
-            if policy.strategy == "priority" and a.priority != b.priority:
-                continue
-            forbid = 0
-            if policy.strategy == "priority":
-                for k, other in enumerate(rules):
-                    if other.priority > a.priority:
-                        forbid |= dm.rule_entries[k]
-            elif policy.strategy == "most-specific":
-                if dm.strictly_contains(i, j) or dm.strictly_contains(j, i):
-                    continue
-                for k in range(n):
-                    if k not in (i, j) and (dm.strictly_contains(i, k)
-                                            or dm.strictly_contains(j, k)):
-                        forbid |= dm.rule_entries[k]
-            found = dm.search_both(i, j, forbid)
-            if found is None:
-                continue
-            why = {"priority": "equal priority", "most-specific": "neither more specific",
-                   "unique": "the `unique` strategy"}[policy.strategy]
-            yield make("POL201",
-                       f"rules `{a.id}` and `{b.id}` overlap with different decisions and {why}",
-                       span=b.span, related=[related(a, f"`{a.id}` decides {a.decision}")],
-                       help=("give one rule a higher `priority`" if policy.strategy == "priority"
-                             else "narrow one guard so the rules do not overlap, or make them "
-                                  "decide the same")
-                       + "; at run time the most restrictive decision is taken",
-                       witness=ctx.witness(found))
+    ancestor_maps: dict[str, DecisionMap | None] = {}
+    for i, j in _candidate_pairs(dm):
+        a, b = rules[i], rules[j]
+        found = _ambiguous(dm, i, j)
+        if found is None:
+            continue
+        if (not declares_strategy and policy.name not in (a.origin, b.origin)
+                and any(_ambiguous_in_origin(policy, a.id, b.id, origin, ancestor_maps)
+                        for origin in {a.origin, b.origin})):
+            continue  # the ancestor that holds both rules reports it
+        why = {"priority": "equal priority", "most-specific": "neither more specific",
+               "unique": "the `unique` strategy"}[policy.strategy]
+        yield make("POL201",
+                   f"rules `{a.id}` and `{b.id}` overlap with different decisions and {why}",
+                   span=b.span, related=[related(a, f"`{a.id}` decides {a.decision}")],
+                   help=("give one rule a higher `priority`" if policy.strategy == "priority"
+                         else "narrow one guard so the rules do not overlap, or make them "
+                              "decide the same")
+                   + "; at run time the most restrictive decision is taken",
+                   witness=ctx.witness(found))
+
+
+def _candidate_pairs(dm: DecisionMap) -> Iterator[tuple[int, int]]:
+    """Pairs (i < j) that overlap somewhere, decide differently and (under `priority`)
+    share a priority: found through the entry index, not by trying every pair."""
+    rules = dm.rules
+    by_priority: dict[int, int] = {}
+    for k, r in enumerate(rules):
+        by_priority[r.priority] = by_priority.get(r.priority, 0) | dm.rule_entries[k]
+    for i, a in enumerate(rules):
+        near = 0
+        for box in dm.boxes[i]:
+            near |= dm.compat(box)
+        near &= ~dm.decision_entries(a.decision)
+        if dm.strategy == "priority":
+            near &= by_priority[a.priority]
+        for j in sorted({dm.entry_rule[e] for e in bits_of(near)}):
+            if j > i:
+                yield i, j
+
+
+def _ambiguous(dm: DecisionMap, i: int, j: int) -> Box | None:
+    """A region where rules `i` and `j` both match and the strategy cannot choose."""
+    rules, n = dm.rules, len(dm.rules)
+    forbid = 0
+    if dm.strategy == "priority":
+        for k, other in enumerate(rules):
+            if other.priority > rules[i].priority:
+                forbid |= dm.rule_entries[k]
+    elif dm.strategy == "most-specific":
+        if dm.strictly_contains(i, j) or dm.strictly_contains(j, i):
+            return None
+        for k in range(n):
+            if k not in (i, j) and (dm.strictly_contains(i, k) or dm.strictly_contains(j, k)):
+                forbid |= dm.rule_entries[k]
+    return dm.search_both(i, j, forbid)
+
+
+def _ambiguous_in_origin(policy: FlatPolicy, a: str, b: str, origin: str,
+                         maps: dict[str, DecisionMap | None]) -> bool:
+    """Whether ancestor `origin` holds both rules and finds the pair ambiguous
+    (then that ancestor's lint reports it; a child that drops or overrides a rule can
+    make an ambiguity its ancestor does not have, and reports it itself)."""
+    if origin not in maps:
+        parent = policy.ancestors.get(origin)
+        maps[origin] = (DecisionMap(parent) if parent is not None and parent.strategy
+                        == policy.strategy else None)
+    pdm = maps[origin]
+    if pdm is None:
+        return False
+    index = {r.id: k for k, r in enumerate(pdm.rules)}
+    if a not in index or b not in index:
+        return False
+    i, j = sorted((index[a], index[b]))
+    return _ambiguous(pdm, i, j) is not None
