@@ -292,3 +292,25 @@ def test_redundant_reported_iff_brute_force(text: str) -> None:
             expected.add(rule.id)
     found = {d.message.split("`")[1] for d in check(LintContext(program, policy))}
     assert found == expected, text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies())
+def test_merge_by_hash_covers_exactly_the_same_cells(text: str) -> None:
+    """The linear merge used for large diffs: same cells, fewer (or as many) boxes."""
+    import itertools
+
+    from policyc.semantics.compare import _merge_by_hash
+
+    dm = DecisionMap(load(text))
+    space = dm.space
+    axes = [var.pieces(var.domain) for var in space.vars]
+    cells = [list(c) for c in itertools.product(*axes)]
+    target = dm.decide_point(cells[0]).key()
+    chosen = {tuple(c) for c in cells if dm.decide_point(c).key() == target}
+    merged = _merge_by_hash([{v: 1 << p for v, p in enumerate(c)} for c in chosen], space)
+    assert len(merged) <= len(chosen)
+    covered = {tuple(c) for c in cells
+               if any(all((bx.get(v, space.vars[v].domain) >> p) & 1 for v, p in enumerate(c))
+                      for bx in merged)}
+    assert covered == chosen, text

@@ -363,7 +363,9 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
                (d.old.key(), d.old.rule, d.new.key(), d.new.rule)): d for d in diffs}
     for key, boxes in groups.items():
         norm = [{v: m for v, m in bx.items() if m != space.vars[v].domain} for bx in boxes]
-        changed = True
+        if len(norm) > _PAIRWISE_LIMIT:
+            norm = _merge_by_hash(norm, space)
+        changed = len(norm) <= _PAIRWISE_LIMIT
         while changed:
             changed = False
             i = 0
@@ -378,7 +380,8 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
                     else:
                         j += 1
                 i += 1
-        norm = _expand(norm, space)
+        if len(norm) <= _PAIRWISE_LIMIT:
+            norm = _expand(norm, space)
         d0 = sample[key]
         for bx in norm:
             if a is not None and b is not None:
@@ -387,6 +390,30 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
             else:
                 out.append(Difference(bx, d0.old, d0.new))
     return out
+
+
+#: Above this many boxes of one change, pairwise merging and growing (quadratic and
+#: worse) give way to merging by hashing (`policyc diff --exact` on large diffs).
+_PAIRWISE_LIMIT = 200
+
+
+def _merge_by_hash(boxes: list[Box], space: Space) -> list[Box]:
+    """Merge, variable by variable until nothing changes, every set of boxes that agree
+    on all other variables: one pass is linear in the number of boxes."""
+    domains = [var.domain for var in space.vars]
+    cur = {tuple(bx.get(v, d) for v, d in enumerate(domains)) for bx in boxes}
+    changed = True
+    while changed:
+        changed = False
+        for v in range(len(domains)):
+            groups: dict[tuple[int, ...], int] = {}
+            for t in cur:
+                rest = t[:v] + t[v + 1:]
+                groups[rest] = groups.get(rest, 0) | t[v]
+            if len(groups) < len(cur):
+                changed = True
+                cur = {rest[:v] + (m,) + rest[v:] for rest, m in groups.items()}
+    return [{v: m for v, m in enumerate(t) if m != domains[v]} for t in sorted(cur)]
 
 
 def _merge_two(x: Box, y: Box, space: Space) -> Box | None:
