@@ -8,6 +8,7 @@ reported as a `Failure`, never raised: the checker applies `on_error` to it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,18 @@ if TYPE_CHECKING:
     import numpy as np
 
 from policyc.runtime.bundle import BundleData, ClassifierSpec, DecisionSpec, DetectorSpec
+
+#: Batches at least this large score models and detectors at the same time.
+_OVERLAP_MIN = 64
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One worker for batch model scoring, made on first use."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(1, thread_name_prefix="policyc-models")
+    return _POOL
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,19 @@ class Bindings:
 
         n = len(texts)
         out: dict[str, np.ndarray] = {}
+        models = []
+        for spec in self.classifier_specs:
+            model = self._model(spec)
+            if model is None:
+                from policyc.runtime.onnx_binding import BindingError
+
+                raise BindingError(self._model_errors[spec.name])
+            models.append((spec, model))
+        # onnxruntime releases the GIL while it runs: on a big batch the models run in a
+        # worker thread while this one runs the detectors (one core each)
+        pending = None
+        if models and self.detector_specs and n >= _OVERLAP_MIN:
+            pending = _pool().submit(lambda: [m.score_batch(texts) for _, m in models])
         prepared: dict[Any, list[bytes]] = {}  # normal form -> the texts in it
         for category, det in self._build_detectors() if self.detector_specs else ():
             data = prepared.get(det.normal_form)
@@ -125,13 +151,10 @@ class Bindings:
                 data = prepared[det.normal_form] = [det.prepare(t) for t in texts]
             col = np.fromiter(map(det.score_prepared, data), dtype=np.float32, count=n)
             out[category] = np.maximum(out[category], col) if category in out else col
-        for spec in self.classifier_specs:
-            model = self._model(spec)
-            if model is None:
-                from policyc.runtime.onnx_binding import BindingError
-
-                raise BindingError(self._model_errors[spec.name])
-            for cat, col in model.score_batch(texts).items():
+        results = (pending.result() if pending is not None
+                   else [m.score_batch(texts) for _, m in models])
+        for (spec, _), scores in zip(models, results, strict=True):
+            for cat, col in scores.items():
                 if col.size and not (col.min() >= 0.0 and col.max() <= 1.0):
                     raise ValueError(f"classifier `{spec.name}` returned a score outside "
                                      f"[0, 1] for `{cat}`")

@@ -66,14 +66,15 @@ def _length_groups(lengths: np.ndarray, max_batch: int, max_chars: int) -> list[
     exceeds ``max_chars``.
     """
     order = np.argsort(lengths, kind="stable")
+    sorted_lengths = lengths[order].tolist()  # plain ints: numpy scalars cost 10x here
     groups: list[np.ndarray] = []
     start = 0
     n = len(order)
     while start < n:
-        lo = int(lengths[order[start]])
+        lo = sorted_lengths[start]
         end = start + 1
         while end < n and end - start < max_batch:
-            ln = int(lengths[order[end]])
+            ln = sorted_lengths[end]
             if ln > 2 * lo + 16 or (end - start + 1) * ln > max_chars:
                 break
             end += 1
