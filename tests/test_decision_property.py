@@ -300,7 +300,7 @@ def test_merge_by_hash_covers_exactly_the_same_cells(text: str) -> None:
     """The linear merge used for large diffs: same cells, fewer (or as many) boxes."""
     import itertools
 
-    from policyc.semantics.compare import _merge_by_hash
+    from policyc.semantics.merge import _merge_by_hash
 
     dm = DecisionMap(load(text))
     space = dm.space

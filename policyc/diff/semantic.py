@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policyc.semantics.compare import EXACT_BUDGET, Difference, diff_maps, merge_regions
+from policyc.semantics.compare import EXACT_BUDGET, Difference, diff_maps
 from policyc.semantics.decision import DecisionMap, Outcome
 from policyc.semantics.formula import variables
+from policyc.semantics.merge import merge_regions
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program
 from policyc.semantics.regions import build_space, describe_box, witness

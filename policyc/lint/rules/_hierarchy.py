@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from policyc.semantics.compare import Difference, diff_maps, merge_regions
+from policyc.semantics.compare import Difference, diff_maps
 from policyc.semantics.decision import DecisionMap
+from policyc.semantics.merge import merge_regions
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.regions import build_space
 from policyc.semantics.space import Space

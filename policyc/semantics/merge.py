@@ -1,0 +1,142 @@
+"""Fewer, larger diff regions: merge the boxes of one change without changing the set.
+
+Plain boxes with the same change that differ on one variable only become one box;
+small groups are then grown while they stay inside the group's union (regions may
+overlap, each still exact). Large groups merge by hashing, linear per pass. Scoped
+rows (`compare.Difference`) pass through: each stands for its own witness.
+"""
+
+from __future__ import annotations
+
+from policyc.semantics.compare import Difference
+from policyc.semantics.decision import DecisionMap
+from policyc.semantics.regions import Box, box_subtract
+from policyc.semantics.space import Space
+
+
+def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None = None,
+                  b: DecisionMap | None = None) -> list[Difference]:
+    """Merge boxes with the same change (old and new decision) that differ on one variable
+    only (adjacent). With the maps given, each merged region names the rules that decide
+    at its witness."""
+    groups: dict[tuple[object, ...], list[Box]] = {}
+    out: list[Difference] = [d for d in diffs if d.scope is not None]  # one witness each
+    diffs = [d for d in diffs if d.scope is None]
+    for d in diffs:
+        key = (d.old.key(), d.new.key()) if a is not None else (
+            d.old.key(), d.old.rule, d.new.key(), d.new.rule)
+        groups.setdefault(key, []).append(dict(d.box))
+    sample = {((d.old.key(), d.new.key()) if a is not None else
+               (d.old.key(), d.old.rule, d.new.key(), d.new.rule)): d for d in diffs}
+    for key, boxes in groups.items():
+        norm = [{v: m for v, m in bx.items() if m != space.vars[v].domain} for bx in boxes]
+        if len(norm) > _PAIRWISE_LIMIT:
+            norm = _merge_by_hash(norm, space)
+        changed = len(norm) <= _PAIRWISE_LIMIT
+        while changed:
+            changed = False
+            i = 0
+            while i < len(norm):
+                j = i + 1
+                while j < len(norm):
+                    merged = _merge_two(norm[i], norm[j], space)
+                    if merged is not None:
+                        norm[i] = merged
+                        norm.pop(j)
+                        changed = True
+                    else:
+                        j += 1
+                i += 1
+        if len(norm) <= _PAIRWISE_LIMIT:
+            norm = _expand(norm, space)
+        d0 = sample[key]
+        for bx in norm:
+            if a is not None and b is not None:
+                point = a.cell_point(bx)
+                out.append(Difference(bx, a.decide_point(point), b.decide_point(point)))
+            else:
+                out.append(Difference(bx, d0.old, d0.new))
+    return out
+
+
+#: Above this many boxes of one change, pairwise merging and growing (quadratic and
+#: worse) give way to merging by hashing (`policyc diff --exact` on large diffs).
+_PAIRWISE_LIMIT = 200
+
+
+def _merge_by_hash(boxes: list[Box], space: Space) -> list[Box]:
+    """Merge, variable by variable until nothing changes, every set of boxes that agree
+    on all other variables: one pass is linear in the number of boxes."""
+    domains = [var.domain for var in space.vars]
+    cur = {tuple(bx.get(v, d) for v, d in enumerate(domains)) for bx in boxes}
+    changed = True
+    while changed:
+        changed = False
+        for v in range(len(domains)):
+            groups: dict[tuple[int, ...], int] = {}
+            for t in cur:
+                rest = t[:v] + t[v + 1:]
+                groups[rest] = groups.get(rest, 0) | t[v]
+            if len(groups) < len(cur):
+                changed = True
+                cur = {rest[:v] + (m,) + rest[v:] for rest, m in groups.items()}
+    return [{v: m for v, m in enumerate(t) if m != domains[v]} for t in sorted(cur)]
+
+
+def _merge_two(x: Box, y: Box, space: Space) -> Box | None:
+    keys = set(x) | set(y)
+    diff_vars = [v for v in keys
+                 if x.get(v, space.vars[v].domain) != y.get(v, space.vars[v].domain)]
+    if len(diff_vars) > 1:
+        return None
+    if not diff_vars:
+        return x
+    v = diff_vars[0]
+    mask = x.get(v, space.vars[v].domain) | y.get(v, space.vars[v].domain)
+    out = dict(x)
+    if mask == space.vars[v].domain:
+        out.pop(v, None)
+    else:
+        out[v] = mask
+    return out
+
+
+def _covered(box: Box, cover: list[Box], space: Space) -> bool:
+    rest = [box]
+    for c in cover:
+        nxt: list[Box] = []
+        for r in rest:
+            nxt.extend(box_subtract(r, c, space))
+        rest = nxt
+        if not rest:
+            return True
+    return False
+
+
+def _expand(boxes: list[Box], space: Space) -> list[Box]:
+    """Grow each box one variable at a time while it stays inside the group's union, then
+    drop boxes inside another: fewer, larger regions that still change exactly as stated."""
+    if len(boxes) < 2:
+        return boxes
+    grown: list[Box] = []
+    for bx in boxes:
+        cur = dict(bx)
+        for v in sorted(bx, key=lambda v: -bin(bx[v]).count("1")):
+            trial = dict(cur)
+            del trial[v]
+            if _covered(trial, boxes, space):
+                cur = trial
+        grown.append(cur)
+    unique: list[Box] = []
+    for bx in sorted(grown, key=len):
+        if not any(all(bx.get(v, space.vars[v].domain) & ~m == 0 for v, m in k.items())
+                   for k in unique):
+            unique.append(bx)
+    # a box covered by the union of the others adds nothing: drop it (most specific first)
+    i = len(unique) - 1
+    while i >= 0 and len(unique) > 1:
+        others = unique[:i] + unique[i + 1:]
+        if _covered(unique[i], others, space):
+            unique.pop(i)
+        i -= 1
+    return unique
