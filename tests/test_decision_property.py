@@ -310,7 +310,5 @@ def test_merge_by_hash_covers_exactly_the_same_cells(text: str) -> None:
     chosen = {tuple(c) for c in cells if dm.decide_point(c).key() == target}
     merged = _merge_by_hash([{v: 1 << p for v, p in enumerate(c)} for c in chosen], space)
     assert len(merged) <= len(chosen)
-    covered = {tuple(c) for c in cells
-               if any(all((bx.get(v, space.vars[v].domain) >> p) & 1 for v, p in enumerate(c))
-                      for bx in merged)}
+    covered = {tuple(c) for c in cells if any(_in_box(bx, c, space) for bx in merged)}
     assert covered == chosen, text

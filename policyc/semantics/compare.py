@@ -94,34 +94,6 @@ def _first_dependent_var(dm: DecisionMap, box: Box, entries: int) -> int:
     raise AssertionError("a varying entry contains the box")  # pragma: no cover
 
 
-def _split_var(maps: tuple[DecisionMap, ...], box: Box, varying: tuple[int, ...]) -> int:
-    """Of the variables the best-ranked varying entries read, the one the most varying
-    entries (of all maps) depend on inside `box`: splitting there settles the most
-    entries at once, which keeps the tree small, and looking only at those variables
-    keeps each step cheap."""
-    candidates: set[int] = set()
-    for dm, vary in zip(maps, varying, strict=True):
-        for k, e in enumerate(bits_of(vary)):
-            if k == _SPLIT_SAMPLE:
-                break
-            candidates.update(dm.entry_box[e])
-    best_v, best_n = -1, 0
-    for v in sorted(candidates):
-        mask = box.get(v)
-        n = 0
-        for dm, vary in zip(maps, varying, strict=True):
-            if vary:
-                n += (vary & ~(dm.free[v] if mask is None else dm.inter_bits(v, mask))
-                      ).bit_count()
-        if n > best_n:
-            best_v, best_n = v, n
-    assert best_v >= 0, "a varying entry depends on some variable"
-    return best_v
-
-
-_SPLIT_SAMPLE = 16  # best-ranked varying entries whose variables are weighed
-
-
 class BudgetExceeded(Exception):
     """The exact boxes of one region would take more splits than allowed."""
 
@@ -288,15 +260,10 @@ def decision_pairs(own: DecisionMap, other: DecisionMap, box: Box, holes: int, e
 
 
 def _push_split(stack: list[Box], box: Box, dm: DecisionMap, entries: int) -> None:
-    """Split `box` on the variable most of `entries` depend on, into classes of pieces
-    those entries cannot tell apart."""
-    var = _split_var((dm,), box, (entries,))
-    bits = dm.bits[var]
-    classes: dict[int, int] = {}
-    for p in dm.space.vars[var].pieces(box.get(var, dm.space.vars[var].domain)):
-        sig = bits[p] & entries
-        classes[sig] = classes.get(sig, 0) | (1 << p)
-    for mask in classes.values():
+    """Split `box` where `dm.split_var` says, into classes of pieces `entries` cannot
+    tell apart."""
+    var = dm.split_var(box, entries)
+    for mask in dm.piece_classes(box, var, entries).values():
         sub = dict(box)
         sub[var] = mask
         stack.append(sub)

@@ -338,15 +338,36 @@ class DecisionMap:
             return None
         return {v: 1 << moved.get(v, p) for v, p in enumerate(self._escape_piece)}
 
-    def _vars_read(self, entries: int, sample: int = 16) -> list[int]:
-        """The variables the `sample` best-ranked of `entries` read: where a split is
-        weighed (weighing every variable costs more than the better split saves)."""
-        out: set[int] = set()
+    def split_var(self, box: Box, entries: int, sample: int = 16) -> int:
+        """Of the variables the `sample` best-ranked of `entries` read, the one the most
+        of `entries` depend on inside `box`: splitting there settles the most entries at
+        once, and weighing only those variables keeps each step cheap. Every entry must
+        intersect `box` without containing it."""
+        candidates: set[int] = set()
         for k, e in enumerate(bits_of(entries)):
             if k == sample:
                 break
-            out.update(self.entry_box[e])
-        return sorted(out)
+            candidates.update(self.entry_box[e])
+        best_v, best_n = -1, 0
+        free = self.free
+        for v in sorted(candidates):
+            mask = box.get(v)
+            n = (entries & ~(free[v] if mask is None else self.inter_bits(v, mask))
+                 ).bit_count()
+            if n > best_n:
+                best_v, best_n = v, n
+        assert best_v >= 0, "an entry that does not contain the box depends on some variable"
+        return best_v
+
+    def piece_classes(self, box: Box, v: int, entries: int) -> dict[int, int]:
+        """Variable `v`'s pieces inside `box`, grouped by which of `entries` allow them:
+        signature -> mask of pieces (the children of a split)."""
+        classes: dict[int, int] = {}
+        bits = self.bits[v]
+        for p in self.space.vars[v].pieces(box.get(v, self.space.vars[v].domain)):
+            sig = bits[p] & entries
+            classes[sig] = classes.get(sig, 0) | (1 << p)
+        return classes
 
     def _search(self, box: Box, live: int) -> Box | None:
         live &= self.compat(box)
@@ -354,20 +375,8 @@ class DecisionMap:
             return box
         if self.containing(box, live):
             return None
-        space = self.space
-        best_v, best_n = -1, -1
-        free = self.free
-        for v in self._vars_read(live):
-            mask = box.get(v)
-            dep = live & ~(free[v] if mask is None else self.inter_bits(v, mask))
-            n = dep.bit_count()
-            if n > best_n:
-                best_v, best_n = v, n
-        v = best_v
-        classes: dict[int, int] = {}
-        for p in space.vars[v].pieces(box.get(v, space.vars[v].domain)):
-            sig = self.bits[v][p] & live
-            classes[sig] = classes.get(sig, 0) | (1 << p)
+        v = self.split_var(box, live)
+        classes = self.piece_classes(box, v, live)
         for sig, mask in sorted(classes.items(), key=lambda kv: kv[0].bit_count()):
             sub = dict(box)
             sub[v] = mask
@@ -433,14 +442,9 @@ class DecisionMap:
                 w = self.rules[wj]
                 if w.decision.restrictiveness >= rule.decision.restrictiveness:
                     continue
-                forbid_w = self.entries_above(wj) | better_floor
-                for b in self.boxes[ri]:
-                    for bw in self.boxes[wj]:
-                        inter = box_and(b, bw)
-                        if inter is not None:
-                            found = self.search(inter, forbid_w)
-                            if found is not None:
-                                return found
+                found = self.search_both(ri, wj, self.entries_above(wj) | better_floor)
+                if found is not None:
+                    return found
         return None
 
     def _where_decides_general(self, ri: int) -> Box | None:
@@ -468,10 +472,7 @@ class DecisionMap:
             if split < 0:
                 yield b
                 continue
-            classes: dict[int, int] = {}
-            for p in space.vars[split].pieces(b.get(split, space.vars[split].domain)):
-                sig = self.bits[split][p] & lv
-                classes[sig] = classes.get(sig, 0) | (1 << p)
+            classes = self.piece_classes(b, split, lv)
             for sig, mask in sorted(classes.items(), key=lambda kv: -kv[0].bit_count()):
                 sub = dict(b)
                 sub[split] = mask
