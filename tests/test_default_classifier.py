@@ -87,7 +87,9 @@ def test_model_file_is_small_and_well_formed(model_proto):
     domains = {node.domain for node in model_proto.graph.node}
     assert domains <= {"", "com.microsoft", "ai.onnx.ml"}
     contrib = {n.op_type for n in model_proto.graph.node if n.domain == "com.microsoft"}
-    assert contrib == {"Tokenizer", "MurmurHash3"}
+    assert contrib == {"Tokenizer"}
+    # batch 1 costs about a microsecond per node: keep the graph small
+    assert len(model_proto.graph.node) <= 12
     meta = {p.key: p.value for p in model_proto.metadata_props}
     assert json.loads(meta["policyc.labels"]) == list(datasets.CATEGORIES)
     assert meta["policyc.model_version"] == build.MODEL_VERSION

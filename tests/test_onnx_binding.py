@@ -81,7 +81,7 @@ def _tiny_model(*, labels: list[str] | None, n_out: int = 2, version: str | None
 def test_loads_default_model_with_metadata(clf):
     assert clf.model_labels == tuple(LABELS)
     assert clf.categories == tuple(LABELS)
-    assert clf.model_version == "1.0.0"
+    assert clf.model_version == "2.0.0"
     assert clf.sha256 == sha256_file(MODEL)
     assert default_model_path().resolve() == MODEL.resolve()
     assert "OnnxClassifier(" in repr(clf)
@@ -182,6 +182,14 @@ def test_label_mapping(clf):
     batch = mapped.score_batch(TEXTS)
     assert set(batch) == {"weapons", "sh", "prompt_attack"}
     np.testing.assert_array_equal(batch["weapons"], clf.score_batch(TEXTS)["violence"])
+
+
+def test_leading_columns_in_order_keep_only_the_mapped_ones(clf):
+    """The zip fast path of `score`: the first model columns, renamed, nothing more."""
+    mapped = OnnxClassifier(MODEL, labels={"v": LABELS[0], "s": LABELS[1]})
+    for text in TEXTS[:4]:
+        ref = clf.score(text)
+        assert mapped.score(text) == {"v": ref[LABELS[0]], "s": ref[LABELS[1]]}
 
 
 def test_two_categories_may_share_a_label():

