@@ -76,7 +76,14 @@ EVENTS: list[dict[str, Any]] = [
     {"context": {"audience": "adult", "strict": True, "age": 12}, "scores": {"self_harm": 0.3}},
     {"context": {"audience": "adult", "strict": True, "age": 18.5},
      "scores": {"violence.graphic": np.float64(0.71)}},
+    {"context": {"audience": "adult", "strict": True, "pro": False, "age": 30},
+     "scores": {"self_harm": 0.7}},
     # invalid: the fast path must refuse them exactly as the reference path does
+    # (the first two hit the cached context above: True == 1 and 30 == True + 29)
+    {"context": {"audience": "adult", "strict": 1, "pro": False, "age": 30},
+     "scores": {"self_harm": 0.7}},
+    {"context": {"audience": "adult", "strict": True, "pro": 0, "age": 30},
+     "scores": {"self_harm": 0.7}},
     {"context": {"audience": "adult", "strict": 1}, "scores": {"self_harm": 0.7}},
     {"context": {"audience": "adult", "strict": 1.0}},
     {"context": {"audience": "adult", "strict": True, "age": True}},
@@ -114,6 +121,30 @@ def test_cached_context_still_checks_types(tmp_path: Path) -> None:
     for bad in ({**ok, "strict": 1}, {**ok, "age": True}):
         with pytest.raises(InvalidEvent):
             b.check(context=bad)
+
+
+ONE_BOOL = """policy t.one version "1" {
+  context audience: enum { adult, teen }
+  context strict: bool
+  categories { violence self_harm }
+  resolve first-match
+  rule r1: refuse when violence and strict
+  rule r2: warn("w") when self_harm
+}
+"""
+
+
+def test_one_typed_attribute_is_checked_on_a_cache_hit(tmp_path: Path) -> None:
+    """The fast path's single-typed-attribute branch: 1 is not a bool even when cached."""
+    b = _bundle(tmp_path, ONE_BOOL)
+    ok = {"audience": "adult", "strict": True}
+    assert b.check(context=ok, scores={"violence": 0.9}).rule == "r1"
+    assert b.check(context=ok, scores={"violence": 0.9}).rule == "r1"  # from the cache
+    none = b.check(context=ok, scores={"self_harm": 0.2})  # no rule, no default: on_error
+    assert (none.action, none.rule, len(none.errors)) == ("refuse", None, 1)
+    for bad in ({**ok, "strict": 1}, {**ok, "strict": 1.0}):
+        with pytest.raises(InvalidEvent):
+            b.check(context=bad, scores={"violence": 0.9})
 
 
 def _random_events(rng: random.Random, n: int, density: float) -> list[dict[str, Any]]:
