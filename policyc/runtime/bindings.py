@@ -112,7 +112,7 @@ class Bindings:
                 data = prepared.get(form)
                 if data is None:
                     data = prepared[form] = det.prepare(text)
-                s = float(det.score_prepared(data))
+                s = det.score_prepared(data)  # 0.0 or 1.0
             except Exception as err:  # pragma: no cover - detectors are total on str
                 failures.append(Failure(f"detector {category}", (category,), None, str(err)))
                 continue
@@ -120,7 +120,7 @@ class Bindings:
         for spec, cats in models:
             if supplied and all(c in supplied for c in cats):
                 continue
-            model = self._model(spec)
+            model = self._models.get(spec.name) or self._model(spec)
             if model is None:
                 failures.append(Failure(spec.name, cats, spec.on_error,
                                         self._model_errors[spec.name]))
@@ -131,16 +131,17 @@ class Bindings:
                 failures.append(Failure(spec.name, cats, spec.on_error,
                                         f"classifier `{spec.name}` failed: {err}"))
                 continue
-            bad = [(c, v) for c, v in got.items() if not 0.0 <= v <= 1.0]  # NaN too
-            if bad:
-                failures.append(Failure(spec.name, cats, spec.on_error,
-                                        f"classifier `{spec.name}` returned {bad[0][1]} "
-                                        f"for `{bad[0][0]}`"))
-            elif shared:
-                for cat, v in got.items():
-                    out[cat] = max(out.get(cat, 0.0), v)
+            for cat, v in got.items():
+                if not 0.0 <= v <= 1.0:  # NaN too
+                    failures.append(Failure(spec.name, cats, spec.on_error,
+                                            f"classifier `{spec.name}` returned {v} for `{cat}`"))
+                    break
             else:
-                out.update(got)
+                if shared:
+                    for cat, v in got.items():
+                        out[cat] = max(out.get(cat, 0.0), v)
+                else:
+                    out.update(got)
         return out, failures
 
     def scores_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
