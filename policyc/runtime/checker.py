@@ -241,9 +241,10 @@ class Checker:
         """Decide one event. Raises `InvalidEvent` for an event that cannot be decided.
 
         A key-ordered bundle with context attributes replaces this method by
-        `_specialized_check`, which decides its commonest events and hands the rest here. Here, ordinary events (plain values, cached contexts, scores in
-        [0, 1]) are decided from the encoder's tables (`EventEncoder.fast_mask` written
-        out); anything else takes the encoder's slower branches or the reference path
+        `_specialized_check`, which decides its commonest events and hands the rest
+        here. Here, ordinary events (plain values, cached contexts, scores in [0, 1])
+        are decided from the encoder's tables (`EventEncoder.fast_mask` written out);
+        anything else takes the encoder's slower branches or the reference path
         (`_check`).
         """
         if text is not None:
