@@ -147,6 +147,22 @@ def test_one_typed_attribute_is_checked_on_a_cache_hit(tmp_path: Path) -> None:
             b.check(context=bad, scores={"violence": 0.9})
 
 
+def test_fast_path_decision_reads_like_any_other(tmp_path: Path) -> None:
+    """The fastest path leaves `scores` as a name and a value and `_extra` unset: every
+    field still reads as on the reference path, and `scores` is one dict once built."""
+    b = _bundle(tmp_path, ONE_BOOL)
+    ok = {"audience": "teen", "strict": True}
+    b.check(context=ok, scores={"violence": 0.9})  # fills the context cache
+    d = b.check(context=ok, scores={"violence": 0.9})
+    ref = b._check(None, ok, {"violence": 0.9})
+    assert d == ref
+    assert d.scores == {"violence": 0.9} and d.scores is d.scores
+    assert (d.errors, d.redacted, d.spans, d.matched) == ([], None, [], ("r1",))
+    assert d.to_json() == ref.to_json()
+    d.errors.append("noted")  # a decision's lists are its own, as before
+    assert d.errors == ["noted"]
+
+
 def _random_events(rng: random.Random, n: int, density: float) -> list[dict[str, Any]]:
     out = []
     cats = ["violence.weapons", "violence.graphic", "pii.email", "self_harm"]

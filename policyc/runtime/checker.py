@@ -142,6 +142,7 @@ class Checker:
         default = self._default_outcome
         # one attribute of type bool or number (the usual case): checked without a loop
         typed_at, typed_as = ctx_typed[0] if len(ctx_typed) == 1 else (-1, frozenset())
+        typed_bool = bool if bool in typed_as else None  # an identity test settles a bool
 
         def check(text: str | None = None, context: Mapping[str, Any] | None = None,
                   scores: Mapping[str, Any] | None = None) -> RuntimeDecision:
@@ -156,7 +157,8 @@ class Checker:
                     m = -1
                 if m >= 0:
                     if typed_at >= 0:  # True == 1 == 1.0 in the cache
-                        if type(key[typed_at]) not in typed_as:
+                        t = type(key[typed_at])
+                        if t is not typed_bool and t not in typed_as:
                             return general(text, context, scores)
                     elif ctx_typed:
                         for k, types in ctx_typed:
@@ -179,8 +181,8 @@ class Checker:
                             d.action, d.argument, d.rule, _, _ = d._outcome = outcome
                             d._id = identity
                             d._mask = m
-                            d.scores = {name: x}
-                            d._extra = None
+                            d._score_name = name  # `scores` is built when read
+                            d._score_value = x
                             return d
             return general(text, context, scores)
 

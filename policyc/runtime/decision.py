@@ -2,7 +2,9 @@
 
 `RuntimeDecision` is on the per-event latency budget, so it is a `__slots__` object
 and the fields most callers never read (`matched`, `errors`, the redaction) are
-computed or allocated only when read: building it costs a few attribute stores.
+computed or allocated only when read: building it costs a few attribute stores. On
+the checker's fastest path even `scores` (one category) is kept as its name and value
+and made a dict when read, and `_extra` is left unset (read as None).
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ class RuntimeDecision:
     rule whose floor decided, `winner` the rule the strategy picked before floors.
     """
 
-    __slots__ = ("action", "argument", "rule", "scores", "_outcome", "_id", "_mask", "_extra")
+    __slots__ = ("action", "argument", "rule", "_scores", "_score_name", "_score_value",
+                 "_outcome", "_id", "_mask", "_extra")
 
     def __init__(self, action: str, argument: str | None, rule: str | None,
                  matched: tuple[str, ...], policy: str, version: str, hash: str,
@@ -62,7 +65,7 @@ class RuntimeDecision:
                  redacted: str | None = None, spans: list[tuple[int, int]] | None = None,
                  floor: str | None = None, winner: str | None = None):
         self.action, self.argument, self.rule = action, argument, rule
-        self.scores = scores
+        self._scores = scores
         self._outcome = (action, argument, rule, floor, winner)
         self._id = Identity(policy, version, hash, lambda _: ())
         self._mask = 0
@@ -83,6 +86,15 @@ class RuntimeDecision:
         return self._id.hash
 
     @property
+    def scores(self) -> dict[str, float]:
+        """The nonzero scores the decision used, by leaf category."""
+        try:
+            return self._scores
+        except AttributeError:  # the fast path's one score, as a dict on first read
+            s = self._scores = {self._score_name: self._score_value}
+            return s
+
+    @property
     def floor(self) -> str | None:
         """The locked rule whose floor decided (None: no floor applied)."""
         return self._outcome[3]
@@ -92,8 +104,14 @@ class RuntimeDecision:
         """The rule the strategy picked, before any floor."""
         return self._outcome[4]
 
+    def _extra_or_none(self) -> _Extra | None:
+        try:
+            return self._extra
+        except AttributeError:  # left unset by the fast path
+            return None
+
     def _x(self) -> _Extra:
-        x = self._extra
+        x = self._extra_or_none()
         if x is None:
             x = self._extra = _Extra(None, None, None, None)
         return x
@@ -119,7 +137,8 @@ class RuntimeDecision:
 
     @property
     def redacted(self) -> str | None:
-        return None if self._extra is None else self._extra.redacted
+        x = self._extra_or_none()
+        return None if x is None else x.redacted
 
     @redacted.setter
     def redacted(self, value: str | None) -> None:
@@ -159,7 +178,7 @@ class RuntimeDecision:
             "schema": DECISION_SCHEMA, "action": self.action, "argument": self.argument,
             "rule": self.rule, "policy": ident.policy, "version": ident.version,
             "hash": ident.hash, "matched": list(self.matched), "scores": dict(self.scores)}
-        x = self._extra
+        x = self._extra_or_none()
         if x is not None and x.errors:
             out["errors"] = list(x.errors)
         if x is not None and x.redacted is not None:
@@ -185,6 +204,6 @@ def make_decision(outcome: Outcome, identity: Identity, mask: int, scores: dict[
     d.action, d.argument, d.rule, _, _ = d._outcome = outcome
     d._id = identity
     d._mask = mask
-    d.scores = scores
+    d._scores = scores
     d._extra = None
     return d
