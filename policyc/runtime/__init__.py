@@ -1,5 +1,7 @@
 """The runtime: load a bundle and decide events; never imports the parser or semantics.
 
+The guide, with examples that run in the tests, is docs/runtime.md.
+
     >>> from policyc.runtime import Bundle          # doctest: +SKIP
     >>> Bundle.load("chat.bundle").check(scores={"pii.email": 0.9}).action  # doctest: +SKIP
     'redact'
