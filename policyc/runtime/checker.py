@@ -111,18 +111,12 @@ class Checker:
         self.on_error_index = decision_index[(m.on_error.action, m.on_error.argument)]
         self._batch = BatchDecider(enc, m, tables, rule_decision, self.default_index,
                                    self.on_error_index)
-        # the hot path's precomputed outcomes
-        # the hot path's tables (see `check`), as attributes of the checker itself
-        self._n_context = len(enc.context_vars)
-        self._ctx_key, self._ctx_cache, self._ctx_typed = enc.ctx_key, enc.ctx_cache, enc.ctx_typed
-        self._all_defaults = -1 if enc.all_defaults is None else enc.all_defaults
-        self._all_zero, self._score_table = enc.all_zero, enc.score_table
         self._identity = Identity(self.policy, self.version, self.hash, self._matched_ids)
         self._entry_outcome: list[Outcome] = [self._outcome(r, None) for r in self.entry_rule]
         self._floor_outcomes: dict[tuple[int, int | None], Outcome] = {}
         self._default_outcome: Outcome | None = None if m.default is None else (
             m.default.action, m.default.argument, None, None, None)
-        if self.key_ordered and self._ctx_key is not None:
+        if self.key_ordered and enc.ctx_key is not None:
             self.check = self._specialized_check()  # type: ignore[method-assign]
 
     def _specialized_check(self) -> Any:
@@ -134,8 +128,9 @@ class Checker:
         tenth of the time. Anything else goes to the general `Checker.check`.
         """
         general = Checker.check.__get__(self)
-        ctx_key, ctx_cache, ctx_typed = self._ctx_key, self._ctx_cache, self._ctx_typed
-        n_context, score_table, entry_outcome = self._n_context, self._score_table, \
+        enc = self.encoder
+        ctx_key, ctx_cache, ctx_typed = enc.ctx_key, enc.ctx_cache, enc.ctx_typed
+        n_context, score_table, entry_outcome = len(enc.context_vars), enc.score_table, \
             self._entry_outcome
         locked, identity, new, cls, bisect_right = self.locked_entries, self._identity, \
             _new_decision, RuntimeDecision, _bisect
@@ -244,51 +239,16 @@ class Checker:
 
         A key-ordered bundle with context attributes replaces this method by
         `_specialized_check`, which decides its commonest events and hands the rest
-        here. Here, ordinary events (plain values, cached contexts, scores in [0, 1])
-        are decided from the encoder's tables (`EventEncoder.fast_mask` written out);
-        anything else takes the encoder's slower branches or the reference path
-        (`_check`).
+        here. Here, ordinary events (plain values, scores in [0, 1]) are decided from
+        the encoder's tables (`EventEncoder.fast_mask`); anything else takes the
+        reference path (`_check`).
         """
         if text is not None:
             return self._check(text, context, scores)
-        if context:
-            m = -1
-            if len(context) == self._n_context:
-                try:
-                    key = self._ctx_key(context)  # type: ignore[misc]
-                    m = self._ctx_cache.get(key, -1)
-                except (KeyError, TypeError):  # another attribute; an unhashable value
-                    pass
-                if m >= 0:
-                    for k, types in self._ctx_typed:  # True == 1 == 1.0 in the cache
-                        if type(key[k]) not in types:
-                            m = -1
-                            break
-            if m < 0:
-                m = self.encoder.context_loop(context)
-                if m < 0:
-                    return self._check(text, context, scores)
-        else:
-            m = self._all_defaults
-            if m < 0:
-                return self._check(text, context, scores)
-        nonzero: dict[str, float] | None = None
-        if not scores:
-            nonzero = {}
-            m &= self._all_zero
-        elif len(scores) == 1:  # iterating the keys is the cheapest way to the only one
-            for name in scores:  # noqa: B007
-                break
-            x = scores[name]
-            s = self._score_table.get(name)
-            if s is not None and type(x) is float and 0.0 < x <= 1.0:
-                nonzero = {name: x}
-                m &= s[2][_bisect(s[0], x)]
-        if nonzero is None:  # zeros, ints, several scores, or an invalid one
-            nonzero = {}
-            m = self.encoder.scores_mask(m, scores, nonzero)  # type: ignore[arg-type]
-            if m < 0:
-                return self._check(text, context, scores)
+        nonzero: dict[str, float] = {}
+        m = self.encoder.fast_mask(context, scores, nonzero)
+        if m < 0:
+            return self._check(text, context, scores)
         if m and self.key_ordered:
             low = m & -m  # entries are numbered best rank first
             if m & self.locked_entries:

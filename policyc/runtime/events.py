@@ -163,10 +163,10 @@ class EventEncoder:
             self.score_table[variables[i].name] = (
                 doubled_cuts(list(variables[i].cuts)), bits[i], [b & others for b in bits[i]])
 
-    # ---- the hot path (inlined in `Checker.check`; these are its slower branches) -----------
+    # ---- one event's mask (`Checker.check`; `_specialized_check` inlines the cache hit) ---
 
     def context_hit(self, context: Mapping[str, Any]) -> int:
-        """The attributes' mask from the cache, or -1 (the copy inlined in `Checker.check`)."""
+        """The attributes' mask from the cache, or -1 (inlined in `_specialized_check`)."""
         if len(context) != self._n_context or self.ctx_key is None:
             return -1
         try:
@@ -181,10 +181,7 @@ class EventEncoder:
 
     def fast_mask(self, context: Mapping[str, Any] | None, scores: Mapping[str, Any] | None,
                   nonzero: dict[str, float]) -> int:
-        """The event's entry mask, or -1: use the reference path. Fills `nonzero` (floats).
-
-        What `Checker.check` computes inline, as one call (for the tests).
-        """
+        """The event's entry mask, or -1: use the reference path. Fills `nonzero` (floats)."""
         if context:
             m = self.context_hit(context)
             if m < 0:
