@@ -75,9 +75,8 @@ class Checker:
         enc = self.encoder = EventEncoder(data)
         self.variables = enc.variables
         self.var_index = enc.var_index
-        self.context_vars, self.score_vars = enc.context_vars, enc.score_vars
         self.context_names, self.score_names = enc.context_names, enc.score_names
-        self.bits, self.all_entries, self.zero_piece = enc.bits, enc.all_entries, enc.zero_piece
+        self.bits, self.all_entries = enc.bits, enc.all_entries
         n = m.n_entries
         entry_rule = data.array(m.entry_rule)
         if entry_rule.shape != (n,):
