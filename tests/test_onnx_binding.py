@@ -273,3 +273,25 @@ def test_binding_imports_no_compiler_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def test_score_row_callers_never_share_an_input(monkeypatch):
+    """A caller that starts while another one's text is in the model gets its own input
+    array (the arrays are reused, and onnxruntime releases the GIL while it runs)."""
+    clf = OnnxClassifier(MODEL)
+    clf.score_row("warm")  # one array to reuse
+    run = clf._raw_run
+    seen: list[tuple[str, str]] = []
+
+    def run_with_a_second_caller(feeds, options):
+        (arr,) = feeds.values()
+        text = arr[0]
+        if text == "first":
+            inner = clf.score_row("second")  # another thread, in the middle of this run
+            assert inner == clf.score_row("second")
+        seen.append((text, arr[0]))
+        return run(feeds, options)
+
+    monkeypatch.setattr(clf, "_raw_run", run_with_a_second_caller)
+    assert clf.score_row("first") == OnnxClassifier(MODEL).score_row("first")
+    assert seen and all(before == after for before, after in seen), seen

@@ -39,8 +39,16 @@ def _bundle(tmp_path: Path, text: str = POLICY) -> Any:
 
 
 def _break_model(bundle: Any, score: Any) -> None:
+    """Make the model return `score(text)` (category -> value), or raise what it raises."""
     model = bundle.bindings._model(bundle.bindings.classifier_specs[0])
-    model.score = score
+    labels = dict(bundle.bindings.classifier_specs[0].labels)
+
+    def row(text: str) -> list[float]:
+        got = score(text)
+        return [next((v for c, v in got.items() if labels[c] == label), 0.0)
+                for label in model.model_labels]
+
+    model.score_row = row
 
 
 def _raises(_: str) -> dict[str, float]:
@@ -102,3 +110,56 @@ def test_bindings_sharing_a_category_take_the_maximum(tmp_path: Path) -> None:
     assert low == 1.0  # the detector fired; the model's lower score does not replace it
     model_only = b.bindings._model(b.bindings.classifier_specs[0]).score("a quiet day")
     assert b.bindings.scores("a quiet day")[0]["violence"] == model_only["violence"]
+
+
+TWO_DETECTORS = POLICY.replace(
+    'detector drugs = keywords { "meth" }',
+    'detector drugs = keywords { "meth", "buy cocaine" }\n'
+    '  categories { email }\n'
+    '  detector email = regex "[a-z]+@[a-z]+\\\\.com"')
+
+
+@pytest.mark.parametrize("text", [
+    "a recipe for bread",  # ASCII, cleared by the screen
+    "",
+    "BUY COCAINE now",  # a keyword in other case
+    "write to bob@example.com",  # the regex
+    "buy cocaine at bob@example.com",  # both
+    "ｍｅｔｈ for sale",  # fullwidth: not ASCII, the detectors see it
+    "a quiet \u200bday",
+    "bad \ud800 text",  # a lone surrogate reaches the model's fallback
+])
+def test_fast_path_scores_equal_the_general_path(tmp_path: Path, text: str) -> None:
+    b = _bundle(tmp_path, TWO_DETECTORS)
+    fast = b.bindings.scores(text)
+    plan = b.bindings._plan
+    assert plan.fast is not None and plan.screen is not None
+    general = b.bindings.scores(text, {"not-a-category"})  # anything supplied: general path
+    assert fast == general
+    assert fast[0].keys() == {"drugs", "email", "violence", "jailbreak"}
+
+
+def test_no_fast_path_when_a_model_cannot_load(tmp_path: Path) -> None:
+    b = _bundle(tmp_path)
+    b.bindings._model_errors["m"] = "classifier `m` cannot be loaded: gone"
+    b.bindings._models.clear()
+    scores, failures = b.bindings.scores("a recipe for bread")
+    assert b.bindings._plan.fast is None
+    assert [f.message for f in failures] == ["classifier `m` cannot be loaded: gone"]
+    assert scores == {"drugs": 0.0}
+
+
+@pytest.mark.parametrize("copies", [1, 10])  # 8 texts, then 80: models in the worker thread
+def test_batch_scores_equal_one_by_one_with_the_screen(tmp_path: Path, copies: int) -> None:
+    b = _bundle(tmp_path, TWO_DETECTORS)
+    texts = ["a recipe for bread", "", "BUY COCAINE now", "write to bob@example.com",
+             "buy cocaine at bob@example.com", "ｍｅｔｈ for sale", "a quiet \u200bday",
+             "Meth"] * copies
+    batch = b.bindings.scores_batch(texts)
+    assert b.bindings._plan.screen is not None
+    for i, text in enumerate(texts):
+        one, failures = b.bindings.scores(text)
+        assert not failures
+        assert {cat: float(col[i]) for cat, col in batch.items()} == pytest.approx(one, abs=1e-6)
+    assert [batch["drugs"][i] for i in range(8)] == [0, 0, 1, 0, 1, 1, 0, 1]
+    assert [batch["email"][i] for i in range(8)] == [0, 0, 0, 1, 1, 0, 0, 0]

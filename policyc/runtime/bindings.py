@@ -7,10 +7,10 @@ reported as a `Failure`, never raised: the checker applies `on_error` to it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,6 +38,17 @@ class Failure:
     message: str
 
 
+class _TextPlan(NamedTuple):
+    """`Bindings.scores`' loop, planned once per bundle."""
+
+    detectors: list[tuple[str, Any, Any]]  # (category, detector, its normal form)
+    screen: Any  # an AsciiScreen over every detector, or None
+    no_detections: dict[str, float]  # every detector category -> 0.0
+    models: list[tuple[ClassifierSpec, tuple[str, ...]]]  # with their categories
+    shared: bool  # two bindings share a category: take the maximum
+    fast: Callable[[str], dict[str, float] | None] | None  # see Bindings._fast_scores
+
+
 class Bindings:
     """Every score the bundle can compute from text, by leaf category."""
 
@@ -46,8 +57,7 @@ class Bindings:
         self.detector_specs: list[DetectorSpec] = list(data.manifest.detectors)
         self.classifier_specs: list[ClassifierSpec] = list(data.manifest.classifiers)
         self._detectors: list[tuple[str, Any]] | None = None
-        self._plan: tuple[list[tuple[str, Any, Any]],
-                          list[tuple[ClassifierSpec, tuple[str, ...]]], bool] | None = None
+        self._plan: _TextPlan | None = None
         self._models: dict[str, Any] = {}
         self._model_errors: dict[str, str] = {}
         self.categories: frozenset[str] = frozenset(
@@ -78,46 +88,86 @@ class Bindings:
                 self._model_errors[spec.name] = f"classifier `{spec.name}` cannot be loaded: {err}"
         return model
 
-    def _text_plan(self) -> tuple[list[tuple[str, Any, Any]],
-                                  list[tuple[ClassifierSpec, tuple[str, ...]]], bool]:
-        """What `scores` runs, worked out once: detectors with their normal forms, the
-        classifiers with their categories, and whether any two bindings share a category
-        (if not, results are stored as they come, without taking a maximum)."""
+    def _text_plan(self) -> _TextPlan:
+        """What `scores` runs, worked out once (see `_TextPlan`)."""
         plan = self._plan
         if plan is None:
-            dets = [(cat, det, det.normal_form) for cat, det in
-                    (self._build_detectors() if self.detector_specs else ())]
+            built = self._build_detectors() if self.detector_specs else []
+            dets = [(cat, det, det.normal_form) for cat, det in built]
+            screen = None
+            if len(built) > 1:  # one detector costs what the screen would
+                from policyc.runtime.detectors import AsciiScreen
+
+                screen = AsciiScreen([det for _, det in built])
+                screen = screen if screen.ok else None
             models = [(spec, tuple(cat for cat, _ in spec.labels))
                       for spec in self.classifier_specs]
             cats = [c for c, _, _ in dets] + [c for _, cs in models for c in cs]
-            plan = self._plan = (dets, models, len(set(cats)) < len(cats))
+            plan = _TextPlan(dets, screen, dict.fromkeys([c for c, _, _ in dets], 0.0),
+                             models, len(set(cats)) < len(cats), None)
+            plan = self._plan = plan._replace(fast=self._fast_scores(plan))
         return plan
+
+    def _fast_scores(self, plan: _TextPlan) -> Callable[[str], dict[str, float] | None] | None:
+        """`scores` for the common case, as one closure over the plan; None if it has none.
+
+        At batch 1 every Python step after the model's run is slow (the run has just
+        evicted the caches), so this does as few as it can: no failure list, no
+        per-call plan lookups, a row of the model read by index. It returns None when
+        anything fails or a score is out of range, and `scores` then takes the general
+        path, which records the failure. The common case: every classifier loads, no
+        category is bound twice, nothing is supplied.
+        """
+        if plan.shared:
+            return None
+        models = []
+        for spec, _ in plan.models:
+            model = self._model(spec)
+            if model is None:
+                return None
+            models.append((model, model.columns))
+        screen, detector_scores = plan.screen, self._detector_scores
+        no_detections = plan.no_detections
+        always_clear = not plan.detectors
+
+        def fast(text: str) -> dict[str, float] | None:
+            if always_clear or screen is not None and screen.clear(text):
+                out = no_detections.copy()
+            else:
+                failures: list[Failure] = []
+                out = detector_scores(text, plan, frozenset(), failures)
+                if failures:  # pragma: no cover - detectors are total on str
+                    return None
+            for model, columns in models:
+                try:
+                    row = model.score_row(text)
+                except Exception:
+                    return None
+                for cat, j in columns:
+                    v = row[j]
+                    if not 0.0 <= v <= 1.0:  # NaN too
+                        return None
+                    out[cat] = v
+            return out
+
+        return fast
 
     def scores(self, text: str, supplied: frozenset[str] | set[str] = frozenset()
                ) -> tuple[dict[str, float], list[Failure]]:
         """Scores computed from `text`, skipping bindings whose categories are all supplied.
 
-        On the per-text latency budget: the loop is planned once (`_text_plan`), and a
-        classifier's scores (Python floats from the model) are checked and stored as a
-        whole.
+        The common case runs the plan's fast closure; this general path handles
+        supplied scores, shared categories and failures.
         """
-        detectors, models, shared = self._text_plan()
-        out: dict[str, float] = {}
+        plan = self._plan or self._text_plan()
+        if not supplied and plan.fast is not None:
+            out = plan.fast(text)
+            if out is not None:
+                return out, []
         failures: list[Failure] = []
-        prepared: dict[Any, bytes] = {}  # normal form -> the text in it: once per text
-        for category, det, form in detectors:
-            if supplied and category in supplied:
-                continue
-            try:
-                data = prepared.get(form)
-                if data is None:
-                    data = prepared[form] = det.prepare(text)
-                s = det.score_prepared(data)  # 0.0 or 1.0
-            except Exception as err:  # pragma: no cover - detectors are total on str
-                failures.append(Failure(f"detector {category}", (category,), None, str(err)))
-                continue
-            out[category] = max(out.get(category, 0.0), s) if shared else s
-        for spec, cats in models:
+        out = self._detector_scores(text, plan, supplied, failures) if plan.detectors else {}
+        shared = plan.shared
+        for spec, cats in plan.models:
             if supplied and all(c in supplied for c in cats):
                 continue
             model = self._models.get(spec.name) or self._model(spec)
@@ -131,26 +181,46 @@ class Bindings:
                 failures.append(Failure(spec.name, cats, spec.on_error,
                                         f"classifier `{spec.name}` failed: {err}"))
                 continue
-            for cat, v in got.items():
-                if not 0.0 <= v <= 1.0:  # NaN too
-                    failures.append(Failure(spec.name, cats, spec.on_error,
-                                            f"classifier `{spec.name}` returned {v} for `{cat}`"))
-                    break
+            bad = next(((c, v) for c, v in got.items() if not 0.0 <= v <= 1.0), None)  # NaN too
+            if bad is not None:
+                failures.append(Failure(spec.name, cats, spec.on_error,
+                                        f"classifier `{spec.name}` returned {bad[1]} for "
+                                        f"`{bad[0]}`"))
+            elif shared:
+                for cat, v in got.items():
+                    out[cat] = max(out.get(cat, 0.0), v)
             else:
-                if shared:
-                    for cat, v in got.items():
-                        out[cat] = max(out.get(cat, 0.0), v)
-                else:
-                    out.update(got)
+                out.update(got)
         return out, failures
+
+    @staticmethod
+    def _detector_scores(text: str, plan: _TextPlan, supplied: frozenset[str] | set[str],
+                         failures: list[Failure]) -> dict[str, float]:
+        """Each detector's score, normalizing the text once per normal form."""
+        out: dict[str, float] = {}
+        prepared: dict[Any, bytes] = {}  # normal form -> the text in it
+        for category, det, form in plan.detectors:
+            if supplied and category in supplied:
+                continue
+            try:
+                data = prepared.get(form)
+                if data is None:
+                    data = prepared[form] = det.prepare(text)
+                s = det.score_prepared(data)  # 0.0 or 1.0
+            except Exception as err:  # pragma: no cover - detectors are total on str
+                failures.append(Failure(f"detector {category}", (category,), None, str(err)))
+                continue
+            out[category] = max(out.get(category, 0.0), s) if plan.shared else s
+        return out
 
     def scores_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Every bound category's scores for many texts (float32 columns, `check_batch` input).
 
         Classifiers run once over all texts (grouped by length); detectors normalize each
-        text once per normal form. Raises `BindingError` if a classifier cannot be loaded
-        or fails, and ValueError if it returns a score outside [0, 1]: a batch has no
-        per-event `on_error`, so decide such texts one by one with `check`.
+        text the screen does not clear once per normal form. Raises `BindingError` if a
+        classifier cannot be loaded or fails, and ValueError if it returns a score outside
+        [0, 1]: a batch has no per-event `on_error`, so decide such texts one by one with
+        `check`.
         """
         import numpy as np
 
@@ -169,12 +239,18 @@ class Bindings:
         pending = None
         if models and self.detector_specs and n >= _OVERLAP_MIN:
             pending = _pool().submit(lambda: [m.score_batch(texts) for _, m in models])
+        plan = self._plan or self._text_plan()
+        # only the texts the screen does not clear go through the detectors one by one
+        todo = (list(range(n)) if plan.screen is None
+                else [i for i, t in enumerate(texts) if not plan.screen.clear(t)])
         prepared: dict[Any, list[bytes]] = {}  # normal form -> the texts in it
-        for category, det in self._build_detectors() if self.detector_specs else ():
-            data = prepared.get(det.normal_form)
+        for category, det, form in plan.detectors:
+            data = prepared.get(form)
             if data is None:
-                data = prepared[det.normal_form] = [det.prepare(t) for t in texts]
-            col = np.fromiter(map(det.score_prepared, data), dtype=np.float32, count=n)
+                data = prepared[form] = [det.prepare(texts[i]) for i in todo]
+            col = np.zeros(n, dtype=np.float32)
+            col[todo] = np.fromiter(map(det.score_prepared, data), dtype=np.float32,
+                                    count=len(todo))
             out[category] = np.maximum(out[category], col) if category in out else col
         results = (pending.result() if pending is not None
                    else [m.score_batch(texts) for _, m in models])

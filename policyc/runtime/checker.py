@@ -143,7 +143,7 @@ class Checker:
             if text is None:
                 try:  # None for either (TypeError) takes the general path
                     if len(scores) == 1 and len(context) == n_context:  # type: ignore[arg-type]
-                        key = ctx_key(context)  # type: ignore[misc]
+                        key = ctx_key(context)  # type: ignore[arg-type, misc]
                         m = ctx_cache.get(key, -1)
                     else:
                         m = -1

@@ -58,6 +58,8 @@ class RuntimeDecision:
 
     __slots__ = ("action", "argument", "rule", "_scores", "_score_name", "_score_value",
                  "_outcome", "_id", "_mask", "_extra")
+    _score_name: str  # set instead of `_scores` by the checker's fast path
+    _score_value: float
 
     def __init__(self, action: str, argument: str | None, rule: str | None,
                  matched: tuple[str, ...], policy: str, version: str, hash: str,

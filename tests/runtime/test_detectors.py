@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policyc.runtime.detectors import DetectorError, KeywordDetector, RegexDetector, redact
+from policyc.runtime.detectors import (
+    AsciiScreen,
+    DetectorError,
+    KeywordDetector,
+    RegexDetector,
+    redact,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
@@ -275,3 +281,57 @@ def test_spans_are_valid_on_any_text(detector: KeywordDetector | RegexDetector, 
     assert detector.score(text) == (1.0 if spans else 0.0)
     assert all(0 <= s < e <= len(text) for s, e in spans)
     assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False))
+
+
+# --- the ASCII screen ------------------------------------------------------------
+
+SCREENED = [
+    WEAPONS,
+    KeywordDetector(["buy  cocaine", "Fentanyl", "x-ray", "c++", "straße"]),
+    RegexDetector(EMAIL),
+    RegexDetector(CARD, "luhn"),
+    RegexDetector(r"(?i)akia[0-9A-Z]{4}"),
+    RegexDetector(r"^secret:"),
+]
+SCREEN = AsciiScreen(SCREENED)
+_ascii_text = st.lists(
+    st.one_of(
+        st.characters(max_codepoint=127),
+        st.sampled_from(["pipe bomb", "PIPE\tBOMB", "ghost gun", "Buy Cocaine", "FENTANYL",
+                         "X-RAY", "c++", "strasse", "a@b.co", "4111 1111 1111 1111",
+                         "AKIA1234", "akia", "secret:", " ", "_"]),
+    ),
+    max_size=40,
+).map("".join)
+
+
+def test_screen_compiles_and_keeps_non_ascii_for_the_detectors() -> None:
+    assert SCREEN.ok
+    assert SCREEN.clear("a quiet day at the beach")
+    assert not SCREEN.clear("a quiet day at the beach\u200b")  # non-ASCII: never cleared
+
+
+@pytest.mark.parametrize("text", [
+    "PIPE BOMB", "Pipe\n bomb.", "BUY COCAINE", "buy\tcocaine", "fentanyl", "an X-Ray",
+    "c++ code", "mail a@b.co", "4111 1111 1111 1112", "AKIA12345", "akiaZZZZ", "secret: x",
+])
+def test_screen_never_clears_a_text_a_detector_could_fire_on(text: str) -> None:
+    assert not SCREEN.clear(text)
+
+
+@given(text=_ascii_text)
+def test_screen_is_exact_on_ascii_text(text: str) -> None:
+    """Cleared means no detector fires: the screen may only send extra texts through."""
+    if SCREEN.clear(text):
+        assert all(d.score(text) == 0.0 for d in SCREENED), text
+    if any(d.score(text) == 1.0 for d in SCREENED):
+        assert not SCREEN.clear(text)
+
+
+def test_screen_that_cannot_compile_is_not_ok() -> None:
+    class Broken(RegexDetector):
+        def ascii_pattern(self) -> str:
+            return "(unbalanced"
+
+    assert not AsciiScreen([RegexDetector(EMAIL), Broken(EMAIL)]).ok
+    assert not AsciiScreen([]).ok
