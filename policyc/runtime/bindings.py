@@ -115,11 +115,9 @@ class Bindings:
         evicted the caches), so this does as few as it can: no failure list, no
         per-call plan lookups, a row of the model read by index. It returns None when
         anything fails or a score is out of range, and `scores` then takes the general
-        path, which records the failure. The common case: every classifier loads, no
-        category is bound twice, nothing is supplied.
+        path, which records the failure. The common case: every classifier loads and
+        nothing is supplied.
         """
-        if plan.shared:
-            return None
         models = []
         for spec, _ in plan.models:
             model = self._model(spec)
@@ -147,7 +145,8 @@ class Bindings:
                     v = row[j]
                     if not 0.0 <= v <= 1.0:  # NaN too
                         return None
-                    out[cat] = v
+                    if v >= out.get(cat, 0.0):  # a category bound twice takes the maximum
+                        out[cat] = v
             return out
 
         return fast
