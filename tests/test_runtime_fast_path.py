@@ -280,3 +280,58 @@ def test_bindings_batch_with_a_model_equals_one_by_one(tmp_path: Path) -> None:
     model.score_batch = broken
     with pytest.raises(BindingError, match="model failed"):
         b.bindings.scores_batch(texts)
+
+
+TEXT_POLICY = """policy t.ftext version "1" {
+  context audience: enum { adult, teen, child }
+  context strict: bool = false
+  categories { violence { weapons, graphic } pii { email } self_harm drugs }
+  detector pii.email = regex "[a-z]+@[a-z]+\\\\.com"
+  detector violence.weapons = keywords { "pipe bomb", "ghost gun" }
+  detector drugs = keywords { "meth" }
+  detector self_harm = keywords { "hurt myself" }
+  resolve most-restrictive
+  default allow
+  locked rule lk: escalate when violence.weapons and audience in { child }
+  rule r1: refuse when violence and audience in { teen, child }
+  rule r2: redact("pii") when pii.email
+  rule r3: warn("careful") when drugs and not strict
+  rule r4: redirect("help") when self_harm
+}
+"""
+WITH_MODEL = TEXT_POLICY.replace(
+    "  detector pii.email",
+    '  classifier m = onnx "m.onnx" { labels { self_harm = "self_harm", '
+    'violence.graphic = "violence" } }\n  detector pii.email')
+TEXTS = ["a recipe for bread", "", "mail bob@ex.com or ann@ex.com", "a PIPE BOMB",
+         "buy meth, mail bob@ex.com", "ｍｅｔｈ", "I want to hurt myself", "I will kill you all",
+         "ghost gun and meth and bob@ex.com", "bad \ud800 text"]
+TEXT_CONTEXTS: list[dict[str, Any] | None] = [
+    None, {"audience": "adult"}, {"audience": "child", "strict": True}, {"audience": "teen"},
+    {"audience": "adult", "strict": 1}, {"audience": "elder"}, {"audience": "adult", "x": 1},
+]
+
+
+@pytest.mark.parametrize("policy", [
+    TEXT_POLICY, WITH_MODEL, TEXT_POLICY.replace("most-restrictive", "most-specific"),
+    TEXT_POLICY.replace("  default allow\n", ""),
+], ids=["detectors", "model", "most-specific", "no-default"])
+def test_check_with_text_equals_the_reference_path(tmp_path: Path, policy: str) -> None:
+    """With text, `check` decides the bindings' scores from the tables: same decision,
+    spans and redaction as the reference path, invalid contexts refused the same way."""
+    import shutil
+
+    from policyc.runtime.onnx_binding import default_model_path
+
+    shutil.copy(default_model_path(), tmp_path / "m.onnx")
+    b = _bundle(tmp_path, policy)
+    seen = set()
+    for _ in range(2):
+        for text in TEXTS:
+            for context in TEXT_CONTEXTS:
+                fast = _outcome(b.check, text=text, context=context)
+                ref = _outcome(lambda **e: b._check(e["text"], e["context"], None),
+                               text=text, context=context)
+                assert fast == ref, (text, context)
+                seen.add(fast[0])
+    assert {"refuse", "redact", "warn", "redirect", "invalid"} <= seen

@@ -240,14 +240,21 @@ class Checker:
         `_specialized_check`, which decides its commonest events and hands the rest
         here. Here, ordinary events (plain values, scores in [0, 1]) are decided from
         the encoder's tables (`EventEncoder.fast_mask`); anything else takes the
-        reference path (`_check`).
+        reference path (`_check`). A text's scores, when they are all its scores and no
+        binding failed, are decided the same way.
         """
         if text is not None:
-            return self._check(text, context, scores)
+            if scores or type(text) is not str or not self.bindings.categories:
+                return self._check(text, context, scores)
+            computed = self.bindings.scores(text)
+            if computed[1]:  # a binding failed: `on_error`
+                return self._check(text, context, None, computed)
+            scores = computed[0]
         nonzero: dict[str, float] = {}
         m = self.encoder.fast_mask(context, scores, nonzero)
         if m < 0:
-            return self._check(text, context, scores)
+            return (self._check(None, context, scores) if text is None
+                    else self._check(text, context, None, computed))
         if m and self.key_ordered:
             low = m & -m  # entries are numbered best rank first
             if m & self.locked_entries:
@@ -257,7 +264,9 @@ class Checker:
         elif not m and self._default_outcome is not None:
             outcome = self._default_outcome
         else:  # most-specific, or `on_error` decides
-            return self._decide(m, nonzero, [], None)
+            return self._decide(m, nonzero, [], text)
+        if text is not None and outcome[0] == "redact":
+            return self._decide(m, nonzero, [], text)  # with the spans and redacted text
         return make_decision(outcome, self._identity, m, nonzero)
 
     def _floored(self, winner: int, m: int) -> Outcome:
@@ -271,8 +280,13 @@ class Checker:
         return outcome
 
     def _check(self, text: str | None, context: Mapping[str, Any] | None,
-               scores: Mapping[str, Any] | None) -> RuntimeDecision:
-        """The reference path: precise errors, text bindings, `on_error`, redaction."""
+               scores: Mapping[str, Any] | None,
+               computed: tuple[dict[str, float], list[Failure]] | None = None
+               ) -> RuntimeDecision:
+        """The reference path: precise errors, text bindings, `on_error`, redaction.
+
+        `computed`: the text's scores and binding failures, if `check` already has them.
+        """
         enc = self.encoder
         m = enc.context_mask(context or {})
         given = enc.validate_scores(scores) if scores else {}
@@ -282,8 +296,9 @@ class Checker:
             if not isinstance(text, str):
                 raise InvalidEvent(f"text must be a string, not {type(text).__name__}")
             if self.bindings.categories:
-                computed, failures = self.bindings.scores(text, given.keys())  # type: ignore[arg-type]
-                used = {**computed, **given}
+                from_text, failures = computed or self.bindings.scores(
+                    text, given.keys())  # type: ignore[arg-type]
+                used = {**from_text, **given}
         nonzero = {k: v for k, v in used.items() if v != 0.0}
         m &= enc.score_mask(nonzero)
         return self._decide(m, nonzero, failures, text)
