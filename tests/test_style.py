@@ -21,6 +21,14 @@ def test_ruff_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_mypy_clean(tmp_path: Path) -> None:
+    """The package type-checks (pyproject's [tool.mypy]); a fresh cache, so it is real."""
+    pytest.importorskip("mypy", reason="mypy is a dev dependency")
+    result = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path),
+                             "policyc"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_grammar_is_strict_lalr() -> None:
     """The grammar has no conflicts or terminal collisions (lark strict mode)."""
     from policyc.syntax.parse import parser

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -42,10 +43,10 @@ def _primary(space: Space, box: Box) -> str:
     return "+".join(cats) if cats else "~context"
 
 
-def _index(space: Space, vars_: list[int], box: Box) -> tuple[object, ...]:
+def _index(space: Space, vars_: list[int], box: Box) -> tuple[Any, ...]:
     """The table cells of a box: slices where its pieces are one run (a threshold or a
     range, the usual case, assigned as a view), an open mesh otherwise."""
-    index: list[object] = []
+    index: list[Any] = []
     for v in vars_:
         pieces = space.vars[v].pieces(box.get(v, space.vars[v].domain))
         if pieces[-1] - pieces[0] + 1 == len(pieces):

@@ -38,7 +38,7 @@ def find_config(start: Path) -> LintConfig:
     for d in [folder.resolve(), *folder.resolve().parents]:
         own = d / "policyc.toml"
         if own.is_file():
-            return _read(own, None)
+            return _read(own, None) or LintConfig()  # None only for a missing table
         pyproject = d / "pyproject.toml"
         if pyproject.is_file():
             cfg = _read(pyproject, ("tool", "policyc"))
@@ -47,7 +47,7 @@ def find_config(start: Path) -> LintConfig:
     return LintConfig()
 
 
-def _read(path: Path, table: tuple[str, ...] | None) -> LintConfig | None:  # type: ignore[return]
+def _read(path: Path, table: tuple[str, ...] | None) -> LintConfig | None:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as err:

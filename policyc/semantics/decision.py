@@ -123,7 +123,7 @@ class DecisionMap:
                 for level in range(r.decision.restrictiveness):
                     self._locked_above_restr[level] |= self.rule_entries[ri]
         # per variable, pieces from the one fewest entries allow to the most (greedy witness)
-        self._escape_order = [sorted(range(len(b)), key=lambda p, b=b: b[p].bit_count())
+        self._escape_order = [sorted(range(len(b)), key=[x.bit_count() for x in b].__getitem__)
                               for b in self.bits]
         # the escape cell: per variable, its (in-domain) piece fewest entries accept
         self._escape_piece = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from policyc.diagnostics import Diagnostic, Related, Severity
 from policyc.semantics.bindings import model_path_problem
@@ -122,7 +123,8 @@ class Flattener:
                                                     if isinstance(i, ast.Detector)],
                                           categories, me)
         decl_spans: dict[str, ast.Span | None] = {}
-        strategy, default, on_error, owner = None, None, None, None
+        strategy: str | None = None
+        default, on_error, owner = None, None, None
         meta: dict[str, str] = {}
         for parent in reversed(parents):
             meta.update(parent.meta)
@@ -192,8 +194,9 @@ class Flattener:
                 merged.setdefault(name, var)
         own: dict[str, ast.Context] = {}
         for d in decls:
-            kind = "enum" if isinstance(d.type, ast.EnumType) else (
-                "bool" if isinstance(d.type, ast.BoolType) else "number")
+            kind: Literal["enum", "bool", "number"] = (
+                "enum" if isinstance(d.type, ast.EnumType)
+                else "bool" if isinstance(d.type, ast.BoolType) else "number")
             values = d.type.values if isinstance(d.type, ast.EnumType) else ()
             if len(set(values)) != len(values):
                 self.report(error("POL104", f"enum `{d.name}` lists a value twice", d.span,

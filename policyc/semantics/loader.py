@@ -8,6 +8,7 @@ A policy `a.b.c` lives in a file that declares it; by convention `a.b.c.pol` or
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def stdlib_dir() -> Path:
     return _data_dir("_stdlib_policies", "stdlib_policies")
 
 
-def expand_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
+def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
     """Files and folders (recursively, `*.pol`) in a stable order; missing paths reported."""
     files: list[Path] = []
     diagnostics: list[Diagnostic] = []

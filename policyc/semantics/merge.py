@@ -19,15 +19,19 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
     """Merge boxes with the same change (old and new decision) that differ on one variable
     only (adjacent). With the maps given, each merged region names the rules that decide
     at its witness."""
+    def change(d: Difference) -> tuple[object, ...]:
+        """What a merged region must share: the decisions (and, without the maps, the
+        rules that made them)."""
+        if a is not None:
+            return d.old.key(), d.new.key()
+        return d.old.key(), d.old.rule, d.new.key(), d.new.rule
+
     groups: dict[tuple[object, ...], list[Box]] = {}
     out: list[Difference] = [d for d in diffs if d.scope is not None]  # one witness each
     diffs = [d for d in diffs if d.scope is None]
     for d in diffs:
-        key = (d.old.key(), d.new.key()) if a is not None else (
-            d.old.key(), d.old.rule, d.new.key(), d.new.rule)
-        groups.setdefault(key, []).append(dict(d.box))
-    sample = {((d.old.key(), d.new.key()) if a is not None else
-               (d.old.key(), d.old.rule, d.new.key(), d.new.rule)): d for d in diffs}
+        groups.setdefault(change(d), []).append(dict(d.box))
+    sample = {change(d): d for d in diffs}
     for key, boxes in groups.items():
         norm = [{v: m for v, m in bx.items() if m != space.vars[v].domain} for bx in boxes]
         if len(norm) > _PAIRWISE_LIMIT:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,14 +44,15 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_program(inputs: list[str | Path], search_path: list[str | Path] | None = None
+def load_program(inputs: Sequence[str | Path], search_path: Sequence[str | Path] | None = None
                  ) -> Program:
     """Parse and flatten every policy in `inputs` (files or folders)."""
     with _gc_paused():
         return _load_program(inputs, search_path)
 
 
-def _load_program(inputs: list[str | Path], search_path: list[str | Path] | None) -> Program:
+def _load_program(inputs: Sequence[str | Path], search_path: Sequence[str | Path] | None
+                  ) -> Program:
     files, diagnostics = expand_inputs(inputs)
     # Two versions of one policy (e.g. v1/ and v2/) are each checked on their own: files
     # that declare an already-seen name go to a later batch with its own workspace.

@@ -94,7 +94,8 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, lark: Lark) -
     column = getattr(err, "column", 1) or 1
     help: str | None = None
     if isinstance(err, UnexpectedCharacters):
-        char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        pos = err.pos_in_stream
+        char = text[pos] if pos is not None and pos < len(text) else ""
         if char == '"':
             message = "unterminated string"
             help = 'close the string with `"` on the same line (write `\\"` for a quote inside)'

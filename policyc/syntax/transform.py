@@ -99,7 +99,7 @@ def _maker(cls: type[ast.Node]) -> Any:
 
 
 @v_args(meta=True)
-class ToAst(Transformer[Token, ast.Module]):
+class ToAst(Transformer[Token, ast.Policy]):
     """Builds AST nodes; literal errors become diagnostics instead of exceptions."""
 
     def __init__(self, path: str):
