@@ -156,7 +156,7 @@ class Bindings:
         """Scores computed from `text`, skipping bindings whose categories are all supplied.
 
         The common case runs the plan's fast closure; this general path handles
-        supplied scores, shared categories and failures.
+        supplied scores and failures (it records each one for `on_error`).
         """
         plan = self._plan or self._text_plan()
         if not supplied and plan.fast is not None:
