@@ -335,3 +335,13 @@ def test_screen_that_cannot_compile_is_not_ok() -> None:
 
     assert not AsciiScreen([RegexDetector(EMAIL), Broken(EMAIL)]).ok
     assert not AsciiScreen([]).ok
+
+
+def test_no_screen_over_a_program_too_big_for_the_dfa(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A union too big for RE2's DFA would cost more than the detectors it screens."""
+    detectors = [KeywordDetector([f"word{i} term{i}" for i in range(200)]), RegexDetector(EMAIL)]
+    size = AsciiScreen(detectors)._regex.ProgramSize()
+    monkeypatch.setattr(AsciiScreen, "MAX_PROGRAM", size)
+    assert AsciiScreen(detectors).ok
+    monkeypatch.setattr(AsciiScreen, "MAX_PROGRAM", size - 1)
+    assert not AsciiScreen(detectors).ok
