@@ -169,7 +169,7 @@ class Bindings:
         for spec, cats in plan.models:
             if supplied and all(c in supplied for c in cats):
                 continue
-            model = self._models.get(spec.name) or self._model(spec)
+            model = self._model(spec)
             if model is None:
                 failures.append(Failure(spec.name, cats, spec.on_error,
                                         self._model_errors[spec.name]))
@@ -238,7 +238,7 @@ class Bindings:
         pending = None
         if models and self.detector_specs and n >= _OVERLAP_MIN:
             pending = _pool().submit(lambda: [m.score_batch(texts) for _, m in models])
-        plan = self._plan or self._text_plan()
+        plan = self._text_plan()
         # only the texts the screen does not clear go through the detectors one by one
         todo = (list(range(n)) if plan.screen is None
                 else [i for i, t in enumerate(texts) if not plan.screen.clear(t)])

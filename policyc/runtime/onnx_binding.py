@@ -203,8 +203,6 @@ class OnnxClassifier:
         # append are atomic under the GIL, so concurrent callers never share an input)
         # and puts it back.
         self._spare_inputs: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
-        # `score` builds its dict by zip when the categories are the model's columns in order
-        self._in_order = [j for _, j in self._columns] == list(range(len(self._columns)))
 
     # ------------------------------------------------------------------ running
 
@@ -230,8 +228,6 @@ class OnnxClassifier:
     def score(self, text: str) -> dict[str, float]:
         """Scores of one text: category -> probability."""
         row = self.score_row(text)
-        if self._in_order:  # the first len(categories) columns, in order
-            return dict(zip(self.categories, row, strict=False))
         return {cat: row[j] for cat, j in self._columns}
 
     def score_row(self, text: str) -> list[float]:
