@@ -147,6 +147,8 @@ def examples(page: Path) -> list[Example]:
 
     def close() -> None:
         nonlocal current
+        while shown and not shown[-1]:
+            shown.pop()  # blank lines between examples are layout, not output
         if current is not None:
             out.append(Example(current[0], current[1], tuple(shown), current[2]))
         current = None
@@ -163,7 +165,8 @@ def examples(page: Path) -> list[Example]:
             close()
             command = line[2:].strip()
             m = re.search(r"#\s*exit\s+(\d+)", command)
-            current = (f"{page.relative_to(REPO)}:{number}", command, int(m.group(1)) if m else 0)
+            name = page.relative_to(REPO) if page.is_relative_to(REPO) else page.name
+            current = (f"{name}:{number}", command, int(m.group(1)) if m else 0)
         elif current is not None:
             shown.append(line.rstrip())
     return out
