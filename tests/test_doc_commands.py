@@ -38,3 +38,12 @@ def test_examples_are_parsed(tmp_path: Path) -> None:
     assert [(e.where, e.command, e.shown, e.exit) for e in got] == [
         ("page.md:3", "policyc check b --json   # exit 1: why", ("line 1",), 1),
         ("page.md:6", "python -m policyc.evaluate.build_eval_set", (), 0)]
+
+
+def test_cli_page_quotes_the_example_events() -> None:
+    """docs/cli.md's JSONL excerpt is lines of the file it names."""
+    text = (doc_commands.REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    name = "examples/consumer_chat/events.jsonl"
+    shown = text.split(f"`{name}`:\n\n```json\n", 1)[1].split("```", 1)[0].splitlines()
+    lines = (doc_commands.REPO / name).read_text(encoding="utf-8").splitlines()
+    assert shown and set(shown) <= set(lines)

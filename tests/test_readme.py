@@ -5,6 +5,7 @@ command is what `.ci/run` runs."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import doc_commands
@@ -23,6 +24,7 @@ def test_readme_first_command_and_tour_run(tmp_path: Path) -> None:
     steps = [s.strip() for s in first.split("&&")]
     assert steps[:3] == ["python3 -m venv .venv", ". .venv/bin/activate", "pip install ."]
     root = doc_commands.checkout(tmp_path)
+    before = {p for p in root.rglob("*") if p.is_file()}
     for step in steps[3:]:
         result = doc_commands.run(step, root)
         assert result.returncode == 0, step + "\n" + result.stdout
@@ -37,6 +39,13 @@ def test_readme_first_command_and_tour_run(tmp_path: Path) -> None:
     assert (root / "examples/data/eval_default.jsonl").is_file()
     report = sorted(p.name for p in (root / "out").iterdir())
     assert "index.html" in report and any(name.endswith(".svg") for name in report)
+    # and .gitignore keeps all of it out of `git status`
+    made = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    made = [name for name in made if root / name not in before]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=root,
+                             input="\n".join(made), capture_output=True, text=True)
+    assert sorted(ignored.stdout.splitlines()) == made
 
 
 def test_ci_runs_the_readme_test_command() -> None:
