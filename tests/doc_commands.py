@@ -11,7 +11,8 @@ The one helper behind the tests of README.md, examples/README.md and docs/cli.md
   trailing `# exit N` states its exit code (default 0), any other comment is prose;
 - the lines after it, up to the next command, are what it prints (stdout and stderr
   as a terminal shows them): each shown line must be an output line, in the order
-  shown (lines left out are abridged). `…` in a shown line stands for any text.
+  shown (lines left out are abridged). `…` in a shown line stands for any text;
+- a ```pol block right after `<!-- example:NAME -->` is written as `NAME.pol` first.
 
 Commands run in order in one temporary copy of the checkout (`checkout`), from its
 root, as the README's first install leaves them: every installed module that the
@@ -202,8 +203,19 @@ def missing_lines(shown: tuple[str, ...], output: str) -> list[str]:
     return []
 
 
+def page_files(page: Path) -> dict[str, str]:
+    """Policies the page defines for its commands: a ```pol block right after
+    `<!-- example:NAME -->` is the file `NAME.pol`."""
+    text = page.read_text(encoding="utf-8")
+    return {f"{name}.pol": body for name, body in
+            re.findall(r"<!-- example:([\w.-]+) -->\s*```pol\n(.*?)```", text, re.S)}
+
+
 def check_page(page: Path, cwd: Path) -> int:
-    """Run every example of the page in `cwd`, in order; returns how many ran."""
+    """Write the page's files into `cwd`, then run every example of the page there, in
+    order; returns how many ran."""
+    for name, body in page_files(page).items():
+        (cwd / name).write_text(body, encoding="utf-8")
     found = examples(page)
     for ex in found:
         result = run(ex.command, cwd)
