@@ -85,13 +85,13 @@ def line_chart(xs: Sequence[float], series: Sequence[Series], markers: Sequence[
     for s in series:
         run: list[str] = []
         runs: list[list[str]] = []
-        for x, v in zip(xs, s.values, strict=True):
-            if v is None or math.isnan(v):
+        for x, y in zip(xs, s.values, strict=True):
+            if y is None or math.isnan(y):
                 if run:
                     runs.append(run)
                 run = []
             else:
-                run.append(f"{_n(px(x))},{_n(py(v))}")
+                run.append(f"{_n(px(x))},{_n(py(y))}")
         if run:
             runs.append(run)
         for points in runs:
