@@ -156,7 +156,7 @@ def run_check(target: Path, text: str | None, context_list: list[str], score_lis
         with _open_append(audit_log) as fh:
             fh.write(json.dumps(_audit(decision, None), ensure_ascii=False) + "\n")
     if json_out:
-        sys.stdout.write(json.dumps(decision.to_json(), ensure_ascii=False) + "\n")
+        sys.stdout.write(decision.to_json() + "\n")
     else:
         sys.stdout.write(_line(decision) + "\n")
     return 0
@@ -228,7 +228,7 @@ def _run_batch(checker: Checker, input: Path, output: Path | None, audit_log: Pa
                 skipped += 1
                 err.print(f"{input}:{number}: skipped: {exc}", markup=False)
                 continue
-            record = decision.to_json()
+            record = decision.to_dict()
             out.write(json.dumps({"id": event_id, **record}, ensure_ascii=False) + "\n")
             if audit is not None:
                 audit.write(json.dumps(_audit(decision, event_id), ensure_ascii=False) + "\n")

@@ -26,6 +26,7 @@ import json
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from typer.testing import CliRunner
@@ -224,22 +225,32 @@ class _Collect(HTMLParser):
 
 
 def test_report_plots_and_html(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    """Self-made SVG (no plotting library): well-formed, deterministic, every plot embedded."""
     folder = tmp_path / "report"
-    result = CliRunner().invoke(app, ["eval", str(POL), str(DATA), "--report", str(folder),
-                                      "--sweep"])
+    args = ["eval", str(POL), str(DATA), "--report", str(folder), "--sweep"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "Recommended thresholds" in result.stdout
-    pngs = sorted(p.name for p in folder.glob("*.png"))
-    assert pngs == ["confusion.png", "labels.png", "sweep_self_harm.png", "sweep_violence.png"]
-    for name in pngs:
-        raw = (folder / name).read_bytes()
-        assert raw.startswith(b"\x89PNG\r\n\x1a\n") and len(raw) > 1000
+    svgs = sorted(p.name for p in folder.glob("*.svg"))
+    assert svgs == ["confusion.svg", "labels.svg", "sweep_self_harm.svg", "sweep_violence.svg"]
+    first = {name: (folder / name).read_bytes() for name in svgs}
+    for name, raw in first.items():
+        root = ElementTree.fromstring(raw)
+        assert root.tag == "{http://www.w3.org/2000/svg}svg", name
+    sweep = ElementTree.fromstring(first["sweep_violence.svg"])
+    texts = [t.text for t in sweep.iter("{http://www.w3.org/2000/svg}text")]
+    assert {"FPR", "FNR"} <= set(texts) and any(t and t.startswith("recommended") for t in texts)
+    assert len(list(sweep.iter("{http://www.w3.org/2000/svg}polyline"))) >= 2
+    confusion = ElementTree.fromstring(first["confusion.svg"])
+    cells = [t.text for t in confusion.iter("{http://www.w3.org/2000/svg}text")]
+    assert {"allow", "refuse", "expected action", "decided action"} <= set(cells)
     parser = _Collect()
     parser.feed((folder / "index.html").read_text(encoding="utf-8"))
     parser.close()
-    assert sorted(parser.images) == pngs  # relative paths, every plot embedded
+    assert sorted(parser.images) == svgs  # relative paths, every plot embedded
     assert parser.tables >= 4
+    assert CliRunner().invoke(app, args).exit_code == 0  # same result, same bytes
+    assert {name: (folder / name).read_bytes() for name in svgs} == first
 
 
 def test_eval_default_data_is_reproducible(tmp_path: Path) -> None:

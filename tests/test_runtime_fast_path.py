@@ -54,7 +54,7 @@ def _outcome(fn: Any, **event: Any) -> Any:
     except InvalidEvent as err:
         return ("invalid", str(err))
     return (d.action, d.argument, d.rule, d.floor, d.winner, d.matched, d.scores,
-            list(d.errors), d.to_json())
+            list(d.errors), d.to_dict())
 
 
 EVENTS: list[dict[str, Any]] = [
@@ -158,7 +158,7 @@ def test_fast_path_decision_reads_like_any_other(tmp_path: Path) -> None:
     assert d == ref
     assert d.scores == {"violence": 0.9} and d.scores is d.scores
     assert (d.errors, d.redacted, d.spans, d.matched) == ([], None, [], ("r1",))
-    assert d.to_json() == ref.to_json()
+    assert d.to_dict() == ref.to_dict()
     d.errors.append("noted")  # a decision's lists are its own, as before
     assert d.errors == ["noted"]
 

@@ -94,7 +94,7 @@ def run_diff(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: P
             err.print(f"error: cannot read `{replay_path}`: {e.strerror}", markup=False)
             return 2
     if fmt == "json":
-        data = report.to_json()
+        data = report.to_dict()
         if replayed is not None:
             data["replay"] = replayed
         sys.stdout.write(dumps(data))

@@ -44,7 +44,7 @@ class Change:
     accepted: Acceptance | None = None
     scope: tuple[str, str] | None = None  # see `Difference`: (rule, version)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "kind": self.kind, "region": self.region,
             "old": _decision_json(self.old), "new": _decision_json(self.new),
@@ -64,7 +64,7 @@ class BindingChange:
     change: str
     rules: list[str]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"category": self.category, "binding": self.binding, "change": self.change,
                 "rules": self.rules}
 
@@ -87,16 +87,16 @@ class DiffReport:
     def unaccepted_loosenings(self) -> list[Change]:
         return [c for c in self.changes if c.kind == "loosened" and c.accepted is None]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         out = {
             "schema": "policyc/diff/v1",
             "old": {"policy": self.old.name, "version": self.old.version, "hash": self.old_hash},
             "new": {"policy": self.new.name, "version": self.new.version, "hash": self.new_hash},
-            "changes": [c.to_json() for c in self.changes],
+            "changes": [c.to_dict() for c in self.changes],
             "summary": self.summary(),
         }
         if self.bindings:
-            out["bindings"] = [b.to_json() for b in self.bindings]
+            out["bindings"] = [b.to_dict() for b in self.bindings]
         return out
 
 

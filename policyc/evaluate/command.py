@@ -155,7 +155,7 @@ def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
         shared = {taxonomy.thresholds[leaf] for leaf in leaves}
         per_category[cat] = {"threshold": shared.pop() if len(shared) == 1 else None,
                              "leaves": {leaf: taxonomy.thresholds[leaf] for leaf in leaves},
-                             **c.to_json()}
+                             **c.to_dict()}
     lat = [o.latency_ms for o in outcomes]
     latency = {"p50": M.percentile(lat, 50), "p95": M.percentile(lat, 95),
                "p99": M.percentile(lat, 99), "mean": sum(lat) / len(lat) if lat else None,
@@ -207,7 +207,7 @@ def _decide_all(checker: Any, data: Dataset, outcomes: list[M.Outcome],
 # ---- output -----------------------------------------------------------------------------------
 
 
-def to_json(r: EvalResult) -> dict[str, Any]:
+def to_dict(r: EvalResult) -> dict[str, Any]:
     """The `policyc/eval/v1` object (documented in docs/eval.md)."""
     return {
         "schema": SCHEMA,
@@ -223,7 +223,7 @@ def to_json(r: EvalResult) -> dict[str, Any]:
         "label_actions": r.label_actions,
         "groups": r.groups,
         "latency_ms": r.latency,
-        "gates": [g.to_json() for g in r.gates],
+        "gates": [g.to_dict() for g in r.gates],
         "passed": not r.failed_gates,
         "sweep": r.sweep,
         "skipped": [{"line": line, "message": msg} for line, msg in r.skipped],
@@ -404,7 +404,7 @@ def run_eval(bundle: Path, data: Path, json_out: Path | None, report: Path | Non
     if json_out is not None:
         try:
             json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(to_json(result), indent=2, ensure_ascii=False) + "\n",
+            json_out.write_text(json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n",
                                 encoding="utf-8")
         except OSError as exc:
             return _fail(f"cannot write {json_out}: {exc.strerror or exc}")

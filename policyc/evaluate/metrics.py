@@ -103,7 +103,7 @@ class Counts:
         else:
             self.tn += 1
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         p, r = ratio(self.tp, self.tp + self.fp), ratio(self.tp, self.tp + self.fn)
         f1 = None if p is None or r is None or p + r == 0 else 2 * p * r / (p + r)
         return {"positives": self.positives, "negatives": self.negatives,
@@ -263,7 +263,7 @@ class GateResult:
     passed: bool
     message: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "op": self.op, "value": self.value,
                 "actual": self.actual, "passed": self.passed, "message": self.message}
 

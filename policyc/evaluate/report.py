@@ -1,11 +1,12 @@
-"""`policyc eval --report DIR`: PNG plots and an `index.html` that embeds them.
+"""`policyc eval --report DIR`: SVG plots and an `index.html` that embeds them.
 
-Plots (matplotlib, imported only here, with the non-interactive Agg backend):
+Plots (self-made SVG from `policyc.evaluate.plots`: no plotting library, so the core
+install writes reports):
 
-- `sweep_<category>.png`: FPR and FNR of the category against its threshold
+- `sweep_<category>.svg`: FPR and FNR of the category against its threshold
   (0 to 1 in steps of 0.01), with the policy's threshold (and the recommended one
   when `--sweep` was given) marked;
-- `confusion.png`: expected vs decided actions; `labels.png`: label vs decided action.
+- `confusion.svg`: expected vs decided actions; `labels.svg`: label vs decided action.
 
 `index.html` is one self-contained page (inline CSS, relative `img` paths) with the
 same tables as the terminal output.
@@ -16,9 +17,10 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from policyc.evaluate import metrics as M
+from policyc.evaluate.plots import Marker, Series, heatmap, line_chart
 
 if TYPE_CHECKING:
     from policyc.evaluate.command import EvalResult
@@ -36,72 +38,25 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError:
-        raise ReportError("`--report` needs matplotlib",
-                          "pip install 'policyc[report]' (or pip install matplotlib)") from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> None:
-    # fixed metadata: the same result gives the same bytes
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-
-
-def plot_sweep(plt: Any, r: EvalResult, cat: str, path: Path) -> None:
+def plot_sweep(r: EvalResult, cat: str) -> str:
+    """The SVG of FPR and FNR of `cat` against its threshold."""
     scores, positive = r.category_scores(cat)
     fpr, fnr = M.sweep_curve(scores, positive, GRID)
-    fig, ax = plt.subplots(figsize=(5.2, 3.4))
-    if any(v is not None for v in fpr):
-        ax.plot(GRID, [float("nan") if v is None else v for v in fpr], label="FPR",
-                color="#d62728")
-    if any(v is not None for v in fnr):
-        ax.plot(GRID, [float("nan") if v is None else v for v in fnr], label="FNR",
-                color="#1f77b4")
+    series = [Series(label, values, color) for label, values, color in
+              (("FPR", fpr, "#d62728"), ("FNR", fnr, "#1f77b4"))
+              if any(v is not None for v in values)]
+    markers = []
     current = r.per_category[cat]["threshold"]
     if current is not None:
-        ax.axvline(current, color="black", linestyle="--", linewidth=1,
-                   label=f"policy threshold {current:g}")
+        markers.append(Marker(current, f"policy threshold {current:g}", "black", "5 3"))
     rec = (r.sweep or {}).get(cat, {}).get("threshold")
     if rec is not None:
-        ax.axvline(rec, color="#2ca02c", linestyle=":", linewidth=1.5,
-                   label=f"recommended {rec:.3g} (FPR <= {r.target_fpr:g})")
+        markers.append(Marker(rec, f"recommended {rec:.3g} (FPR <= {r.target_fpr:g})",
+                              "#2ca02c", "2 2"))
     v = r.per_category[cat]
-    ax.set_title(f"{cat}: {v['positives']} positive, {v['negatives']} negative events",
-                 fontsize=10)
-    ax.set_xlabel("threshold (fires at score >= threshold)")
-    ax.set_ylabel("rate")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center right")
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
-
-
-def plot_matrix(plt: Any, rows: list[str], cols: list[str], matrix: list[list[int]],
-                title: str, ylabel: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 2, 0.6 * len(rows) + 1.8))
-    ax.imshow(matrix, cmap="Blues", aspect="auto")
-    ax.set_xticks(range(len(cols)), labels=cols, rotation=30, ha="right")
-    ax.set_yticks(range(len(rows)), labels=rows)
-    peak = max((v for row in matrix for v in row), default=0)
-    for i, row in enumerate(matrix):
-        for j, v in enumerate(row):
-            ax.text(j, i, str(v), ha="center", va="center",
-                    color="white" if peak and v > peak / 2 else "black", fontsize=9)
-    ax.set_xlabel("decided action")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    return line_chart(GRID, series, markers,
+                      f"{cat}: {v['positives']} positive, {v['negatives']} negative events",
+                      "threshold (fires at score >= threshold)", "rate")
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -115,30 +70,30 @@ def write_report(r: EvalResult, folder: Path) -> Path:
     """Write the plots and `index.html` into `folder`; returns the index path."""
     from policyc.evaluate.command import fmt, threshold_text
 
-    plt = _pyplot()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportError(f"cannot create {folder}: {exc.strerror or exc}") from None
-    images: list[tuple[str, str]] = []  # (file, caption)
+    plots: list[tuple[str, str, str]] = []  # (file, caption, svg)
+    if r.label_actions:
+        labels = list(r.label_actions)
+        plots.append(("labels.svg", "label vs decided action", heatmap(
+            labels, list(M.ACTIONS), [[r.label_actions[lab][a] for a in M.ACTIONS]
+                                      for lab in labels],
+            "label vs decided", "decided action", "label")))
+    if r.confusion["expected"]:
+        plots.append(("confusion.svg", "expected vs decided action", heatmap(
+            r.confusion["expected"], r.confusion["actual"], r.confusion["matrix"],
+            "expected vs decided", "decided action", "expected action")))
+    for cat in r.categories:
+        plots.append((f"sweep_{_slug(cat)}.svg", f"{cat}: FPR and FNR against the threshold",
+                      plot_sweep(r, cat)))
     try:
-        for cat in r.categories:
-            name = f"sweep_{_slug(cat)}.png"
-            plot_sweep(plt, r, cat, folder / name)
-            images.append((name, f"{cat}: FPR and FNR against the threshold"))
-        if r.confusion["expected"]:
-            plot_matrix(plt, r.confusion["expected"], r.confusion["actual"],
-                        r.confusion["matrix"], "expected vs decided", "expected action",
-                        folder / "confusion.png")
-            images.insert(0, ("confusion.png", "expected vs decided action"))
-        if r.label_actions:
-            labels = list(r.label_actions)
-            plot_matrix(plt, labels, list(M.ACTIONS),
-                        [[r.label_actions[lab][a] for a in M.ACTIONS] for lab in labels],
-                        "label vs decided", "label", folder / "labels.png")
-            images.insert(0, ("labels.png", "label vs decided action"))
+        for name, _, svg in plots:
+            (folder / name).write_text(svg, encoding="utf-8")
     except OSError as exc:
         raise ReportError(f"cannot write plots into {folder}: {exc.strerror or exc}") from None
+    images = [(name, caption) for name, caption, _ in plots]
 
     p = r.policy
     parts = [f"<h1>policyc eval: {html.escape(p['name'])} {html.escape(p['version'])}</h1>",

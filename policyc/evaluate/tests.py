@@ -55,11 +55,11 @@ class TestResult:
     message: str
     time_s: float = 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"policy": self.policy, "file": self.file, "line": self.line, "name": self.name,
                 "status": self.status,
                 "expected": None if self.expected is None else
-                {**self.expected.to_json(), "rule": self.expected_rule},
+                {**self.expected.to_dict(), "rule": self.expected_rule},
                 "actual": self.actual, "message": self.message}
 
 
@@ -78,7 +78,7 @@ class RuleCoverage:
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "policy": self.policy, "file": self.file, "line": self.line,
                 "regions": len(self.deciding), "reached": len(self.reached & self.deciding),
                 "dead": not self.deciding, "decided_in": self.decided_in}
@@ -266,8 +266,8 @@ def coverage_summary(run: TestRun) -> dict[str, Any]:
         "exercised": sum(bool(c.decided_in) for c in rules),
         "regions": sum(len(c.deciding) for c in rules),
         "reached": sum(len(c.reached & c.deciding) for c in rules),
-        "unexercised": [c.to_json() for c in rules if not c.decided_in],
-        "per_rule": [c.to_json() for c in rules],
+        "unexercised": [c.to_dict() for c in rules if not c.decided_in],
+        "per_rule": [c.to_dict() for c in rules],
         "dead": [c.rule for c in rules if not c.deciding],
         "live_rules": len(live),
     }
@@ -337,12 +337,12 @@ def _esc(text: str) -> str:
     return escape(text)
 
 
-def to_json(run: TestRun, diagnostics: Sequence[Any] = ()) -> dict[str, Any]:
+def to_dict(run: TestRun, diagnostics: Sequence[Any] = ()) -> dict[str, Any]:
     from policyc.render.machine import to_lint_json
 
     return {
         "schema": SCHEMA,
-        "results": [r.to_json() for r in run.results],
+        "results": [r.to_dict() for r in run.results],
         "policies": [{"policy": p.policy, "file": p.file, "tests": len(p.results),
                       "passed": sum(r.status == "passed" for r in p.results),
                       "failed": sum(r.status == "failed" for r in p.results),
@@ -402,7 +402,7 @@ def run_tests_command(files: list[Path], format: str, path: list[Path]) -> int:
         if format == "json":
             from policyc.render.machine import dumps
 
-            sys.stdout.write(dumps(to_json(TestRun(), fatal)))
+            sys.stdout.write(dumps(to_dict(TestRun(), fatal)))
         else:
             render_human(fatal, program.sources, Console(stderr=True, highlight=False,
                                                          soft_wrap=True))
@@ -410,7 +410,7 @@ def run_tests_command(files: list[Path], format: str, path: list[Path]) -> int:
     if format == "json":
         from policyc.render.machine import dumps
 
-        sys.stdout.write(dumps(to_json(run)))
+        sys.stdout.write(dumps(to_dict(run)))
     elif format == "junit":
         sys.stdout.write(to_junit(run))
     else:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from policyc.runtime.bundle import BundleData, ClassifierSpec, DecisionSpec, DetectorSpec
+from policyc.runtime.errors import BindingError
 
 #: Batches at least this large score models and detectors at the same time.
 _OVERLAP_MIN = 64
@@ -229,8 +230,6 @@ class Bindings:
         for spec in self.classifier_specs:
             model = self._model(spec)
             if model is None:
-                from policyc.runtime.onnx_binding import BindingError
-
                 raise BindingError(self._model_errors[spec.name])
             models.append((spec, model))
         # onnxruntime releases the GIL while it runs: on a big batch the models run in a

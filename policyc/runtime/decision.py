@@ -9,6 +9,7 @@ and made a dict when read, and `_extra` is left unset (read as None).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -173,7 +174,7 @@ class RuntimeDecision:
         inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in _FIELDS)
         return f"RuntimeDecision({inner})"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The CLI.md `policyc/decision/v1` object (errors/redaction only when present)."""
         ident = self._id
         out: dict[str, Any] = {
@@ -187,6 +188,10 @@ class RuntimeDecision:
             out["redacted"] = x.redacted
             out["spans"] = [list(s) for s in self.spans]
         return out
+
+    def to_json(self) -> str:
+        """`to_dict()` as one line of JSON (UTF-8 text kept as is), as `policyc check --json` prints it."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
 
 
 @dataclass

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from policyc.runtime.errors import BindingError
+
 __all__ = [
     "BindingError",
     "LABELS_KEY",
@@ -32,10 +34,6 @@ __all__ = [
 LABELS_KEY = "policyc.labels"
 VERSION_KEY = "policyc.model_version"
 DEFAULT_MODEL = "default_text.onnx"
-
-
-class BindingError(RuntimeError):
-    """A model could not be loaded, bound to the policy's categories, or run."""
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -24,7 +24,7 @@ class Decision:
     def __str__(self) -> str:
         return self.action if self.argument is None else f'{self.action}("{self.argument}")'
 
-    def to_json(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, str | None]:
         return {"action": self.action, "argument": self.argument}
 
     @staticmethod
