@@ -21,8 +21,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from policyc.runtime import Bundle, InvalidEvent
-from policyc.runtime.audit import AUDIT_SCHEMA, FIELDS, JSON_SCHEMA, VOLATILE, audit_record, \
-    comparable
+from policyc.runtime import audit as audit_v1
+from policyc.runtime.audit import audit_record, comparable
 from policyc.runtime.jsonl import BadLine, dumps_line, parse_line, read_lines
 
 POLICY = """policy acme.chat version "2.3.0" {
@@ -209,8 +209,8 @@ def test_writer_never_fails_on_a_lone_surrogate() -> None:
 
 def _agree(record: dict, d: object, event_id: object) -> None:
     """The record says what the decision says, field for field."""
-    assert list(record) == list(FIELDS)
-    assert record["schema"] == AUDIT_SCHEMA and record["id"] == event_id
+    assert list(record) == list(audit_v1.FIELDS)
+    assert record["schema"] == audit_v1.AUDIT_SCHEMA and record["id"] == event_id
     for key in ("policy", "version", "hash", "action", "argument", "rule", "winner", "floor"):
         assert record[key] == getattr(d, key), key
     assert record["matched"] == list(d.matched)  # type: ignore[attr-defined]
@@ -221,7 +221,7 @@ def _agree(record: dict, d: object, event_id: object) -> None:
         if key in record and key != "schema":
             assert record[key] == value, key
     assert record["errors"] == as_json.get("errors", [])
-    Draft202012Validator(JSON_SCHEMA).validate(record)
+    Draft202012Validator(audit_v1.JSON_SCHEMA).validate(record)
 
 
 def test_audit_record_agrees_with_the_decision(floor_bundle: Path, bundle: Path) -> None:
@@ -235,7 +235,7 @@ def test_audit_record_agrees_with_the_decision(floor_bundle: Path, bundle: Path)
         r1, r2 = audit_record(d, "e1"), audit_record(d, "e1")
         _agree(r1, d, "e1")
         assert r1["decision_id"] != r2["decision_id"]
-        assert comparable(r1) == comparable(r2) and VOLATILE == {"decision_id", "time"}
+        assert comparable(r1) == comparable(r2) and audit_v1.VOLATILE == {"decision_id", "time"}
     assert "redacted" not in audit_record(redacted) and "spans" not in audit_record(redacted)
 
 
