@@ -271,6 +271,19 @@ def decide_lines(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
 def _run_batch(checker: Checker, input: Path, output: Path | None, audit_log: Path | None
                ) -> int:
     """`check --input`: `-` is standard input/output (docs/cli.md, *Batch input*)."""
+    try:
+        return _batch(checker, input, output, audit_log)
+    except BrokenPipeError:  # `… | head`: the reader is gone; exit as SIGPIPE would
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except OSError as exc:  # a full disk, a device error
+        raise _Usage(f"the batch stopped: {exc.strerror or exc}",
+                     "the decisions and audit records written so far may be incomplete"
+                     ) from None
+
+
+def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path | None) -> int:
     name = "<stdin>" if _is_std(input) else str(input)
     if not _is_std(input) and input.is_dir():
         raise _Usage(f"cannot read {input}: is a directory")

@@ -323,3 +323,31 @@ def test_signal_while_waiting_for_input(bundle: Path, tmp_path: Path) -> None:
     assert proc.returncode == 143, stderr
     assert _count_lines(out) == _count_lines(audit) == (2, "b")
     assert b"interrupted by SIGTERM: 3 lines: 2 decided, 1 skipped" in stderr
+
+
+def _many(path: Path, n: int) -> Path:
+    path.write_bytes(b"".join(_good(f"e{k}") + b"\n" for k in range(n)))
+    return path
+
+
+def test_closed_output_pipe_is_no_traceback(bundle: Path, tmp_path: Path) -> None:
+    """`policyc check --input big.jsonl | head`: exit as SIGPIPE would, quietly."""
+    proc = subprocess.Popen([sys.executable, "-m", "policyc", "check", str(bundle), "--input",
+                             str(_many(tmp_path / "e.jsonl", 50_000))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100)
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141, stderr
+    assert b"Traceback" not in stderr and b"Exception" not in stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_full_disk_is_an_error_not_a_traceback(bundle: Path, tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "policyc", "check", str(bundle), "--input",
+                        str(_many(tmp_path / "e.jsonl", 2_000)), "--output", "/dev/full"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "the batch stopped: No space left on device" in r.stderr
+    assert "Traceback" not in r.stderr
