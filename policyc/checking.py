@@ -236,8 +236,8 @@ def decide_lines(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
     lines = read_lines(source)
     while stop is None or not stop.signum:
         if stop is not None:
-            stop.reading = True
             try:
+                stop.reading = True
                 line = next(lines, None)
             except _Interrupted:
                 break
@@ -287,6 +287,11 @@ def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path |
     name = "<stdin>" if _is_std(input) else str(input)
     if not _is_std(input) and input.is_dir():
         raise _Usage(f"cannot read {input}: is a directory")
+    for other in (output, audit_log):
+        if other is not None and not _is_std(other) and not _is_std(input) \
+                and other.exists() and input.exists() and os.path.samefile(input, other):
+            raise _Usage(f"`{other}` is also the input", "write decisions and audit records "
+                         "to other files")
     err = _err()
     to_stdout = output is None or _is_std(output)
     with contextlib.ExitStack() as stack:

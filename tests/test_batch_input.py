@@ -351,3 +351,15 @@ def test_full_disk_is_an_error_not_a_traceback(bundle: Path, tmp_path: Path) -> 
     assert r.returncode == 2, r.stderr
     assert "the batch stopped: No space left on device" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_output_over_the_input_is_refused(bundle: Path, tmp_path: Path) -> None:
+    """The input is streamed: writing decisions over it would truncate it first."""
+    events = _many(tmp_path / "e.jsonl", 3)
+    before = events.read_bytes()
+    for flag in ("--output", "--audit-log"):
+        r = subprocess.run([sys.executable, "-m", "policyc", "check", str(bundle), "--input",
+                            str(events), flag, str(tmp_path / "." / "e.jsonl")],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and "is also the input" in r.stderr, r.stderr
+    assert events.read_bytes() == before
