@@ -2,22 +2,30 @@
 
 Exit codes: 0 decided; 1 a batch had lines that were skipped (malformed or invalid);
 2 the target or a flag could not be processed (bad bundle, bad `--context`, unknown
-attribute, invalid event in single mode).
+attribute, invalid event in single mode); 130/143 a batch stopped by SIGINT/SIGTERM
+(output and audit log end on the same event).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import signal
 import sys
-from datetime import UTC, datetime
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
 
+from policyc.runtime.audit import audit_record
 from policyc.runtime.bundle import BundleError
 from policyc.runtime.checker import Checker, InvalidEvent, RuntimeDecision
+from policyc.runtime.events import event_from_json
+from policyc.runtime.jsonl import BadLine, Tally, dumps_line, parse_line, read_lines
 
 
 class _Usage(Exception):
@@ -150,11 +158,11 @@ def run_check(target: Path, text: str | None, context_list: list[str], score_lis
                 raise _Usage("`--input` cannot be combined with --text/--context/--score")
             return _run_batch(load_target(target, path), input, output, audit_log)
         _, decision = _decide_one(target, text, context_list, score_list, path)
+        if audit_log is not None:
+            with _open(audit_log, "ab") as fh:
+                fh.write(dumps_line(audit_record(decision, None)))
     except _INPUT_ERRORS as exc:
         return _input_failure(exc)
-    if audit_log is not None:
-        with _open_append(audit_log) as fh:
-            fh.write(json.dumps(_audit(decision, None), ensure_ascii=False) + "\n")
     if json_out:
         sys.stdout.write(decision.to_json() + "\n")
     else:
@@ -162,88 +170,166 @@ def run_check(target: Path, text: str | None, context_list: list[str], score_lis
     return 0
 
 
-def _open_append(p: Path) -> IO[str]:
+def _is_std(p: Path | None) -> bool:
+    return p is not None and str(p) == "-"
+
+
+def _open(p: Path, mode: str) -> IO[bytes]:
     try:
-        return p.open("a", encoding="utf-8")
+        return p.open(mode)  # type: ignore[return-value]
     except OSError as exc:
-        raise _Usage(f"cannot open {p}: {exc.strerror or exc}") from None
+        verb = "read" if "r" in mode else "write"
+        raise _Usage(f"cannot {verb} {p}: {exc.strerror or exc}") from None
 
 
-def _audit(d: RuntimeDecision, event_id: Any) -> dict[str, Any]:
-    return {"time": datetime.now(UTC).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"), "id": event_id, "policy": d.policy, "version": d.version,
-            "hash": d.hash, "action": d.action, "argument": d.argument, "rule": d.rule,
-            "scores": d.scores}
+class _Interrupted(Exception):
+    """Raised by the signal handler while the batch waits for input (nothing in flight)."""
 
 
-def _event(checker: Checker, line: str) -> tuple[Any, RuntimeDecision]:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InvalidEvent(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(obj, dict):
-        raise InvalidEvent("expected a JSON object")
-    unknown = sorted(set(obj) - {"id", "text", "context", "scores"})
-    if unknown:
-        raise InvalidEvent(f"unknown key(s) {', '.join(unknown)}")
-    if not ({"text", "context", "scores"} & set(obj)):
-        raise InvalidEvent("an event needs one of `text`, `context`, `scores`")
-    context, scores, text = obj.get("context", {}), obj.get("scores", {}), obj.get("text")
-    if not isinstance(context, dict) or not isinstance(scores, dict):
-        raise InvalidEvent("`context` and `scores` must be objects")
-    if text is not None and not isinstance(text, str):
-        raise InvalidEvent("`text` must be a string")
-    return obj.get("id"), checker.check(text=text, context=context, scores=scores)
+class StopOnSignal:
+    """SIGINT/SIGTERM during a batch: stop after the current event, not inside it.
+
+    The first signal sets `signum`; the batch loop checks it between events, so the
+    decision output and the audit log end on the same event. While the loop waits for
+    input (`reading`) no event is in flight, so the handler raises `_Interrupted` to
+    end the wait at once. A second signal has its default effect (force quit). Only
+    installed in the main thread, and not over a signal the process ignores.
+    """
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self.reading = False
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old = signal.getsignal(sig)
+                if old is not signal.SIG_IGN:
+                    self._saved[sig] = old
+                    signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+        for sig in self._saved:  # a second signal: default effect
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT
+                          else signal.SIG_DFL)
+        if self.reading:
+            raise _Interrupted
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._saved.items():
+            signal.signal(sig, old)
+
+
+def decide_lines(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[bytes] | None,
+                 report: Callable[[BadLine], None], stop: StopOnSignal | None = None,
+                 progress: Callable[[int], None] | None = None) -> Tally:
+    """Decide every JSON Lines event of `source`: a decision line to `out` (and an audit
+    record to `audit`) for each good line, `report` for each bad one, nothing else.
+
+    Stops between two events when `stop.signum` is set. The tally always has
+    `lines == decided + skipped`.
+    """
+    tally = Tally()
+    lines = read_lines(source)
+    while stop is None or not stop.signum:
+        if stop is not None:
+            try:
+                stop.reading = True
+                line = next(lines, None)
+            except _Interrupted:
+                break
+            finally:
+                stop.reading = False
+        else:
+            line = next(lines, None)
+        if line is None:
+            break
+        tally.lines += 1
+        if progress is not None:
+            progress(line.end)
+        try:
+            event_id, text, context, scores = event_from_json(parse_line(line))
+            d = checker.check(text=text, context=context, scores=scores)
+        except BadLine as exc:
+            tally.skipped += 1
+            report(exc)
+            continue
+        except InvalidEvent as exc:
+            tally.skipped += 1
+            report(BadLine(line.number, str(exc)))
+            continue
+        out.write(dumps_line({"id": event_id, **d.to_dict()}))
+        if audit is not None:
+            audit.write(dumps_line(audit_record(d, event_id)))
+        tally.decided += 1
+    return tally
 
 
 def _run_batch(checker: Checker, input: Path, output: Path | None, audit_log: Path | None
                ) -> int:
+    """`check --input`: `-` is standard input/output (docs/cli.md, *Batch input*)."""
     try:
-        lines = input.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _Usage(f"cannot read {input}: {getattr(exc, 'strerror', None) or exc}") from None
-    err = _err()
-    try:
-        out: IO[str] = output.open("w", encoding="utf-8") if output else sys.stdout
-    except OSError as exc:
-        raise _Usage(f"cannot write {output}: {exc.strerror or exc}") from None
-    audit = _open_append(audit_log) if audit_log else None
-    decided = skipped = 0
-    progress = None
-    if output is not None and err.is_terminal:
-        from rich.progress import Progress
+        return _batch(checker, input, output, audit_log)
+    except BrokenPipeError:  # `… | head`: the reader is gone; exit as SIGPIPE would
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except OSError as exc:  # a full disk, a device error
+        raise _Usage(f"the batch stopped: {exc.strerror or exc}",
+                     "the decisions and audit records written so far may be incomplete"
+                     ) from None
 
-        progress = Progress(console=err, transient=True)
-        task = progress.add_task("deciding", total=len(lines))
-        progress.start()
-    try:
-        for number, line in enumerate(lines, 1):
-            if progress is not None:
-                progress.advance(task)
-            if not line.strip():
-                continue
-            try:
-                event_id, decision = _event(checker, line)
-            except InvalidEvent as exc:
-                skipped += 1
-                err.print(f"{input}:{number}: skipped: {exc}", markup=False)
-                continue
-            record = decision.to_dict()
-            out.write(json.dumps({"id": event_id, **record}, ensure_ascii=False) + "\n")
-            if audit is not None:
-                audit.write(json.dumps(_audit(decision, event_id), ensure_ascii=False) + "\n")
-            decided += 1
-    finally:
-        if progress is not None:
-            progress.stop()
-        if output is not None:
-            out.close()
+
+def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path | None) -> int:
+    name = "<stdin>" if _is_std(input) else str(input)
+    if not _is_std(input) and input.is_dir():
+        raise _Usage(f"cannot read {input}: is a directory")
+    for other in (output, audit_log):
+        if other is not None and not _is_std(other) and not _is_std(input) \
+                and other.exists() and input.exists() and os.path.samefile(input, other):
+            raise _Usage(f"`{other}` is also the input", "write decisions and audit records "
+                         "to other files")
+    err = _err()
+    to_stdout = output is None or _is_std(output)
+    with contextlib.ExitStack() as stack:
+        source = sys.stdin.buffer if _is_std(input) else \
+            stack.enter_context(_open(input, "rb"))
+        if to_stdout:
+            sys.stdout.flush()
+            out: IO[bytes] = sys.stdout.buffer
         else:
-            out.flush()
+            assert output is not None
+            out = stack.enter_context(_open(output, "wb"))
+        audit = stack.enter_context(_open(audit_log, "ab")) if audit_log else None
+        progress, advance = None, None
+        if not to_stdout and not _is_std(input) and err.is_terminal:
+            from rich.progress import Progress
+
+            progress = stack.enter_context(Progress(console=err, transient=True))
+            task = progress.add_task("deciding", total=os.fstat(source.fileno()).st_size)
+
+            def advance(offset: int) -> None:
+                if offset - progress.tasks[0].completed > 1 << 16:
+                    progress.update(task, completed=offset)
+
+        def report(bad: BadLine) -> None:
+            err.print(f"{name}:{bad.number}: skipped: {bad.message}", markup=False)
+
+        stop = stack.enter_context(StopOnSignal())
+        tally = decide_lines(checker, source, out, audit, report, stop, advance)
+        out.flush()
         if audit is not None:
-            audit.close()
-    err.print(f"{decided} decided, {skipped} skipped", markup=False)
-    return 1 if skipped else 0
+            audit.flush()
+    if stop.signum:
+        what = "SIGINT" if stop.signum == signal.SIGINT else "SIGTERM"
+        err.print(f"interrupted by {what}: {tally.summary()} (output and audit log end on "
+                  "the same event)", markup=False)
+        return 128 + stop.signum
+    err.print(tally.summary(), markup=False)
+    return 1 if tally.skipped else 0
 
 
 def run_explain(target: Path, text: str | None, context_list: list[str], score_list: list[str],

@@ -275,11 +275,11 @@ def check(
         "--score", "-s", help="Category score as category=x (repeatable).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
     input: Annotated[Optional[Path], typer.Option(
-        "--input", "-i", help="Batch: events as JSON Lines.")] = None,
+        "--input", "-i", help="Batch: events as JSON Lines (`-`: standard input).")] = None,
     output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Batch: write decisions here (default: stdout).")] = None,
+        "--output", "-o", help="Batch: write decisions here (default or `-`: stdout).")] = None,
     audit_log: Annotated[Optional[Path], typer.Option(
-        "--audit-log", help="Batch: append audit records (JSON Lines).")] = None,
+        "--audit-log", help="Append `policyc/audit/v1` records (JSON Lines).")] = None,
     path: PathOpt = None,
 ) -> None:
     """Decide one event, or a batch of events with `--input`."""

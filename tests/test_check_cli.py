@@ -117,8 +117,10 @@ def test_batch_with_malformed_lines(bundle: Path, tmp_path: Path) -> None:
     records = [json.loads(line) for line in audit.read_text().splitlines()]
     assert [r["id"] for r in records] == ["e1", "e2"]
     for r in records:
-        assert set(r) == {"time", "id", "policy", "version", "hash", "action", "argument",
-                          "rule", "scores"}
+        assert set(r) == {"schema", "decision_id", "time", "id", "policy", "version", "hash",
+                          "action", "argument", "rule", "winner", "floor", "matched", "errors",
+                          "scores"}
+        assert r["schema"] == "policyc/audit/v1"
         assert r["time"].endswith("Z") and r["hash"].startswith("sha256:")
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from policyc.runtime.bundle import GroupSpec, TableSetSpec
 from policyc.runtime.decision import RESTRICTIVENESS, BatchResult
-from policyc.runtime.events import EventEncoder, InvalidEvent, doubled_cuts
+from policyc.runtime.events import EventEncoder, InvalidEvent, describe, doubled_cuts
 
 #: Largest context key space (product of the pieces of the attributes tables read).
 CONTEXT_KEY_LIMIT = 1 << 16
@@ -187,7 +187,7 @@ class BatchDecider:
 
     def _bad(self, i: int, a: np.ndarray, rows: np.ndarray, what: str) -> InvalidEvent:
         r = int(np.flatnonzero(rows)[0])
-        return InvalidEvent(f"row {r}: `{self.enc.variables[i].name}` = {a[r]!r} {what}")
+        return InvalidEvent(f"row {r}: `{self.enc.variables[i].name}` = {describe(a[r])} {what}")
 
     def _context_column(self, i: int, a: np.ndarray) -> np.ndarray:
         var = self.enc.variables[i]

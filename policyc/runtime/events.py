@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from policyc.runtime.bundle import BundleData, BundleError, VariableSpec
+from policyc.runtime.jsonl import dumps_value
 
 #: Distinct contexts remembered by the hot path (cleared when full).
 CONTEXT_CACHE_SIZE = 4096
@@ -34,6 +35,64 @@ _bisect_right = bisect.bisect_right  # one lookup less per score on the hot path
 
 class InvalidEvent(ValueError):
     """An event the policy cannot decide: missing, unknown or ill-typed inputs."""
+
+
+def describe(x: Any) -> str:
+    """A value as an error message shows it: JSON-like and short (`0.5`, `"kid"`, `null`,
+    `an array`), never a numpy repr; lone surrogates escaped so it always prints."""
+    if x is None:
+        return "null"
+    if isinstance(x, (bool, np.bool_)):
+        return "true" if x else "false"
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, str):
+        s = x if len(x) <= 40 else x[:40] + "…"
+        return dumps_value(s)
+    if isinstance(x, int):
+        if x.bit_length() < 128:
+            return str(x)
+        return f"an integer of about {int(x.bit_length() * 0.30103) + 1} digits"
+    if isinstance(x, float):
+        return repr(x)
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return "an array"
+    if isinstance(x, Mapping):
+        return "an object"
+    return f"a {type(x).__name__}"
+
+
+#: The keys of an event given as a JSON object (`policyc check --input`).
+EVENT_KEYS = ("id", "text", "context", "scores")
+
+
+def event_from_json(obj: Any) -> tuple[Any, str | None, dict[str, Any], dict[str, Any]]:
+    """(id, text, context, scores) of a JSON event (docs/cli.md, *Batch input*).
+
+    Every key is optional but one of `text`/`context`/`scores`; `id` is a string or a
+    number, `text` a string, `context` and `scores` objects. `null` is never a value:
+    not for these keys, not for an attribute or a score (the checker says so).
+    """
+    if not isinstance(obj, dict):
+        raise InvalidEvent(f"expected a JSON object, not {describe(obj)}")
+    unknown = [k for k in obj if k not in EVENT_KEYS]
+    if unknown:
+        raise InvalidEvent(f"unknown key(s) {', '.join(describe(k) for k in unknown)} "
+                           "(an event has `id`, `text`, `context`, `scores`)")
+    if "text" not in obj and "context" not in obj and "scores" not in obj:
+        raise InvalidEvent("an event needs one of `text`, `context`, `scores`")
+    event_id = obj.get("id")
+    if "id" in obj and (not isinstance(event_id, (str, int, float)) or event_id is True
+                        or event_id is False):
+        raise InvalidEvent(f"`id` must be a string or a number, not {describe(event_id)}")
+    text = obj.get("text")
+    if "text" in obj and not isinstance(text, str):
+        raise InvalidEvent(f"`text` must be a string, not {describe(text)}")
+    context, scores = obj.get("context", {}), obj.get("scores", {})
+    for key, value in (("context", context), ("scores", scores)):
+        if not isinstance(value, dict):
+            raise InvalidEvent(f"`{key}` must be an object, not {describe(value)}")
+    return event_id, text, context, scores
 
 
 def _bits(row: np.ndarray) -> int:
@@ -50,7 +109,7 @@ def piece_fn(var: VariableSpec) -> Callable[[Any], int]:
         def enum_piece(x: Any) -> int:
             k = index.get(x) if isinstance(x, str) else None
             if k is None:
-                raise InvalidEvent(f"`{name}` = {x!r} is not a declared value "
+                raise InvalidEvent(f"`{name}` = {describe(x)} is not a declared value "
                                    f"(expected one of: {allowed})")
             return k
         return enum_piece
@@ -58,7 +117,7 @@ def piece_fn(var: VariableSpec) -> Callable[[Any], int]:
         def bool_piece(x: Any) -> int:
             if isinstance(x, (bool, np.bool_)):
                 return int(bool(x))
-            raise InvalidEvent(f"`{name}` must be true or false, not {x!r}")
+            raise InvalidEvent(f"`{name}` must be true or false, not {describe(x)}")
         return bool_piece
     cuts = list(var.cuts)
     ncuts = len(cuts)
@@ -66,11 +125,14 @@ def piece_fn(var: VariableSpec) -> Callable[[Any], int]:
 
     def numeric_piece(x: Any) -> int:
         if isinstance(x, bool) or not isinstance(x, (int, float, np.number)):
-            raise InvalidEvent(f"`{name}` must be a number, not {x!r}")
-        x = float(x)
+            raise InvalidEvent(f"`{name}` must be a number, not {describe(x)}")
+        try:
+            x = float(x)
+        except OverflowError:  # an int of 2**1024 or more
+            raise InvalidEvent(f"`{name}` = {describe(x)} is out of range") from None
         if score:
             if not 0.0 <= x <= 1.0:
-                raise InvalidEvent(f"score of `{name}` is {x}, outside [0, 1]")
+                raise InvalidEvent(f"score of `{name}` is {describe(x)}, outside [0, 1]")
         elif x != x:
             raise InvalidEvent(f"`{name}` is NaN")
         k = bisect.bisect_left(cuts, x)
@@ -282,10 +344,11 @@ class EventEncoder:
         variables = self.variables
         for i in self.context_vars:
             var = variables[i]
-            x = context.get(var.name, None)
-            if x is None:
-                if var.default is None:
-                    raise InvalidEvent(f"attribute `{var.name}` is missing and has no default")
+            if var.name in context:
+                x = context[var.name]  # `None` included: `null` is no value (not the default)
+            elif var.default is None:
+                raise InvalidEvent(f"attribute `{var.name}` is missing and has no default")
+            else:
                 x = var.default
             m &= self.bits[i][self.piece[i](x)]
         return m
