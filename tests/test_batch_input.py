@@ -216,7 +216,7 @@ def _agree(record: dict, d: object, event_id: object) -> None:
     assert record["matched"] == list(d.matched)  # type: ignore[attr-defined]
     assert record["errors"] == list(d.errors)  # type: ignore[attr-defined]
     assert record["scores"] == d.scores  # type: ignore[attr-defined]
-    as_json = d.to_json()  # type: ignore[attr-defined]
+    as_json = d.to_dict()  # type: ignore[attr-defined]
     for key, value in as_json.items():
         if key in record and key != "schema":
             assert record[key] == value, key
@@ -256,7 +256,7 @@ def test_batch_audit_log_agrees_with_the_output(floor_bundle: Path, tmp_path: Pa
     for dec, rec, x in zip(decisions, records, [0.95, 0.6, 0.1], strict=True):
         d = fb.check(context={"audience": "teen"}, scores={"self_harm.intent": x})
         _agree(rec, d, dec["id"])
-        assert {k: v for k, v in dec.items() if k != "id"} == d.to_json()
+        assert {k: v for k, v in dec.items() if k != "id"} == d.to_dict()
     assert records[0]["floor"] == "hard" and records[0]["winner"] == "soft"
     assert records[2]["errors"] and records[2]["action"] == "refuse"
 

@@ -120,7 +120,7 @@ def test_every_line_is_written_or_reported(checker: Any, items: list[tuple[bool,
         assert decided["id"] == event.get("id")
         d = checker.check(text=event.get("text"), context=event["context"],
                           scores=event.get("scores", {}))
-        assert {k: v for k, v in decided.items() if k != "id"} == d.to_json()
+        assert {k: v for k, v in decided.items() if k != "id"} == d.to_dict()
 
 
 def test_lines_are_bytes_split_on_newline_only(checker: Any, tmp_path: Path) -> None:
