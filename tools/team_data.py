@@ -352,6 +352,23 @@ def write_manifest() -> dict:
 # ----------------------------------------------------------------------------- cli
 
 
+def regroup_rows(family: str, ids: Sequence[str]) -> int:
+    wanted = set(ids)
+    for stem, rows in load_all().items():
+        hit = [r for r in rows if r["id"] in wanted]
+        if hit and not family.startswith(FILES[stem] + "-"):
+            raise SystemExit(f"family `{family}` must start with `{FILES[stem]}-`")
+        for r in hit:
+            r["family"], r["split"] = family, split_of(family)
+            wanted.discard(r["id"])
+        if hit:
+            dump(stem, rows)
+    if wanted:
+        raise SystemExit(f"unknown ids: {', '.join(sorted(wanted))}")
+    print(f"{len(ids)} row(s) -> {family} ({split_of(family)})")
+    return 0
+
+
 def check() -> int:
     rows = [r for rs in load_all().values() for r in rs]
     problems = 0
@@ -374,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("batch", type=Path, nargs="+")
     sub.add_parser("manifest", help="rewrite manifest.json and the README counts")
     sub.add_parser("check", help="duplicates and near-duplicates across the split")
+    regroup = sub.add_parser("regroup", help="put rows into one family (and so one split)")
+    regroup.add_argument("family", help="family id, e.g. tb-definitions-groups-what-does-mean")
+    regroup.add_argument("ids", nargs="+")
     args = parser.parse_args(argv)
     if args.command == "add":
         for batch in args.batch:
@@ -384,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, e in m["files"].items():
             print(name, e["version"], e["rows"], e["splits"])
         return 0
+    if args.command == "regroup":
+        return regroup_rows(args.family, args.ids)
     return check()
 
 
