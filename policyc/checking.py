@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from rich.console import Console
 
-from policyc.console import UsageError, print_error
+from policyc.console import UsageError, print_error, quiet
 from policyc.console import console as _console
 from policyc.runtime.bundle import BundleError
 from policyc.runtime.checker import Checker, InvalidEvent, RuntimeDecision
@@ -230,7 +230,7 @@ def _run_batch(checker: Checker, input: Path, output: Path | None, audit_log: Pa
     audit = _open_append(audit_log) if audit_log else None
     decided = skipped = 0
     progress = None
-    if output is not None and err.is_terminal:
+    if output is not None and err.is_terminal and not quiet():
         from rich.progress import Progress
 
         progress = Progress(console=err, transient=True)
@@ -262,7 +262,8 @@ def _run_batch(checker: Checker, input: Path, output: Path | None, audit_log: Pa
             out.flush()
         if audit is not None:
             audit.close()
-    err.print(f"{decided} decided, {skipped} skipped", markup=False)
+    if not quiet():
+        err.print(f"{decided} decided, {skipped} skipped", markup=False)
     return 1 if skipped else 0
 
 
