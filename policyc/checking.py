@@ -21,49 +21,50 @@ from typing import IO, Any
 
 from rich.console import Console
 
+from policyc.console import UsageError, print_error, quiet
+from policyc.console import console as _console
+from policyc.inputs import is_stdin
 from policyc.runtime.audit import audit_record
 from policyc.runtime.bundle import BundleError
 from policyc.runtime.checker import Checker, InvalidEvent, RuntimeDecision
 from policyc.runtime.events import event_from_json
 from policyc.runtime.jsonl import BadLine, Tally, dumps_line, parse_line, read_lines
 
-
-class _Usage(Exception):
-    """A bad flag value or target: exit 2 with a message and a hint."""
-
-    def __init__(self, message: str, help: str | None = None):
-        super().__init__(message)
-        self.help = help
+#: A bad flag value or target: exit 2 with a message and a hint (the CLI's one kind).
+_Usage = UsageError
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return _console(stderr=True)
 
 
 def _fail(message: str, help: str | None = None) -> int:
-    err = _err()
-    err.print(f"[bold red]error[/]: {message}", markup=True, highlight=False)
-    if help:
-        err.print(f"  = help: {help}", markup=False)
+    print_error(message, help)
     return 2
 
 
-def load_target(target: Path, path: list[Path]) -> Checker:
-    """A bundle, or a `.pol` file compiled in memory (diagnostics rendered, then exit 2)."""
-    if target.suffix == ".pol" or target.is_dir():
-        from policyc.compile.pipeline import compile_file
-        from policyc.render.human import render_human
-        from policyc.runtime.bundle import Bundle
-
-        state = compile_file(target, list(path))
-        if state.bundle is None:
-            sources = state.program.sources if state.program is not None else {}
-            render_human(state.diagnostics, sources, _err())
-            raise _Usage(f"{target} could not be compiled")
-        return Bundle.from_bytes(state.bundle, str(target))  # type: ignore[no-any-return]
+def load_target(target: Path, path: list[Path], stdin_filename: str | None = None) -> Checker:
+    """A bundle (recognised by its content, whatever its name), or policy source compiled
+    in memory (diagnostics rendered, then exit 2); `-` reads either from standard input."""
+    from policyc.inputs import is_bundle, is_stdin, read_stdin_bytes, stdin_display
     from policyc.runtime.bundle import Bundle
 
-    return Bundle.load(target)  # type: ignore[no-any-return]
+    if is_bundle(target):
+        if is_stdin(target):
+            return Bundle.from_bytes(read_stdin_bytes(),  # type: ignore[no-any-return]
+                                     stdin_display(stdin_filename))
+        return Bundle.load(target)  # type: ignore[no-any-return]
+    from policyc.compile.pipeline import compile_program
+    from policyc.inputs import load_inputs
+    from policyc.render.human import render_human
+
+    shown = stdin_display(stdin_filename) if is_stdin(target) else str(target)
+    state = compile_program(load_inputs([target], list(path), stdin_filename))
+    if state.bundle is None:
+        sources = state.program.sources if state.program is not None else {}
+        render_human(state.diagnostics, sources, _err())
+        raise _Usage(f"{shown} could not be compiled")
+    return Bundle.from_bytes(state.bundle, shown)  # type: ignore[no-any-return]
 
 
 def _parse_value(checker: Checker, name: str, raw: str) -> Any:
@@ -111,13 +112,25 @@ def parse_event(checker: Checker, context_list: list[str], score_list: list[str]
     scores: dict[str, float] = {}
     for k, v in _pairs(score_list, "--score"):
         if k not in checker.score_names:
-            raise _Usage(f"unknown category `{k}`",
-                         f"leaf categories: {', '.join(sorted(checker.score_names))}")
+            raise _unknown_category(k, checker.score_names)
         try:
             scores[k] = float(v)
         except ValueError:
             raise _Usage(f"score `{k}={v}` is not a number") from None
     return context, scores
+
+
+def _unknown_category(name: str, leaves: frozenset[str]) -> _Usage:
+    """`--score` names a leaf: an inner category lists its leaves, a typo gets a guess."""
+    from policyc.console import did_you_mean
+
+    under = sorted(leaf for leaf in leaves if leaf.startswith(name + "."))
+    if under:
+        return _Usage(f"`{name}` is not a leaf category: give one of its leaves",
+                      f"leaves of `{name}`: {', '.join(f'`{leaf}`' for leaf in under)}")
+    guess = did_you_mean(name, leaves)
+    listed = f"leaf categories: {', '.join(sorted(leaves)) or '(none)'}"
+    return _Usage(f"unknown category `{name}`", f"{guess} {listed}" if guess else listed)
 
 
 def _line(d: RuntimeDecision) -> str:
@@ -133,9 +146,10 @@ _INPUT_ERRORS = (_Usage, BundleError, InvalidEvent)
 
 
 def _decide_one(target: Path, text: str | None, context_list: list[str],
-                score_list: list[str], path: list[Path]) -> tuple[Any, Any]:
+                score_list: list[str], path: list[Path], stdin_filename: str | None = None
+                ) -> tuple[Any, Any]:
     """Load the bundle (or compile the `.pol`) and decide the event given by flags."""
-    checker = load_target(target, path)
+    checker = load_target(target, path, stdin_filename)
     context, scores = parse_event(checker, context_list, score_list)
     return checker, checker.check(text=text, context=context, scores=scores)
 
@@ -151,13 +165,19 @@ def _input_failure(exc: Exception) -> int:
 
 def run_check(target: Path, text: str | None, context_list: list[str], score_list: list[str],
               json_out: bool, input: Path | None, output: Path | None, audit_log: Path | None,
-              path: list[Path]) -> int:
+              path: list[Path], stdin_filename: str | None = None) -> int:
+
     try:
         if input is not None:
             if context_list or score_list or text is not None:
                 raise _Usage("`--input` cannot be combined with --text/--context/--score")
-            return _run_batch(load_target(target, path), input, output, audit_log)
-        _, decision = _decide_one(target, text, context_list, score_list, path)
+            if is_stdin(target) and is_stdin(input):
+                raise _Usage("the policy and `--input` cannot both be standard input",
+                             "give the policy or bundle as a file")
+            return _run_batch(load_target(target, path, stdin_filename), input, output,
+                              audit_log)
+        _, decision = _decide_one(target, text, context_list, score_list, path,
+                                  stdin_filename)
         if audit_log is not None:
             with _open(audit_log, "ab") as fh:
                 fh.write(dumps_line(audit_record(decision, None)))
@@ -168,10 +188,6 @@ def run_check(target: Path, text: str | None, context_list: list[str], score_lis
     else:
         sys.stdout.write(_line(decision) + "\n")
     return 0
-
-
-def _is_std(p: Path | None) -> bool:
-    return p is not None and str(p) == "-"
 
 
 def _open(p: Path, mode: str) -> IO[bytes]:
@@ -284,18 +300,18 @@ def _run_batch(checker: Checker, input: Path, output: Path | None, audit_log: Pa
 
 
 def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path | None) -> int:
-    name = "<stdin>" if _is_std(input) else str(input)
-    if not _is_std(input) and input.is_dir():
+    name = "<stdin>" if is_stdin(input) else str(input)
+    if not is_stdin(input) and input.is_dir():
         raise _Usage(f"cannot read {input}: is a directory")
     for other in (output, audit_log):
-        if other is not None and not _is_std(other) and not _is_std(input) \
+        if other is not None and not is_stdin(other) and not is_stdin(input) \
                 and other.exists() and input.exists() and os.path.samefile(input, other):
             raise _Usage(f"`{other}` is also the input", "write decisions and audit records "
                          "to other files")
     err = _err()
-    to_stdout = output is None or _is_std(output)
+    to_stdout = output is None or is_stdin(output)
     with contextlib.ExitStack() as stack:
-        source = sys.stdin.buffer if _is_std(input) else \
+        source = sys.stdin.buffer if is_stdin(input) else \
             stack.enter_context(_open(input, "rb"))
         if to_stdout:
             sys.stdout.flush()
@@ -305,7 +321,7 @@ def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path |
             out = stack.enter_context(_open(output, "wb"))
         audit = stack.enter_context(_open(audit_log, "ab")) if audit_log else None
         progress, advance = None, None
-        if not to_stdout and not _is_std(input) and err.is_terminal:
+        if not to_stdout and not is_stdin(input) and err.is_terminal and not quiet():
             from rich.progress import Progress
 
             progress = stack.enter_context(Progress(console=err, transient=True))
@@ -328,17 +344,26 @@ def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path |
         err.print(f"interrupted by {what}: {tally.summary()} (output and audit log end on "
                   "the same event)", markup=False)
         return 128 + stop.signum
-    err.print(tally.summary(), markup=False)
+    if not quiet():
+        err.print(tally.summary(), markup=False)
     return 1 if tally.skipped else 0
 
 
 def run_explain(target: Path, text: str | None, context_list: list[str], score_list: list[str],
-                path: list[Path]) -> int:
+                path: list[Path], json_out: bool = False, stdin_filename: str | None = None
+                ) -> int:
     try:
-        checker, d = _decide_one(target, text, context_list, score_list, path)
+        checker, d = _decide_one(target, text, context_list, score_list, path, stdin_filename)
+        context, _ = parse_event(checker, context_list, score_list)
     except _INPUT_ERRORS as exc:
         return _input_failure(exc)
-    sys.stdout.write(explain_text(checker, d) + "\n")
+    if json_out:
+        from policyc.explaining import explain_json
+
+        sys.stdout.write(json.dumps(explain_json(checker, d, context), ensure_ascii=False,
+                                    indent=2) + "\n")
+    else:
+        sys.stdout.write(explain_text(checker, d, context) + "\n")
     return 0
 
 
@@ -346,19 +371,32 @@ def _show(action: str, argument: str | None) -> str:
     return action if argument is None else f'{action}("{argument}")'
 
 
-def explain_text(checker: Checker, d: RuntimeDecision) -> str:
-    """Which rules matched, the strategy, which rule decided and why."""
+def explain_text(checker: Checker, d: RuntimeDecision, context: dict[str, Any] | None = None
+                 ) -> str:
+    """The event as the policy saw it, which rules matched and on which conditions, the
+    strategy, which rule decided and why."""
+    from policyc.explaining import _show_value, context_used, rule_conditions
+
     by_id = {r.id: r for r in checker.rules}
+    context = context or {}
     lines = [f"policy {d.policy} {d.version} ({d.hash})", f"strategy: {checker.strategy}"]
-    if d.scores:
-        lines.append("scores: " + ", ".join(f"{k}={v:g}" for k, v in sorted(d.scores.items())))
+    used = context_used(checker, context)
+    if used:
+        lines.append("context: " + ", ".join(
+            f"{k}={_show_value(v)}" + (" (default)" if src == "default" else "")
+            for k, v, src in used))
+    lines.append("scores: " + (", ".join(f"{k}={v:g}" for k, v in sorted(d.scores.items()))
+                               or "none (every category 0)"))
     if d.matched:
+        conditions = rule_conditions(checker, d, context)
         lines.append("matched:")
         for rid in d.matched:
             r = by_id[rid]
             tags = (" locked" if r.locked else "") + (f" priority {r.priority}"
                                                       if r.priority else "")
             lines.append(f"  {rid}: {_show(r.decision.action, r.decision.argument)}{tags}")
+            when = [t for _, t in conditions.get(rid, [])]
+            lines.append("    when " + (" and ".join(when) if when else "always"))
     else:
         lines.append("matched: none")
     decided = _show(d.action, d.argument)

@@ -5,40 +5,91 @@ cycles, a model path that escapes its folder: nothing is written); 1 with
 `--strict` when lint reports an error-severity finding (overlap, ambiguity, gap):
 the input is meaningful but the user asked to refuse findings, which is what exit
 1 means everywhere else (CLI.md); 0 when the bundle was written.
+
+The bundle is never written over policy source: an output that is the input or one
+of its parents, or that ends in `.pol`, is refused (exit 2) before anything is
+compiled. `-o -` writes the bundle to standard output (never to a terminal) and the
+summary to standard error; `--format json` prints the summary as `policyc/compile/v1`.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
-from rich.console import Console
+from policyc.console import console, note, print_error
+
+SCHEMA = "policyc/compile/v1"
 
 
-def run_compile(file: Path, output: Path, strict: bool, path: list[Path]) -> int:
-    from policyc.compile.pipeline import compile_file
+def _refusal(file: Path, output: Path, sources: list[str]) -> tuple[str, str] | None:
+    """Why writing the bundle to `output` would destroy policy source, or None."""
+    from policyc.inputs import is_stdin
+
+    if is_stdin(output):
+        if sys.stdout.isatty():
+            return ("a bundle is binary: not written to a terminal",
+                    "redirect standard output to a file, e.g. `-o - > chat.bundle`")
+        return None
+    target = output.resolve()
+    given: list[str | Path] = [*([] if is_stdin(file) else [file]), *sources]
+    if any(Path(s).resolve() == target for s in given):
+        return (f"`{output}` is a policy source of this compile: the bundle would overwrite it",
+                "write the bundle to another file, e.g. `-o "
+                f"{Path(output).with_suffix('.bundle').name}`")
+    if output.suffix == ".pol":
+        return (f"`{output}` has the suffix of policy sources",
+                "give the bundle another name, e.g. "
+                f"`-o {Path(output).with_suffix('.bundle').name}`")
+    return None
+
+
+def run_compile(file: Path, output: Path, strict: bool, path: list[Path],
+                stdin_filename: str | None = None, format: str = "text") -> int:
+    from policyc.compile.pipeline import compile_program
+    from policyc.inputs import is_stdin, load_inputs, stdin_display
     from policyc.render.human import render_human
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    state = compile_file(file, list(path), strict)
+    err = console(stderr=True)
+    program = load_inputs([file], list(path), stdin_filename)
+    shown = stdin_display(stdin_filename) if is_stdin(file) else str(file)
+    refusal = _refusal(file, output, list(program.workspace.files))
+    if refusal is not None:
+        print_error(*refusal)
+        return 2
+    state = compile_program(program, strict)
     sources = state.program.sources if state.program is not None else {}
     if state.diagnostics:
         render_human(state.diagnostics, sources, err)
     if state.bundle is None or state.manifest is None:
         fatal = any(d.fatal for d in state.diagnostics)
-        err.print(f"error: {file} was not compiled" + ("" if fatal else " (--strict)"),
-                  markup=False)
+        print_error(f"{shown} was not compiled" + ("" if fatal else " (--strict)"))
         return 2 if fatal else 1
     try:
-        output.write_bytes(state.bundle)
+        if is_stdin(output):
+            sys.stdout.buffer.write(state.bundle)
+            sys.stdout.buffer.flush()
+        else:
+            output.write_bytes(state.bundle)
     except OSError as exc:
-        err.print(f"error: cannot write {output}: {exc.strerror or exc}", markup=False)
+        print_error(f"cannot write {output}: {exc.strerror or exc}")
         return 2
     s = state.stats
-    out = Console(highlight=False, soft_wrap=True)
-    out.print(f"compiled {state.manifest.policy} {state.manifest.version} -> {output}",
-              markup=False)
-    out.print(f"hash {state.manifest.hash}", markup=False)
-    out.print(f"strategy {state.manifest.strategy}: {s['rules']} rules, {s['entries']} entries, "
-              f"{s['variables']} variables, {s['groups']} groups, {s['cells']} cells, "
-              f"{s['bytes']} bytes", markup=False)
+    m = state.manifest
+    if format == "json":
+        result = {"schema": SCHEMA, "policy": m.policy, "version": m.version, "hash": m.hash,
+                  "output": None if is_stdin(output) else str(output), "strategy": m.strategy,
+                  "stats": dict(s)}
+        text = json.dumps(result, ensure_ascii=False, indent=2) + "\n"
+        # the bundle owns stdout with `-o -`: the report goes to stderr then
+        (sys.stderr if is_stdin(output) else sys.stdout).write(text)
+        return 0
+    to_stderr = is_stdin(output)
+    where = "<stdout>" if to_stderr else str(output)
+    note(f"compiled {m.policy} {m.version} -> {where}", stderr=to_stderr)
+    note(f"hash {m.hash}", stderr=to_stderr)
+    note(f"strategy {m.strategy}: {s['rules']} rules, {s['entries']} entries, "
+         f"{s['variables']} variables, {s['groups']} groups, {s['cells']} cells, "
+         f"{s['bytes']} bytes", stderr=to_stderr)
     return 0

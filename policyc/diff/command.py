@@ -9,8 +9,10 @@ from typing import Any
 
 from rich.console import Console
 
+from policyc.console import console
 from policyc.diff.report import to_markdown, to_text
 from policyc.diff.semantic import DiffReport, semantic_diff
+from policyc.inputs import is_bundle
 from policyc.render.human import render_human
 from policyc.render.machine import dumps
 from policyc.semantics.compare import EXACT_BUDGET
@@ -27,7 +29,7 @@ def _load_one(path: Path, search: list[Path],
         err.print(f"error: no such file `{path}`", markup=False)
         err.print("  = help: give two `.pol` files or two bundles", markup=False)
         return None
-    if path.suffix != ".pol":
+    if is_bundle(path):  # by content, whatever the name
         from policyc.diff.bundles import load_bundle_policy
         from policyc.runtime.bundle import BundleError
 
@@ -79,7 +81,7 @@ def replay(report: DiffReport, events_path: Path) -> dict[str, Any]:
 
 def run_diff(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path | None,
              search: list[Path], exact: bool = False) -> int:
-    err = Console(stderr=True, highlight=False)
+    err = console(stderr=True)
     a = _load_one(old, search, err)
     b = _load_one(new, search, err)
     if a is None or b is None:

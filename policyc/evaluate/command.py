@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from policyc.console import console, print_error
+from policyc.console import note as print_note
 from policyc.evaluate import metrics as M
 from policyc.evaluate.data import DataError, Dataset, load_dataset
 
@@ -83,13 +86,14 @@ class _Usage(Exception):
 # ---- the policy ---------------------------------------------------------------------------
 
 
-def policy_info(target: Path, checker: Any, path: list[Path]) -> PolicyInfo:
+def policy_info(target: Path, checker: Any, path: list[Path],
+                stdin_filename: str | None = None) -> PolicyInfo:
     """Thresholds and gates: from the `.pol` source, else from the bundle manifest."""
-    leaves = sorted(checker.score_names)
-    if target.suffix == ".pol" or target.is_dir():
-        from policyc.semantics.program import load_program
+    from policyc.inputs import is_bundle, load_inputs
 
-        program = load_program([target], list(path))
+    leaves = sorted(checker.score_names)
+    if not is_bundle(target):
+        program = load_inputs([target], list(path), stdin_filename)
         flat = next(iter(program.policies.values()))
         return PolicyInfo({leaf: flat.threshold(leaf) for leaf in leaves},
                           [Gate(g.metric, g.op, float(g.value)) for g in flat.gates])
@@ -359,31 +363,32 @@ def print_tables(r: EvalResult, console: Console) -> None:
 
 def stdout_console() -> Console:
     """Rich on stdout; wide enough for the tables when not on a terminal (CI logs)."""
-    console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 132))
-    return console
+    out = console()
+    if not out.is_terminal:
+        out = console(width=max(out.width, 132))
+    return out
 
 
 def _fail(message: str, help: str | None = None) -> int:
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    err.print(f"[bold red]error[/]: {message}", markup=True)
-    if help:
-        err.print(f"  = help: {help}", markup=False)
+    print_error(message, help)
     return 2
 
 
 def run_eval(bundle: Path, data: Path, json_out: Path | None, report: Path | None,
-             sweep: bool, target_fpr: float, path: list[Path]) -> int:
+             sweep: bool, target_fpr: float, path: list[Path], json_stdout: bool = False,
+             stdin_filename: str | None = None) -> int:
+    """`json_out` is a file for the metrics JSON (`-`: stdout); `json_stdout` prints the
+    JSON instead of the tables."""
     from policyc.checking import _Usage as CheckUsage
     from policyc.checking import load_target
+    from policyc.inputs import is_stdin
     from policyc.runtime.bundle import BundleError
 
     if not 0.0 <= target_fpr <= 1.0:
         return _fail(f"--target-fpr {target_fpr:g} is not in [0, 1]")
     try:
-        checker = load_target(bundle, list(path))
-        info = policy_info(bundle, checker, list(path))
+        checker = load_target(bundle, list(path), stdin_filename)
+        info = policy_info(bundle, checker, list(path), stdin_filename)
         dataset = load_dataset(data)
         result = evaluate(checker, info, dataset, sweep, target_fpr)
     except CheckUsage as exc:
@@ -396,12 +401,14 @@ def run_eval(bundle: Path, data: Path, json_out: Path | None, report: Path | Non
         return _fail(str(exc))
     if not result.outcomes:
         for line, msg in result.skipped[:20]:
-            Console(stderr=True, highlight=False).print(f"{data}:{line}: skipped: {msg}",
-                                                        markup=False)
+            console(stderr=True).print(f"{data}:{line}: skipped: {msg}", markup=False)
         return _fail(f"{data}: no event could be decided",
                      "each line is a JSON object with `text`, `scores` or `context`")
-    print_tables(result, stdout_console())
-    if json_out is not None:
+    if json_stdout or is_stdin(json_out):
+        sys.stdout.write(json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n")
+    else:
+        print_tables(result, stdout_console())
+    if json_out is not None and not is_stdin(json_out):
         try:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n",
@@ -415,5 +422,5 @@ def run_eval(bundle: Path, data: Path, json_out: Path | None, report: Path | Non
             index = write_report(result, report)
         except ReportError as exc:
             return _fail(str(exc), exc.help)
-        Console(stderr=True, highlight=False).print(f"report written to {index}", markup=False)
+        print_note(f"report written to {index}")
     return 1 if result.failed_gates or result.skipped else 0

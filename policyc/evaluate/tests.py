@@ -73,6 +73,9 @@ class RuleCoverage:
     deciding: set[int] = field(default_factory=set)  # boxes where the rule can decide
     reached: set[int] = field(default_factory=set)  # deciding boxes a test reached
     decided_in: list[str] = field(default_factory=list)  # tests it decided
+    #: inherited from the standard library (a `std.*` policy not among the files given):
+    #: counted apart, since the user's tests are not where it gets tested
+    stdlib: bool = False
 
     @property
     def where(self) -> str:
@@ -81,7 +84,8 @@ class RuleCoverage:
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "policy": self.policy, "file": self.file, "line": self.line,
                 "regions": len(self.deciding), "reached": len(self.reached & self.deciding),
-                "dead": not self.deciding, "decided_in": self.decided_in}
+                "dead": not self.deciding, "decided_in": self.decided_in,
+                "stdlib": self.stdlib}
 
 
 @dataclass
@@ -95,6 +99,7 @@ class PolicyRun:
 class TestRun:
     policies: list[PolicyRun] = field(default_factory=list)
     coverage: dict[tuple[str, str], RuleCoverage] = field(default_factory=dict)
+    given: set[str] = field(default_factory=set)  # files of the policies given (roots)
 
     @property
     def results(self) -> list[TestResult]:
@@ -166,8 +171,9 @@ def run_policy_tests(flat: FlatPolicy, checker: Any, dm: DecisionMap, run: TestR
         key = (span.file if span else rule.origin, rule.id)
         cov = run.coverage.get(key)
         if cov is None:
-            cov = run.coverage[key] = RuleCoverage(rule.id, rule.origin, key[0],
-                                                   span.line if span else None)
+            cov = run.coverage[key] = RuleCoverage(
+                rule.id, rule.origin, key[0], span.line if span else None,
+                stdlib=rule.origin.startswith("std.") and key[0] not in run.given)
         cov.regions = max(cov.regions, len(dm.boxes[ri]))
         cov.deciding |= deciding_boxes(dm, ri)
     for t in flat.tests:
@@ -243,7 +249,7 @@ def run_tests(program: Any) -> tuple[TestRun, list[Any]]:
     from policyc.compile.pipeline import compile_program
     from policyc.runtime.bundle import Bundle
 
-    run = TestRun()
+    run = TestRun(given={m.path for m in program.roots})
     fatal: list[Any] = []
     for flat in sorted(program.policies.values(), key=lambda f: (f.path, f.name)):
         state = compile_program(program, policy=flat)
@@ -258,18 +264,25 @@ def run_tests(program: Any) -> tuple[TestRun, list[Any]]:
 # ---- output -------------------------------------------------------------------------------------
 
 
+def _counts(rules: list[RuleCoverage]) -> dict[str, int]:
+    return {"rules": len(rules), "exercised": sum(bool(c.decided_in) for c in rules),
+            "regions": sum(len(c.deciding) for c in rules),
+            "reached": sum(len(c.reached & c.deciding) for c in rules)}
+
+
 def coverage_summary(run: TestRun) -> dict[str, Any]:
-    rules = sorted(run.coverage.values(), key=lambda c: (c.file, c.line or 0, c.rule))
-    live = [c for c in rules if c.deciding]
+    """Figures over the user's rules (the policies given and their own parents); rules
+    inherited from the standard library are counted apart under `stdlib`."""
+    ordered = sorted(run.coverage.values(), key=lambda c: (c.file, c.line or 0, c.rule))
+    rules = [c for c in ordered if not c.stdlib]
+    std = [c for c in ordered if c.stdlib]
     return {
-        "rules": len(rules),
-        "exercised": sum(bool(c.decided_in) for c in rules),
-        "regions": sum(len(c.deciding) for c in rules),
-        "reached": sum(len(c.reached & c.deciding) for c in rules),
+        **_counts(rules),
         "unexercised": [c.to_dict() for c in rules if not c.decided_in],
-        "per_rule": [c.to_dict() for c in rules],
+        "per_rule": [c.to_dict() for c in [*rules, *std]],
         "dead": [c.rule for c in rules if not c.deciding],
-        "live_rules": len(live),
+        "live_rules": sum(bool(c.deciding) for c in rules),
+        "stdlib": _counts(std),
     }
 
 
@@ -279,9 +292,13 @@ def closing_line(run: TestRun) -> str:
 
 
 def render_text(run: TestRun, console: Console) -> None:
+    from policyc.console import quiet
+
     for p in run.policies:
         n_pass = sum(r.status == "passed" for r in p.results)
         n_fail = len(p.results) - n_pass
+        if quiet() and not n_fail:
+            continue
         if not p.results:
             status = "no tests"
         else:
@@ -305,7 +322,17 @@ def render_text(run: TestRun, console: Console) -> None:
                               highlight=False)
             else:
                 console.print(f"      {r.message}", markup=False, highlight=False)
-    cov = coverage_summary(run)
+    if not quiet():
+        _render_coverage(coverage_summary(run), console)
+    errors = run.count("error")
+    if errors:
+        console.print(f"{errors} test{'s' if errors != 1 else ''} could not be decided "
+                      "(counted as failed)", markup=False)
+    console.print(closing_line(run), markup=False, highlight=False)
+
+
+def _render_coverage(cov: dict[str, Any], console: Console) -> None:
+    """The user's rules one by one; the standard library's in one line."""
     console.print()
     console.print(f"coverage: {cov['exercised']}/{cov['rules']} rules decided in some test; "
                   f"{cov['reached']}/{cov['regions']} deciding regions reached", markup=False,
@@ -317,18 +344,20 @@ def render_text(run: TestRun, console: Console) -> None:
             dead = "  (shadowed: it decides no event)" if c["dead"] else ""
             console.print(f"  {where}  {c['rule']}  ({c['policy']}){dead}", markup=False,
                           highlight=False)
-    partial = [c for c in cov["per_rule"] if c["decided_in"] and c["reached"] < c["regions"]]
+    partial = [c for c in cov["per_rule"] if c["decided_in"] and c["reached"] < c["regions"]
+               and not c["stdlib"]]
     if partial:
         console.print("rules with deciding regions no test reached:", markup=False)
         for c in partial:
             where = f"{c['file']}:{c['line']}" if c["line"] else c["file"]
             console.print(f"  {where}  {c['rule']}: {c['reached']}/{c['regions']} regions",
                           markup=False, highlight=False)
-    errors = run.count("error")
-    if errors:
-        console.print(f"{errors} test{'s' if errors != 1 else ''} could not be decided "
-                      "(counted as failed)", markup=False)
-    console.print(closing_line(run), markup=False, highlight=False)
+    std = cov["stdlib"]
+    if std["rules"]:
+        console.print(f"standard library (inherited, not listed): {std['exercised']}/"
+                      f"{std['rules']} rules decided in some test; {std['reached']}/"
+                      f"{std['regions']} deciding regions reached", markup=False,
+                      highlight=False)
 
 
 def _esc(text: str) -> str:
@@ -387,13 +416,15 @@ def to_junit(run: TestRun) -> str:
 # ---- the command -----------------------------------------------------------------------------
 
 
-def run_tests_command(files: list[Path], format: str, path: list[Path]) -> int:
+def run_tests_command(files: list[Path], format: str, path: list[Path],
+                      stdin_filename: str | None = None) -> int:
     import sys
 
+    from policyc.console import console
+    from policyc.inputs import load_inputs
     from policyc.render.human import render_human
-    from policyc.semantics.program import load_program
 
-    program = load_program(list(files), list(path))
+    program = load_inputs(list(files), list(path), stdin_filename)
     fatal = [d for d in program.diagnostics if d.fatal]
     run = TestRun()
     if not fatal:
@@ -404,8 +435,7 @@ def run_tests_command(files: list[Path], format: str, path: list[Path]) -> int:
 
             sys.stdout.write(dumps(to_dict(TestRun(), fatal)))
         else:
-            render_human(fatal, program.sources, Console(stderr=True, highlight=False,
-                                                         soft_wrap=True))
+            render_human(fatal, program.sources, console(stderr=True))
         return 2
     if format == "json":
         from policyc.render.machine import dumps
@@ -414,5 +444,5 @@ def run_tests_command(files: list[Path], format: str, path: list[Path]) -> int:
     elif format == "junit":
         sys.stdout.write(to_junit(run))
     else:
-        render_text(run, Console(highlight=False, soft_wrap=True))
+        render_text(run, console())
     return 1 if run.count("failed") or run.count("error") else 0

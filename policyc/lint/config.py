@@ -3,6 +3,10 @@
 Keys: `select`, `ignore` (lists of codes or prefixes such as `POL2`), `severity`
 (a table code → error|warning|info), `fail-on`, `path` (parent search folders).
 The nearest file found from the first input's folder upwards wins.
+
+Nothing is silently accepted: an unknown key (`selct`, or `fail_on` for `fail-on`),
+and a code or prefix that names no diagnostic (`POL999`, `FOO`), in the file or in
+`--select`/`--ignore`, is an error with a "did you mean" (exit 2 in the CLI).
 """
 
 from __future__ import annotations
@@ -29,8 +33,36 @@ class LintConfig:
         return not any(code.startswith(s) for s in self.ignore)
 
 
+KEYS = ("select", "ignore", "severity", "fail-on", "path")
+
+
 class ConfigError(ValueError):
-    pass
+    def __init__(self, message: str, help: str | None = None):
+        super().__init__(message)
+        self.help = help
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if not close and name.replace("_", "-") in choices:
+        close = [name.replace("_", "-")]
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def check_selectors(selectors: list[str], where: str) -> None:
+    """Every code or prefix must name at least one diagnostic code (`policyc rules`)."""
+    from policyc.lint.registry import all_codes
+
+    codes = list(all_codes())
+    for sel in selectors:
+        if not any(code.startswith(sel) for code in codes):
+            hint = _did_you_mean(sel, codes)
+            raise ConfigError(f"`{sel}` in {where} is not a diagnostic code or prefix",
+                              (hint + " " if hint else "")
+                              + "`policyc rules` lists every code; a prefix such as `POL2` "
+                              "selects a group")
 
 
 def find_config(start: Path) -> LintConfig:
@@ -57,12 +89,37 @@ def _read(path: Path, table: tuple[str, ...] | None) -> LintConfig | None:
             data = data.get(key)  # type: ignore[assignment]
             if not isinstance(data, dict):
                 return None
+    where = f"`{path.name}`" + (" `[tool.policyc]`" if table else "")
+    for key in data:
+        if key not in KEYS:
+            line = _line_of(path, key)
+            hint = _did_you_mean(key, list(KEYS))
+            raise ConfigError(f"{path}{f':{line}' if line else ''}: unknown key `{key}` in {where}",
+                              hint or f"known keys: {', '.join(f'`{k}`' for k in KEYS)}")
     try:
         severity = {code: Severity(level) for code, level in data.get("severity", {}).items()}
-        fail_on = data.get("fail-on", data.get("fail_on"))
+        fail_on = data.get("fail-on")
+        for key in ("select", "ignore"):
+            check_selectors([str(c).strip().upper() for c in data.get(key, [])],
+                            f"`{key}` of `{path}`")
+        check_selectors(list(severity), f"`severity` of `{path}`")
         return LintConfig(select=list(data.get("select", [])), ignore=list(data.get("ignore", [])),
                           severity=severity, fail_on=Severity(fail_on) if fail_on else None,
                           path=[str(path.parent / p) for p in data.get("path", [])],
                           source=path)
+    except ConfigError:
+        raise
     except (ValueError, TypeError, AttributeError) as err:
         raise ConfigError(f"invalid policyc configuration in `{path}`: {err}") from err
+
+
+def _line_of(path: Path, key: str) -> int | None:
+    """The line where `key = …` is written (for the message), when it can be found."""
+    import re
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    m = re.search(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", text, re.MULTILINE)
+    return text.count("\n", 0, m.start()) + 1 if m else None

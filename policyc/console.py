@@ -1,0 +1,119 @@
+"""Terminal output conventions shared by every command (docs/cli.md, *Output*).
+
+- Colour: `--color auto|always|never`. `auto` colours only a terminal, and never
+  when `NO_COLOR` is set to a non-empty value (https://no-color.org); "no colour"
+  means no escape sequence at all (rich's own `NO_COLOR` handling keeps bold and
+  underline). `always` colours pipes and files too (`FORCE_COLOR` does the same).
+- `--quiet`: results and errors only; summaries, progress and notes are dropped.
+- Errors that are not diagnostics (a bad flag value, an unreadable output): one
+  `error: message` line and an optional `= help:` line on stderr, exit code 2.
+
+Every console of the package comes from `console()`, so the settings hold everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import typer
+from rich.console import Console
+
+COLOR_CHOICES = ("auto", "always", "never")
+
+_settings: dict[str, Any] = {"color": "auto", "quiet": False}
+
+
+def configure(color: str | None = None, quiet: bool | None = None) -> None:
+    """Set the process-wide output options (the CLI's global and per-command flags)."""
+    if color is not None:
+        _settings["color"] = getattr(color, "value", color)  # an Enum member or its value
+    if quiet:
+        _settings["quiet"] = True
+
+
+def reset() -> None:
+    """Back to the defaults (tests running several commands in one process)."""
+    _settings.update(color="auto", quiet=False)
+
+
+def quiet() -> bool:
+    return bool(_settings["quiet"])
+
+
+def color_mode() -> str:
+    """`always`, `never`, or `auto` resolved against `NO_COLOR`."""
+    mode = str(_settings["color"])
+    if mode == "auto" and os.environ.get("NO_COLOR", ""):
+        return "never"
+    return mode
+
+
+def console(stderr: bool = False, **options: Any) -> Console:
+    """A rich console that follows `--color` and `NO_COLOR` (markup off unless asked)."""
+    options.setdefault("highlight", False)
+    options.setdefault("soft_wrap", True)
+    mode = color_mode()
+    if mode == "never":
+        options["color_system"] = None  # no escape sequences at all, not even bold
+    elif mode == "always":
+        options.setdefault("force_terminal", True)
+        made = Console(stderr=stderr, **options)
+        if made.color_system is None:  # TERM=dumb or unset: still colour, as asked
+            made = Console(stderr=stderr, color_system="standard", **options)
+        return made
+    return Console(stderr=stderr, **options)
+
+
+def note(message: str, stderr: bool = True) -> None:
+    """An informational line (summaries, "written to …"): dropped under `--quiet`."""
+    if not quiet():
+        console(stderr=stderr).print(message, markup=False)
+
+
+def print_error(message: str, help: str | None = None) -> None:
+    """`error: message` and `= help: …` on stderr: the one shape of a non-diagnostic error."""
+    from rich.text import Text
+
+    err = console(stderr=True)
+    line = Text()
+    line.append("error", "bold red")
+    line.append(f": {message}")
+    err.print(line)
+    if help:
+        err.print(f"  = help: {help}", markup=False)
+
+
+class UsageError(typer.BadParameter):
+    """Input a command cannot process (a bad flag value, no policies found): exit 2.
+
+    Raised anywhere under a command, typer/click catch it and call `show()`, which
+    prints it in the one shape above; `report()` does the same for code that returns
+    exit codes itself.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, help: str | None = None):
+        super().__init__(message)
+        self.help = help
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+    def show(self, file: Any = None) -> None:
+        print_error(str(self), self.help)
+
+    def report(self) -> int:
+        self.show()
+        return 2
+
+
+def did_you_mean(name: str, choices: Any, n: int = 1) -> str | None:
+    """"did you mean `x`?" for the closest choice, or None."""
+    import difflib
+
+    close = difflib.get_close_matches(name, [str(c) for c in choices], n=n, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?"

@@ -1,0 +1,120 @@
+"""What a command-line argument names: policy sources, bundles, standard input.
+
+- `-` is standard input (and, for an output, standard output) everywhere. Policy text
+  read from standard input is shown under `--stdin-filename NAME` (default `<stdin>`),
+  and its parents are looked up from NAME's folder, as if the file were there.
+- A bundle is recognised by its content (a zip archive), whatever its name; anything
+  else is policy source. So `check x.bin` works on a bundle, and `compile` can never
+  be asked to read its own output as source.
+- Commands that take files or folders refuse (exit 2) when they find no policy at all:
+  an empty folder passing a CI gate is a misconfiguration, not a success.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from policyc.console import UsageError
+
+if TYPE_CHECKING:
+    from policyc.semantics.program import Program
+
+STDIN = "-"
+STDIN_DISPLAY = "<stdin>"
+#: Local file header, and the end record of an empty archive.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+_stdin_cache: list[bytes] = []
+
+
+def is_stdin(path: str | Path | None) -> bool:
+    return path is not None and str(path) == STDIN
+
+
+def read_stdin_bytes() -> bytes:
+    """All of standard input, read once (several readers of one run share it)."""
+    if not _stdin_cache:
+        _stdin_cache.append(sys.stdin.buffer.read())
+    return _stdin_cache[0]
+
+
+def stdin_display(stdin_filename: str | Path | None) -> str:
+    return str(stdin_filename) if stdin_filename else STDIN_DISPLAY
+
+
+def read_stdin_text(stdin_filename: str | Path | None = None) -> str:
+    try:
+        return read_stdin_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{stdin_display(stdin_filename)}: standard input is not UTF-8 text "
+                         f"(byte {exc.start})") from None
+
+
+def is_bundle_bytes(data: bytes) -> bool:
+    return data[:4] in ZIP_MAGIC
+
+
+def is_bundle(path: Path) -> bool:
+    """True when `path` holds a bundle (a zip archive); `-` looks at standard input."""
+    if is_stdin(path):
+        return is_bundle_bytes(read_stdin_bytes())
+    if path.is_dir():
+        return False
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        # unreadable: a `.pol` name reports it as a source, anything else as a bundle
+        return path.suffix != ".pol"
+    if is_bundle_bytes(head):
+        return True
+    if path.suffix == ".pol":
+        return False
+    return b"\0" in head  # binary, not a zip: let the bundle reader say what is wrong
+
+
+def single_stdin(files: Sequence[Path]) -> bool:
+    """Whether the inputs are `-` (standard input) alone; `-` with other files is refused."""
+    if not any(is_stdin(f) for f in files):
+        return False
+    if len(files) != 1:
+        raise UsageError("`-` (standard input) cannot be combined with other files",
+                         "give either `-` or files and folders")
+    return True
+
+
+def require_policies(files: Sequence[Path]) -> None:
+    """Exit 2 when the files and folders given hold no `.pol` file (missing paths excepted:
+    those are reported as located diagnostics by the loader)."""
+    from policyc.semantics.loader import expand_inputs
+
+    found, missing = expand_inputs(list(files))
+    if found or missing:
+        return
+    shown = ", ".join(f"`{f}`" for f in files) or "the current folder"
+    raise UsageError(f"no policies found in {shown}",
+                     "give `.pol` files, or folders that contain them (searched recursively)")
+
+
+def load_inputs(files: Sequence[Path], search_path: Sequence[Path],
+                stdin_filename: str | Path | None = None) -> Program:
+    """The front end over files and folders, or over standard input for `-`."""
+    from policyc.semantics.program import load_policy_text, load_program
+
+    if single_stdin(files):
+        return load_policy_text(read_stdin_text(stdin_filename), stdin_display(stdin_filename),
+                                list(search_path))
+    require_policies(files)
+    return load_program(list(files), list(search_path))
+
+
+def given_files(files: Sequence[Path]) -> int:
+    """How many policy files the arguments name (folders expanded; `-` counts one)."""
+    from policyc.semantics.loader import expand_inputs
+
+    if single_stdin(files):
+        return 1
+    return len(expand_inputs(list(files))[0])
