@@ -41,7 +41,11 @@ def _fail(message: str, help: str | None = None) -> int:
 
 
 def load_target(target: Path, path: list[Path]) -> Checker:
-    """A bundle, or a `.pol` file compiled in memory (diagnostics rendered, then exit 2)."""
+    """A bundle, or a `.pol` file compiled in memory (diagnostics rendered, then exit 2);
+    a policy name (`std.baseline`, or one in a `--path` folder) stands for its file."""
+    from policyc.semantics.loader import named_policy
+
+    target = named_policy(target, path) or target
     if target.suffix == ".pol" or target.is_dir():
         from policyc.compile.pipeline import compile_file
         from policyc.render.human import render_human

@@ -291,7 +291,8 @@ def check(
 
 @app.command()
 def explain(
-    target: Annotated[Path, typer.Argument(help="A compiled bundle or a `.pol` file.")],
+    target: Annotated[Path, typer.Argument(
+        help="A compiled bundle, a `.pol` file, or a policy name such as `std.baseline`.")],
     text: Annotated[Optional[str], typer.Option("--text")] = None,
     context: Annotated[Optional[list[str]], typer.Option("--context", "-c")] = None,
     score: Annotated[Optional[list[str]], typer.Option("--score", "-s")] = None,
@@ -325,8 +326,10 @@ def compile_(
 
 @app.command()
 def diff(
-    old: Annotated[Path, typer.Argument(help="Old version: a `.pol` file or a bundle.")],
-    new: Annotated[Path, typer.Argument(help="New version: a `.pol` file or a bundle.")],
+    old: Annotated[Path, typer.Argument(
+        help="Old version: a `.pol` file, a bundle, or a policy name such as `std.baseline`.")],
+    new: Annotated[Path, typer.Argument(
+        help="New version: a `.pol` file, a bundle, or a policy name.")],
     format: Annotated[DiffFormat, typer.Option("--format", "-f")] = DiffFormat.text,
     fail_on: Annotated[Optional[DiffFailOn], typer.Option(
         "--fail-on", help="Exit 1 on loosening, or on any semantic change.")] = None,

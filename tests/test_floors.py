@@ -197,3 +197,62 @@ def test_every_bundle_honours_floors_and_narrowing(h: dict[str, Policy]) -> None
     bypassed = _bypass(program)
     assert bypassed.bundle is not None, texts
     assert not _floors_broken(h, cells, _restrictiveness(bypassed.bundle, cells)), texts
+
+
+# ---- POL303 and `policyc diff` agree (one region algebra) ------------------------------------
+
+PARENT_303 = """policy t.parent version "1" {
+  owner "o"
+  context aud: enum { x, y, z } = y
+  categories { c }
+  default allow
+  rule p: refuse when c
+}
+"""
+CHILD_303 = """policy t.child version "1" {
+  owner "o"
+  extends t.parent
+  resolve priority
+  rule a: allow when c and aud == x priority 5
+  rule b: allow when c and aud == y priority 5
+}
+"""
+
+
+def test_pol303_names_the_rule_deciding_at_its_witness_and_counts_like_diff(
+        tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "parent.pol").write_text(PARENT_303)
+    (tmp_path / "child.pol").write_text(CHILD_303)
+    lint = policyc("lint", "child.pol", "--format", "json", cwd=tmp_path)
+    found = [d for d in json.loads(lint.stdout)["diagnostics"] if d["code"] == "POL303"]
+    assert len(found) == 1, lint.stdout
+    d = found[0]
+    assert d["witness"]["aud"] == "y"  # the attribute's default: rule `b` decides there
+    assert "in 1 region," in d["message"] and "(`b` decides where `p` decided)" in d["message"]
+    assert "policyc diff parent.pol child.pol" in d["help"]
+    diff = policyc("diff", "parent.pol", "child.pol", "--format", "json", cwd=tmp_path)
+    report = json.loads(diff.stdout)
+    assert report["summary"]["loosened"] == 1
+    change = report["changes"][0]
+    assert change["witness"] == d["witness"]
+    assert (change["old"]["rule"], change["new"]["rule"]) == ("p", "b")
+    explain = policyc("explain", "child.pol", "--score", "c=0.5", "--context", "aud=y",
+                      cwd=tmp_path)
+    assert "by rule `b`" in explain.stdout, explain.stdout
+
+
+def test_diff_and_explain_accept_std_names(tmp_path: Path) -> None:
+    (tmp_path / "child.pol").write_text(LOWERED)
+    diff = policyc("diff", "std.baseline", "child.pol", cwd=tmp_path)
+    assert diff.returncode == 0, diff.stderr
+    assert diff.stdout.startswith("std.baseline 1.0.0 → my.child 1:"), diff.stdout
+    assert "tightened" in diff.stdout
+    explain = policyc("explain", "std.baseline", "--score", "violence.threat=0.9",
+                      cwd=tmp_path)
+    assert explain.returncode == 0, explain.stderr
+    assert 'decided: escalate("threat_review") by rule `credible_threat`' in explain.stdout
+    typo = policyc("diff", "std.basline", "child.pol", cwd=tmp_path)
+    assert typo.returncode == 2
+    assert "did you mean `std.baseline`?" in typo.stderr and "Traceback" not in typo.stderr
