@@ -45,8 +45,13 @@ def _fail(message: str, help: str | None = None) -> int:
 
 def load_target(target: Path, path: list[Path], stdin_filename: str | None = None) -> Checker:
     """A bundle (recognised by its content, whatever its name), or policy source compiled
-    in memory (diagnostics rendered, then exit 2); `-` reads either from standard input."""
+    in memory (diagnostics rendered, then exit 2); `-` reads either from standard input;
+    a policy name (`std.baseline`, or one in a `--path` folder) stands for its file."""
     from policyc.inputs import is_bundle, is_stdin, read_stdin_bytes, stdin_display
+    from policyc.semantics.loader import named_policy
+
+    if not is_stdin(target):
+        target = named_policy(target, path) or target
     from policyc.runtime.bundle import Bundle
 
     if is_bundle(target):

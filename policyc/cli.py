@@ -378,7 +378,8 @@ def graph(
 # ---- check / explain ---------------------------------------------------------------------------
 
 TargetArg = Annotated[Path, typer.Argument(
-    metavar="TARGET", help="A compiled bundle or a `.pol` file; `-` reads standard input.")]
+    metavar="TARGET", help="A compiled bundle, a `.pol` file, or a policy name such as "
+    "`std.baseline`; `-` reads standard input.")]
 TextOpt = Annotated[Optional[str], typer.Option(
     "--text", metavar="TEXT", help="Text to classify.")]
 ContextOpt = Annotated[Optional[list[str]], typer.Option(
@@ -469,9 +470,10 @@ def compile_(
 @app.command()
 def diff(
     old: Annotated[Path, typer.Argument(
-        metavar="OLD", help="Old version: a `.pol` file or a bundle.")],
+        metavar="OLD",
+        help="Old version: a `.pol` file, a bundle, or a policy name such as `std.baseline`.")],
     new: Annotated[Path, typer.Argument(
-        metavar="NEW", help="New version: a `.pol` file or a bundle.")],
+        metavar="NEW", help="New version: a `.pol` file, a bundle, or a policy name.")],
     format: Annotated[DiffFormat, typer.Option(
         "--format", "-f", metavar="FORMAT", help="text, json or markdown.")] = DiffFormat.text,
     fail_on: Annotated[Optional[DiffFailOn], typer.Option(

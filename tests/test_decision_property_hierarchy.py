@@ -7,8 +7,10 @@ the generated data, never on the front end's output: it flattens the hierarchy i
 (child's rules in source order with overrides where written, then each parent's in
 `extends` order; `drop` and `override` remove the parent's rule), merges thresholds (a
 child's key replaces the parent's, also for the parent's rules), evaluates guards, resolves
-with the six strategies and applies locked floors. It is compared with the `DecisionMap`
-on every cell of a grid that refines the decision map's own grid of cut points.
+with the six strategies and applies locked floors (a locked rule keeps the region it has in
+each parent it came through: a child's threshold tightens a floor, never loosens it). It is
+compared with the `DecisionMap` on every cell of a grid that refines the decision map's own
+grid of cut points.
 """
 
 from __future__ import annotations
@@ -279,6 +281,17 @@ class Reference:
         self.thresholds = thresholds(h, name)
         self.cells = cells
         self.truth = [[self.holds(r.guard, e) for e in cells] for r in self.rules]
+        # §5 floors: an inherited locked rule still fires wherever it fires in a parent it
+        # came through (with that parent's thresholds): a child tightens it, never loosens
+        # it. For a category read positively that is the lower of the two thresholds.
+        inherited = [i for i, r in enumerate(self.rules) if r.locked and r.origin != name]
+        for parent, _ in h[name].parents if inherited else ():
+            alone = Reference(h, parent, cells)
+            where = {(r.origin, r.id): alone.truth[j] for j, r in enumerate(alone.rules)}
+            for i in inherited:
+                theirs = where.get((self.rules[i].origin, self.rules[i].id))
+                if theirs is not None:
+                    self.truth[i] = [a or b for a, b in zip(self.truth[i], theirs, strict=True)]
 
     def threshold(self, leaf: str) -> float:
         for key in (leaf, leaf.rsplit(".", 1)[0], "default"):

@@ -435,5 +435,14 @@ def test_baseline_floors_cannot_be_loosened(tmp_path: Path) -> None:
     _, diagnostics = lint_paths([p], LintConfig())
     codes = {d.code for d in diagnostics if d.severity is Severity.error}
     assert {"POL301", "POL304"} <= codes
-    checker = compile_bundle(p)  # lint errors, but the floor still holds at run time
-    assert checker.check(scores={"violence.mass_casualty": 0.9}).action == "refuse"
+    # compile refuses hierarchy errors (exit 2 on the command line): no bundle at all
+    state = compile_file(p)
+    assert state.bundle is None
+    assert {d.code for d in state.diagnostics if d.fatal} == {"POL301", "POL304"}
+    # and the floors hold by construction in the flattened policy all the same
+    from policyc.semantics.decision import DecisionMap
+    from policyc.semantics.program import load_program
+
+    dm = DecisionMap(load_program([p]).policies["t.loose"])
+    assert dm.decide_event({"violence.mass_casualty": 0.9}).decision.action == "refuse"
+    assert dm.decide_event({"violence.threat": 0.9}).rule == "credible_threat"

@@ -1,15 +1,13 @@
 """`policyc compile FILE -o BUNDLE [--strict]`.
 
 Exit codes: 2 when the input has no defined meaning (syntax, unknown names, types,
-cycles, a model path that escapes its folder: nothing is written); 1 with
-`--strict` when lint reports an error-severity finding (overlap, ambiguity, gap):
-the input is meaningful but the user asked to refuse findings, which is what exit
-1 means everywhere else (CLI.md); 0 when the bundle was written.
-
-The bundle is never written over policy source: an output that is the input or one
-of its parents, or that ends in `.pol`, is refused (exit 2) before anything is
-compiled. `-o -` writes the bundle to standard output (never to a terminal) and the
-summary to standard error; `--format json` prints the summary as `policyc/compile/v1`.
+cycles, a model path that escapes its folder) or contradicts its parents (a loosened
+locked floor, a raised locked threshold, a broken `narrowing`: POL301, POL302, POL304):
+nothing is written; 1 with `--strict` when lint reports another error-severity finding
+(overlap, ambiguity, gap): the input is meaningful but the user asked to refuse
+findings, which is what exit 1 means everywhere else (CLI.md); 0 when the bundle was
+written. Every successful compile ends with one line counting the lint errors that did
+not block it.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ import sys
 from pathlib import Path
 
 from policyc.console import console, note, print_error
+from policyc.diagnostics import Diagnostic
 
 SCHEMA = "policyc/compile/v1"
 
@@ -58,7 +57,7 @@ def run_compile(file: Path, output: Path, strict: bool, path: list[Path],
     if refusal is not None:
         print_error(*refusal)
         return 2
-    state = compile_program(program, strict)
+    state = compile_program(program, strict, lint=True)
     sources = state.program.sources if state.program is not None else {}
     if state.diagnostics:
         render_human(state.diagnostics, sources, err)
@@ -80,7 +79,9 @@ def run_compile(file: Path, output: Path, strict: bool, path: list[Path],
     if format == "json":
         result = {"schema": SCHEMA, "policy": m.policy, "version": m.version, "hash": m.hash,
                   "output": None if is_stdin(output) else str(output), "strategy": m.strategy,
-                  "stats": dict(s)}
+                  "stats": dict(s),
+                  "lint": {"errors": len(state.lint_errors),
+                           "codes": sorted({d.code for d in state.lint_errors})}}
         text = json.dumps(result, ensure_ascii=False, indent=2) + "\n"
         # the bundle owns stdout with `-o -`: the report goes to stderr then
         (sys.stderr if is_stdin(output) else sys.stdout).write(text)
@@ -92,4 +93,16 @@ def run_compile(file: Path, output: Path, strict: bool, path: list[Path],
     note(f"strategy {m.strategy}: {s['rules']} rules, {s['entries']} entries, "
          f"{s['variables']} variables, {s['groups']} groups, {s['cells']} cells, "
          f"{s['bytes']} bytes", stderr=to_stderr)
+    note(lint_summary(state.lint_errors, shown), stderr=to_stderr)
     return 0
+
+
+def lint_summary(errors: list[Diagnostic], file: str) -> str:
+    """One line: the lint errors that do not block `compile` (without `--strict`)."""
+    if not errors:
+        return "lint: no errors"
+    codes = sorted({d.code for d in errors})
+    n = len(errors)
+    return (f"lint: {n} error{'s' if n != 1 else ''} ({', '.join(codes)}) "
+            f"{'do' if n != 1 else 'does'} not block the bundle; `policyc lint {file}` "
+            f"shows {'them' if n != 1 else 'it'}, `--strict` refuses {'them' if n != 1 else 'it'}")

@@ -43,6 +43,9 @@ class CompileState:
     program: Program | None
     policy: FlatPolicy | None = None
     strict: bool = False
+    #: count the lint errors that do not block the bundle (the summary line of `compile`)
+    lint: bool = False
+    lint_errors: list[Diagnostic] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     stop: bool = False
     models: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # name -> (sha, bytes)
@@ -81,17 +84,46 @@ def check_front_end(state: CompileState) -> None:
         state.policy = next(iter(state.program.policies.values()))
 
 
-def strict_lint(state: CompileState) -> None:
-    """`--strict`: lint errors (overlap, ambiguity, gaps) block the bundle too."""
-    if not state.strict or state.program is None:
+#: Error-level hierarchy findings compile refuses without `--strict` (CLI.md): the child
+#: contradicts a parent's locked floor (POL301, POL304) or a declared `narrowing` (POL302).
+#: They are refused like input without a defined meaning (exit 2), never suppressed.
+HIERARCHY_ERRORS = ("POL301", "POL302", "POL304")
+
+
+def check_hierarchy(state: CompileState) -> None:
+    """A child that loosens a floor or breaks `narrowing` gets no bundle (exit 2)."""
+    policy = state.policy
+    if state.program is None or policy is None or not policy.parents:
+        return
+    from policyc.lint.context import LintContext
+    from policyc.lint.registry import all_codes
+
+    codes = all_codes()
+    ctx = LintContext(state.program, policy)
+    found = [d.model_copy(update={"fatal": True})
+             for code in HIERARCHY_ERRORS for d in codes[code].check(ctx)]  # type: ignore[misc]
+    if found:
+        state.diagnostics.extend(found)
+        state.stop = True
+
+
+def lint_errors(state: CompileState) -> None:
+    """The other lint errors (overlap, ambiguity, gaps: each has a defined runtime meaning)
+    are counted for the summary line; `--strict` refuses them (exit 1)."""
+    if not (state.strict or state.lint) or state.program is None or state.policy is None:
         return
     from policyc.lint.config import LintConfig
+    from policyc.lint.registry import all_codes
     from policyc.lint.runner import run_rules
 
-    errors = [d for d in run_rules(state.program, LintConfig())
-              if d.severity is Severity.error and not d.fatal]
-    if errors:
-        state.diagnostics.extend(errors)
+    select = [code for code, spec in all_codes().items()
+              if spec.check is not None and spec.severity is Severity.error
+              and code not in HIERARCHY_ERRORS]
+    state.lint_errors = [d for d in run_rules(state.program, LintConfig(select=select),
+                                              [state.policy])
+                         if d.severity is Severity.error and not d.fatal]
+    if state.strict and state.lint_errors:
+        state.diagnostics.extend(state.lint_errors)
         state.stop = True
 
 
@@ -266,7 +298,8 @@ def seal(state: CompileState) -> None:
 #: The passes, in order. Order matters where noted.
 PASSES: tuple[Callable[[CompileState], None], ...] = (
     check_front_end,   # first: nothing below runs on input without a defined meaning
-    strict_lint,       # before any work: --strict refuses lint errors
+    check_hierarchy,   # a loosened floor or a broken `narrowing` has no bundle either
+    lint_errors,       # before any work: --strict refuses lint errors
     resolve_models,    # bindings before tables: a bad model path is a compile error
     build_detectors,
     decision_map,      # the region algebra every table below is read from
@@ -285,13 +318,14 @@ def run_passes(state: CompileState) -> CompileState:
 
 
 def compile_program(program: Program, strict: bool = False,
-                    policy: FlatPolicy | None = None) -> CompileState:
-    """Compile the (single) root policy of a loaded program into bundle bytes."""
-    return run_passes(CompileState(program=program, policy=policy, strict=strict))
+                    policy: FlatPolicy | None = None, lint: bool = False) -> CompileState:
+    """Compile the (single) root policy of a loaded program into bundle bytes; `lint`:
+    also count the lint errors that do not block it (`state.lint_errors`)."""
+    return run_passes(CompileState(program=program, policy=policy, strict=strict, lint=lint))
 
 
 def compile_file(file: str | Path, search_path: list[str | Path] | None = None,
-                 strict: bool = False) -> CompileState:
+                 strict: bool = False, lint: bool = False) -> CompileState:
     from policyc.semantics.program import load_program
 
-    return compile_program(load_program([file], search_path), strict)
+    return compile_program(load_program([file], search_path), strict, lint=lint)

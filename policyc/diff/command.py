@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from policyc.render.human import render_human
 from policyc.render.machine import dumps
 from policyc.semantics.compare import EXACT_BUDGET
 from policyc.semantics.decision import DecisionMap
+from policyc.semantics.loader import named_policy, stdlib_names
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program, load_program
 from policyc.semantics.regions import build_space
@@ -24,10 +26,21 @@ from policyc.semantics.regions import build_space
 
 def _load_one(path: Path, search: list[Path],
               err: Console) -> tuple[FlatPolicy, str, Program | None, str | None] | None:
-    """A `.pol` file (flattened with its hierarchy) or a compiled bundle."""
+    """A `.pol` file (flattened with its hierarchy), a compiled bundle, or a policy name
+    (`std.baseline`, or one declared in a `--path` folder)."""
+    named = named_policy(path, search)
+    if named is not None:
+        path = named
     if not path.is_file():
+        if str(path).startswith("std.") and not path.exists():
+            guess = difflib.get_close_matches(str(path), stdlib_names(), n=1)
+            err.print(f"error: unknown standard library policy `{path}`", markup=False)
+            err.print("  = help: " + (f"did you mean `{guess[0]}`?" if guess else
+                                      f"known: {', '.join(stdlib_names())}"), markup=False)
+            return None
         err.print(f"error: no such file `{path}`", markup=False)
-        err.print("  = help: give two `.pol` files or two bundles", markup=False)
+        err.print("  = help: give two `.pol` files, two bundles, or a `std.*` policy name",
+                  markup=False)
         return None
     if is_bundle(path):  # by content, whatever the name
         from policyc.diff.bundles import load_bundle_policy

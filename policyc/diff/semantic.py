@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policyc.semantics.compare import EXACT_BUDGET, Difference, diff_maps
-from policyc.semantics.decision import DecisionMap, Outcome
+from policyc.semantics.changes import change_kind, changed_regions
+from policyc.semantics.compare import EXACT_BUDGET, Difference
+from policyc.semantics.decision import Outcome
 from policyc.semantics.formula import variables
-from policyc.semantics.merge import merge_regions
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program
-from policyc.semantics.regions import build_space, describe_box, witness
+from policyc.semantics.regions import describe_box, witness
 from policyc.semantics.space import Space
 
 _ACCEPT = re.compile(r"#\s*policyc:\s*accept-loosening\[([^\]]+)\]\s*(.*)")
@@ -139,12 +139,9 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
                   budget: int | None = EXACT_BUDGET) -> DiffReport:
     """The diff report; `budget` bounds the exact boxes per changed rule (None: no bound,
     see `diff_maps`)."""
-    space = build_space([old, new])
-    a = DecisionMap(old, space)
-    b = DecisionMap(new, space)
-    diffs = merge_regions(diff_maps(a, b, budget=budget), space, a, b)
+    found = changed_regions(old, new, budget)
     accepted = {acc.target: acc for acc in acceptances(new_source)}
-    changes = [_change(d, space, accepted) for d in diffs]
+    changes = [_change(d, found.space, accepted) for d in found.regions]
     changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),
                                 sorted(c.region), str(c.region)))
     return DiffReport(old, new, hashes[0] or policy_hash(old, programs[0]),
@@ -153,10 +150,7 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
 
 
 def _change(d: Difference, space: Space, accepted: dict[str, Acceptance]) -> Change:
-    if d.old.decision is None or d.new.decision is None:
-        kind = "tightened" if d.old.decision is None else "loosened"
-    else:
-        kind = d.kind
+    kind = change_kind(d)
     acc = None
     if kind == "loosened":
         acc = accepted.get(d.new.rule or "default") or accepted.get(d.old.rule or "default")

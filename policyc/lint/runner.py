@@ -9,6 +9,7 @@ from policyc.diagnostics import Diagnostic, Severity, sort_diagnostics
 from policyc.lint.config import LintConfig
 from policyc.lint.context import LintContext
 from policyc.lint.registry import all_codes
+from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program, load_program
 
 _SUPPRESS = re.compile(r"#\s*policyc:\s*ignore\[([A-Za-z0-9_,\s]+)\]")
@@ -36,12 +37,14 @@ def _suppressed(d: Diagnostic, table: dict[str, dict[int, set[str]]]) -> bool:
     return d.code in codes or "all" in codes
 
 
-def run_rules(program: Program, config: LintConfig) -> list[Diagnostic]:
-    """Front-end diagnostics plus every enabled semantic rule, on every root policy."""
+def run_rules(program: Program, config: LintConfig,
+              policies: list[FlatPolicy] | None = None) -> list[Diagnostic]:
+    """Front-end diagnostics plus every enabled semantic rule, on every root policy (or on
+    the given ones)."""
     found = list(program.diagnostics)
     if not program.fatal:
         specs = [s for s in all_codes().values() if s.check is not None and config.enabled(s.code)]
-        for policy in program.policies.values():
+        for policy in program.policies.values() if policies is None else policies:
             ctx = LintContext(program, policy)
             for spec in specs:
                 found.extend(spec.check(ctx))  # type: ignore[misc]

@@ -156,7 +156,8 @@ class Flattener:
                 decl_spans["on_error_inherited"] = _declaration(parent, "on_error")
         sources, replaced = self._merge_rules(module, parents, scope)
         self._sources[me] = sources
-        rules = tuple(self._compile_rule(s, i, scope, me) for i, s in enumerate(sources))
+        floors = _inherited_floors(parents)
+        rules = tuple(self._compile_rule(s, i, scope, me, floors) for i, s in enumerate(sources))
         lineage = tuple(linearize(self.graph, self.ws, me))
         ancestors: dict[str, FlatPolicy] = {}
         for parent in parents:
@@ -522,7 +523,8 @@ class Flattener:
             out |= {(origin, rid) for rid, _, _, origin in ancestor.replaced}
         return out
 
-    def _compile_rule(self, src: _RuleSource, order: int, scope: Scope, me: str) -> FlatRule:
+    def _compile_rule(self, src: _RuleSource, order: int, scope: Scope, me: str,
+                      floors: dict[tuple[str, str], list[Formula]]) -> FlatRule:
         # an inherited rule was checked when its own policy was flattened: report once
         report = self.report if src.origin == me else (lambda d: None)
         formula: Formula
@@ -533,10 +535,18 @@ class Flattener:
             formula = disj([scope.category_true(m) for m in sorted(members)])
         else:
             formula = scope.resolve_guard(src.guard, report)
+        in_force = None
+        if src.locked and src.origin != me:
+            # LANGUAGE.md §5: a floor keeps the region it had in every parent it came through
+            # (their thresholds), and grows with this policy's: a child tightens, never loosens
+            kept = [f for f in dict.fromkeys(floors.get((src.origin, src.id), []))
+                    if f != formula]
+            if kept:
+                in_force, formula = formula, disj([formula, *kept])
         return FlatRule(src.id, src.decision, formula, src.priority, src.locked, order,
                         src.origin, src.span, src.override, src.guard,
                         src.sugar,  # type: ignore[arg-type]
-                        category_sets)
+                        category_sets, in_force)
 
     # ---- tests ------------------------------------------------------------------------------
 
@@ -570,6 +580,16 @@ class Flattener:
                     self.report(error("POL101", f"unknown category or attribute `{a.name}`",
                                       a.span, did_you_mean(a.name, [*flat.categories,
                                                                      *flat.contexts])))
+
+
+def _inherited_floors(parents: list[FlatPolicy]) -> dict[tuple[str, str], list[Formula]]:
+    """(origin, id) of each locked rule the parents have -> its region in each of them."""
+    out: dict[tuple[str, str], list[Formula]] = {}
+    for parent in parents:
+        for r in parent.rules:
+            if r.locked:
+                out.setdefault((r.origin, r.id), []).append(r.formula)
+    return out
 
 
 def _declared_or_inherited(flat: FlatPolicy, key: str) -> bool:

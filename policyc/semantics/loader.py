@@ -21,6 +21,27 @@ def stdlib_dir() -> Path:
     return _data_dir("_stdlib_policies", "stdlib_policies")
 
 
+def named_policy(arg: str | Path, search_path: Sequence[str | Path]) -> Path | None:
+    """A command-line argument that names a policy instead of a file (`std.baseline`):
+    the file declaring it in a `--path` folder or, for `std.*`, the standard library.
+    None when the argument is a path (an existing one, or one ending in `.pol`)."""
+    raw = str(arg)
+    if Path(raw).exists() or raw.endswith(".pol") or "/" in raw or "\\" in raw:
+        return None
+    ws = Workspace(search_path=[Path(p) for p in search_path])
+    folders = [*ws.search_path, *([stdlib_dir()] if raw.startswith("std.") else [])]
+    for folder in folders:
+        found = ws._index(folder).get(raw)
+        if found is not None:
+            return found
+    return None
+
+
+def stdlib_names() -> list[str]:
+    """Every policy the standard library declares (for hints)."""
+    return sorted(Workspace()._index(stdlib_dir()))
+
+
 def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
     """Files and folders (recursively, `*.pol`) in a stable order; missing paths reported."""
     files: list[Path] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from policyc.semantics.compare import Difference
 from policyc.semantics.decision import DecisionMap
-from policyc.semantics.regions import Box, box_subtract
+from policyc.semantics.regions import Box, box_subtract, witness_point
 from policyc.semantics.space import Space
 
 
@@ -18,7 +18,7 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
                   b: DecisionMap | None = None) -> list[Difference]:
     """Merge boxes with the same change (old and new decision) that differ on one variable
     only (adjacent). With the maps given, each merged region names the rules that decide
-    at its witness."""
+    at its witness (`regions.witness`), the event reports show with it."""
     def change(d: Difference) -> tuple[object, ...]:
         """What a merged region must share: the decisions (and, without the maps, the
         rules that made them)."""
@@ -55,8 +55,8 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
             norm = _expand(norm, space)
         d0 = sample[key]
         for bx in norm:
-            if a is not None and b is not None:
-                point = a.cell_point(bx)
+            if a is not None and b is not None:  # what decides at the region's witness
+                point = list(witness_point(bx, space))
                 out.append(Difference(bx, a.decide_point(point), b.decide_point(point)))
             else:
                 out.append(Difference(bx, d0.old, d0.new))

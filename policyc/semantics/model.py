@@ -70,6 +70,9 @@ class FlatRule:
     guard: ast.Guard | None = None  # as written, for messages
     sugar: Literal["allow", "disallow"] | None = None
     category_sets: tuple[frozenset[str], ...] = ()  # sets named by `allow S`/`disallow S`
+    #: an inherited locked rule whose floor keeps a parent's region (LANGUAGE.md §5): the
+    #: guard under this policy's thresholds alone; `formula` is its union with the parents'
+    in_force: Formula | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             continue
         for diff, space in loosened_regions(ctx.policy, ctx.policy.ancestors[ref.name]):
             old, new = diff.old, diff.new
+            if old.decision is None or new.decision is None:
+                continue  # a gap: POL207 (coverage-gap) reports it
             yield make("POL302",
                        f"`{ctx.policy.name}` loosens `{ref.name}` (declared `narrowing`): "
                        f"{old.decision} → {new.decision} in "
@@ -32,6 +34,6 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
                        help=f"the child decides `{new.rule or 'default'}` where the parent "
                             f"decides `{old.rule or 'default'}`; make the child at least as "
                             f"restrictive there",
-                       witness=witness(diff.box, space))
+                       witness=witness(diff.witness_box(), space))
 
 

@@ -1,7 +1,9 @@
-"""POL304 locked-threshold-raised: a child's threshold shrinks a locked rule's region.
+"""POL304 locked-threshold-raised: a child's threshold would shrink a locked rule's region.
 
 Thresholds are late-bound: a child's `threshold` also applies to the parent's
-rules. Raising one that a locked rule reads loosens the floor, which is an error.
+rules. A locked rule is the exception (LANGUAGE.md §5): it keeps the region it had
+in its parents, so raising a threshold it reads cannot loosen the floor, but the
+child then says something that never takes effect there, which is an error.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from collections.abc import Iterator
 from policyc.diagnostics import Diagnostic, Related, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
-from policyc.semantics.decision import DecisionMap
-from policyc.semantics.regions import build_space, witness
+from policyc.semantics.model import FlatPolicy
+from policyc.semantics.regions import formula_boxes, region_subtract, witness
+from policyc.syntax.ast import Span
 
 
 @rule("POL304", "locked-threshold-raised", Severity.error,
@@ -21,25 +24,41 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     raised = [c for c in ctx.policy.threshold_changes if c[2] > c[1]]
     if not raised:
         return
+    space = ctx.decision_map.space
     for rule_ in ctx.policy.rules:
-        if not rule_.locked or rule_.origin == ctx.policy.name:
+        if rule_.in_force is None:
             continue
-        parent = ctx.policy.ancestors.get(rule_.origin)
-        before = parent.rule(rule_.id) if parent else None
-        if parent is None or before is None or before.formula == rule_.formula:
-            continue
-        space = build_space([ctx.policy, parent])
-        old_boxes = DecisionMap(parent, space).boxes[parent.rules.index(before)]
-        new_map = DecisionMap(ctx.policy, space)
-        new_entries = new_map.rule_entries[ctx.policy.rules.index(rule_)]
-        lost = next((b for box in old_boxes
-                     if (b := new_map.search(box, new_entries)) is not None), None)
+        kept = formula_boxes(rule_.in_force, space)
+        lost = None
+        for box in formula_boxes(rule_.formula, space):
+            rest = [box]
+            for k in kept:
+                rest = region_subtract(rest, k, space)
+                if not rest:
+                    break
+            if rest:
+                lost = rest[0]
+                break
         if lost is None:
             continue
-        key, old, new, span = raised[0]
+        key, old, new, span = _culprit(ctx.policy, raised, set(witness(lost, space)))
         yield make("POL304",
-                   f"threshold {key or 'default'} raised from {old} to {new} loosens locked "
-                   f"rule `{rule_.id}` of `{rule_.origin}`",
+                   f"threshold {key or 'default'} raised from {old} to {new} would loosen "
+                   f"locked rule `{rule_.id}` of `{rule_.origin}`; the floor keeps the "
+                   f"parent's threshold",
                    span=span, related=[Related(message="locked here", span=rule_.span)],
                    help="keep the parent's threshold (lowering it is allowed)",
                    witness=witness(lost, space))
+
+
+Change = tuple[str | None, float, float, Span | None]
+
+
+def _culprit(policy: FlatPolicy, raised: list[Change], names: set[str]) -> Change:
+    """The raised threshold that applies to a category at the witness, else the first."""
+    for change in raised:
+        key = change[0]
+        if key is None or any(n == key or n.startswith(key + ".") for n in names
+                              if n in policy.categories):
+            return change
+    return raised[0]

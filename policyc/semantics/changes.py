@@ -1,0 +1,44 @@
+"""Where two policies decide differently: the one region algebra diff and lint share.
+
+`policyc diff` reports these regions and the hierarchy rules (POL302, POL303) count and
+show them, so a child's lint finding and `policyc diff PARENT CHILD` agree on how many
+regions changed and on what decides at each witness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policyc.semantics.compare import EXACT_BUDGET, Difference, diff_maps
+from policyc.semantics.decision import DecisionMap
+from policyc.semantics.merge import merge_regions
+from policyc.semantics.model import FlatPolicy
+from policyc.semantics.regions import build_space
+from policyc.semantics.space import Space
+
+
+@dataclass
+class Changes:
+    space: Space
+    old: DecisionMap
+    new: DecisionMap
+    #: merged regions; each names the decisions and rules of both versions at its witness
+    regions: list[Difference]
+
+
+def change_kind(d: Difference) -> str:
+    """`loosened`, `tightened` or `changed` (CLI.md); a gap (no decision) is the least
+    restrictive outcome of all."""
+    if d.old.decision is None or d.new.decision is None:
+        return "tightened" if d.old.decision is None else "loosened"
+    return d.kind
+
+
+def changed_regions(old: FlatPolicy, new: FlatPolicy,
+                    budget: int | None = EXACT_BUDGET) -> Changes:
+    """Every region where `new` decides differently from `old`, on one shared space,
+    merged so the report is small (`budget`: see `diff_maps`)."""
+    space = build_space([old, new])
+    a = DecisionMap(old, space)
+    b = DecisionMap(new, space)
+    return Changes(space, a, b, merge_regions(diff_maps(a, b, budget=budget), space, a, b))
