@@ -39,7 +39,8 @@ from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parent.parent
 #: what a fresh clone holds that the commands read (tests, benchmarks and docs are not run)
-CHECKOUT = ("policyc", "grammar", "stdlib_policies", "examples", "pyproject.toml", ".gitignore")
+CHECKOUT = ("policyc", "grammar", "stdlib_policies", "examples", "tests/golden/lint", "pyproject.toml",
+            ".gitignore")
 
 # Run as `python -c RUNNER MODULE ARGS…`: block the modules, then run MODULE as `-m` would.
 RUNNER = """
