@@ -18,7 +18,7 @@ from lark.exceptions import (
 )
 
 from policyc.diagnostics import Diagnostic, PolicycError, Severity
-from policyc.syntax import ast
+from policyc.syntax import ast, limits
 from policyc.syntax.lalr import FastParser, Miss
 from policyc.syntax.transform import ToAst
 
@@ -129,10 +129,27 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, lark: Lark) -
                       help=help, fatal=True)
 
 
+BOM = "\ufeff"
+
+
 def parse_text(text: str, path: str = "<string>") -> tuple[ast.Module | None, list[Diagnostic]]:
     """Parse one file's text. Returns the module (None on a syntax error) and diagnostics.
 
-    Valid text takes the fast path; anything it gives up on (every syntax error) is parsed
+    A leading byte order mark is skipped. Text over a limit (`limits.py`: file size, nesting
+    depth) gives a POL004 error and no module, so no later pass sees it."""
+    text = text.removeprefix(BOM)
+    if len(text) > limits.MAX_FILE:
+        return None, [limits.file_too_large(path, len(text))]
+    module, diagnostics = _parse(text, path)
+    if module is not None:
+        deep = limits.check_nesting(module.policy)
+        if deep:
+            return None, [*diagnostics, *deep]
+    return module, diagnostics
+
+
+def _parse(text: str, path: str) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Valid text takes the fast path; anything it gives up on (every syntax error) is parsed
     again by lark itself, so diagnostics are lark's, unchanged."""
     fast = fast_parser()
     if fast is not None:
@@ -162,6 +179,11 @@ def parse_text_with_lark(text: str, path: str = "<string>"
         policy = transformer.transform(lark.parse(text))
     except UnexpectedInput as err:
         return None, [_syntax_diagnostic(err, text, path, lark)]
+    except RecursionError:  # lark's tree walk is recursive; the fast path never gets here
+        return None, [limits.limit_error(
+            ast.Span(path, 1, 1, 1, 1),
+            f"`{path}` is nested too deeply to read (the limit is {limits.MAX_NESTING} levels)",
+            "split deep guards or set expressions into named sets and simpler rules")]
     except VisitError as err:  # pragma: no cover - a transformer bug, reported not raised
         raise PolicycError([Diagnostic(code="POL001", severity=Severity.error, fatal=True,
                                        message=f"internal error while reading `{path}`: "
@@ -177,12 +199,16 @@ def _module(path: str, policy: ast.Policy, comments: list[Token], transformer: T
                        for c in comments))
 
 
-def parse_file(path: Path | str, display: str | None = None) -> tuple[ast.Module | None,
-                                                                       list[Diagnostic]]:
-    """Read and parse a file; an unreadable file is a POL002 diagnostic."""
+def read_source(path: Path | str, display: str | None = None) -> tuple[str | None,
+                                                                        list[Diagnostic]]:
+    """A policy file's text (a leading byte order mark removed), or why it cannot be read:
+    POL002 (unreadable, not UTF-8) or POL004 (over the size limit, checked before reading)."""
     p = Path(path)
     shown = display or str(path)
     try:
+        size = p.stat().st_size
+        if size > limits.MAX_FILE:
+            return None, [limits.file_too_large(shown, size, "bytes")]
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
@@ -190,6 +216,16 @@ def parse_file(path: Path | str, display: str | None = None) -> tuple[ast.Module
                                  message=f"cannot read `{shown}`: {reason}",
                                  span=ast.Span(shown, 1, 1, 1, 1),
                                  help="check the path and that the file is UTF-8 text")]
+    return text.removeprefix(BOM), []
+
+
+def parse_file(path: Path | str, display: str | None = None) -> tuple[ast.Module | None,
+                                                                       list[Diagnostic]]:
+    """Read and parse a file; an unreadable file is a POL002 diagnostic."""
+    shown = display or str(path)
+    text, problems = read_source(path, shown)
+    if text is None:
+        return None, problems
     return parse_text(text, shown)
 
 
