@@ -237,8 +237,13 @@ def _underline(line: str, span: Span) -> tuple[str, int, int]:
     return shown, cell_len(prefix), max(marks, 1)
 
 
+_HIDDEN = frozenset({"Cf", "Zl", "Zp", "Co", "Cn"})
+
+
 def _display(text: str, column: int = 0) -> str:
-    """`text` as shown: tabs expanded, control characters made visible and harmless."""
+    """`text` as shown: tabs expanded, control characters made visible and harmless, and
+    characters a reader cannot see (zero-width, bidi controls, BOM, odd spaces) written as
+    `<U+200B>`."""
     if text.isascii() and text.isprintable():  # the usual line: shown as it is
         return text
     out: list[str] = []
@@ -249,8 +254,11 @@ def _display(text: str, column: int = 0) -> str:
             out.append(" " * n)
             col += n
             continue
-        if unicodedata.category(ch) == "Cc":
+        category = unicodedata.category(ch)
+        if category == "Cc":
             ch = "\ufffd"
+        elif category in _HIDDEN or (category == "Zs" and ch != " "):
+            ch = f"<U+{ord(ch):04X}>"  # zero-width, bidi controls, odd spaces: made visible
         out.append(ch)
         col += cell_len(ch)
     return "".join(out)
