@@ -313,8 +313,8 @@ def syntax_diagnostic(err: UnexpectedInput, text: str, path: str, lark: Lark) ->
         labels = _ranked_labels(accepted, lark)
         keywords = _keyword_values(accepted, lark)
     else:  # pragma: no cover - lark always gives its parser state
-        labels = sorted({_label(t, {p.name: p.pattern for p in lark.terminals})
-                         for t in getattr(err, "expected", None) or getattr(err, "allowed", ())})
+        raw: set[str] = getattr(err, "expected", None) or getattr(err, "allowed", None) or set()
+        labels = sorted({_label(t, {p.name: p.pattern for p in lark.terminals}) for t in raw})
         keywords = []
     expected = _expected_text(labels)
     end_column = column + 1
@@ -323,9 +323,9 @@ def syntax_diagnostic(err: UnexpectedInput, text: str, path: str, lark: Lark) ->
         message, help = _character_problem(text, min(pos, len(text) - 1), keywords)
         hints.append(help or (expected or ""))
     elif isinstance(err, UnexpectedToken) and _glued_non_ascii(err.token, text) is not None:
-        pos = _glued_non_ascii(err.token, text)
-        assert pos is not None
-        message, help = _character_problem(text, pos, keywords)
+        glued = _glued_non_ascii(err.token, text)
+        assert glued is not None
+        message, help = _character_problem(text, glued, keywords)
         hints.append(help)
         line, column = err.token.end_line or line, err.token.end_column or column
         end_column = column + 1
