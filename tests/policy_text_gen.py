@@ -360,3 +360,61 @@ def policies(draw: Draw, max_items: int = 12) -> str:
     if draw(st.booleans()):
         tail += draw(comment_texts) + draw(st.sampled_from(["", "\n"]))
     return head + _join(draw, tokens) + tail
+
+
+# ---- stress: values and shapes at and past the front end's limits ----------------------------
+
+#: Depths around the documented nesting limit (`policyc.syntax.limits.MAX_NESTING`, 128).
+_DEPTHS = st.one_of(st.integers(1, 140), st.sampled_from([127, 128, 129, 130, 500, 1000]))
+
+
+@st.composite
+def huge_numbers(draw: Draw) -> str:
+    """NUMBER literals a double cannot hold, or barely can: `1e999`, 5000 digits, 2^53 + 1."""
+    sign = draw(st.sampled_from(["", "-", "+"]))
+    kind = draw(st.integers(0, 4))
+    if kind == 0:
+        body = f"{draw(st.integers(1, 9))}e{draw(st.integers(300, 100_000))}"
+    elif kind == 1:
+        body = "9" * draw(st.integers(300, 6000))
+    elif kind == 2:
+        body = "0." + "0" * draw(st.integers(300, 6000)) + "1"
+    elif kind == 3:
+        body = str(2 ** 53 + draw(st.integers(-2, 2)))
+    else:
+        body = draw(st.sampled_from(["1.7976931348623157e308", "1.8e308", "4.9e-324",
+                                     "1e-400"]))
+    return sign + body
+
+
+@st.composite
+def deep_guards(draw: Draw) -> str:
+    """A rule whose guard nests `and`/`or`/`not` (and parentheses) around the depth limit."""
+    depth = draw(_DEPTHS)
+    guard = draw(st.sampled_from(["hate", "violence", "age > 3", "any { hate }"]))
+    for _ in range(depth):
+        kind = draw(st.integers(0, 3))
+        if kind == 0:
+            guard = f"not {guard}" if draw(st.booleans()) else f"not ({guard})"
+        elif kind == 1:
+            guard = f"(hate and {guard})"
+        elif kind == 2:
+            guard = f"({guard} or violence)"
+        else:
+            guard = f"({guard})"  # parentheses alone are not a level
+    return f"rule r: refuse when {guard}"
+
+
+@st.composite
+def deep_sets(draw: Draw) -> str:
+    """A set expression nested (or chained) around the depth limit, used by a rule."""
+    depth = draw(_DEPTHS)
+    if draw(st.booleans()):
+        op = draw(st.sampled_from(["|", "&", "-"]))
+        expr = f" {op} ".join(["hate"] * (depth + 1))
+    else:
+        expr = "hate"
+        for _ in range(depth):
+            op = draw(st.sampled_from(["|", "&", "-"]))
+            expr = f"(violence {op} {expr})" if draw(st.booleans()) else f"({expr} {op} hate)"
+    return f"set s = {expr}\n  rule r: refuse when any s"

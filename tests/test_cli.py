@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from policy_text_gen import deep_guards, deep_sets, huge_numbers
 from typer.testing import CliRunner
 
 from policyc.cli import app
@@ -138,7 +139,8 @@ def test_mutated_valid_files_never_raise(tmp_path: Path, data: st.DataObject) ->
     source = (ROOT / "examples/acme/chat.pol").read_text()
     i = data.draw(st.integers(0, len(source) - 1))
     j = data.draw(st.integers(i, min(len(source), i + 20)))
-    junk = data.draw(st.text(max_size=10))
+    # random text, or values and shapes at and past the front end's limits
+    junk = data.draw(st.text(max_size=10) | huge_numbers() | deep_guards() | deep_sets())
     p = tmp_path / "m.pol"
     p.write_text(source[:i] + junk + source[j:])
     result = runner.invoke(app, ["lint", str(p), "--path", str(ROOT / "examples/acme")])

@@ -8,6 +8,8 @@ E = Severity.error
 declare("POL001", "syntax-error", E, "the file does not follow the `.pol` grammar")
 declare("POL002", "unreadable-input", E, "a file or folder cannot be read")
 declare("POL003", "invalid-literal", E, "a number or priority literal is malformed")
+declare("POL004", "limit-exceeded", E,
+        "a file, literal or nesting depth is over a documented limit")
 declare("POL101", "undefined-name", E, "a category, set or attribute is used but not declared")
 declare("POL102", "undefined-parent", E, "`extends` names a policy that cannot be found")
 declare("POL103", "hierarchy-cycle", E, "`extends` (or `derive`) forms a cycle")

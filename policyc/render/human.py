@@ -22,6 +22,8 @@ span at or past the end of a line (an unexpected end of input) still gets one ca
 Columns are characters (code points) as in `Span`; the underline is placed by
 display width, so wide characters (CJK, emoji) and tabs keep it aligned. When the
 source of a file is not in `sources`, only the ` --> file:line:col` line is shown.
+A source line longer than `SNIPPET_WIDTH` characters is cut around the span, with `…` where
+text was left out.
 
 Diagnostics are printed in the order given: callers pass `sort_diagnostics(...)`.
 Colour is rich's business: `Console` decides from the terminal (and `NO_COLOR`);
@@ -49,6 +51,7 @@ from policyc.syntax.ast import Span
 __all__ = ["diagnostic_lines", "format_human", "render_human", "summary_line"]
 
 TAB_WIDTH = 4
+SNIPPET_WIDTH = 400  # characters of one source line shown; longer lines are cut around the span
 
 _SEVERITY_STYLE = {
     Severity.error: "bold red",
@@ -172,7 +175,7 @@ def _location(
     source_line = _source_line(sources.get(span.file), span.line)
     if source_line is None:
         return False
-    shown, prefix_cells, mark_cells = _underline(source_line, span)
+    shown, prefix_cells, mark_cells = _underline(*_window(source_line, span))
     lines.append([(" " * width + " |", _GUTTER)])
     code: Line = [(f"{span.line:>{width}} |", _GUTTER)]
     if shown.strip():
@@ -195,8 +198,28 @@ def _source_line(source: str | None, line: int) -> str | None:
 
 @functools.lru_cache(maxsize=8)
 def _lines(source: str) -> list[str]:
-    """A file's lines, split once for all its findings (str caches its hash)."""
-    return source.split("\n")
+    """A file's lines, split once for all its findings (str caches its hash); a leading byte
+    order mark is not part of the first line (the parser skips it: columns count without it)."""
+    return source.removeprefix("\ufeff").split("\n")
+
+
+def _window(line: str, span: Span) -> tuple[str, Span]:
+    """A long source line cut to `SNIPPET_WIDTH` characters around the span's start, with
+    `…` where text was left out, and the span moved to match (a 10 MB line stays readable).
+    """
+    if len(line) <= SNIPPET_WIDTH:
+        return line, span
+    start = max(span.column - 1, 0)
+    lo = max(min(start - SNIPPET_WIDTH // 3, len(line) - SNIPPET_WIDTH), 0)
+    hi = lo + SNIPPET_WIDTH
+    head = "…" if lo > 0 else ""
+    tail = "…" if hi < len(line) else ""
+    end = span.end_column - 1 if span.end_line == span.line else len(line)
+    shift = len(head) - lo
+    column = start + shift + 1
+    end_column = max(min(end, hi) + shift + 1, column)
+    moved = Span(span.file, span.line, column, span.line, end_column, span.start, span.end)
+    return head + line[lo:hi] + tail, moved
 
 
 def _underline(line: str, span: Span) -> tuple[str, int, int]:
@@ -214,8 +237,13 @@ def _underline(line: str, span: Span) -> tuple[str, int, int]:
     return shown, cell_len(prefix), max(marks, 1)
 
 
+_HIDDEN = frozenset({"Cf", "Zl", "Zp", "Co", "Cn"})
+
+
 def _display(text: str, column: int = 0) -> str:
-    """`text` as shown: tabs expanded, control characters made visible and harmless."""
+    """`text` as shown: tabs expanded, control characters made visible and harmless, and
+    characters a reader cannot see (zero-width, bidi controls, BOM, odd spaces) written as
+    `<U+200B>`."""
     if text.isascii() and text.isprintable():  # the usual line: shown as it is
         return text
     out: list[str] = []
@@ -226,8 +254,11 @@ def _display(text: str, column: int = 0) -> str:
             out.append(" " * n)
             col += n
             continue
-        if unicodedata.category(ch) == "Cc":
+        category = unicodedata.category(ch)
+        if category == "Cc":
             ch = "\ufffd"
+        elif category in _HIDDEN or (category == "Zs" and ch != " "):
+            ch = f"<U+{ord(ch):04X}>"  # zero-width, bidi controls, odd spaces: made visible
         out.append(ch)
         col += cell_len(ch)
     return "".join(out)

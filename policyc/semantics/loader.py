@@ -14,7 +14,7 @@ from pathlib import Path
 
 from policyc.diagnostics import Diagnostic, Related, Severity
 from policyc.syntax import ast
-from policyc.syntax.parse import _data_dir, parse_file
+from policyc.syntax.parse import _data_dir, parse_text, read_source
 
 
 def stdlib_dir() -> Path:
@@ -84,11 +84,12 @@ class Workspace:
         shown = display or _display(path)
         if shown in self.files:
             return self.files[shown]
-        module, diagnostics = parse_file(path, shown)
-        try:
-            self.sources[shown] = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            pass
+        text, diagnostics = read_source(path, shown)  # read once, for the parser and snippets
+        if text is not None:
+            self.sources[shown] = text
+            module, diagnostics = parse_text(text, shown)
+        else:
+            module = None
         self.diagnostics.extend(diagnostics)
         if module is None:
             return None

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 
 from policyc.diagnostics import PolicycError, Severity
 from policyc.syntax import ast
-from policyc.syntax.parse import parse_text
+from policyc.syntax.parse import BOM, parse_text
 
 __all__ = ["format_module", "format_text", "quote", "format_number"]
 
@@ -608,6 +608,7 @@ def format_module(module: ast.Module, source: str | None = None) -> str:
 
 def format_text(text: str, path: str = "<string>") -> str:
     """Parse and format; raises `PolicycError` with the diagnostics if `text` does not parse."""
+    text = text.removeprefix(BOM)  # the canonical form has none; spans count without it
     module, diagnostics = parse_text(text, path)
     errors = [d for d in diagnostics if d.severity == Severity.error]
     if module is None or errors:

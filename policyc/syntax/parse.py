@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import difflib
 import gc
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
+from lark.exceptions import UnexpectedInput, VisitError
 
 from policyc.diagnostics import Diagnostic, PolicycError, Severity
-from policyc.syntax import ast
+from policyc.syntax import ast, limits
+from policyc.syntax.errors import syntax_diagnostic
 from policyc.syntax.lalr import FastParser, Miss
 from policyc.syntax.transform import ToAst
-
-_NAMED_TERMINALS = {"NAME": "a name", "STRING": "a string", "NUMBER": "a number",
-                    "$END": "end of file", "NARROWING": "`narrowing`", "LOCKED": "`locked`",
-                    "CMP": "a comparison operator"}
 
 
 def _data_dir(packaged: str, checkout: str) -> Path:
@@ -71,68 +62,33 @@ def _source_line(text: str, line: int) -> str:
     return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
-def _describe_expected(expected: set[str], lark: Lark) -> list[str]:
-    patterns = {t.name: t.pattern for t in lark.terminals}
-    out = []
-    for name in sorted(expected):
-        if name in _NAMED_TERMINALS:
-            out.append(_NAMED_TERMINALS[name])
-        elif name in patterns and patterns[name].type == "str":
-            out.append(f"`{patterns[name].value}`")
-        else:
-            out.append(name.lower())
-    return sorted(set(out))
+BOM = "\ufeff"
 
-
-def _keywords(lark: Lark) -> list[str]:
-    return [t.pattern.value for t in lark.terminals
-            if t.pattern.type == "str" and t.pattern.value.isidentifier()]
-
-
-def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, lark: Lark) -> Diagnostic:
-    line = getattr(err, "line", 1) or 1
-    column = getattr(err, "column", 1) or 1
-    help: str | None = None
-    if isinstance(err, UnexpectedCharacters):
-        pos = err.pos_in_stream
-        char = text[pos] if pos is not None and pos < len(text) else ""
-        if char == '"':
-            message = "unterminated string"
-            help = 'close the string with `"` on the same line (write `\\"` for a quote inside)'
-        else:
-            message = f"unexpected character `{char}`"
-            expected = _describe_expected(set(err.allowed or ()), lark)
-            help = "expected " + ", ".join(expected[:8]) if expected else None
-    elif isinstance(err, (UnexpectedToken, UnexpectedEOF)):
-        token = getattr(err, "token", None)
-        expected = _describe_expected(set(err.expected or ()), lark)
-        if token is None or token.type == "$END":
-            lines = text.splitlines() or [""]
-            line, column = len(lines), len(lines[-1]) + 1
-            message = "unexpected end of file"
-            help = ("a `}` is missing" if "`}`" in expected
-                    else "expected " + ", ".join(expected[:8]))
-        else:
-            message = f"unexpected `{token}`"
-            help = "expected " + ", ".join(expected[:8]) if expected else None
-            guess = difflib.get_close_matches(str(token), _keywords(lark), n=1, cutoff=0.75)
-            if token.type == "NAME" and guess:
-                help = f"did you mean `{guess[0]}`? ({help})"
-    else:  # pragma: no cover - lark raises only the kinds above
-        message = str(err).splitlines()[0]
-    end_column = column + 1
-    token = getattr(err, "token", None)
-    if isinstance(token, Token) and token.type != "$END" and token.end_line == line:
-        end_column = max(end_column, token.end_column or end_column)
-    span = ast.Span(path, line, column, line, end_column)
-    return Diagnostic(code="POL001", severity=Severity.error, message=message, span=span,
-                      help=help, fatal=True)
+Parsed = tuple[ast.Module | None, list[Diagnostic]]
 
 
 def parse_text(text: str, path: str = "<string>") -> tuple[ast.Module | None, list[Diagnostic]]:
     """Parse one file's text. Returns the module (None on a syntax error) and diagnostics.
 
-    Valid text takes the fast path; anything it gives up on (every syntax error) is parsed
+    A leading byte order mark is skipped. Text over a limit (`limits.py`: file size, nesting
+    depth) gives a POL004 error and no module, so no later pass sees it."""
+    return _within_limits(text, path, _parse)
+
+
+def _within_limits(text: str, path: str, parse: Callable[[str, str], Parsed]) -> Parsed:
+    text = text.removeprefix(BOM)
+    if len(text) > limits.MAX_FILE:
+        return None, [limits.file_too_large(path, len(text))]
+    module, diagnostics = parse(text, path)
+    if module is not None:
+        deep = limits.check_nesting(module.policy)
+        if deep:
+            return None, [*diagnostics, *deep]
+    return module, diagnostics
+
+
+def _parse(text: str, path: str) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Valid text takes the fast path; anything it gives up on (every syntax error) is parsed
     again by lark itself, so diagnostics are lark's, unchanged."""
     fast = fast_parser()
     if fast is not None:
@@ -155,13 +111,22 @@ def parse_text(text: str, path: str = "<string>") -> tuple[ast.Module | None, li
 def parse_text_with_lark(text: str, path: str = "<string>"
                          ) -> tuple[ast.Module | None, list[Diagnostic]]:
     """`parse_text` by lark's own parser and tree transformer (the reference path)."""
+    return _within_limits(text, path, _parse_with_lark)
+
+
+def _parse_with_lark(text: str, path: str) -> Parsed:
     lark = parser()
     del _COMMENT_SINK[:]
     transformer = ToAst(path)
     try:
         policy = transformer.transform(lark.parse(text))
     except UnexpectedInput as err:
-        return None, [_syntax_diagnostic(err, text, path, lark)]
+        return None, [syntax_diagnostic(err, text, path, lark)]
+    except RecursionError:  # lark's tree walk is recursive; the fast path never gets here
+        return None, [limits.limit_error(
+            ast.Span(path, 1, 1, 1, 1),
+            f"`{path}` is nested too deeply to read (the limit is {limits.MAX_NESTING} levels)",
+            "split deep guards or set expressions into named sets and simpler rules")]
     except VisitError as err:  # pragma: no cover - a transformer bug, reported not raised
         raise PolicycError([Diagnostic(code="POL001", severity=Severity.error, fatal=True,
                                        message=f"internal error while reading `{path}`: "
@@ -177,12 +142,16 @@ def _module(path: str, policy: ast.Policy, comments: list[Token], transformer: T
                        for c in comments))
 
 
-def parse_file(path: Path | str, display: str | None = None) -> tuple[ast.Module | None,
-                                                                       list[Diagnostic]]:
-    """Read and parse a file; an unreadable file is a POL002 diagnostic."""
+def read_source(path: Path | str, display: str | None = None) -> tuple[str | None,
+                                                                        list[Diagnostic]]:
+    """A policy file's text (a leading byte order mark removed), or why it cannot be read:
+    POL002 (unreadable, not UTF-8) or POL004 (over the size limit, checked before reading)."""
     p = Path(path)
     shown = display or str(path)
     try:
+        size = p.stat().st_size
+        if size > limits.MAX_FILE:
+            return None, [limits.file_too_large(shown, size, "bytes")]
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
@@ -190,6 +159,16 @@ def parse_file(path: Path | str, display: str | None = None) -> tuple[ast.Module
                                  message=f"cannot read `{shown}`: {reason}",
                                  span=ast.Span(shown, 1, 1, 1, 1),
                                  help="check the path and that the file is UTF-8 text")]
+    return text.removeprefix(BOM), []
+
+
+def parse_file(path: Path | str, display: str | None = None) -> tuple[ast.Module | None,
+                                                                       list[Diagnostic]]:
+    """Read and parse a file; an unreadable file is a POL002 diagnostic."""
+    shown = display or str(path)
+    text, problems = read_source(path, shown)
+    if text is None:
+        return None, problems
     return parse_text(text, shown)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from lark import Token, Transformer, v_args
 from lark.tree import Meta
 
 from policyc.diagnostics import Diagnostic, Severity
-from policyc.syntax import ast
+from policyc.syntax import ast, limits
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 
@@ -20,6 +23,8 @@ def unescape(body: str) -> str:
     >>> unescape(r'a\\.b\\"c\\u00e9')
     'a\\\\.b"cé'
     """
+    if "\\" not in body:  # the usual literal: nothing to decode, no per-character work
+        return body
     out: list[str] = []
     i = 0
     while i < len(body):
@@ -137,9 +142,16 @@ class ToAst(Transformer[Token, ast.Policy]):
                                            fatal=True))
 
     def _number(self, tok: Token) -> float:
+        """The literal's value; one that cannot be represented is reported and read as 0, so
+        later passes (which still run to report other errors) never see `inf`."""
+        if len(tok) > limits.MAX_LITERAL:
+            self.diagnostics.append(limits.literal_too_long(self._span(tok), "number", len(tok)))
+            return 0.0
         value = float(tok)
         if not math.isfinite(value):
-            self._error(tok, f"number `{tok}` is not finite", "write a finite decimal number")
+            self._error(tok, f"number `{_abridge(tok)}` is out of range",
+                        "numbers are finite doubles: their magnitude is below 1.8e308")
+            return 0.0
         return value
 
     def _value(self, v: Any) -> ast.Value:
@@ -147,8 +159,10 @@ class ToAst(Transformer[Token, ast.Policy]):
             return self._number(v) if v.type == "NUMBER" else str(v)
         return v  # type: ignore[no-any-return]
 
-    @staticmethod
-    def _string(tok: Token) -> str:
+    def _string(self, tok: Token) -> str:
+        if len(tok) > limits.MAX_LITERAL:
+            self.diagnostics.append(limits.literal_too_long(self._span(tok), "string", len(tok)))
+            return ""
         return unescape(str(tok)[1:-1])
 
     # ---- lexical -------------------------------------------------------------------------
@@ -302,13 +316,28 @@ class ToAst(Transformer[Token, ast.Policy]):
         return str(c[0])
 
     def _priority(self, tok: Token | None) -> int | None:
+        """An integer, read exactly (`9007199254740993` is not rounded through a float)."""
         if tok is None:
             return None
-        value = self._number(tok)
-        if not math.isfinite(value) or value != int(value):
-            self._error(tok, f"priority `{tok}` is not an integer", "write a whole number")
+        text = str(tok)
+        if len(text) > limits.MAX_LITERAL:
+            self.diagnostics.append(limits.literal_too_long(self._span(tok), "number", len(text)))
             return 0
-        return int(value)
+        if _INTEGER.fullmatch(text) is None:
+            value = float(text)
+            if math.isfinite(value) and not value.is_integer():
+                self._error(tok, f"priority `{_abridge(text)}` is not an integer",
+                            "write a whole number")
+                return 0
+            # `1e3`, `2.0`: whole numbers written as decimals (`1e999`: out of range below)
+            text = str(int(value)) if math.isfinite(value) else "9" * 17
+        digits = text.lstrip("+-").lstrip("0")
+        if len(digits) > 16 or abs(int(text)) > limits.MAX_PRIORITY:
+            self._error(tok, f"priority `{_abridge(str(tok))}` is out of range",
+                        f"priorities are integers from -{limits.MAX_PRIORITY} to "
+                        f"{limits.MAX_PRIORITY} (2^53 - 1)")
+            return 0
+        return int(text)
 
     def rule(self, meta: Meta, c: list[Any]) -> ast.Rule:
         locked, name, action, guard, priority = c
@@ -411,6 +440,18 @@ class ToAst(Transformer[Token, ast.Policy]):
     def gate(self, meta: Meta, c: list[Token]) -> ast.Gate:
         return _new(ast.Gate, metric=str(c[0]), op=str(c[1]), value=self._number(c[2]),  # type: ignore[arg-type]
                         span=self._span(meta))
+
+
+def _abridge(text: str, keep: int = 24) -> str:
+    """A literal as quoted in a message: a long one is cut in the middle.
+
+    >>> _abridge("1" * 5000)
+    '1111111111…1111111111 (5000 characters)'
+    """
+    if len(text) <= keep:
+        return text
+    half = (keep - 4) // 2
+    return f"{text[:half]}…{text[-half:]} ({len(text)} characters)"
 
 
 def _flatten(kind: type[ast.Or] | type[ast.And], operands: list[ast.Guard]) -> tuple[ast.Guard, ...]:
