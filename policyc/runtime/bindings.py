@@ -197,17 +197,25 @@ class Bindings:
                          failures: list[Failure]) -> dict[str, float]:
         """Each detector's score, normalizing the text once per normal form."""
         out: dict[str, float] = {}
-        prepared: dict[Any, bytes] = {}  # normal form -> the text in it
+        # normal form -> the text in it, or why it could not be normalized (a text
+        # too expanding to normalize: each detector on that form fails with it)
+        prepared: dict[Any, bytes | Exception] = {}
         for category, det, form in plan.detectors:
             if supplied and category in supplied:
                 continue
             try:
                 data = prepared.get(form)
                 if data is None:
-                    data = prepared[form] = det.prepare(text)
+                    try:
+                        data = prepared[form] = det.prepare(text)
+                    except Exception as err:
+                        data = prepared[form] = err
+                if isinstance(data, Exception):
+                    raise data
                 s = det.score_prepared(data)  # 0.0 or 1.0
-            except Exception as err:  # pragma: no cover - detectors are total on str
-                failures.append(Failure(f"detector {category}", (category,), None, str(err)))
+            except Exception as err:
+                failures.append(Failure(f"detector {category}", (category,), None,
+                                        f"detector `{category}` failed: {err}"))
                 continue
             out[category] = max(out.get(category, 0.0), s) if plan.shared else s
         return out
@@ -217,9 +225,9 @@ class Bindings:
 
         Classifiers run once over all texts (grouped by length); detectors normalize each
         text the screen does not clear once per normal form. Raises `BindingError` if a
-        classifier cannot be loaded or fails, and ValueError if it returns a score outside
-        [0, 1]: a batch has no per-event `on_error`, so decide such texts one by one with
-        `check`.
+        classifier cannot be loaded or fails, ValueError if it returns a score outside
+        [0, 1] or a text is too expanding to normalize for the detectors: a batch has no
+        per-event `on_error`, so decide such texts one by one with `check`.
         """
         import numpy as np
 
@@ -246,7 +254,7 @@ class Bindings:
         for category, det, form in plan.detectors:
             data = prepared.get(form)
             if data is None:
-                data = prepared[form] = [det.prepare(texts[i]) for i in todo]
+                data = prepared[form] = [_prepare_or_raise(det, texts, i) for i in todo]
             col = np.zeros(n, dtype=np.float32)
             col[todo] = np.fromiter(map(det.score_prepared, data), dtype=np.float32,
                                     count=len(todo))
@@ -268,3 +276,12 @@ class Bindings:
             if categories is None or category in categories:
                 found.extend(det.spans(text))
         return sorted(set(found))
+
+
+def _prepare_or_raise(det: Any, texts: Sequence[str], i: int) -> bytes:
+    """``det.prepare(texts[i])``; a text that cannot be normalized names its index."""
+    try:
+        data: bytes = det.prepare(texts[i])
+    except ValueError as err:
+        raise ValueError(f"text {i}: {err}") from err
+    return data
