@@ -187,3 +187,18 @@ def test_redaction_of_text_too_expanding_to_normalize_covers_it_all(tmp_path: Pa
     text = "meth " + "\ufdfa" * 100_000
     d = b.check(text=text, scores={"drugs": 1.0})
     assert (d.action, d.redacted) == ("redact", "[REDACTED]")
+
+
+def test_binding_failures_are_logged_once_per_cause(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    policy = POLICY.replace('detector drugs = keywords { "meth" }',
+                            'detector drugs = keywords { "meth" }\n'
+                            '  detector jailbreak = regex "DAN [0-9]+"')
+    b = _bundle(tmp_path, policy)
+    _break_model(b, _raises)
+    with caplog.at_level("WARNING", logger="policyc.runtime"):
+        b.check(text="\ufdfa" * 1000)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("detector `drugs`, detector `jailbreak` failed: text not normal")
+    assert messages[1] == "classifier `m` failed: model failed"

@@ -7,6 +7,7 @@ reported as a `Failure`, never raised: the checker applies `on_error` to it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 from policyc.runtime.bundle import BundleData, ClassifierSpec, DecisionSpec, DetectorSpec
+
+#: Binding failures are logged here (WARNING) as well as put in the decision's `errors`:
+#: without logging configured, Python prints them on stderr.
+log = logging.getLogger("policyc.runtime")
 
 #: Batches at least this large score models and detectors at the same time.
 _OVERLAP_MIN = 64
@@ -190,6 +195,8 @@ class Bindings:
                     out[cat] = max(out.get(cat, 0.0), v)
             else:
                 out.update(got)
+        if failures:
+            _log_failures(failures)
         return out, failures
 
     @staticmethod
@@ -285,3 +292,16 @@ def _prepare_or_raise(det: Any, texts: Sequence[str], i: int) -> bytes:
     except ValueError as err:
         raise ValueError(f"text {i}: {err}") from err
     return data
+
+
+def _log_failures(failures: list[Failure]) -> None:
+    """One warning per cause: a text no detector can normalize fails them all alike."""
+    by_cause: dict[str, list[str]] = {}
+    for f in failures:
+        who, sep, cause = f.message.partition(" failed: ")
+        if sep:
+            by_cause.setdefault(cause, []).append(who)
+        else:
+            log.warning("%s", f.message)
+    for cause, who_list in by_cause.items():
+        log.warning("%s failed: %s", ", ".join(dict.fromkeys(who_list)), cause)
