@@ -81,7 +81,7 @@ def _tiny_model(*, labels: list[str] | None, n_out: int = 2, version: str | None
 def test_loads_default_model_with_metadata(clf):
     assert clf.model_labels == tuple(LABELS)
     assert clf.categories == tuple(LABELS)
-    assert clf.model_version == "2.1.0"
+    assert clf.model_version == "2.1.1"
     assert clf.sha256 == sha256_file(MODEL)
     assert default_model_path().resolve() == MODEL.resolve()
     assert "OnnxClassifier(" in repr(clf)
