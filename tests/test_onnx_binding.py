@@ -81,7 +81,7 @@ def _tiny_model(*, labels: list[str] | None, n_out: int = 2, version: str | None
 def test_loads_default_model_with_metadata(clf):
     assert clf.model_labels == tuple(LABELS)
     assert clf.categories == tuple(LABELS)
-    assert clf.model_version == "2.1.0"
+    assert clf.model_version == "2.1.1"
     assert clf.sha256 == sha256_file(MODEL)
     assert default_model_path().resolve() == MODEL.resolve()
     assert "OnnxClassifier(" in repr(clf)
@@ -295,3 +295,69 @@ def test_score_row_callers_never_share_an_input(monkeypatch):
     monkeypatch.setattr(clf, "_raw_run", run_with_a_second_caller)
     assert clf.score_row("first") == OnnxClassifier(MODEL).score_row("first")
     assert seen and all(before == after for before, after in seen), seen
+
+
+# --------------------------------------------------------------------------- failures at run time
+
+
+def _model_that_fails_on_unknown_words() -> bytes:
+    """string [N] -> float [N, 2]; a word other than "ok" makes Gather fail at run time."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("Tokenizer", ["text"], ["tok"], domain="com.microsoft", mark=0,
+                         mincharnum=1, pad_value="#", tokenexp="[a-z]+"),
+        helper.make_node("LabelEncoder", ["tok"], ["ids"], domain="ai.onnx.ml",
+                         keys_strings=["ok", "#"], values_int64s=[0, 0], default_int64=100),
+        helper.make_node("Gather", ["W", "ids"], ["rows"], axis=0),
+        helper.make_node("ReduceSum", ["rows", "one"], ["scores"], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes, "fails",
+        [helper.make_tensor_value_info("text", TensorProto.STRING, ["N"])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(np.full((1, 2), 0.1, dtype=np.float32), "W"),
+                     numpy_helper.from_array(np.array([1], dtype=np.int64), "one")],
+    )
+    model = helper.make_model(graph, opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1),
+        helper.make_opsetid("ai.onnx.ml", 3)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"policyc.labels": json.dumps(["violence", "jailbreak"])})
+    return model.SerializeToString()
+
+
+def test_failing_run_is_reported_by_policyc_not_by_onnxruntime(tmp_path):
+    """Issue 13 C24: onnxruntime printed two ERROR lines of its own per failing text."""
+    (tmp_path / "fails.onnx").write_bytes(_model_that_fails_on_unknown_words())
+    (tmp_path / "p.pol").write_text(
+        'policy t.fails version "1" {\n'
+        "  categories { violence jailbreak }\n"
+        '  classifier m = onnx "fails.onnx" '
+        '{ labels { violence = "violence", jailbreak = "jailbreak" } }\n'
+        "  default allow\n"
+        '  rule r1: warn("careful") when violence\n'
+        "}\n")
+    bundle = tmp_path / "p.pbundle"
+    run = [sys.executable, "-m", "policyc"]
+    subprocess.run([*run, "compile", str(tmp_path / "p.pol"), "-o", str(bundle)],
+                   check=True, capture_output=True, cwd=REPO)
+    ok = subprocess.run([*run, "check", str(bundle), "--text", "ok ok", "--json"],
+                        capture_output=True, text=True, cwd=REPO)
+    assert (ok.returncode, json.loads(ok.stdout)["action"], ok.stderr) == (0, "allow", "")
+    bad = subprocess.run([*run, "check", str(bundle), "--text", "boom", "--json"],
+                         capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode == 0, bad.stderr
+    decision = json.loads(bad.stdout)
+    assert decision["action"] == "refuse"  # the policy's on_error (fail closed)
+    assert any("classifier `m` failed" in e and "Gather" in e for e in decision["errors"])
+    assert any("`on_error` decided refuse" in e for e in decision["errors"])
+    lines = bad.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("classifier `m` failed: "), bad.stderr
+    assert "[E:onnxruntime" not in bad.stderr and "sequential_executor" not in bad.stderr
+
+
+def test_sessions_and_runs_log_only_fatal_errors(clf):
+    assert clf._session.get_session_options().log_severity_level == 4
+    assert clf._run_options.log_severity_level == 4

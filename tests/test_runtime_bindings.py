@@ -163,3 +163,42 @@ def test_batch_scores_equal_one_by_one_with_the_screen(tmp_path: Path, copies: i
         assert {cat: float(col[i]) for cat, col in batch.items()} == pytest.approx(one, abs=1e-6)
     assert [batch["drugs"][i] for i in range(8)] == [0, 0, 1, 0, 1, 1, 0, 1]
     assert [batch["email"][i] for i in range(8)] == [0, 0, 0, 1, 1, 0, 0, 0]
+
+
+def test_text_too_expanding_to_normalize_fails_closed(tmp_path: Path) -> None:
+    """100,000 x U+FDFA: NFKC would make it 3.3 MB; the detector reports a failure."""
+    b = _bundle(tmp_path)
+    text = "\ufdfa" * 100_000
+    scores, failures = b.bindings.scores(text)
+    assert [f.categories for f in failures] == [("drugs",)]
+    assert "U+FDFA" in failures[0].message and "`drugs`" in failures[0].message
+    d = b.check(text=text)
+    assert (d.action, d.rule) == ("refuse", None)
+    assert any("detector `drugs` failed: text not normalized" in e for e in d.errors)
+    assert any("`on_error` decided refuse" in e for e in d.errors)
+    with pytest.raises(ValueError, match="text 1: text not normalized"):
+        b.bindings.scores_batch(["bread", text])
+
+
+def test_redaction_of_text_too_expanding_to_normalize_covers_it_all(tmp_path: Path) -> None:
+    policy = POLICY.replace('rule r2: escalate when drugs', 'rule r2: redact("pii") when drugs'
+                            ).replace("default allow", "default allow\n  on_error allow")
+    b = _bundle(tmp_path, policy)
+    text = "meth " + "\ufdfa" * 100_000
+    d = b.check(text=text, scores={"drugs": 1.0})
+    assert (d.action, d.redacted) == ("redact", "[REDACTED]")
+
+
+def test_binding_failures_are_logged_once_per_cause(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    policy = POLICY.replace('detector drugs = keywords { "meth" }',
+                            'detector drugs = keywords { "meth" }\n'
+                            '  detector jailbreak = regex "DAN [0-9]+"')
+    b = _bundle(tmp_path, policy)
+    _break_model(b, _raises)
+    with caplog.at_level("WARNING", logger="policyc.runtime"):
+        b.check(text="\ufdfa" * 1000)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("detector `drugs`, detector `jailbreak` failed: text not normal")
+    assert messages[1] == "classifier `m` failed: model failed"

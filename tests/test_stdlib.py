@@ -219,7 +219,8 @@ PII_TRUE = {
     "pii.iban": ["IBAN DE89 3704 0044 0532 0130 00", "send it to GB82WEST12345698765432.",
                  "FR14 2004 1010 0505 0001 3M02 606 is mine", "NL91ABNA0417164300"],
     "pii.ssn": ["my SSN is 123-45-6788", "ssn: 536-22-1134."],
-    "pii.ipv4": ["the server is at 192.168.1.20", "ssh root@10.0.0.5 now", "blocked 203.0.113.7."],
+    "pii.ipv4": ["the server is at 192.168.1.20", "ssh root@10.0.0.5 now", "blocked 203.0.113.7.",
+                 "version 2 runs on 10.0.0.5", "the dev 10.0.0.7 box", "build server 10.1.2.3"],
     "pii.ipv6": ["host 2001:db8::1 is down", "ping fe80::1ff:fe23:4567:890a%eth0",
                  "addr 2001:0db8:85a3:0000:0000:8a2e:0370:7334", "use [2001:db8::7]:443"],
     "secret.aws_access_key": ["key AKIAIOSFODNN7EXAMPLE leaked",
@@ -253,7 +254,10 @@ PII_NEAR_MISS = {
                  "XX12 3456 7890 1234 56"],
     "pii.ssn": ["000-12-3456", "666-45-6789", "923-45-6789", "123-00-4567", "123-45-0000",
                 "078-05-1120"],
-    "pii.ipv4": ["256.1.1.1", "10.0.0.999", "192.168.01.1"],
+    "pii.ipv4": ["256.1.1.1", "10.0.0.999", "192.168.01.1",
+                 # version strings (issue 13 C23)
+                 "upgrade to version 4.18.203.7 today", "Version: 4.18.203.7", "build 10.2.30.4",
+                 "v4.18.203.7", "released v 1.2.3.4", "VERSION=1.2.3.4", "ver 1.2.3.4"],
     "pii.ipv6": ["12:30:45", "00:1A:2B:3C:4D:5E", "Face::Bead"],
 }
 

@@ -7,6 +7,7 @@ reported as a `Failure`, never raised: the checker applies `on_error` to it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 
 from policyc.runtime.bundle import BundleData, ClassifierSpec, DecisionSpec, DetectorSpec
 from policyc.runtime.errors import BindingError
+
+#: Binding failures are logged here (WARNING) as well as put in the decision's `errors`:
+#: without logging configured, Python prints them on stderr.
+log = logging.getLogger("policyc.runtime")
 
 #: Batches at least this large score models and detectors at the same time.
 _OVERLAP_MIN = 64
@@ -191,6 +196,8 @@ class Bindings:
                     out[cat] = max(out.get(cat, 0.0), v)
             else:
                 out.update(got)
+        if failures:
+            _log_failures(failures)
         return out, failures
 
     @staticmethod
@@ -198,17 +205,25 @@ class Bindings:
                          failures: list[Failure]) -> dict[str, float]:
         """Each detector's score, normalizing the text once per normal form."""
         out: dict[str, float] = {}
-        prepared: dict[Any, bytes] = {}  # normal form -> the text in it
+        # normal form -> the text in it, or why it could not be normalized (a text
+        # too expanding to normalize: each detector on that form fails with it)
+        prepared: dict[Any, bytes | Exception] = {}
         for category, det, form in plan.detectors:
             if supplied and category in supplied:
                 continue
             try:
                 data = prepared.get(form)
                 if data is None:
-                    data = prepared[form] = det.prepare(text)
+                    try:
+                        data = prepared[form] = det.prepare(text)
+                    except Exception as err:
+                        data = prepared[form] = err
+                if isinstance(data, Exception):
+                    raise data
                 s = det.score_prepared(data)  # 0.0 or 1.0
-            except Exception as err:  # pragma: no cover - detectors are total on str
-                failures.append(Failure(f"detector {category}", (category,), None, str(err)))
+            except Exception as err:
+                failures.append(Failure(f"detector {category}", (category,), None,
+                                        f"detector `{category}` failed: {err}"))
                 continue
             out[category] = max(out.get(category, 0.0), s) if plan.shared else s
         return out
@@ -218,9 +233,9 @@ class Bindings:
 
         Classifiers run once over all texts (grouped by length); detectors normalize each
         text the screen does not clear once per normal form. Raises `BindingError` if a
-        classifier cannot be loaded or fails, and ValueError if it returns a score outside
-        [0, 1]: a batch has no per-event `on_error`, so decide such texts one by one with
-        `check`.
+        classifier cannot be loaded or fails, ValueError if it returns a score outside
+        [0, 1] or a text is too expanding to normalize for the detectors: a batch has no
+        per-event `on_error`, so decide such texts one by one with `check`.
         """
         import numpy as np
 
@@ -245,7 +260,7 @@ class Bindings:
         for category, det, form in plan.detectors:
             data = prepared.get(form)
             if data is None:
-                data = prepared[form] = [det.prepare(texts[i]) for i in todo]
+                data = prepared[form] = [_prepare_or_raise(det, texts, i) for i in todo]
             col = np.zeros(n, dtype=np.float32)
             col[todo] = np.fromiter(map(det.score_prepared, data), dtype=np.float32,
                                     count=len(todo))
@@ -267,3 +282,25 @@ class Bindings:
             if categories is None or category in categories:
                 found.extend(det.spans(text))
         return sorted(set(found))
+
+
+def _prepare_or_raise(det: Any, texts: Sequence[str], i: int) -> bytes:
+    """``det.prepare(texts[i])``; a text that cannot be normalized names its index."""
+    try:
+        data: bytes = det.prepare(texts[i])
+    except ValueError as err:
+        raise ValueError(f"text {i}: {err}") from err
+    return data
+
+
+def _log_failures(failures: list[Failure]) -> None:
+    """One warning per cause: a text no detector can normalize fails them all alike."""
+    by_cause: dict[str, list[str]] = {}
+    for f in failures:
+        who, sep, cause = f.message.partition(" failed: ")
+        if sep:
+            by_cause.setdefault(cause, []).append(who)
+        else:
+            log.warning("%s", f.message)
+    for cause, who_list in by_cause.items():
+        log.warning("%s failed: %s", ", ".join(dict.fromkeys(who_list)), cause)

@@ -22,6 +22,7 @@ import re2
 
 from policyc.runtime.normalize import (
     NORMALIZATION_VERSION,
+    NormalizationLimitError,
     fold,
     fold_with_offsets,
     light,
@@ -130,7 +131,11 @@ class Detector:
         return self._normalize
 
     def prepare(self, text: str) -> bytes:
-        """The bytes ``score_prepared`` matches: the normalized text, UTF-8."""
+        """The bytes ``score_prepared`` matches: the normalized text, UTF-8.
+
+        Raises `NormalizationLimitError` (so does ``score``) for a text whose normal
+        form would be too long (see `policyc.runtime.normalize.MAX_EXPANSION`).
+        """
         return _utf8(self._normalize(text))
 
     def score(self, text: str) -> float:
@@ -151,8 +156,15 @@ class Detector:
         return np.fromiter(map(self.score, texts), dtype=np.float32, count=len(texts))
 
     def spans(self, text: str) -> list[Span]:
-        """Matches as ``(start, end)`` spans of the original ``text``."""
-        normal = self._normalize(text)
+        """Matches as ``(start, end)`` spans of the original ``text``.
+
+        A text too expanding to normalize (`NormalizationLimitError`) is one span,
+        the whole text: a redaction then over-covers rather than leaks.
+        """
+        try:
+            normal = self._normalize(text)
+        except NormalizationLimitError:
+            return [(0, len(text))] if text else []
         data = _utf8(normal)
         found = list(self._byte_spans(data))
         if not found:

@@ -27,7 +27,11 @@ from functools import lru_cache
 import numpy as np
 
 __all__ = [
+    "EXPANSION_SLACK",
+    "MAX_EXPANSION",
     "NORMALIZATION_VERSION",
+    "NormalizationLimitError",
+    "check_expansion",
     "fold",
     "fold_with_offsets",
     "light",
@@ -139,10 +143,86 @@ def _remove_invisible(text: str) -> str:
     return _HAS_INVISIBLE.sub("", text)  # 3x faster than str.translate here
 
 
+# --- expansion limit -------------------------------------------------------
+#
+# NFKC turns one char into up to 18 (U+FDFA, 3 UTF-8 bytes, becomes 33), and
+# both NFKC and everything after it (the detectors' regexes, the offset map)
+# cost time per byte of the *normal form*: 300 KB of U+FDFA took 10x longer
+# than 1 MB of other text. So a text whose normal form would take more than
+# MAX_EXPANSION x its UTF-8 bytes + EXPANSION_SLACK is not normalized at all:
+# the normal forms raise NormalizationLimitError, which detectors report as a
+# binding failure (the policy's `on_error` decides) and redaction answers by
+# covering the whole text. Ordinary text, any language, does not grow in
+# bytes; only text made mostly of symbols like "…" or "⑽" or of Arabic
+# ligatures reaches 2x.
+
+#: How many times more UTF-8 bytes than the text its normal form may take.
+MAX_EXPANSION = 2
+#: ... plus this many bytes, so that a short text may be all ligatures.
+EXPANSION_SLACK = 256
+
+# Blocks (code point >> 8) that hold every char whose NFKC form takes more
+# UTF-8 bytes than the char (the tests check this against all of Unicode).
+_EXPANDING_BLOCKS = (
+    0x00, 0x01, 0x02, 0x03, 0x05, 0x06, 0x09, 0x0A, 0x0B, 0x0E, 0x0F, 0x1F, 0x20, 0x21,
+    0x22, 0x24, 0x2A, 0x30, 0x32, 0x33, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0x1D1, 0x1F1, 0x1F2,
+)
+
+
+class NormalizationLimitError(ValueError):
+    """The text's normal form would be too long to compute at a bounded cost per byte."""
+
+
+def _utf8_growth(char: str) -> int:
+    return len(unicodedata.normalize("NFKC", char).encode()) - len(char.encode())
+
+
+@lru_cache(maxsize=1)
+def _expansion_table() -> tuple[re.Pattern[str], np.ndarray]:
+    """A regex for the chars NFKC lengthens (in UTF-8), and by how many bytes per code point.
+
+    Built on first use (a few ms; the table takes 1.1 MB).
+    """
+    grows = np.zeros(0x110000, dtype=np.uint8)
+    for block in _EXPANDING_BLOCKS:
+        for cp in range(block << 8, (block + 1) << 8):
+            grows[cp] = max(0, _utf8_growth(chr(cp)))
+    return _char_class(np.flatnonzero(grows).tolist()), grows
+
+
+def check_expansion(text: str) -> None:
+    """Raise `NormalizationLimitError` if ``text``'s NFKC form could exceed the limit.
+
+    The estimate adds what NFKC adds char by char (composing across chars only
+    shortens it; chars that shrink are not subtracted). Most texts hold no
+    expanding char: one regex scan says so; the others are counted with numpy
+    (a few ms per MB).
+    """
+    if len(text) <= EXPANSION_SLACK // 30:  # even all U+FDFA fits
+        return
+    pattern, grows = _expansion_table()
+    if pattern.search(text) is None:
+        return
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    size = len(text) + int(np.count_nonzero(cps >= 0x80) + np.count_nonzero(cps >= 0x800)
+                           + np.count_nonzero(cps >= 0x10000))  # UTF-8 bytes
+    grown = size + int(grows[cps].sum(dtype=np.int64))
+    if grown > MAX_EXPANSION * size + EXPANSION_SLACK:
+        raise NormalizationLimitError(
+            f"text not normalized: its NFKC form would take about {grown:,} bytes, more than "
+            f"{MAX_EXPANSION} times its {size:,} bytes (+{EXPANSION_SLACK}); such text (e.g. "
+            "runs of U+FDFA) costs too much to match"
+        )
+
+
 def fold(text: str) -> str:
-    """Normal form for keyword matching (see module docstring)."""
+    """Normal form for keyword matching (see module docstring).
+
+    Raises `NormalizationLimitError` if the normal form would be too long.
+    """
     if text.isascii():
         return text.lower()
+    check_expansion(text)
     text = unicodedata.normalize("NFKC", _remove_invisible(text))
     if _HAS_CAPITAL.search(text):
         text = text.translate(_CAPITALS)
@@ -151,9 +231,13 @@ def fold(text: str) -> str:
 
 
 def light(text: str) -> str:
-    """Normal form for regex matching: returns ``text`` itself when ASCII."""
+    """Normal form for regex matching: returns ``text`` itself when ASCII.
+
+    Raises `NormalizationLimitError` if the normal form would be too long.
+    """
     if text.isascii():
         return text
+    check_expansion(text)
     return unicodedata.normalize("NFKC", _remove_invisible(text))
 
 
@@ -203,6 +287,7 @@ def _with_offsets(
     n = len(text)
     if text.isascii():
         return normal(text), list(range(n + 1))
+    check_expansion(text)
     pieces = list(map(normal_char, text))
     starts = np.fromiter(map(_starts_segment, text), dtype=bool, count=n)
     starts[0] = True

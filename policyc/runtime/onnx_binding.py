@@ -34,6 +34,8 @@ __all__ = [
 LABELS_KEY = "policyc.labels"
 VERSION_KEY = "policyc.model_version"
 DEFAULT_MODEL = "default_text.onnx"
+#: onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
+_ORT_FATAL = 4
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -123,7 +125,10 @@ class OnnxClassifier:
         # with neither, 88k with the arena, 92k with the pattern (callgrind, model 2.0.0)
         opts.enable_cpu_mem_arena = False
         opts.enable_mem_pattern = False
-        opts.log_severity_level = 3
+        # onnxruntime logs a failing run (and a model it cannot load) as ERROR lines of
+        # its own on stderr, one per attempt; the failure is raised and reported by
+        # policyc instead (BindingError -> the decision's `errors`, `on_error`)
+        opts.log_severity_level = _ORT_FATAL
         try:
             self._session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises several unrelated types
@@ -195,6 +200,7 @@ class OnnxClassifier:
         else:  # pragma: no cover - depends on the onnxruntime build
             self._raw_run = functools.partial(self._session.run, self._fetch)
         self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = _ORT_FATAL
         self._row_shape = (1, self._n_labels)
         # one-text inputs (an array and the feeds naming it) for `score_row`, reused:
         # making them costs ~1 us right after a run.  A caller pops one (list.pop and

@@ -345,3 +345,17 @@ def test_no_screen_over_a_program_too_big_for_the_dfa(monkeypatch: pytest.Monkey
     assert AsciiScreen(detectors).ok
     monkeypatch.setattr(AsciiScreen, "MAX_PROGRAM", size - 1)
     assert not AsciiScreen(detectors).ok
+
+
+def test_text_too_expanding_to_normalize() -> None:
+    """Scoring raises (the bindings report it to `on_error`); spans cover the whole text."""
+    from policyc.runtime.normalize import NormalizationLimitError
+
+    text = "pipe bomb " + "\ufdfa" * 100_000
+    for detector in (KeywordDetector(["pipe bomb"]), RegexDetector(EMAIL)):
+        with pytest.raises(NormalizationLimitError):
+            detector.score(text)
+        with pytest.raises(NormalizationLimitError):
+            detector.prepare(text)
+        assert detector.spans(text) == [(0, len(text))]
+        assert redact(text, detector.spans(text)) == "[REDACTED]"

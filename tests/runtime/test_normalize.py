@@ -143,3 +143,55 @@ def test_light_offsets_property(text: str) -> None:
 @given(_texts)
 def test_fold_is_idempotent(text: str) -> None:
     assert fold(fold(text)) == fold(text)
+
+
+# --- expansion limit (issue 13, A9) ------------------------------------------
+
+
+def test_expanding_blocks_hold_every_char_that_nfkc_lengthens() -> None:
+    """`_EXPANDING_BLOCKS` is a hand-kept list: check it against all of Unicode."""
+    blocks = set(normalize._EXPANDING_BLOCKS)
+    missing = [
+        hex(cp) for cp in range(0x110000)
+        if not 0xD800 <= cp < 0xE000 and cp >> 8 not in blocks
+        and normalize._utf8_growth(chr(cp)) > 0
+    ]
+    assert not missing
+    _, grows = normalize._expansion_table()
+    assert int(grows[0xFDFA]) == 30 and int(grows.max()) == 30  # U+FDFA: 3 bytes -> 33
+
+
+@pytest.mark.parametrize("normal", [fold, light, fold_with_offsets, light_with_offsets])
+def test_text_that_nfkc_expands_too_much_is_refused(normal: Callable[[str], object]) -> None:
+    """100,000 x U+FDFA (300 KB) would be 3.3 MB after NFKC: refused, not normalized."""
+    with pytest.raises(normalize.NormalizationLimitError, match="U\\+FDFA"):
+        normal("\ufdfa" * 100_000)
+    # the same with some ordinary text around it, or in the middle
+    with pytest.raises(normalize.NormalizationLimitError):
+        normal("pipe bomb " + "\ufdfa" * 1_000 + " pipe bomb")
+
+
+@pytest.mark.parametrize("text", [
+    "\ufdfa" * 8,  # short: the slack
+    "Arabic ligature \ufdfa in a sentence, " * 200,
+    "\u2026 wait\u2026 " * 1000,  # ellipses
+    "\ufb01" * 10_000,  # "fi" ligatures shrink in UTF-8
+    "\uff50\uff49\uff50\uff45 " * 10_000,  # fullwidth
+    "\u0627\u0644\u0633\u0644\u0627\u0645 " * 1000,  # Arabic
+    "日本語のテキスト㌔" * 1000,
+])
+def test_ordinary_text_is_within_the_limit(text: str) -> None:
+    assert fold(text) == fold_with_offsets(text)[0]
+    assert light(text) == light_with_offsets(text)[0]
+
+
+def test_limit_is_on_the_bytes_of_the_normal_form() -> None:
+    """Just under the limit normalizes, one expanding char more does not."""
+    limit = normalize.MAX_EXPANSION
+    # U+FDFA grows by 30 bytes: with k ASCII chars per U+FDFA, size = 3 + k,
+    # normal form = 33 + k; allowed while 33 + k <= limit * (3 + k) (+ slack)
+    k = 33 - limit * 3  # 27 at 2x: exactly at the limit, without the slack
+    text = ("\ufdfa" + "a" * k) * 1000
+    assert len(light(text).encode()) <= limit * len(text.encode())
+    with pytest.raises(normalize.NormalizationLimitError):
+        light(("\ufdfa" + "a" * (k - 1)) * 1000)
