@@ -325,7 +325,8 @@ def lint(
         elif format is LintFormat.sarif:
             from policyc.lint.registry import all_codes
 
-            sys.stdout.write(machine.dumps(machine.to_sarif(diagnostics, all_codes())))
+            sys.stdout.write(machine.dumps(machine.to_sarif(
+                diagnostics, all_codes(), docs_url=config.docs_url or machine.DEFAULT_DOCS_URL)))
         else:
             out = machine.to_github(diagnostics)
             sys.stdout.write(out + ("\n" if out and not out.endswith("\n") else ""))

@@ -310,7 +310,7 @@ def _errors(validator: Draft4Validator, log: dict) -> list[str]:
 
 def test_sarif_validates_against_official_schema(sarif_validator: Draft4Validator) -> None:
     for log in (to_sarif(DIAGNOSTICS, RULES), to_sarif(DIAGNOSTICS), to_sarif([], RULES),
-                to_sarif([], None, help_uri_base=None)):
+                to_sarif([], None, docs_url=None)):
         assert _errors(sarif_validator, json.loads(dumps(log))) == []
 
 
@@ -334,7 +334,7 @@ def test_sarif_content() -> None:
     rules = driver["rules"]
     assert [r["id"] for r in rules] == ["POL201", "POL305", "POL410", "POL001", "POL102",
                                         "POL900"]
-    assert rules[0]["helpUri"] == "docs/rules/POL201.md"
+    assert rules[0]["helpUri"] == "https://github.com/policyc/policyc/blob/main/docs/rules/POL201.md"
     assert rules[0]["defaultConfiguration"] == {"level": "error"}
     assert rules[2]["defaultConfiguration"] == {"level": "note"}
     assert rules[1]["fullDescription"]["text"].startswith("an action's argument")

@@ -1,7 +1,8 @@
 """Lint configuration: `[tool.policyc]` in pyproject.toml or a `policyc.toml`.
 
 Keys: `select`, `ignore` (lists of codes or prefixes such as `POL2`), `severity`
-(a table code → error|warning|info), `fail-on`, `path` (parent search folders).
+(a table code → error|warning|info), `fail-on`, `path` (parent search folders),
+`docs-url` (the absolute URL of a rule's page, with `{code}`: SARIF `helpUri`).
 The nearest file found from the first input's folder upwards wins.
 
 Nothing is silently accepted: an unknown key (`selct`, or `fail_on` for `fail-on`),
@@ -25,6 +26,7 @@ class LintConfig:
     severity: dict[str, Severity] = field(default_factory=dict)
     fail_on: Severity | None = None
     path: list[str] = field(default_factory=list)
+    docs_url: str | None = None
     source: Path | None = None
 
     def enabled(self, code: str) -> bool:
@@ -33,7 +35,7 @@ class LintConfig:
         return not any(code.startswith(s) for s in self.ignore)
 
 
-KEYS = ("select", "ignore", "severity", "fail-on", "path")
+KEYS = ("select", "ignore", "severity", "fail-on", "path", "docs-url")
 
 
 class ConfigError(ValueError):
@@ -99,6 +101,10 @@ def _read(path: Path, table: tuple[str, ...] | None) -> LintConfig | None:
     try:
         severity = {code: Severity(level) for code, level in data.get("severity", {}).items()}
         fail_on = data.get("fail-on")
+        docs_url = data.get("docs-url")
+        if docs_url is not None and not (isinstance(docs_url, str) and "{code}" in docs_url
+                                         and docs_url.startswith(("https://", "http://"))):
+            raise ValueError("`docs-url` must be an absolute http(s) URL containing `{code}`")
         for key in ("select", "ignore"):
             check_selectors([str(c).strip().upper() for c in data.get(key, [])],
                             f"`{key}` of `{path}`")
@@ -106,7 +112,7 @@ def _read(path: Path, table: tuple[str, ...] | None) -> LintConfig | None:
         return LintConfig(select=list(data.get("select", [])), ignore=list(data.get("ignore", [])),
                           severity=severity, fail_on=Severity(fail_on) if fail_on else None,
                           path=[str(path.parent / p) for p in data.get("path", [])],
-                          source=path)
+                          docs_url=docs_url, source=path)
     except ConfigError:
         raise
     except (ValueError, TypeError, AttributeError) as err:

@@ -36,6 +36,7 @@ from policyc.diagnostics import Diagnostic, Related, Severity
 from policyc.syntax.ast import Span
 
 __all__ = [
+    "DEFAULT_DOCS_URL",
     "INFORMATION_URI",
     "LINT_SCHEMA",
     "SARIF_SCHEMA_URI",
@@ -44,6 +45,7 @@ __all__ = [
     "dumps",
     "github_escape_data",
     "github_escape_property",
+    "help_uri",
     "json_default",
     "to_github",
     "to_lint_json",
@@ -56,8 +58,10 @@ SARIF_VERSION = "2.1.0"
 #: `tool.driver.informationUri`: must be an absolute URI. Change it when the project
 #: has a home page of its own.
 INFORMATION_URI = "https://pypi.org/project/policyc/"
-#: Rule documentation, relative to the repository root (`docs/rules/POL201.md`).
-HELP_URI_BASE = "docs/rules/"
+#: Where each rule's `helpUri` points: a template of an absolute URL with `{code}` (and
+#: optionally `{version}`, policyc's version), set by `docs-url` in `[tool.policyc]`.
+#: GitHub code scanning shows it as the rule's help link, so it must be absolute.
+DEFAULT_DOCS_URL = "https://github.com/policyc/policyc/blob/main/docs/rules/{code}.md"
 
 _SARIF_LEVEL = {Severity.error: "error", Severity.warning: "warning", Severity.info: "note"}
 _GITHUB_COMMAND = {Severity.error: "error", Severity.warning: "warning", Severity.info: "notice"}
@@ -160,7 +164,7 @@ def to_sarif(
     diagnostics: Iterable[Diagnostic],
     rules_meta: Mapping[str, RuleLike] | None = None,
     *,
-    help_uri_base: str | None = HELP_URI_BASE,
+    docs_url: str | None = DEFAULT_DOCS_URL,
     information_uri: str = INFORMATION_URI,
 ) -> dict[str, Any]:
     """A SARIF 2.1.0 log with one run.
@@ -168,8 +172,7 @@ def to_sarif(
     `tool.driver.rules` lists every rule of `rules_meta` (by code), then any code that a
     diagnostic carries and `rules_meta` does not know (e.g. syntax errors), as a bare
     `{"id": code}`; each result points at its rule by `ruleId` and `ruleIndex`.
-    `helpUri` is `help_uri_base + code + ".md"` (relative to the repository root by
-    default; pass an absolute base for tools that need one, or `None` to leave it out).
+    `helpUri` is the `docs_url` template filled in by `help_uri` (`None` leaves it out).
     The witness and the help line go under `result.properties`.
     """
     diagnostics = list(diagnostics)
@@ -179,7 +182,7 @@ def to_sarif(
     for meta in sorted(rules_meta.values(), key=lambda m: m.code):
         if meta.code not in index:
             index[meta.code] = len(rules)
-            rules.append(_sarif_rule(meta, help_uri_base))
+            rules.append(_sarif_rule(meta, docs_url))
     for d in diagnostics:
         if d.code not in index:
             index[d.code] = len(rules)
@@ -200,7 +203,12 @@ def to_sarif(
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 
-def _sarif_rule(meta: RuleLike, help_uri_base: str | None) -> dict[str, Any]:
+def help_uri(code: str, docs_url: str = DEFAULT_DOCS_URL) -> str:
+    """The documentation URL of rule `code`: `docs_url` with `{code}` and `{version}` filled in."""
+    return docs_url.replace("{code}", code).replace("{version}", policyc.__version__)
+
+
+def _sarif_rule(meta: RuleLike, docs_url: str | None) -> dict[str, Any]:
     description = getattr(meta, "description", None) or meta.summary
     rule: dict[str, Any] = {
         "id": meta.code,
@@ -208,8 +216,8 @@ def _sarif_rule(meta: RuleLike, help_uri_base: str | None) -> dict[str, Any]:
         "shortDescription": {"text": meta.summary},
         "fullDescription": {"text": description},
     }
-    if help_uri_base is not None:
-        rule["helpUri"] = f"{help_uri_base}{meta.code}.md"
+    if docs_url is not None:
+        rule["helpUri"] = help_uri(meta.code, docs_url)
     rule["defaultConfiguration"] = {"level": _SARIF_LEVEL[Severity(meta.severity)]}
     return rule
 
