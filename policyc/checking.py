@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from policyc.runtime.bundle import BundleError
 from policyc.runtime.checker import Checker, InvalidEvent, RuntimeDecision
@@ -34,7 +35,7 @@ def _err() -> Console:
 
 def _fail(message: str, help: str | None = None) -> int:
     err = _err()
-    err.print(f"[bold red]error[/]: {message}", markup=True, highlight=False)
+    err.print(f"[bold red]error[/]: {escape(message)}", markup=True, highlight=False)
     if help:
         err.print(f"  = help: {help}", markup=False)
     return 2

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from policyc.evaluate import metrics as M
@@ -367,7 +368,7 @@ def stdout_console() -> Console:
 
 def _fail(message: str, help: str | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    err.print(f"[bold red]error[/]: {message}", markup=True)
+    err.print(f"[bold red]error[/]: {escape(message)}", markup=True)
     if help:
         err.print(f"  = help: {help}", markup=False)
     return 2

@@ -82,7 +82,7 @@ class Bindings:
                            else KeywordDetector(d.keywords))
                 except DetectorError as err:
                     raise BundleError(f"{self._data.source}: detector for `{d.category}` "
-                                      f"cannot be built: {err}") from None
+                                      f"cannot be built: {err} (tampered?)") from None
                 built.append((d.category, det))
             self._detectors = built
         return self._detectors

@@ -53,10 +53,11 @@ MAX_MANIFEST_BYTES = 8 << 20
 #: environment variable `MAX_MEMBER_ENV`.
 DEFAULT_MAX_MEMBER_BYTES = 1 << 30
 MAX_MEMBER_ENV = "POLICYC_MAX_MEMBER_BYTES"
-#: Most members a bundle may have, the manifest included (what a zip holds without
-#: zip64 records); its central directory is at most `_MAX_DIRECTORY_BYTES`.
-MAX_MEMBERS = 65_535
-_MAX_DIRECTORY_BYTES = 16 << 20
+#: Most members a bundle may have, the manifest included (a compiled bundle has one
+#: table per group: a few dozen); its central directory is at most
+#: `_MAX_DIRECTORY_BYTES` (an entry is 46 bytes and its name, at most 111 bytes).
+MAX_MEMBERS = 16_384
+_MAX_DIRECTORY_BYTES = MAX_MEMBERS * 256
 _CHUNK = 1 << 20  # members are read and hashed this much at a time
 
 Scalar = bool | float | str
@@ -69,7 +70,16 @@ _Name = Annotated[str, StringConstraints(min_length=1)]
 
 
 class BundleError(Exception):
-    """A bundle that cannot be trusted or read: tampered, truncated, wrong schema."""
+    """A bundle that cannot be trusted or read: tampered, truncated, wrong schema.
+
+    The message is one printable line: names read from a hostile bundle may hold line
+    breaks or terminal escapes, shown escaped (``\\n``, ``\\x1b``).
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message if message.isprintable() else "".join(
+            c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+            for c in message))
 
 
 class _Model(BaseModel):
