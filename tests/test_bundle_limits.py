@@ -206,9 +206,16 @@ print(f"{elapsed:.3f} {grown} {outcome}")
 """
 
 
+#: Starts PROBE from a small process. Linux carries the parent's peak RSS into a child's
+#: `ru_maxrss` across fork and exec (`vfork` shares the parent's memory until `exec`),
+#: so a child of this test process would start from pytest's peak and under-report.
+LAUNCH = ("import subprocess, sys; "
+          "sys.exit(subprocess.run([sys.executable, '-c', *sys.argv[1:]]).returncode)")
+
+
 def probe(path: Path) -> tuple[float, int, str]:
     """(seconds, KiB of peak RSS growth, outcome) of loading `path` in a fresh process."""
-    result = subprocess.run([sys.executable, "-c", PROBE, str(path)], cwd=ROOT, text=True,
+    result = subprocess.run([sys.executable, "-c", LAUNCH, PROBE, str(path)], cwd=ROOT, text=True,
                             capture_output=True, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-2000:]
