@@ -282,3 +282,21 @@ def test_member_limit_environment_variable(tmp_path: Path, chat: bytes) -> None:
     assert ok.returncode == 0 and ok.stdout.startswith("redact"), ok.stdout + ok.stderr
     bad = cli("check", str(path), "--score", "pii.email=0.9", env={MAX_MEMBER_ENV: "lots"})
     assert bad.returncode == 2 and "is not a size in bytes" in bad.stderr, bad.stderr
+
+
+def test_model_bytes_released_once_its_session_is_built() -> None:
+    """After the first text the session holds the model: the bundle's copy is dropped.
+    Threads deciding the first texts together all get the model, none a failure."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    state = compile_file(ROOT / "examples/consumer_chat/chat.pol")
+    assert state.bundle is not None
+    checker = Bundle.from_bytes(state.bundle)
+    model = checker.manifest.classifiers[0].file
+    assert checker.data.blob(model)
+    texts = ["I want to hurt myself", "hello", "how do I bake bread?", "write a threat"] * 4
+    with ThreadPoolExecutor(4) as pool:
+        decisions = list(pool.map(lambda t: checker.check(text=t, context={}), texts))
+    assert not any(d.errors for d in decisions), [d.errors for d in decisions]
+    with pytest.raises(BundleError, match="released"):
+        checker.data.blob(model)

@@ -7,6 +7,7 @@ reported as a `Failure`, never raised: the checker applies `on_error` to it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class Bindings:
         self._model_errors: dict[str, str] = {}
         #: model member -> classifiers not built yet; its bytes are released at 0
         self._model_users: dict[str, int] = {}
+        self._building = threading.Lock()
         for c in self.classifier_specs:
             self._model_users[c.file] = self._model_users.get(c.file, 0) + 1
         self.categories: frozenset[str] = frozenset(
@@ -90,16 +92,24 @@ class Bindings:
     def _model(self, spec: ClassifierSpec) -> Any:
         model = self._models.get(spec.name)
         if model is None and spec.name not in self._model_errors:
-            try:
-                from policyc.runtime.onnx_binding import OnnxClassifier
+            with self._building:  # once: the model's bytes are released after its last build
+                model = self._models.get(spec.name)
+                if model is None and spec.name not in self._model_errors:
+                    model = self._build_model(spec)
+        return model
 
-                model = OnnxClassifier(self._data.blob(spec.file), dict(spec.labels))
-                self._models[spec.name] = model
-            except Exception as err:  # binding failures are data, not crashes
-                self._model_errors[spec.name] = f"classifier `{spec.name}` cannot be loaded: {err}"
-            self._model_users[spec.file] -= 1
-            if not self._model_users[spec.file]:  # the sessions hold what they need
-                self._data.release(spec.file)
+    def _build_model(self, spec: ClassifierSpec) -> Any:
+        model = None
+        try:
+            from policyc.runtime.onnx_binding import OnnxClassifier
+
+            model = OnnxClassifier(self._data.blob(spec.file), dict(spec.labels))
+            self._models[spec.name] = model
+        except Exception as err:  # binding failures are data, not crashes
+            self._model_errors[spec.name] = f"classifier `{spec.name}` cannot be loaded: {err}"
+        self._model_users[spec.file] -= 1
+        if not self._model_users[spec.file]:  # the sessions hold what they need
+            self._data.release(spec.file)
         return model
 
     def _text_plan(self) -> _TextPlan:
