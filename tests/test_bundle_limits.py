@@ -300,3 +300,21 @@ def test_model_bytes_released_once_its_session_is_built() -> None:
     assert not any(d.errors for d in decisions), [d.errors for d in decisions]
     with pytest.raises(BundleError, match="released"):
         checker.data.blob(model)
+
+
+def test_zip64_end_records_are_read(chat: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zip whose member count is in zip64 end records (a writer for huge models makes
+    them) is bounded the same way, from those records."""
+    import zipfile
+
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)  # zip64 end records from 2 members
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for m in members(chat):
+            zf.writestr(m.name, m.payload)
+    data = out.getvalue()
+    assert b"PK\x06\x06" in data  # zip64 end records; say so in the end record's counts
+    data = data[:-14] + b"\xff\xff\xff\xff" + data[-10:]
+    assert Bundle.from_bytes(data).hash == Bundle.from_bytes(chat).hash
+    monkeypatch.setattr("policyc.runtime.bundle.MAX_MEMBERS", 3)
+    refused(data, f"declares {len(members(chat))} members")
