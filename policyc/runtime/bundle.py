@@ -508,8 +508,10 @@ def _read_zip(fp: IO[bytes], size: int, source: str, limit: int) -> BundleData:
         # is read, and `manifest.files` then pins every one of them.
         listed = set(manifest.files)
         if set(infos) - {MANIFEST} != listed:
-            extra = sorted((set(infos) - {MANIFEST}) ^ listed)
-            raise BundleError(f"{source}: entries do not match the manifest: {', '.join(extra)}")
+            odd = sorted((set(infos) - {MANIFEST}) ^ listed)
+            more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
+            raise BundleError(f"{source}: entries do not match the manifest: "
+                              f"{', '.join(odd[:5])}{more}")
         consistency.check_manifest(manifest, source)  # before reading the large members
         arrays: dict[str, np.ndarray] = {}
         blobs: dict[str, bytes] = {}
