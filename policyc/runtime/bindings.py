@@ -8,6 +8,7 @@ reported as a `Failure`, never raised: the checker applies `on_error` to it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,18 +67,30 @@ class Bindings:
         self._plan: _TextPlan | None = None
         self._models: dict[str, Any] = {}
         self._model_errors: dict[str, str] = {}
+        #: model member -> classifiers not built yet; its bytes are released at 0
+        self._model_users: dict[str, int] = {}
+        self._building = threading.Lock()
+        for c in self.classifier_specs:
+            self._model_users[c.file] = self._model_users.get(c.file, 0) + 1
         self.categories: frozenset[str] = frozenset(
             [d.category for d in self.detector_specs]
             + [cat for c in self.classifier_specs for cat, _ in c.labels])
+        if self.detector_specs:  # at load: a detector that cannot be built refuses the bundle
+            self._build_detectors()
 
     def _build_detectors(self) -> list[tuple[str, Any]]:
         if self._detectors is None:
-            from policyc.runtime.detectors import KeywordDetector, RegexDetector
+            from policyc.runtime.bundle import BundleError
+            from policyc.runtime.detectors import DetectorError, KeywordDetector, RegexDetector
 
             built: list[tuple[str, Any]] = []
             for d in self.detector_specs:
-                det = (RegexDetector(d.pattern or "", d.validator) if d.kind == "regex"
-                       else KeywordDetector(d.keywords))
+                try:
+                    det = (RegexDetector(d.pattern or "", d.validator) if d.kind == "regex"
+                           else KeywordDetector(d.keywords))
+                except DetectorError as err:
+                    raise BundleError(f"{self._data.source}: detector for `{d.category}` "
+                                      f"cannot be built: {err} (tampered?)") from None
                 built.append((d.category, det))
             self._detectors = built
         return self._detectors
@@ -85,13 +98,24 @@ class Bindings:
     def _model(self, spec: ClassifierSpec) -> Any:
         model = self._models.get(spec.name)
         if model is None and spec.name not in self._model_errors:
-            try:
-                from policyc.runtime.onnx_binding import OnnxClassifier
+            with self._building:  # once: the model's bytes are released after its last build
+                model = self._models.get(spec.name)
+                if model is None and spec.name not in self._model_errors:
+                    model = self._build_model(spec)
+        return model
 
-                model = OnnxClassifier(self._data.blob(spec.file), dict(spec.labels))
-                self._models[spec.name] = model
-            except Exception as err:  # binding failures are data, not crashes
-                self._model_errors[spec.name] = f"classifier `{spec.name}` cannot be loaded: {err}"
+    def _build_model(self, spec: ClassifierSpec) -> Any:
+        model = None
+        try:
+            from policyc.runtime.onnx_binding import OnnxClassifier
+
+            model = OnnxClassifier(self._data.blob(spec.file), dict(spec.labels))
+            self._models[spec.name] = model
+        except Exception as err:  # binding failures are data, not crashes
+            self._model_errors[spec.name] = f"classifier `{spec.name}` cannot be loaded: {err}"
+        self._model_users[spec.file] -= 1
+        if not self._model_users[spec.file]:  # the sessions hold what they need
+            self._data.release(spec.file)
         return model
 
     def _text_plan(self) -> _TextPlan:

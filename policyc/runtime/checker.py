@@ -20,7 +20,6 @@ decided by a guess.
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +27,7 @@ import numpy as np
 
 from policyc.runtime.batch import BatchDecider
 from policyc.runtime.bindings import Bindings, Failure
-from policyc.runtime.bundle import BundleData, BundleError, DecisionSpec
+from policyc.runtime.bundle import BundleData, DecisionSpec
 from policyc.runtime.decision import (
     DECISION_SCHEMA,
     RESTRICTIVENESS,
@@ -77,30 +76,18 @@ class Checker:
         self.var_index = enc.var_index
         self.context_names, self.score_names = enc.context_names, enc.score_names
         self.bits, self.all_entries = enc.bits, enc.all_entries
-        n = m.n_entries
-        entry_rule = data.array(m.entry_rule)
-        if entry_rule.shape != (n,):
-            raise BundleError(f"{data.source}: entry tables have the wrong shape")
-        self.entry_rule: list[int] = [int(x) for x in entry_rule]
-        if any(not 0 <= r < len(m.rules) for r in self.entry_rule):
-            raise BundleError(f"{data.source}: entry table names an unknown rule")
+        # shapes, ranges and cross-references were checked at load (`consistency.py`)
+        self.entry_rule: list[int] = data.array(m.entry_rule).tolist()
         self.locked_entries = 0
         for e, r in enumerate(self.entry_rule):
             if m.rules[r].locked:
                 self.locked_entries |= 1 << e
         self.floor_pos = {r: k for k, r in enumerate(m.floor_rank)}
         self.contains: np.ndarray | None = None
-        if not self.key_ordered:
-            if m.contains is None:
-                raise BundleError(f"{data.source}: most-specific bundle without containment")
+        if m.contains is not None:
             self.contains = data.array(m.contains)
-        tables: dict[str, np.ndarray] = {}
-        for ts in (m.main, m.floors):
-            for g in ts.groups if ts else ():
-                arr = data.array(g.table)
-                if arr.size != math.prod(g.shape) or arr.ndim != 1:
-                    raise BundleError(f"{data.source}: table {g.table} has the wrong shape")
-                tables[g.table] = arr
+        tables = {g.table: data.array(g.table)
+                  for ts in (m.main, m.floors) if ts is not None for g in ts.groups}
         decision_index = {(d.action, d.argument): i for i, d in enumerate(self.decisions)}
         rule_decision = [decision_index[(r.decision.action, r.decision.argument)]
                          for r in m.rules]
@@ -225,9 +212,9 @@ class Checker:
         inside_all = [r for r in matched if all(c[s, r] for s in matched)]
         if inside_all:
             candidates = inside_all
-        else:
+        else:  # (a containment table sealed with a cycle leaves none: take them all)
             candidates = [r for r in matched if not any(
-                s != r and c[r, s] and not c[s, r] for s in matched)]
+                s != r and c[r, s] and not c[s, r] for s in matched)] or matched
         return max(candidates, key=lambda i: (self.restr[i], -self.rules[i].order))
 
     # ---- one event ----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from policyc.runtime.bundle import BundleData, BundleError, VariableSpec
+from policyc.runtime.bundle import BundleData, VariableSpec
 from policyc.runtime.jsonl import dumps_value
 
 #: Distinct contexts remembered by the hot path (cleared when full).
@@ -164,10 +164,7 @@ class EventEncoder:
         self.context_names = frozenset(m.variables[i].name for i in self.context_vars)
         self.score_names = frozenset(m.variables[i].name for i in self.score_vars)
         n = m.n_entries
-        entries = data.array(m.entries)
-        total = sum(v.n_pieces for v in m.variables)
-        if entries.shape != (total, n) or entries.dtype != np.bool_:
-            raise BundleError(f"{data.source}: entry tables have the wrong shape")
+        entries = data.array(m.entries)  # bool [pieces, entries], checked at load
         self.bits: list[list[int]] = []
         row = 0
         for v in m.variables:
