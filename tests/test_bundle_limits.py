@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bundle_craft import DEFLATED, Member, deflated_zeros, members, raw_zip, reseal, unpack
+from fresh_process import run_fresh
 
 from policyc.compile.pipeline import compile_file
 from policyc.runtime import Bundle, BundleError
@@ -206,18 +207,10 @@ print(f"{elapsed:.3f} {grown} {outcome}")
 """
 
 
-#: Starts PROBE from a small process. Linux carries the parent's peak RSS into a child's
-#: `ru_maxrss` across fork and exec (`vfork` shares the parent's memory until `exec`),
-#: so a child of this test process would start from pytest's peak and under-report.
-LAUNCH = ("import subprocess, sys; "
-          "sys.exit(subprocess.run([sys.executable, '-c', *sys.argv[1:]]).returncode)")
-
-
 def probe(path: Path) -> tuple[float, int, str]:
     """(seconds, KiB of peak RSS growth, outcome) of loading `path` in a fresh process."""
-    result = subprocess.run([sys.executable, "-c", LAUNCH, PROBE, str(path)], cwd=ROOT, text=True,
-                            capture_output=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = run_fresh(PROBE, str(path), cwd=ROOT, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-2000:]
     seconds, grown, outcome = result.stdout.strip().split(" ", 2)
     return float(seconds), int(grown), outcome

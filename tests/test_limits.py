@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fresh_process import run_fresh
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from policy_text_gen import deep_guards, deep_sets, huge_numbers
@@ -199,8 +200,9 @@ print(module is not None, ",".join(d.code for d in diags),
 def _peak_parse(path: Path) -> tuple[bool, str, int]:
     """(parsed, codes, peak RSS in KiB) of parsing `path` in a fresh interpreter."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", _PEAK, str(path)], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    result = run_fresh(_PEAK, str(path), env=env, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout.split()
     if len(out) == 2:
         out.insert(1, "")
     return out[0] == "True", out[1], int(out[2])
