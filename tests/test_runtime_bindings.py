@@ -202,3 +202,88 @@ def test_binding_failures_are_logged_once_per_cause(tmp_path: Path,
     assert len(messages) == 2, messages
     assert messages[0].startswith("detector `drugs`, detector `jailbreak` failed: text not normal")
     assert messages[1] == "classifier `m` failed: model failed"
+
+
+# ---- the claim rule: validated matches claim their spans (issue 13 C23) ----------------
+
+CLAIMS = r"""policy t.claims version "1" {
+  categories { card phone note account visa }
+  detector card = regex "\\b[2-6]\\d{3}(?:[ -]?\\d){12}\\b" validate luhn
+  detector phone = regex "\\b0\\d{3}[ -]\\d{4}[ -]\\d{4}\\b"
+  detector phone = keywords { "0566 5566" }
+  detector note = regex "5566"
+  detector account = regex "\\b\\d{4} \\d{4} \\d{4} \\d{4}\\b"
+  detector visa = regex "\\b4\\d{3} \\d{4}\\b"
+  detector visa = regex "\\b4\\d{3}(?: \\d{4}){3}\\b" validate luhn
+  default allow
+  rule r: redact("pii") when phone or note
+}
+"""
+
+
+def _detectors_only(tmp_path: Path, text: str) -> Any:
+    (tmp_path / "c.pol").write_text(text)
+    state = compile_file(tmp_path / "c.pol")
+    assert state.bundle is not None, [d.message for d in state.diagnostics]
+    return Bundle.from_bytes(state.bundle)
+
+
+@pytest.mark.parametrize("text,scores", [
+    # the card claims its span: the regexes without a validator that overlap it drop their
+    # match (`note`, `account`, `visa`'s first pattern); keywords are never claimed
+    # (`phone`); `visa` keeps its own validated match
+    ("card 4000 0566 5566 5556", {"card": 1.0, "phone": 1.0, "note": 0.0, "account": 0.0,
+                                  "visa": 1.0}),
+    # Luhn-invalid: nothing is claimed
+    ("card 4000 0566 5566 5557", {"card": 0.0, "phone": 1.0, "note": 1.0, "account": 1.0,
+                                  "visa": 1.0}),
+    # a match next to the card, not on it, stays
+    ("card 4000 0566 5566 5556, 5566", {"card": 1.0, "phone": 1.0, "note": 1.0,
+                                         "account": 0.0, "visa": 1.0}),
+    ("ｃａｒｄ ４０００ ０５６６ ５５６６ ５５５６", {"card": 1.0, "phone": 1.0, "note": 0.0,
+                                             "account": 0.0, "visa": 1.0}),
+    ("phone 0566-5566-5557", {"card": 0.0, "phone": 1.0, "note": 1.0, "account": 0.0,
+                              "visa": 0.0}),
+    ("nothing here", {"card": 0.0, "phone": 0.0, "note": 0.0, "account": 0.0, "visa": 0.0}),
+])
+def test_claim_rule_scores(tmp_path: Path, text: str, scores: dict[str, float]) -> None:
+    b = _detectors_only(tmp_path, CLAIMS)
+    assert b.bindings.scores(text) == (scores, [])
+    assert b.bindings.scores(text, {"not-a-category"}) == (scores, [])  # the general path
+    batch = b.bindings.scores_batch([text, "x", text])
+    assert {c: [float(v) for v in col] for c, col in batch.items()} == {
+        c: [v, 0.0, v] for c, v in scores.items()}
+    kinds = {c for _, _, c in b.bindings.matches(text)}
+    assert kinds == {c for c, v in scores.items() if v}
+
+
+def test_claim_rule_redaction(tmp_path: Path) -> None:
+    b = _detectors_only(tmp_path, CLAIMS)
+    text = "card 4000 0566 5566 5556, 5566"
+    assert [(text[s:e], c) for s, e, c in b.bindings.matches(text)] == [
+        ("4000 0566 5566 5556", "card"), ("4000 0566 5566 5556", "visa"),
+        ("0566 5566", "phone"), ("5566", "note")]
+    # the deciding rule reads `phone` and `note`; the card is not among them, but its
+    # claim still holds: `note` does not report the card's digits
+    assert b.bindings.matches(text, {"note"}) == [(26, 30, "note")]
+    d = b.check(text=text)
+    assert d.spans == [(10, 19), (26, 30)]
+    assert d.redacted == "card 4000 [REDACTED] 5556, [REDACTED]"
+
+
+def test_claims_do_not_depend_on_supplied_scores(tmp_path: Path) -> None:
+    b = _detectors_only(tmp_path, CLAIMS)
+    text = "card 4000 0566 5566 5556"
+    scores, failures = b.bindings.scores(text, {"card"})
+    assert not failures and scores == {"phone": 1.0, "note": 0.0, "account": 0.0, "visa": 1.0}
+    d = b.check(text=text, scores={"card": 0.0, "phone": 0.0})
+    assert d.action == "allow" and d.scores == {"visa": 1.0}
+
+
+def test_no_claim_plan_without_both_kinds(tmp_path: Path) -> None:
+    """Only a validated and an unvalidated regex detector together make the rule apply."""
+    plain = CLAIMS.replace(" validate luhn", "")
+    b = _detectors_only(tmp_path, plain)
+    b.bindings.scores("x")
+    assert b.bindings._plan.claims is None
+    assert b.bindings.scores("card 4000 0566 5566 5556")[0]["note"] == 1.0

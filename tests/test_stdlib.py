@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from policyc.compile.pipeline import compile_file
 from policyc.diagnostics import Severity
@@ -345,6 +347,102 @@ def test_pii_redaction_spans_are_exact(pii_detectors: dict[str, list[Any]]) -> N
     assert d.redacted == "card [REDACTED], mail [REDACTED]"
     d = checker.check(text="token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 for bob@example.org")
     assert d.redacted == "token [REDACTED] for [REDACTED]"
+
+
+# ---- one value, one kind: checksum-validated matches claim their span (issue 13 C23) ---------
+
+# (text, the value, its kind): the phone patterns also match inside each value (a 0-prefixed
+# digit group of a card or IBAN, a +CC or 00CC prefix before an SSN), so before the claim
+# rule each value was both its kind and a phone, with two overlapping redaction spans.
+CLAIMED = [
+    ("card 4000 0566 5566 5556", "4000 0566 5566 5556", "pii.credit_card"),
+    ("card 4000-0566-5566-5556 exp 12/27", "4000-0566-5566-5556", "pii.credit_card"),
+    ("pay with 6011 0009 9013 9424.", "6011 0009 9013 9424", "pii.credit_card"),
+    ("card 4000 0012 3456 7899", "4000 0012 3456 7899", "pii.credit_card"),
+    ("IBAN DE89 3704 0044 0532 0130 00", "DE89 3704 0044 0532 0130 00", "pii.iban"),
+    ("IBAN ES91 2100 0418 4502 0005 1332", "ES91 2100 0418 4502 0005 1332", "pii.iban"),
+    ("FR76 3000 6000 0112 3456 7890 189 is mine", "FR76 3000 6000 0112 3456 7890 189",
+     "pii.iban"),
+    ("Ｉ\u200bBAN ＤＥ89 3704 0044 0532 0130 00", "ＤＥ89 3704 0044 0532 0130 00", "pii.iban"),
+    ("SSN +1 536-22-1134", "536-22-1134", "pii.ssn"),
+    ("call 001 536-22-1134", "536-22-1134", "pii.ssn"),
+]
+
+
+@pytest.fixture(scope="module")
+def pii_checker() -> Any:
+    return compile_bundle(STDLIB / "pii.pol")
+
+
+def _labelled(checker: Any, text: str) -> list[tuple[str, str]]:
+    return [(text[s:e], cat) for s, e, cat in checker.bindings.matches(text)]
+
+
+@pytest.mark.parametrize("text,value,kind", CLAIMED)
+def test_pii_value_is_one_kind(pii_checker: Any, text: str, value: str, kind: str) -> None:
+    d = pii_checker.check(text=text)
+    assert d.scores == {kind: 1.0}
+    assert _labelled(pii_checker, text) == [(value, kind)]
+    assert d.spans == [(text.index(value), text.index(value) + len(value))]
+    assert d.redacted == text.replace(value, "[REDACTED]")
+    assert pii_checker.bindings.scores(text, {"secret.jwt"})[0]["pii.phone"] == 0.0
+
+
+@pytest.mark.parametrize("text,expected", [
+    # a phone next to a card (not overlapping it) is still a phone
+    ("card 4000 0566 5566 5556, call 020 7946 0958",
+     [("4000 0566 5566 5556", "pii.credit_card"), ("020 7946 0958", "pii.phone")]),
+    ("call 020 7946 0958 card 4000 0566 5566 5556",
+     [("020 7946 0958", "pii.phone"), ("4000 0566 5566 5556", "pii.credit_card")]),
+    ("4111 1111 1111 1111 +1 415 555 2671",
+     [("4111 1111 1111 1111", "pii.credit_card"), ("+1 415 555 2671", "pii.phone")]),
+    ("IBAN DE89 3704 0044 0532 0130 00 tel. 0049 30 12345678",
+     [("DE89 3704 0044 0532 0130 00", "pii.iban"), ("0049 30 12345678", "pii.phone")]),
+    # failing the checksum, the number claims nothing: its phone-shaped part is a phone
+    ("card 4000 0566 5566 5557", [("0566 5566 5557", "pii.phone")]),
+    ("IBAN DE89 3704 0044 0532 0130 09",  # two phone patterns: two spans, one kind
+     [("0044 0532 0130", "pii.phone"), ("0044 0532 0130 09", "pii.phone")]),
+    ("ssn +1 666-22-1134", [("+1 666-22-1134", "pii.phone")]),
+    # two validated kinds on one value both stay (only validated beats unvalidated)
+    ("ssh 10.0.0.5 and 2001:db8::1", [("10.0.0.5", "pii.ipv4"), ("2001:db8::1", "pii.ipv6")]),
+])
+def test_pii_unclaimed_phone_is_still_reported(pii_checker: Any, text: str,
+                                               expected: list[tuple[str, str]]) -> None:
+    assert _labelled(pii_checker, text) == expected
+    kinds = {kind for _, kind in expected}
+    assert pii_checker.check(text=text).scores == dict.fromkeys(kinds, 1.0)
+
+
+def test_claims_do_not_depend_on_supplied_scores(pii_checker: Any) -> None:
+    """Supplying the card's score replaces that score only: the phone stays claimed."""
+    text = "card 4000 0566 5566 5556"
+    scores, failures = pii_checker.bindings.scores(text, {"pii.credit_card"})
+    assert not failures and "pii.credit_card" not in scores and scores["pii.phone"] == 0.0
+    d = pii_checker.check(text=text, scores={"pii.credit_card": 0.0})
+    assert d.action == "allow" and d.scores == {}
+
+
+_PII_PIECES = st.sampled_from([
+    "4000 0566 5566 5556", "4000-0566-5566-5557", "4111 1111 1111 1111", "6011 0009 9013 9424",
+    "DE89 3704 0044 0532 0130 00", "DE89 3704 0044 0532 0130 01", "ES91 2100 0418 4502 0005 1332",
+    "536-22-1134", "+1 ", "001 ", "020 7946 0958", "+44 20 7946 0958", "415-555-2671",
+    "10.0.0.5", "version 1.2.3.4", "jane@example.com", "AKIAIOSFODNN7EXAMPLE", "0", "5",
+    " ", ", ", "-", "\u200b", "ＤＥ", "é", "card ", "call ",
+])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.lists(_PII_PIECES, max_size=8).map("".join), min_size=1, max_size=12))
+def test_pii_batch_scores_equal_per_text_scores(pii_checker: Any, texts: list[str]) -> None:
+    batch = pii_checker.bindings.scores_batch(texts)
+    for i, text in enumerate(texts):
+        one, failures = pii_checker.bindings.scores(text)
+        general, _ = pii_checker.bindings.scores(text, {"not-a-category"})
+        assert not failures and one == general
+        assert {cat: float(col[i]) for cat, col in batch.items()} == one, text
+        # a score is 1 exactly when a labelled match of that kind is reported
+        kinds = {cat for _, _, cat in pii_checker.bindings.matches(text)}
+        assert {cat for cat, v in one.items() if v} == kinds, text
 
 
 # ---- std.injection detectors ----------------------------------------------------------------

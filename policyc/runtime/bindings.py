@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ log = logging.getLogger("policyc.runtime")
 
 #: Batches at least this large score models and detectors at the same time.
 _OVERLAP_MIN = 64
+#: A detector's part in the claim rule (see `Bindings._build_detectors`).
+_PLAIN, _CLAIMS, _CLAIMABLE = 0, 1, 2
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -45,6 +48,19 @@ class Failure:
     message: str
 
 
+class _ClaimPlan(NamedTuple):
+    """The claim rule's part of a `_TextPlan`, for a bundle that has both kinds of detector."""
+
+    roles: tuple[int, ...]  # per detector of the plan: _PLAIN, _CLAIMS or _CLAIMABLE
+    claiming: dict[str, list[tuple[Any, Any]]]  # category -> its claiming (detector, form)
+    claimable: tuple[str, ...]  # the categories that have a claimable detector
+    members: dict[str, list[tuple[Any, Any, int]]]  # such a category -> (det, form, role)
+    # scores -> a tuple of the claiming / claimable categories' scores (KeyError if one
+    # is missing): two C calls tell that the rule cannot apply, on the per-text path
+    claiming_scores: Callable[[dict[str, float]], tuple[float, ...]]
+    claimable_scores: Callable[[dict[str, float]], tuple[float, ...]]
+
+
 class _TextPlan(NamedTuple):
     """`Bindings.scores`' loop, planned once per bundle."""
 
@@ -54,6 +70,7 @@ class _TextPlan(NamedTuple):
     models: list[tuple[ClassifierSpec, tuple[str, ...]]]  # with their categories
     shared: bool  # two bindings share a category: take the maximum
     fast: Callable[[str], dict[str, float] | None] | None  # see Bindings._fast_scores
+    claims: _ClaimPlan | None  # None: no detector claims another's spans
 
 
 class Bindings:
@@ -63,7 +80,7 @@ class Bindings:
         self._data = data
         self.detector_specs: list[DetectorSpec] = list(data.manifest.detectors)
         self.classifier_specs: list[ClassifierSpec] = list(data.manifest.classifiers)
-        self._detectors: list[tuple[str, Any]] | None = None
+        self._detectors: list[tuple[str, Any, int]] | None = None
         self._plan: _TextPlan | None = None
         self._models: dict[str, Any] = {}
         self._model_errors: dict[str, str] = {}
@@ -78,12 +95,20 @@ class Bindings:
         if self.detector_specs:  # at load: a detector that cannot be built refuses the bundle
             self._build_detectors()
 
-    def _build_detectors(self) -> list[tuple[str, Any]]:
+    def _build_detectors(self) -> list[tuple[str, Any, int]]:
+        """(category, detector, role) per detector, in declaration order.
+
+        The role is the detector's part in the claim rule (`docs/language.md`,
+        detectors): a regex detector with a validator claims the spans of its
+        matches (`_CLAIMS`); a regex detector without one does not report a match
+        that overlaps a claimed span (`_CLAIMABLE`). Both need the other kind on the
+        same normal form in the bundle; any other detector is `_PLAIN`.
+        """
         if self._detectors is None:
             from policyc.runtime.bundle import BundleError
             from policyc.runtime.detectors import DetectorError, KeywordDetector, RegexDetector
 
-            built: list[tuple[str, Any]] = []
+            dets: list[tuple[str, Any]] = []
             for d in self.detector_specs:
                 try:
                     det = (RegexDetector(d.pattern or "", d.validator) if d.kind == "regex"
@@ -91,8 +116,17 @@ class Bindings:
                 except DetectorError as err:
                     raise BundleError(f"{self._data.source}: detector for `{d.category}` "
                                       f"cannot be built: {err} (tampered?)") from None
-                built.append((d.category, det))
-            self._detectors = built
+                dets.append((d.category, det))
+            forms: dict[bool, set[Any]] = {True: set(), False: set()}  # validated? -> forms
+            for _, det in dets:
+                if isinstance(det, RegexDetector):
+                    forms[det.validator is not None].add(det.normal_form)
+            both = forms[True] & forms[False]
+            self._detectors = [
+                (cat, det, _PLAIN if not isinstance(det, RegexDetector)
+                 or det.normal_form not in both
+                 else _CLAIMS if det.validator is not None else _CLAIMABLE)
+                for cat, det in dets]
         return self._detectors
 
     def _model(self, spec: ClassifierSpec) -> Any:
@@ -123,18 +157,18 @@ class Bindings:
         plan = self._plan
         if plan is None:
             built = self._build_detectors() if self.detector_specs else []
-            dets = [(cat, det, det.normal_form) for cat, det in built]
+            dets = [(cat, det, det.normal_form) for cat, det, _ in built]
             screen = None
             if len(built) > 1:  # one detector costs what the screen would
                 from policyc.runtime.detectors import AsciiScreen
 
-                screen = AsciiScreen([det for _, det in built])
+                screen = AsciiScreen([det for _, det, _ in built])
                 screen = screen if screen.ok else None
             models = [(spec, tuple(cat for cat, _ in spec.labels))
                       for spec in self.classifier_specs]
             cats = [c for c, _, _ in dets] + [c for _, cs in models for c in cs]
             plan = _TextPlan(dets, screen, dict.fromkeys([c for c, _, _ in dets], 0.0),
-                             models, len(set(cats)) < len(cats), None)
+                             models, len(set(cats)) < len(cats), None, _claim_plan(built))
             plan = self._plan = plan._replace(fast=self._fast_scores(plan))
         return plan
 
@@ -227,29 +261,54 @@ class Bindings:
     @staticmethod
     def _detector_scores(text: str, plan: _TextPlan, supplied: frozenset[str] | set[str],
                          failures: list[Failure]) -> dict[str, float]:
-        """Each detector's score, normalizing the text once per normal form."""
+        """Each detector's score, normalizing the text once per normal form.
+
+        Then the claim rule (`_apply_claims`), when a claiming and a claimable
+        detector both fired. This loop is on the per-text latency budget: the text in
+        the current normal form is kept at hand (detectors of one form are usually
+        consecutive), and a score is 0.0 or 1.0, so "the maximum" is a store when 1.0.
+        """
         out: dict[str, float] = {}
+        shared = plan.shared
         # normal form -> the text in it, or why it could not be normalized (a text
         # too expanding to normalize: each detector on that form fails with it)
         prepared: dict[Any, bytes | Exception] = {}
+        current: Any = None  # the normal form `data` is in
+        data = b""
+        unprepared: Exception | None = None  # why `text` has no `current` form
         for category, det, form in plan.detectors:
             if supplied and category in supplied:
                 continue
-            try:
-                data = prepared.get(form)
-                if data is None:
+            if form is not current:
+                got = prepared.get(form)
+                if got is None:
                     try:
-                        data = prepared[form] = det.prepare(text)
+                        got = prepared[form] = det.prepare(text)
                     except Exception as err:
-                        data = prepared[form] = err
-                if isinstance(data, Exception):
-                    raise data
+                        got = prepared[form] = err
+                current = form
+                if isinstance(got, Exception):
+                    unprepared = got
+                else:
+                    data, unprepared = got, None
+            try:
+                if unprepared is not None:
+                    raise unprepared
                 s = det.score_prepared(data)  # 0.0 or 1.0
             except Exception as err:
                 failures.append(Failure(f"detector {category}", (category,), None,
                                         f"detector `{category}` failed: {err}"))
                 continue
-            out[category] = max(out.get(category, 0.0), s) if plan.shared else s
+            if s or not shared or category not in out:  # the maximum of 0.0s and 1.0s
+                out[category] = s
+        claims = plan.claims
+        if claims is not None:  # the rule applies only if both kinds of detector fired
+            try:
+                both = 1.0 in claims.claiming_scores(out) and 1.0 in claims.claimable_scores(out)
+            except KeyError:  # a supplied or failed category: the general check
+                both = any(out.get(c) for c in claims.claimable)
+            if both:
+                _apply_claims(text, claims, prepared, out, supplied)
         return out
 
     def scores_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -281,13 +340,18 @@ class Bindings:
         todo = (list(range(n)) if plan.screen is None
                 else [i for i, t in enumerate(texts) if not plan.screen.clear(t)])
         prepared: dict[Any, list[bytes]] = {}  # normal form -> the texts in it
-        for category, det, form in plan.detectors:
+        fired: list[np.ndarray] = []  # per detector: its score on each text of `todo`
+        for _, det, form in plan.detectors:
             data = prepared.get(form)
             if data is None:
                 data = prepared[form] = [_prepare_or_raise(det, texts, i) for i in todo]
+            fired.append(np.fromiter(map(det.score_prepared, data), dtype=np.float32,
+                                     count=len(todo)))
+        if plan.claims is not None:
+            _unclaim_batch(plan, plan.claims, prepared, fired)
+        for (category, _, _), got in zip(plan.detectors, fired, strict=True):
             col = np.zeros(n, dtype=np.float32)
-            col[todo] = np.fromiter(map(det.score_prepared, data), dtype=np.float32,
-                                    count=len(todo))
+            col[todo] = got
             out[category] = np.maximum(out[category], col) if category in out else col
         results = (pending.result() if pending is not None
                    else [m.score_batch(texts) for _, m in models])
@@ -299,13 +363,149 @@ class Bindings:
                 out[cat] = np.maximum(out[cat], col) if cat in out else col
         return out
 
+    def matches(self, text: str, categories: set[str] | None = None
+                ) -> list[tuple[int, int, str]]:
+        """Detector matches in `text` as sorted (start, end, category), offsets into `text`,
+        for `categories` or every detector.
+
+        A match that the claim rule drops is not reported, whether or not the claiming
+        detector's category is among `categories`: a card number is reported once, as a
+        card, never as a phone number.
+        """
+        built = self._build_detectors() if self.detector_specs else []
+        claimed: dict[Any, Any] = {}  # normal form -> Claimed
+        if any(role == _CLAIMABLE and (categories is None or cat in categories)
+               for cat, _, role in built):
+            from policyc.runtime.normalize import NormalizationLimitError
+
+            claiming: list[tuple[Any, Any, bytes]] = []
+            prepared: dict[Any, bytes | None] = {}
+            for _, det, role in built:
+                if role == _CLAIMS:
+                    form = det.normal_form
+                    if form not in prepared:
+                        try:
+                            prepared[form] = det.prepare(text)
+                        except NormalizationLimitError:  # `spans` then covers the whole text
+                            prepared[form] = None
+                    data = prepared[form]
+                    if data is not None:
+                        claiming.append((det, form, data))
+            claimed = _claimed(claiming)
+        found: set[tuple[int, int, str]] = set()
+        for category, det, role in built:
+            if categories is None or category in categories:
+                drop = claimed.get(det.normal_form) if role == _CLAIMABLE else None
+                found.update((s, e, category) for s, e in det.spans(text, drop))
+        return sorted(found)
+
     def spans(self, text: str, categories: set[str] | None) -> list[tuple[int, int]]:
         """Detector matches in `text` (for redaction), for `categories` or every detector."""
-        found: list[tuple[int, int]] = []
-        for category, det in self._build_detectors() if self.detector_specs else ():
-            if categories is None or category in categories:
-                found.extend(det.spans(text))
-        return sorted(set(found))
+        return sorted({(s, e) for s, e, _ in self.matches(text, categories)})
+
+
+def _claim_plan(built: list[tuple[str, Any, int]]) -> _ClaimPlan | None:
+    """The claim rule's plan for `Bindings._build_detectors`' detectors (None: nothing claims)."""
+    roles = tuple(role for _, _, role in built)
+    if _CLAIMS not in roles:
+        return None
+    claiming: dict[str, list[tuple[Any, Any]]] = {}
+    for cat, det, role in built:
+        if role == _CLAIMS:
+            claiming.setdefault(cat, []).append((det, det.normal_form))
+    claimable = tuple(dict.fromkeys(cat for cat, _, role in built if role == _CLAIMABLE))
+    members = {cat: [(det, det.normal_form, role) for c, det, role in built if c == cat]
+               for cat in claimable}
+    return _ClaimPlan(roles, claiming, claimable, members,
+                      _scores_of(tuple(claiming)), _scores_of(claimable))
+
+
+def _scores_of(categories: tuple[str, ...]) -> Callable[[dict[str, float]], tuple[float, ...]]:
+    """scores -> the tuple of these categories' scores (`itemgetter`, a tuple even for one)."""
+    return itemgetter(*categories) if len(categories) > 1 else itemgetter(*categories * 2)
+
+
+def _claimed(claiming: list[tuple[Any, Any, bytes]]) -> dict[Any, Any]:
+    """Normal form -> the `Claimed` spans of these (claiming detector, form, its text)."""
+    from policyc.runtime.detectors import Claimed
+
+    spans: dict[Any, list[tuple[int, int]]] = {}
+    for det, form, data in claiming:
+        spans.setdefault(form, []).extend(det.matches_prepared(data))
+    return {form: Claimed(found) for form, found in spans.items() if found}
+
+
+def _apply_claims(text: str, claims: _ClaimPlan, prepared: dict[Any, bytes | Exception],
+                  out: dict[str, float], supplied: frozenset[str] | set[str]) -> None:
+    """The claim rule on one text's detector scores (`out`), once a claimable category fired.
+
+    The claiming detectors that can have fired (their category scored, or is supplied:
+    what they claim does not depend on what the caller supplies) give the claimed
+    spans; each claimable category that scored 1 is then scored again, its claimable
+    detectors counting only their matches outside those spans.
+    """
+    claiming: list[tuple[Any, Any, bytes]] = []
+    for category, dets in claims.claiming.items():
+        if out.get(category) or supplied and category in supplied:
+            for det, form in dets:
+                data = prepared.get(form)
+                if data is None:  # every detector on this form was supplied
+                    try:
+                        data = prepared[form] = det.prepare(text)
+                    except Exception as err:  # its failure is recorded with the detectors
+                        data = prepared[form] = err
+                if not isinstance(data, Exception):
+                    claiming.append((det, form, data))
+    claimed = _claimed(claiming) if claiming else None
+    if not claimed:
+        return
+    for category in claims.claimable:
+        if out.get(category) != 1.0:
+            continue
+        score = 0.0
+        for det, form, role in claims.members[category]:
+            data = prepared.get(form)
+            if data is None or isinstance(data, Exception):
+                continue  # this detector failed: its failure is recorded
+            c = claimed.get(form) if role == _CLAIMABLE else None
+            if det.score_unclaimed(data, c) if c is not None else det.score_prepared(data):
+                score = 1.0
+                break
+        out[category] = score
+
+
+def _unclaim_batch(plan: _TextPlan, claims: _ClaimPlan, prepared: dict[Any, list[bytes]],
+                   fired: list[np.ndarray]) -> None:
+    """The claim rule on `scores_batch`'s per-detector scores (over the unscreened texts).
+
+    Where a claimable detector fired on a text on which a claiming detector of its
+    normal form fired too, its score is recomputed without the claimed spans: what
+    `_apply_claims` does for one text.
+    """
+    import numpy as np
+
+    from policyc.runtime.detectors import Claimed
+
+    claimants: dict[Any, list[tuple[Any, np.ndarray]]] = {}
+    for (_, det, form), role, got in zip(plan.detectors, claims.roles, fired, strict=True):
+        if role == _CLAIMS and got.any():
+            claimants.setdefault(form, []).append((det, got))
+    if not claimants:
+        return
+    any_claim = {form: np.logical_or.reduce([got > 0 for _, got in dets])
+                 for form, dets in claimants.items()}
+    cache: dict[tuple[Any, int], Claimed] = {}
+    for (_, det, form), role, got in zip(plan.detectors, claims.roles, fired, strict=True):
+        if role != _CLAIMABLE or form not in any_claim:
+            continue
+        for k in np.flatnonzero((got > 0) & any_claim[form]).tolist():
+            data = prepared[form][k]
+            claimed = cache.get((form, k))
+            if claimed is None:
+                claimed = cache[(form, k)] = Claimed(
+                    [span for claimant, hits in claimants[form] if hits[k]
+                     for span in claimant.matches_prepared(data)])
+            got[k] = det.score_unclaimed(data, claimed)
 
 
 def _prepare_or_raise(det: Any, texts: Sequence[str], i: int) -> bytes:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -32,7 +33,8 @@ from policyc.runtime.normalize import (
 from policyc.runtime.validators import VALIDATORS
 
 __all__ = [
-    "AsciiScreen", "Detector", "DetectorError", "KeywordDetector", "RegexDetector", "redact",
+    "AsciiScreen", "Claimed", "Detector", "DetectorError", "KeywordDetector", "RegexDetector",
+    "redact",
 ]
 
 Span = tuple[int, int]
@@ -151,15 +153,26 @@ class Detector:
             return 1.0
         return 1.0 if next(self._byte_spans(data), None) is not None else 0.0
 
+    def matches_prepared(self, data: bytes) -> list[Span]:
+        """The byte spans of ``prepare(text)`` the detector reports (validated ones only)."""
+        return list(self._byte_spans(data))
+
+    def score_unclaimed(self, data: bytes, claimed: Claimed) -> float:
+        """``score_prepared`` counting only the matches that overlap no `claimed` span."""
+        overlaps = claimed.overlaps
+        return 1.0 if any(not overlaps(s, e) for s, e in self._byte_spans(data)) else 0.0
+
     def score_batch(self, texts: Sequence[str]) -> np.ndarray:
         """Scores as a float32 vector, the layout the decision table consumes."""
         return np.fromiter(map(self.score, texts), dtype=np.float32, count=len(texts))
 
-    def spans(self, text: str) -> list[Span]:
+    def spans(self, text: str, claimed: Claimed | None = None) -> list[Span]:
         """Matches as ``(start, end)`` spans of the original ``text``.
 
-        A text too expanding to normalize (`NormalizationLimitError`) is one span,
-        the whole text: a redaction then over-covers rather than leaks.
+        ``claimed``: byte spans of ``prepare(text)``; a match overlapping one is left
+        out (see `Claimed`). A text too expanding to normalize
+        (`NormalizationLimitError`) is one span, the whole text: a redaction then
+        over-covers rather than leaks.
         """
         try:
             normal = self._normalize(text)
@@ -167,6 +180,8 @@ class Detector:
             return [(0, len(text))] if text else []
         data = _utf8(normal)
         found = list(self._byte_spans(data))
+        if claimed:
+            found = [(s, e) for s, e in found if not claimed.overlaps(s, e)]
         if not found:
             return []
         if len(data) != len(normal):
@@ -333,6 +348,32 @@ class AsciiScreen:
             return False
         data = text.encode()
         return self._regex.Match(_UNANCHORED, data, 0, len(data))[0][0] < 0
+
+
+class Claimed:
+    """Spans of a normalized text that checksum-validated matches claim (issue 13 C23).
+
+    A card number or an IBAN often holds a digit group that a phone pattern also
+    matches; the checksum makes the card the better reading, so a match of a
+    detector without a validator that overlaps a claimed span is not reported
+    (`docs/language.md`, detectors). Spans are half-open byte offsets of the
+    normalized text; two overlap when they share at least one byte.
+    """
+
+    __slots__ = ("_starts", "_ends")
+
+    def __init__(self, spans: Iterable[Span]) -> None:
+        merged = _merge(spans, touching=False)  # disjoint and sorted: so are the ends
+        self._starts = [s for s, _ in merged]
+        self._ends = [e for _, e in merged]
+
+    def __bool__(self) -> bool:
+        return bool(self._ends)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` shares a byte with a claimed span (O(log n))."""
+        i = bisect_right(self._ends, start)  # the first claimed span ending after `start`
+        return i < len(self._ends) and self._starts[i] < end
 
 
 def _merge(spans: Iterable[Span], *, touching: bool) -> list[Span]:

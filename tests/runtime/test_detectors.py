@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from policyc.runtime.detectors import (
     AsciiScreen,
+    Claimed,
     DetectorError,
     KeywordDetector,
     RegexDetector,
@@ -359,3 +360,31 @@ def test_text_too_expanding_to_normalize() -> None:
             detector.prepare(text)
         assert detector.spans(text) == [(0, len(text))]
         assert redact(text, detector.spans(text)) == "[REDACTED]"
+
+
+# --- claimed spans (the claim rule, issue 13 C23) ----------------------------------
+
+_span = st.tuples(st.integers(0, 40), st.integers(0, 40)).map(sorted).map(tuple)
+
+
+@given(claimed=st.lists(_span, max_size=6), probe=_span)
+def test_claimed_overlaps_is_span_intersection(claimed: list[tuple[int, int]],
+                                               probe: tuple[int, int]) -> None:
+    """Half-open spans overlap when they share a position; touching is not overlapping."""
+    start, end = probe
+    brute = any(s < end and start < e for s, e in claimed if s < e) and start < end
+    assert Claimed(claimed).overlaps(start, end) == brute
+    assert bool(Claimed(claimed)) == any(s < e for s, e in claimed)
+
+
+def test_spans_leave_out_claimed_matches() -> None:
+    card, phone = RegexDetector(CARD, "luhn"), RegexDetector(r"\b0\d{3} \d{4} \d{4}\b")
+    text = "ｃａｒｄ 4000 0566 5566 5556 or 0207 946 0958 and 0207 9460 9580"
+    data = phone.prepare(text)
+    claimed = Claimed(card.matches_prepared(data))
+    assert phone.spans(text) == [(10, 24), (46, 60)]
+    assert phone.spans(text, claimed) == [(46, 60)]
+    assert phone.score_prepared(data) == 1.0
+    assert phone.score_unclaimed(data, claimed) == 1.0
+    only_card = phone.prepare("card 4000 0566 5566 5556")
+    assert phone.score_unclaimed(only_card, Claimed(card.matches_prepared(only_card))) == 0.0
