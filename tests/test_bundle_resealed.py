@@ -108,11 +108,11 @@ def decide_all(checker: Checker, rnd: random.Random) -> None:
     for context, scores in events:
         d = checker.check(context=context, scores=scores)
         assert d.action in ("allow", "warn", "redact", "redirect", "refuse", "escalate")
-        assert d.to_json()["hash"] == checker.hash and isinstance(d.matched, tuple)
+        assert d.to_dict()["hash"] == checker.hash and isinstance(d.matched, tuple)
     if checker.bindings.categories:
         for context, _ in events[:3]:
             d = checker.check(text=rnd.choice(TEXTS), context=context)
-            assert d.action and d.to_json()
+            assert d.action and d.to_dict()
     columns: dict[str, np.ndarray] = {}
     for v in checker.variables:
         if v.kind == "score":
