@@ -69,7 +69,8 @@ TEXTS: tuple[str, ...] = (
     "in\u200bvisible zero\u200bwidth spaces",
     "Visit https://example.com/path?q=1&r=2 or mail test@example.org",
     "3.14159 2.71828 1.41421 1729 42",
-    _LONG_EN,  # ~110 words: > 128 word pieces
+    _LONG_EN,  # ~100 words, ~116 word pieces
+    (_LONG_EN * 2).strip(),  # 128 < pieces <= 256: the shipped tokenizer.json cuts it at 128
     (_LONG_EN * 3).strip(),  # > 256 word pieces: truncated at 256
     " ".join(["supercalifragilisticexpialidocious"] * 40),  # many pieces per word
     "word " * 600,  # > 512 tokens: still truncated at 256
