@@ -46,7 +46,7 @@ class Color(str, Enum):
 
 
 # Output conventions, accepted before the command (`policyc -q lint`) and after it
-# (`policyc lint -q`): the callbacks set the shared state of `policyc.console`.
+# (`policyc lint -q`): the callbacks set the shared state of `policyc.commands.console`.
 _COLOR_HELP = "Colour: auto (a terminal without NO_COLOR), always, never."
 _QUIET_HELP = "Print results and errors only (no summaries, notes or progress)."
 ColorOpt = Annotated[Optional[Color], typer.Option(
