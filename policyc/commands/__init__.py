@@ -6,5 +6,6 @@ Shared by the commands: `console` (colour, `--quiet`, errors: `fail`, `UsageErro
 `inputs` (`-` and `--stdin-filename`, bundles recognised by content, targets), and
 `event_flags` (the event `check` and `explain` decide, given by flags).
 
-Nothing here is imported by `policyc --help`.
+A new command (replay, serve, lsp …) is one more `commands/<name>.py` with a `run`,
+and its options in `cli.py`. Nothing here is imported by `policyc --help`.
 """
