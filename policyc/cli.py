@@ -1,4 +1,7 @@
-"""The `policyc` command line (CLI.md): fixed exit codes, lazy imports for a fast start.
+"""The `policyc` command line (CLI.md): the typer wiring only (options, help, exit codes).
+
+Each command's work is `policyc.commands.<name>.run(...)`, which returns the exit code;
+it is imported when the command runs, so `policyc --help` stays fast.
 
 0: success; 1: findings at or above `--fail-on`, failed tests or gates, semantic
 changes `--fail-on` names; 2: input that could not be processed (syntax, unknown
@@ -11,13 +14,9 @@ import gc
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, Optional
 
 import typer
-
-if TYPE_CHECKING:
-    from policyc.diagnostics import Diagnostic
-    from policyc.semantics.program import Program
 
 app = typer.Typer(
     name="policyc", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
@@ -27,14 +26,14 @@ app = typer.Typer(
 
 
 def _set_color(value: Optional[str]) -> Optional[str]:
-    from policyc.console import configure
+    from policyc.commands.console import configure
 
     configure(color=value)
     return value
 
 
 def _set_quiet(value: bool) -> bool:
-    from policyc.console import configure
+    from policyc.commands.console import configure
 
     configure(quiet=value)
     return value
@@ -47,7 +46,7 @@ class Color(str, Enum):
 
 
 # Output conventions, accepted before the command (`policyc -q lint`) and after it
-# (`policyc lint -q`): the callbacks set the shared state of `policyc.console`.
+# (`policyc lint -q`): the callbacks set the shared state of `policyc.commands.console`.
 _COLOR_HELP = "Colour: auto (a terminal without NO_COLOR), always, never."
 _QUIET_HELP = "Print results and errors only (no summaries, notes or progress)."
 ColorOpt = Annotated[Optional[Color], typer.Option(
@@ -128,53 +127,14 @@ def main_options(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET_HELP)] = False,
 ) -> None:
     """Policy-as-code compiler and linter for AI-safety guardrails."""
-    from policyc.console import configure, reset
+    from policyc.commands.console import configure, reset
 
     reset()  # one process may run several commands (tests); the command's own flags follow
     configure(color=color, quiet=quiet)
 
 
-# ---- shared output helpers ------------------------------------------------------------------
-
-
-def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
-    from policyc.console import console
-
-    return console(stderr=stderr)
-
-
-def _fail(message: str, help: str | None = None, code: int = 2) -> NoReturn:
-    from policyc.console import print_error
-
-    print_error(message, help)
-    raise typer.Exit(code)
-
-
-def _print_diagnostics(diagnostics: list[Diagnostic], sources: dict[str, str],
-                       stderr: bool = True) -> None:
-    from policyc.render.human import render_human
-
-    if diagnostics:
-        render_human(diagnostics, sources, _console(stderr=stderr))
-
-
-def _load(inputs: list[Path], path: list[Path] | None, stdin_filename: str | None = None
-          ) -> Program:
-    """Files and folders, or `-`; no policy found at all is a usage error (exit 2)."""
-    from policyc.inputs import load_inputs
-
-    return load_inputs(list(inputs), list(path or []), stdin_filename)
-
-
-def _require_clean(program: Program) -> None:
-    """Exit 2 with located diagnostics when the front end could not process the input."""
-    fatal = [d for d in program.diagnostics if d.fatal]
-    if fatal:
-        _print_diagnostics(fatal, program.sources)
-        raise typer.Exit(2)
-
-
-# ---- fmt ---------------------------------------------------------------------------------------
+# ---- commands: options and help here, the work in `policyc.commands.<name>.run` ----------------
+# (imported when the command runs, so `policyc --help` stays fast)
 
 
 @app.command()
@@ -191,80 +151,12 @@ def fmt(
 
     `policyc fmt -` formats standard input to standard output.
     """
-    import difflib
+    from policyc.commands import fmt as command
 
-    from policyc.console import note
-    from policyc.diagnostics import PolicycError
-    from policyc.inputs import read_stdin_text, require_policies, single_stdin, stdin_display
-    from policyc.semantics.loader import expand_inputs
-    from policyc.syntax.fmt import format_text
-
-    def unified(name: str, old: str, new: str) -> None:
-        sys.stdout.writelines(difflib.unified_diff(
-            old.splitlines(keepends=True), new.splitlines(keepends=True),
-            fromfile=f"a/{name}", tofile=f"b/{name}"))
-
-    if single_stdin(files):
-        name = stdin_display(stdin_filename)
-        text = read_stdin_text(stdin_filename)
-        try:
-            out = format_text(text, name)
-        except PolicycError as err:
-            _print_diagnostics(err.diagnostics, {name: text})
-            raise typer.Exit(2) from None
-        if diff:
-            unified(name, text, out)
-        elif not check:
-            sys.stdout.write(out)
-        if out != text and (check or diff):
-            note(f"would reformat {name}")
-            raise typer.Exit(1)
-        return
-    require_policies(files)
-    paths, problems = expand_inputs(list(files))
-    sources: dict[str, str] = {}
-    errors = list(problems)
-    changed: list[str] = []
-    unchanged = 0
-    for p in paths:
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            from policyc.syntax.parse import parse_file
-
-            errors.extend(parse_file(p)[1])
-            continue
-        sources[str(p)] = text
-        try:
-            out = format_text(text, str(p))
-        except PolicycError as err:
-            errors.extend(err.diagnostics)
-            continue
-        if out == text:
-            unchanged += 1
-            continue
-        changed.append(str(p))
-        if diff:
-            unified(str(p), text, out)
-        elif not check:
-            p.write_text(out, encoding="utf-8")
-    if errors:
-        _print_diagnostics(errors, sources)
-    verb = "would reformat" if (check or diff) else "reformatted"
-    for name in changed:
-        note(f"{verb} {name}")
-    note(f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, {unchanged} unchanged")
-    if errors:
-        raise typer.Exit(2)
-    if (check or diff) and changed:
-        raise typer.Exit(1)
+    raise typer.Exit(command.run(list(files), check, diff, stdin_filename))
 
 
 # ---- lint --------------------------------------------------------------------------------------
-
-
-def _codes(values: list[str] | None) -> list[str]:
-    return [c.strip().upper() for v in values or [] for c in v.split(",") if c.strip()]
 
 
 @app.command()
@@ -288,68 +180,19 @@ def lint(
     color: ColorOpt = None,
 ) -> None:
     """Report every diagnostic: syntax, names, types, overlaps, dead rules, gaps, hierarchy."""
-    from policyc.diagnostics import Severity
-    from policyc.inputs import given_files, is_stdin
-    from policyc.lint.config import ConfigError, check_selectors, find_config
-    from policyc.lint.runner import exit_code, run_rules
+    from policyc.commands import lint as command
 
-    start = Path(stdin_filename) if stdin_filename and is_stdin(files[0]) else files[0]
-    try:
-        config = find_config(start)
-        if select:
-            config.select = _codes(select)
-            check_selectors(config.select, "`--select`")
-        if ignore:
-            check_selectors(_codes(ignore), "`--ignore`")
-            config.ignore = [*config.ignore, *_codes(ignore)]
-    except ConfigError as err:
-        _fail(str(err), err.help or "fix the `[tool.policyc]` table or `policyc.toml`")
-    program = _load(files, [*(path or []), *map(Path, config.path)], stdin_filename)
-    diagnostics = run_rules(program, config)
-    threshold = Severity(fail_on.value) if fail_on else (config.fail_on or Severity.error)
-    if format is LintFormat.text:
-        _print_diagnostics(diagnostics, program.sources, stderr=False)
-        if not diagnostics:
-            from policyc.console import note
-
-            n = given_files(files)
-            reached = len(program.workspace.files) - n
-            more = f" ({reached} parent file{'s' if reached != 1 else ''} read)" \
-                if reached > 0 else ""
-            note(f"{n} file{'s' if n != 1 else ''} checked{more}: no findings", stderr=False)
-    else:
-        from policyc.render import machine
-
-        if format is LintFormat.json:
-            sys.stdout.write(machine.dumps(machine.to_lint_json(diagnostics)))
-        elif format is LintFormat.sarif:
-            from policyc.lint.registry import all_codes
-
-            sys.stdout.write(machine.dumps(machine.to_sarif(
-                diagnostics, all_codes(), docs_url=config.docs_url or machine.DEFAULT_DOCS_URL)))
-        else:
-            out = machine.to_github(diagnostics)
-            sys.stdout.write(out + ("\n" if out and not out.endswith("\n") else ""))
-    raise typer.Exit(exit_code(diagnostics, threshold))
+    raise typer.Exit(command.run(list(files), format.value, fail_on.value if fail_on else None,
+                                 select, ignore, list(path or []), stdin_filename))
 
 
 @app.command()
 def rules(format: FormatOpt = OutFormat.text, quiet: QuietOpt = False,
           color: ColorOpt = None) -> None:
     """List every diagnostic code with its name, severity and summary."""
-    from policyc.lint.registry import all_codes
+    from policyc.commands import rules as command
 
-    specs = list(all_codes().values())
-    if format is OutFormat.json:
-        from policyc.render.machine import dumps
-
-        sys.stdout.write(dumps({"schema": "policyc/rules/v1", "rules": [
-            {"code": s.code, "name": s.name, "severity": s.severity.value,
-             "summary": s.summary, "lint_rule": s.check is not None, "doc": s.doc_path}
-            for s in specs]}))
-        return
-    for spec in specs:
-        typer.echo(f"{spec.code}  {spec.name:<28} {spec.severity.value:<8} {spec.summary}")
+    raise typer.Exit(command.run(json_out=format is OutFormat.json))
 
 
 # ---- graph -------------------------------------------------------------------------------------
@@ -366,14 +209,9 @@ def graph(
     color: ColorOpt = None,
 ) -> None:
     """Print the policy hierarchy and the rule-overlap graph (mermaid, dot or svg)."""
-    from policyc.graph import render_graph
+    from policyc.commands import graph as command
 
-    program = _load(files, path, stdin_filename)
-    _require_clean(program)
-    try:
-        sys.stdout.write(render_graph(program, format.value))
-    except RuntimeError as err:
-        _fail(str(err), "install Graphviz (`dot`) for svg, or use `--format dot`")
+    raise typer.Exit(command.run(list(files), format.value, list(path or []), stdin_filename))
 
 
 # ---- check / explain ---------------------------------------------------------------------------
@@ -414,11 +252,11 @@ def check(
     color: ColorOpt = None,
 ) -> None:
     """Decide one event, or a batch of events with `--input`."""
-    from policyc.checking import run_check
+    from policyc.commands import check as command
 
-    raise typer.Exit(run_check(target, text, context or [], score or [],
-                               json_out or format is OutFormat.json, input, output,
-                               audit_log, list(path or []), stdin_filename=stdin_filename))
+    raise typer.Exit(command.run(target, text, context or [], score or [],
+                                 json_out or format is OutFormat.json, input, output,
+                                 audit_log, list(path or []), stdin_filename=stdin_filename))
 
 
 @app.command()
@@ -434,9 +272,9 @@ def explain(
     color: ColorOpt = None,
 ) -> None:
     """Which rules match an event, which one decides, and why."""
-    from policyc.checking import run_explain
+    from policyc.commands import explain as command
 
-    raise typer.Exit(run_explain(target, text, context or [], score or [], list(path or []),
+    raise typer.Exit(command.run(target, text, context or [], score or [], list(path or []),
                                  json_out=format is OutFormat.json,
                                  stdin_filename=stdin_filename))
 
@@ -459,9 +297,9 @@ def compile_(
     color: ColorOpt = None,
 ) -> None:
     """Compile a policy into a bundle for the runtime checker."""
-    from policyc.compile.command import run_compile
+    from policyc.commands import compile as command
 
-    raise typer.Exit(run_compile(file, output, strict, list(path or []),
+    raise typer.Exit(command.run(file, output, strict, list(path or []),
                                  stdin_filename=stdin_filename, format=format.value))
 
 
@@ -492,10 +330,10 @@ def diff(
     color: ColorOpt = None,
 ) -> None:
     """Where two versions decide differently, region by region, and in which direction."""
-    from policyc.diff.command import run_diff
+    from policyc.commands import diff as command
 
-    raise typer.Exit(run_diff(old, new, format.value, fail_on.value if fail_on else None,
-                              replay, list(path or []), exact=exact))
+    raise typer.Exit(command.run(old, new, format.value, fail_on.value if fail_on else None,
+                                 replay, list(path or []), exact=exact))
 
 
 # ---- test / eval ------------------------------------------------------------------------------
@@ -512,10 +350,10 @@ def test(
     color: ColorOpt = None,
 ) -> None:
     """Run the `test` blocks of policies and report rule coverage."""
-    from policyc.evaluate.tests import run_tests_command
+    from policyc.commands import test as command
 
-    raise typer.Exit(run_tests_command(list(files), format.value, list(path or []),
-                                       stdin_filename=stdin_filename))
+    raise typer.Exit(command.run(list(files), format.value, list(path or []),
+                                 stdin_filename=stdin_filename))
 
 
 @app.command(name="eval")
@@ -543,13 +381,11 @@ def eval_(
     color: ColorOpt = None,
 ) -> None:
     """Metrics and release gates on a labelled data set."""
-    from policyc.evaluate.command import run_eval
+    from policyc.commands import eval as command
 
-    if output is not None and json_file is not None:
-        _fail("`--output` and `--json` both name the metrics file", "give one of them")
-    raise typer.Exit(run_eval(bundle, data, output or json_file, report, sweep, target_fpr,
-                              list(path or []), json_stdout=format is OutFormat.json,
-                              stdin_filename=stdin_filename))
+    raise typer.Exit(command.run(bundle, data, output, json_file, report, sweep, target_fpr,
+                                 list(path or []), json_stdout=format is OutFormat.json,
+                                 stdin_filename=stdin_filename))
 
 
 def main() -> Any:

@@ -1,4 +1,4 @@
-"""Fuzzing the batch path (`policyc check --input`, `checking.decide_lines`).
+"""Fuzzing the batch path (`policyc check --input`, `policyc.commands.check.decide_lines`).
 
 Good events (ids and texts with lone surrogates and raw U+2028/U+2029/U+0085) are mixed
 with bad lines of every kind the issue names: huge numbers, 4,301-digit integers, deep
@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policyc.checking import decide_lines, load_target
+from policyc.commands.check import decide_lines
+from policyc.commands.inputs import load_target
 from policyc.runtime.audit import comparable
 from policyc.runtime.jsonl import BadLine
 

@@ -32,9 +32,10 @@ import pytest
 from typer.testing import CliRunner
 
 from policyc.cli import app
+from policyc.commands.eval import policy_info
 from policyc.evaluate import metrics as M
-from policyc.evaluate.command import evaluate, policy_info
 from policyc.evaluate.data import load_dataset, parse_expect
+from policyc.evaluate.run import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "eval"
@@ -42,7 +43,7 @@ POL, DATA = GOLDEN / "small.pol", GOLDEN / "small.jsonl"
 
 
 def _result(sweep: bool = False, target_fpr: float = 0.05):  # type: ignore[no-untyped-def]
-    from policyc.checking import load_target
+    from policyc.commands.inputs import load_target
 
     checker = load_target(POL, [])
     return evaluate(checker, policy_info(POL, checker, []), load_dataset(DATA), sweep,

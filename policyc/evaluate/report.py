@@ -17,21 +17,16 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from policyc.evaluate import metrics as M
 from policyc.evaluate.plots import Marker, Series, heatmap, line_chart
-
-if TYPE_CHECKING:
-    from policyc.evaluate.command import EvalResult
+from policyc.evaluate.run import EvalError, EvalResult, fmt, threshold_text
 
 GRID = [i / 100 for i in range(101)]
 
 
-class ReportError(Exception):
-    def __init__(self, message: str, help: str | None = None):
-        super().__init__(message)
-        self.help = help
+class ReportError(EvalError):
+    """The report folder or one of its files cannot be written."""
 
 
 def _slug(name: str) -> str:
@@ -68,8 +63,6 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def write_report(r: EvalResult, folder: Path) -> Path:
     """Write the plots and `index.html` into `folder`; returns the index path."""
-    from policyc.evaluate.command import fmt, threshold_text
-
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

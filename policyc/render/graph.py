@@ -1,4 +1,4 @@
-"""`policyc graph`: the hierarchy (extends edges) and the rule-overlap graph.
+"""The graphs `policyc graph` prints: the hierarchy (extends edges) and the rule overlaps.
 
 Rule overlap edges join rules of one policy that read a common variable, can
 match the same event, and decide differently: exactly the pairs a reviewer

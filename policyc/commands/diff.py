@@ -1,27 +1,28 @@
-"""`policyc diff OLD NEW`: load both versions, diff, render, exit per `--fail-on`."""
+"""`policyc diff OLD NEW`: load both versions, diff, render, exit per `--fail-on`.
+
+Exit codes: 0 (or no `--fail-on`) no change `--fail-on` names; 1 a loosening that no
+`accept` covers (`--fail-on loosened`), or any semantic change (`--fail-on any`);
+2 a version could not be loaded (syntax, unknown names, no such file, a bad bundle).
+"""
 
 from __future__ import annotations
 
 import difflib
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
-from policyc.console import console
+from policyc.commands.console import console, print_diagnostics
+from policyc.commands.inputs import is_bundle
+from policyc.diff.replay import replay
 from policyc.diff.report import to_markdown, to_text
-from policyc.diff.semantic import DiffReport, semantic_diff
-from policyc.inputs import is_bundle
-from policyc.render.human import render_human
+from policyc.diff.semantic import semantic_diff
 from policyc.render.machine import dumps
 from policyc.semantics.compare import EXACT_BUDGET
-from policyc.semantics.decision import DecisionMap
 from policyc.semantics.loader import named_policy, stdlib_names
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program, load_program
-from policyc.semantics.regions import build_space
 
 
 def _load_one(path: Path, search: list[Path],
@@ -57,43 +58,15 @@ def _load_one(path: Path, search: list[Path],
     program = load_program([path], search)
     fatal = [d for d in program.diagnostics if d.fatal]
     if fatal:
-        render_human(fatal, program.sources, err)
+        print_diagnostics(fatal, program.sources)
         return None
     module = program.roots[0]
     return (program.policies[module.policy.name], program.sources.get(module.path, ""),
             program, None)
 
 
-def replay(report: DiffReport, events_path: Path) -> dict[str, Any]:
-    """Decision flips on real events (scores and context; text events are skipped)."""
-    space = build_space([report.old, report.new])
-    a, b = DecisionMap(report.old, space), DecisionMap(report.new, space)
-    flips: dict[str, list[dict[str, Any]]] = {"loosened": [], "tightened": [], "changed": []}
-    total = skipped = 0
-    for n, line in enumerate(events_path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        total += 1
-        try:
-            event = json.loads(line)
-            values = {**event.get("context", {}), **event.get("scores", {})}
-            oa, ob = a.decide_event(values), b.decide_event(values)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            skipped += 1
-            continue
-        if oa.key() == ob.key() or oa.decision is None or ob.decision is None:
-            continue
-        ra, rb = oa.decision.restrictiveness, ob.decision.restrictiveness
-        kind = "tightened" if rb > ra else "loosened" if rb < ra else "changed"
-        flips[kind].append({"id": event.get("id", n), "old": str(oa.decision),
-                            "new": str(ob.decision)})
-    return {"events": total, "skipped": skipped,
-            "flips": {k: len(v) for k, v in flips.items()},
-            "examples": {k: v[:5] for k, v in flips.items()}}
-
-
-def run_diff(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path | None,
-             search: list[Path], exact: bool = False) -> int:
+def run(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path | None,
+        search: list[Path], exact: bool = False) -> int:
     err = console(stderr=True)
     a = _load_one(old, search, err)
     b = _load_one(new, search, err)

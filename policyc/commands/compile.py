@@ -16,7 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-from policyc.console import console, note, print_error
+from policyc.commands.console import fail, note, print_diagnostics, print_error
+from policyc.commands.inputs import is_stdin, load_inputs, stdin_display
+from policyc.compile.pipeline import compile_program
 from policyc.diagnostics import Diagnostic
 
 SCHEMA = "policyc/compile/v1"
@@ -24,8 +26,6 @@ SCHEMA = "policyc/compile/v1"
 
 def _refusal(file: Path, output: Path, sources: list[str]) -> tuple[str, str] | None:
     """Why writing the bundle to `output` would destroy policy source, or None."""
-    from policyc.inputs import is_stdin
-
     if is_stdin(output):
         if sys.stdout.isatty():
             return ("a bundle is binary: not written to a terminal",
@@ -44,23 +44,16 @@ def _refusal(file: Path, output: Path, sources: list[str]) -> tuple[str, str] | 
     return None
 
 
-def run_compile(file: Path, output: Path, strict: bool, path: list[Path],
-                stdin_filename: str | None = None, format: str = "text") -> int:
-    from policyc.compile.pipeline import compile_program
-    from policyc.inputs import is_stdin, load_inputs, stdin_display
-    from policyc.render.human import render_human
-
-    err = console(stderr=True)
+def run(file: Path, output: Path, strict: bool, path: list[Path],
+        stdin_filename: str | None = None, format: str = "text") -> int:
     program = load_inputs([file], list(path), stdin_filename)
     shown = stdin_display(stdin_filename) if is_stdin(file) else str(file)
     refusal = _refusal(file, output, list(program.workspace.files))
     if refusal is not None:
-        print_error(*refusal)
-        return 2
+        return fail(*refusal)
     state = compile_program(program, strict, lint=True)
     sources = state.program.sources if state.program is not None else {}
-    if state.diagnostics:
-        render_human(state.diagnostics, sources, err)
+    print_diagnostics(state.diagnostics, sources)
     if state.bundle is None or state.manifest is None:
         fatal = any(d.fatal for d in state.diagnostics)
         print_error(f"{shown} was not compiled" + ("" if fatal else " (--strict)"))
@@ -72,8 +65,7 @@ def run_compile(file: Path, output: Path, strict: bool, path: list[Path],
         else:
             output.write_bytes(state.bundle)
     except OSError as exc:
-        print_error(f"cannot write {output}: {exc.strerror or exc}")
-        return 2
+        return fail(f"cannot write {output}: {exc.strerror or exc}")
     s = state.stats
     m = state.manifest
     if format == "json":

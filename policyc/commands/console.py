@@ -9,15 +9,20 @@
   `error: message` line and an optional `= help:` line on stderr, exit code 2.
 
 Every console of the package comes from `console()`, so the settings hold everywhere.
+`fail()` is the one way a command reports such an error and gets its exit code.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from policyc.diagnostics import Diagnostic
 
 COLOR_CHOICES = ("auto", "always", "never")
 
@@ -82,6 +87,21 @@ def print_error(message: str, help: str | None = None) -> None:
     err.print(line)
     if help:
         err.print(f"  = help: {help}", markup=False)
+
+
+def fail(message: str, help: str | None = None) -> int:
+    """Print a non-diagnostic error (`print_error`) and return its exit code, 2."""
+    print_error(message, help)
+    return 2
+
+
+def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str],
+                      stderr: bool = True) -> None:
+    """Render located diagnostics (with their source lines) on stderr, or stdout."""
+    from policyc.render.human import render_human
+
+    if diagnostics:
+        render_human(diagnostics, sources, console(stderr=stderr))
 
 
 class UsageError(typer.BadParameter):

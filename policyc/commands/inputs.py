@@ -8,6 +8,8 @@
   be asked to read its own output as source.
 - Commands that take files or folders refuse (exit 2) when they find no policy at all:
   an empty folder passing a CI gate is a misconfiguration, not a success.
+- A target (`check`, `explain`, `eval`) is a bundle, policy source compiled in memory,
+  or a policy name (`std.baseline`, or one declared in a `--path` folder).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from policyc.console import UsageError
+from policyc.commands.console import UsageError, console
 
 if TYPE_CHECKING:
+    from policyc.runtime.checker import Checker
     from policyc.semantics.program import Program
 
 STDIN = "-"
@@ -118,3 +121,29 @@ def given_files(files: Sequence[Path]) -> int:
     if single_stdin(files):
         return 1
     return len(expand_inputs(list(files))[0])
+
+
+def load_target(target: Path, path: list[Path], stdin_filename: str | None = None) -> Checker:
+    """A bundle (recognised by its content, whatever its name), or policy source compiled
+    in memory (diagnostics rendered, then exit 2); `-` reads either from standard input;
+    a policy name (`std.baseline`, or one in a `--path` folder) stands for its file."""
+    from policyc.runtime.bundle import Bundle
+    from policyc.semantics.loader import named_policy
+
+    if not is_stdin(target):
+        target = named_policy(target, path) or target
+    if is_bundle(target):
+        if is_stdin(target):
+            return Bundle.from_bytes(read_stdin_bytes(),  # type: ignore[no-any-return]
+                                     stdin_display(stdin_filename))
+        return Bundle.load(target)  # type: ignore[no-any-return]
+    from policyc.compile.pipeline import compile_program
+    from policyc.render.human import render_human
+
+    shown = stdin_display(stdin_filename) if is_stdin(target) else str(target)
+    state = compile_program(load_inputs([target], list(path), stdin_filename))
+    if state.bundle is None:
+        sources = state.program.sources if state.program is not None else {}
+        render_human(state.diagnostics, sources, console(stderr=True))
+        raise UsageError(f"{shown} could not be compiled")
+    return Bundle.from_bytes(state.bundle, shown)  # type: ignore[no-any-return]

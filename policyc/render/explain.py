@@ -1,6 +1,7 @@
-"""What `policyc explain` shows besides the decision: the event as the policy saw it
-(every attribute, defaults included, and the scores) and, for each matched rule, the
-conditions of the guard region the event fell in (thresholds included).
+"""What `policyc explain` shows: the decision, the event as the policy saw it (every
+attribute, defaults included, and the scores), the strategy, which rule decided and why,
+and, for each matched rule, the conditions of the guard region the event fell in
+(thresholds included): as text (`explain_text`) or JSON (`explain_json`).
 
 Everything is read from the bundle (`Checker`), so a `.pol` file and its compiled
 bundle explain alike. A rule's guard is a union of boxes (entries); per variable an
@@ -22,6 +23,7 @@ from typing import Any
 from policyc.runtime.bundle import VariableSpec
 from policyc.runtime.checker import Checker
 from policyc.runtime.decision import RuntimeDecision
+from policyc.semantics.model import Decision
 
 SCHEMA = "policyc/explain/v1"
 
@@ -140,3 +142,75 @@ def explain_json(checker: Checker, d: RuntimeDecision, context: Mapping[str, Any
                                   for v, t in conditions.get(rid, [])]}
                   for rid in d.matched],
     }
+
+
+def show_decision(action: str, argument: str | None) -> str:
+    """`refuse` or `redirect("…")`: a decision as the policy language writes it."""
+    return str(Decision(action, argument))
+
+
+def explain_text(checker: Checker, d: RuntimeDecision, context: dict[str, Any] | None = None
+                 ) -> str:
+    """The event as the policy saw it, which rules matched and on which conditions, the
+    strategy, which rule decided and why."""
+    by_id = {r.id: r for r in checker.rules}
+    context = context or {}
+    lines = [f"policy {d.policy} {d.version} ({d.hash})", f"strategy: {checker.strategy}"]
+    used = context_used(checker, context)
+    if used:
+        lines.append("context: " + ", ".join(
+            f"{k}={_show_value(v)}" + (" (default)" if src == "default" else "")
+            for k, v, src in used))
+    lines.append("scores: " + (", ".join(f"{k}={v:g}" for k, v in sorted(d.scores.items()))
+                               or "none (every category 0)"))
+    if d.matched:
+        conditions = rule_conditions(checker, d, context)
+        lines.append("matched:")
+        for rid in d.matched:
+            r = by_id[rid]
+            tags = (" locked" if r.locked else "") + (f" priority {r.priority}"
+                                                      if r.priority else "")
+            lines.append(f"  {rid}: {show_decision(r.decision.action, r.decision.argument)}{tags}")
+            when = [t for _, t in conditions.get(rid, [])]
+            lines.append("    when " + (" and ".join(when) if when else "always"))
+    else:
+        lines.append("matched: none")
+    decided = show_decision(d.action, d.argument)
+    if d.rule is None:
+        if d.errors:
+            lines.append(f"decided: {decided} by on_error ({'; '.join(d.errors)})")
+        else:
+            lines.append(f"decided: {decided} by `default` (no rule matched)")
+        return "\n".join(lines)
+    winner = by_id[d.winner] if d.winner else None
+    others = [by_id[r] for r in d.matched if r != d.winner]
+    why = ""
+    if winner is not None:
+        w = show_decision(winner.decision.action, winner.decision.argument)
+        losers = sorted({show_decision(r.decision.action, r.decision.argument) for r in others
+                         if r.decision != winner.decision})
+        s = checker.strategy
+        if not others:
+            why = "the only matching rule"
+        elif s == "most-restrictive" or s == "unique":
+            why = f"{s}: {w} beats {', '.join(losers)}" if losers else \
+                f"{s}: all matching rules agree; the first in order decides"
+            if s == "unique" and losers:
+                why += " (ambiguous under `unique`: fail closed)"
+        elif s == "least-restrictive":
+            why = f"least-restrictive: {w} beats {', '.join(losers)}" if losers else \
+                "least-restrictive: all matching rules agree"
+        elif s == "first-match":
+            why = f"first-match: `{winner.id}` comes first in flattened order"
+        elif s == "priority":
+            why = f"priority: `{winner.id}` has the highest priority ({winner.priority})"
+        else:
+            why = f"most-specific: `{winner.id}`'s region lies inside the others'"
+    lines.append(f"strategy picked: `{d.winner}` ({why})")
+    if d.floor is not None and winner is not None:
+        lines.append(f"locked floor `{d.floor}` raised "
+                     f"{show_decision(winner.decision.action, winner.decision.argument)} to {decided}")
+    if d.errors:
+        lines.append("errors: " + "; ".join(d.errors))
+    lines.append(f"decided: {decided} by rule `{d.rule}`")
+    return "\n".join(lines)
