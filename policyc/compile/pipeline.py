@@ -15,7 +15,7 @@ import numpy as np
 
 from policyc import __version__
 from policyc.compile.tables import build_tables
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, Severity, diagnostic
 from policyc.runtime.bundle import (
     ClassifierSpec,
     DecisionSpec,
@@ -60,7 +60,7 @@ class CompileState:
 
 
 def _diag(code: str, message: str, span: object, help: str | None = None) -> Diagnostic:
-    return Diagnostic(code=code, severity=Severity.error, message=message, span=span,  # type: ignore[arg-type]
+    return diagnostic(code=code, message=message, span=span,  # type: ignore[arg-type]
                       help=help, fatal=True)
 
 
