@@ -12,17 +12,14 @@ from typing import Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from policyc.diagnostics import Span
+from policyc.runtime.actions import ActionKind
 
-ActionKind = Literal["allow", "warn", "redact", "redirect", "refuse", "escalate"]
 Strategy = Literal[
     "most-restrictive", "least-restrictive", "first-match", "priority", "most-specific", "unique"
 ]
 CmpOp = Literal["==", "!=", "<", "<=", ">", ">="]
 Value = Union[str, float, bool]
 
-#: Actions from least to most restrictive (LANGUAGE.md §1).
-ACTIONS: tuple[ActionKind, ...] = ("allow", "warn", "redact", "redirect", "refuse", "escalate")
-RESTRICTIVENESS: dict[str, int] = {a: i for i, a in enumerate(ACTIONS)}
 STRATEGIES: tuple[Strategy, ...] = (
     "most-restrictive", "least-restrictive", "first-match", "priority", "most-specific", "unique"
 )
