@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from policyc.diagnostics import Diagnostic, diagnostic
-from policyc.diff.report import region_text
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
 from policyc.lint.rules._hierarchy import loosened_regions
+from policyc.semantics.changes import region_text
 from policyc.semantics.regions import describe_box, witness
 
 
