@@ -14,7 +14,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 from policyc.diagnostics import Diagnostic, PolicycError, Span, diagnostic
 from policyc.syntax import ast, limits
 from policyc.syntax.errors import syntax_diagnostic
-from policyc.syntax.lalr import FastParser, Miss
+from policyc.syntax.fast_parse import FastParser, Miss
 from policyc.syntax.transform import ToAst
 
 

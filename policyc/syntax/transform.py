@@ -122,7 +122,7 @@ class ToAst(Transformer[Token, ast.Policy]):
     # ---- helpers -------------------------------------------------------------------------
 
     def _span(self, meta: Span | Meta | Token) -> Span | None:
-        """The span of a node: the fast driver (`lalr.py`) passes it ready-made."""
+        """The span of a node: the fast driver (`fast_parse.py`) passes it ready-made."""
         if isinstance(meta, Span):
             return meta
         if isinstance(meta, Token):
