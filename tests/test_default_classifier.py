@@ -24,11 +24,11 @@ onnx = pytest.importorskip("onnx")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from policyc import datasets  # noqa: E402
 from policyc.runtime.onnx_binding import OnnxClassifier  # noqa: E402
+from tools import datasets  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-BUILD_SCRIPT = REPO / "stdlib_policies" / "models" / "build_default_classifier.py"
+BUILD_SCRIPT = REPO / "tools" / "build_default_classifier.py"
 
 
 def _load_build_module():

@@ -32,13 +32,13 @@ def test_shown_output_must_be_printed() -> None:
 
 def test_examples_are_parsed(tmp_path: Path) -> None:
     text = ("text\n```console\n$ policyc check b --json   # exit 1: why\nline 1\n\n"
-            "$ python -m policyc.evaluate.build_eval_set\n```\n```sh\n$ policyc not-run\n```\n")
+            "$ python tools/build_eval_set.py\n```\n```sh\n$ policyc not-run\n```\n")
     fake = tmp_path / "page.md"
     fake.write_text(text)
     got = doc_commands.examples(fake)
     assert [(e.where, e.command, e.shown, e.exit) for e in got] == [
         ("page.md:3", "policyc check b --json   # exit 1: why", ("line 1",), 1),
-        ("page.md:6", "python -m policyc.evaluate.build_eval_set", (), 0)]
+        ("page.md:6", "python tools/build_eval_set.py", (), 0)]
 
 
 def test_cli_page_quotes_the_example_events() -> None:

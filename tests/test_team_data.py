@@ -81,7 +81,7 @@ def test_schema_of_every_row(stem: str) -> None:
 
 
 def test_category_map_uses_the_default_classifier_labels() -> None:
-    from policyc.datasets import CATEGORIES
+    from tools.datasets import CATEGORIES
 
     for cats in T.HARMFUL_CATEGORIES.values():
         assert cats and set(cats) <= set(CATEGORIES)

@@ -15,7 +15,8 @@ import numpy as np
 
 from policyc import __version__
 from policyc.compile.tables import build_tables
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, Severity, diagnostic
+from policyc.runtime.actions import ACTIONS
 from policyc.runtime.bundle import (
     ClassifierSpec,
     DecisionSpec,
@@ -35,7 +36,6 @@ from policyc.semantics.decision import DecisionMap, floor_key
 from policyc.semantics.formula import variables as formula_variables
 from policyc.semantics.model import Decision, FlatPolicy
 from policyc.semantics.program import Program
-from policyc.syntax.ast import ACTIONS
 
 
 @dataclass
@@ -60,7 +60,7 @@ class CompileState:
 
 
 def _diag(code: str, message: str, span: object, help: str | None = None) -> Diagnostic:
-    return Diagnostic(code=code, severity=Severity.error, message=message, span=span,  # type: ignore[arg-type]
+    return diagnostic(code=code, message=message, span=span,  # type: ignore[arg-type]
                       help=help, fatal=True)
 
 

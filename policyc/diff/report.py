@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from policyc.diff.semantic import Change, DiffReport
+from policyc.semantics.changes import region_text
 from policyc.semantics.decision import Outcome
-
-
-def region_text(region: dict[str, Any]) -> str:
-    if not region:
-        return "every event"
-    return ", ".join(f"{name} {_constraint(c)}" for name, c in region.items())
-
-
-def _constraint(c: dict[str, Any]) -> str:
-    if "in" in c:
-        return "in {" + ", ".join(str(v).lower() if isinstance(v, bool) else str(v)
-                                  for v in c["in"]) + "}"
-    if "any_of" in c:
-        return " or ".join(_constraint(x) for x in c["any_of"])
-    ops = {"eq": "=", "ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
-    return " and ".join(f"{ops[k]} {v}" for k, v in c.items())
 
 
 def outcome_text(o: Outcome) -> str:

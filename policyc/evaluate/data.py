@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policyc.evaluate.metrics import ACTIONS
+from policyc.runtime.actions import ACTIONS
 
 _EXPECT = re.compile(r'^\s*([a-z_]+)\s*(?:\(\s*(?:"([^"]*)"|([^()"]*?))\s*\))?\s*$')
 

@@ -29,7 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-ACTIONS = ("allow", "warn", "redact", "redirect", "refuse", "escalate")
+from policyc.runtime.actions import ACTIONS
+
 REFUSING = frozenset({"refuse", "escalate"})
 PASSING = frozenset({"allow", "warn"})
 

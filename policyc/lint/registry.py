@@ -1,8 +1,9 @@
-"""Every diagnostic code policyc can emit: code, kebab name, default severity, summary.
+"""The lint view of the code table: every code with the check that emits it, if any.
 
-Semantic rules register themselves with `@rule(...)` from one module each under
-`lint/rules/`; front-end codes (syntax, names, types) are declared in `codes.py`.
-A code is never reused; docs live in `docs/rules/<CODE>.md`.
+Codes, names, default severities and summaries are declared once, in
+`policyc.diagnostics.codes`. Semantic rules attach their check to a code with
+`@rule("POLxxx")` from one module each under `lint/rules/`; front-end codes (syntax,
+names, types) have no check. Docs live in `docs/rules/<CODE>.md`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import CODES, Diagnostic, Severity
 
 if TYPE_CHECKING:
     from policyc.lint.context import LintContext
@@ -32,37 +33,26 @@ class CodeSpec:
         return f"docs/rules/{self.code}.md"
 
 
-REGISTRY: dict[str, CodeSpec] = {}
+CHECKS: dict[str, Check] = {}
 
 
-def declare(code: str, name: str, severity: Severity, summary: str,
-            check: Check | None = None) -> CodeSpec:
-    if code in REGISTRY:
-        raise ValueError(f"code {code} registered twice")
-    spec = CodeSpec(code, name, severity, summary, check)
-    REGISTRY[code] = spec
-    return spec
-
-
-def rule(code: str, name: str, severity: Severity, summary: str) -> Callable[[Check], Check]:
-    """Decorator registering a lint rule's check function under a stable code."""
+def rule(code: str) -> Callable[[Check], Check]:
+    """Decorator attaching a lint rule's check function to its code in the table."""
 
     def wrap(check: Check) -> Check:
-        declare(code, name, severity, summary, check)
+        if code not in CODES:
+            raise ValueError(f"code {code} is not in policyc.diagnostics.codes")
+        if code in CHECKS:
+            raise ValueError(f"code {code} has two checks")
+        CHECKS[code] = check
         return check
 
     return wrap
 
 
 def all_codes() -> dict[str, CodeSpec]:
-    """The full registry (imports every rule module once)."""
-    import policyc.lint.codes  # noqa: F401
+    """Every code of the table with its check (imports every rule module once)."""
     import policyc.lint.rules  # noqa: F401
 
-    return dict(sorted(REGISTRY.items()))
-
-
-def make(code: str, message: str, **kwargs: object) -> Diagnostic:
-    """A diagnostic with the code's default severity."""
-    spec = REGISTRY[code]
-    return Diagnostic(code=code, severity=spec.severity, message=message, **kwargs)  # type: ignore[arg-type]
+    return {code: CodeSpec(c.code, c.name, c.severity, c.summary, CHECKS.get(code))
+            for code, c in sorted(CODES.items())}

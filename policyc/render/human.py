@@ -44,9 +44,8 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, Severity, Span
 from policyc.render.machine import json_default
-from policyc.syntax.ast import Span
 
 __all__ = ["diagnostic_lines", "format_human", "render_human", "summary_line"]
 

@@ -32,8 +32,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import policyc
-from policyc.diagnostics import Diagnostic, Related, Severity
-from policyc.syntax.ast import Span
+from policyc.diagnostics import Diagnostic, Related, Severity, Span
 
 __all__ = [
     "DEFAULT_DOCS_URL",

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from policyc.runtime.actions import RESTRICTIVENESS
 from policyc.runtime.bundle import GroupSpec, TableSetSpec
-from policyc.runtime.decision import RESTRICTIVENESS, BatchResult
+from policyc.runtime.decision import BatchResult
 from policyc.runtime.events import EventEncoder, InvalidEvent, describe, doubled_cuts
 
 #: Largest context key space (product of the pieces of the attributes tables read).

@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from policyc.runtime.actions import RESTRICTIVENESS
 from policyc.runtime.batch import BatchDecider
 from policyc.runtime.bindings import Bindings, Failure
 from policyc.runtime.bundle import BundleData, DecisionSpec
 from policyc.runtime.decision import (
     DECISION_SCHEMA,
-    RESTRICTIVENESS,
     BatchResult,
     Identity,
     Outcome,

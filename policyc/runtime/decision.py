@@ -18,8 +18,6 @@ import numpy as np
 
 from policyc.runtime.bundle import DecisionSpec
 
-RESTRICTIVENESS = {a: i for i, a in enumerate(
-    ("allow", "warn", "redact", "redirect", "refuse", "escalate"))}
 DECISION_SCHEMA = "policyc/decision/v1"
 
 #: (action, argument, rule, floor, winner): everything the winning entry fixes

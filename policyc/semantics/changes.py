@@ -8,6 +8,7 @@ regions changed and on what decides at each witness.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from policyc.semantics.compare import EXACT_BUDGET, Difference, diff_maps
 from policyc.semantics.decision import DecisionMap
@@ -42,3 +43,21 @@ def changed_regions(old: FlatPolicy, new: FlatPolicy,
     a = DecisionMap(old, space)
     b = DecisionMap(new, space)
     return Changes(space, a, b, merge_regions(diff_maps(a, b, budget=budget), space, a, b))
+
+
+def region_text(region: dict[str, Any]) -> str:
+    """A region in words (`describe_box`'s JSON form), as diff reports and lint show it."""
+    if not region:
+        return "every event"
+    return ", ".join(f"{name} {constraint_text(c)}" for name, c in region.items())
+
+
+def constraint_text(c: dict[str, Any]) -> str:
+    """One variable's constraint in words: `in {a, b}`, `≥ 0.5 and < 0.9`, `... or ...`."""
+    if "in" in c:
+        return "in {" + ", ".join(str(v).lower() if isinstance(v, bool) else str(v)
+                                  for v in c["in"]) + "}"
+    if "any_of" in c:
+        return " or ".join(constraint_text(x) for x in c["any_of"])
+    ops = {"eq": "=", "ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+    return " and ".join(f"{ops[k]} {v}" for k, v in c.items())

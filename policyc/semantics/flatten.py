@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from policyc.diagnostics import Diagnostic, Related, Severity
+from policyc.diagnostics import Diagnostic, Related, diagnostic
 from policyc.semantics.bindings import model_path_problem
 from policyc.semantics.formula import Formula, disj
 from policyc.semantics.hierarchy import (
@@ -212,8 +212,8 @@ class Flattener:
                                                                   self.report)
             parent_var = merged.get(d.name)
             if parent_var is not None and _ctx_meaning(parent_var) != _ctx_meaning(var):
-                self.report(Diagnostic(
-                    code="POL110", severity=Severity.error, fatal=True,
+                self.report(diagnostic(
+                    code="POL110", fatal=True,
                     message=f"attribute `{d.name}` is redeclared with a different type than in "
                             f"parent `{parent_var.origin}`",
                     span=d.span, related=[Related(message="declared here", span=parent_var.span)],
@@ -241,8 +241,8 @@ class Flattener:
             old = inherited.get(name)
             if old is not None:
                 if old.is_leaf != (not children) or not set(children) <= set(old.children):
-                    self.report(Diagnostic(
-                        code="POL110", severity=Severity.error, fatal=True,
+                    self.report(diagnostic(
+                        code="POL110", fatal=True,
                         message=f"category `{name}` is redeclared with other children than in "
                                 f"parent `{old.origin}`",
                         span=node.span, related=[Related(message="declared here", span=old.span)],
@@ -396,8 +396,8 @@ class Flattener:
                 if old.origin == module.policy.name:
                     self.report(_duplicate("classifier", d.name, d.span, old.span))
                 elif (old.path, old.labels) != (binding.path, binding.labels):
-                    self.report(Diagnostic(
-                        code="POL110", severity=Severity.error, fatal=True,
+                    self.report(diagnostic(
+                        code="POL110", fatal=True,
                         message=f"classifier `{d.name}` is redeclared differently than in "
                                 f"parent `{old.origin}`", span=d.span,
                         related=[Related(message="declared here", span=old.span)],
@@ -496,8 +496,8 @@ class Flattener:
                     continue
                 continue
             if target.locked:
-                self.report(Diagnostic(
-                    code="POL109", severity=Severity.error, fatal=True,
+                self.report(diagnostic(
+                    code="POL109", fatal=True,
                     message=f"`{kind} {rid}` changes a locked rule of `{target.origin}`",
                     span=span, related=[Related(message="locked here", span=target.span)],
                     help="a locked rule is a floor: add a stricter rule instead"))
@@ -509,8 +509,8 @@ class Flattener:
         for src in own:
             clash = inherited_ids.get(src.id)
             if clash is not None and not src.override:
-                self.report(Diagnostic(
-                    code="POL104", severity=Severity.error, fatal=True,
+                self.report(diagnostic(
+                    code="POL104", fatal=True,
                     message=f"rule `{src.id}` is already defined in parent `{clash.origin}`",
                     span=src.span, related=[Related(message="defined here", span=clash.span)],
                     help=f"write `override {src.id}: ...` to replace it, or rename this rule"))
@@ -607,7 +607,7 @@ def _ctx_meaning(var: ContextVar) -> tuple[str, tuple[str, ...]]:
 
 def _duplicate(what: str, name: str, span: ast.Span | None,
                first: ast.Span | None) -> Diagnostic:
-    return Diagnostic(code="POL104", severity=Severity.error, fatal=True,
+    return diagnostic(code="POL104", fatal=True,
                       message=f"duplicate {what} `{name}`", span=span,
                       related=[Related(message="first declared here", span=first)],
                       help="each name is declared once per policy: remove or rename one")

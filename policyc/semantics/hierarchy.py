@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING
 
-from policyc.diagnostics import Diagnostic, Related, Severity
+from policyc.diagnostics import Related, diagnostic
 from policyc.semantics.loader import Workspace
 from policyc.syntax import ast
 
@@ -71,8 +71,8 @@ def build_graph(ws: Workspace, roots: list[ast.Module]) -> Hierarchy:
                 hint = f"did you mean `{guess[0]}`?" if guess else (
                     "put the parent's file next to this one, pass its folder with `--path`, "
                     "or use a `std.*` policy")
-                ws.diagnostics.append(Diagnostic(
-                    code="POL102", severity=Severity.error, fatal=True,
+                ws.diagnostics.append(diagnostic(
+                    code="POL102", fatal=True,
                     message=f"unknown parent policy `{ref.name}`", span=ref.span, help=hint))
                 continue
             graph.add_edge(name, parent.policy.name, ref.span)
@@ -99,8 +99,8 @@ def report_cycles(ws: Workspace, hierarchy: Hierarchy) -> set[str]:
         first_edge = graph.edges[cycle[0][0], cycle[0][1]]
         related = [Related(message=f"`{u}` extends `{v}` here", span=graph.edges[u, v]["span"])
                    for u, v in cycle[1:]]
-        ws.diagnostics.append(Diagnostic(
-            code="POL103", severity=Severity.error, fatal=True,
+        ws.diagnostics.append(diagnostic(
+            code="POL103", fatal=True,
             message=f"policy hierarchy has a cycle: {path}", span=first_edge.get("span"),
             related=related, help="`extends` must form a DAG: remove one of these edges"))
         on_cycle |= component

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from policyc.diagnostics import Diagnostic, Related, Severity
+from policyc.diagnostics import Diagnostic, Related, diagnostic
 from policyc.syntax import ast
 from policyc.syntax.parse import _data_dir, parse_text, read_source
 
@@ -53,8 +53,8 @@ def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[Diagno
         elif p.is_file():
             files.append(p)
         else:
-            diagnostics.append(Diagnostic(
-                code="POL002", severity=Severity.error, fatal=True,
+            diagnostics.append(diagnostic(
+                code="POL002", fatal=True,
                 message=f"no such file or folder `{raw}`",
                 span=ast.Span(str(raw), 1, 1, 1, 1),
                 help="check the path; folders are searched recursively for `*.pol` files"))
@@ -97,8 +97,8 @@ class Workspace:
         name = module.policy.name
         if name in self.modules and self.modules[name].path != shown:
             other = self.modules[name]
-            self.diagnostics.append(Diagnostic(
-                code="POL104", severity=Severity.error, fatal=True,
+            self.diagnostics.append(diagnostic(
+                code="POL104", fatal=True,
                 message=f"policy `{name}` is declared twice",
                 span=module.policy.span,
                 related=[Related(message="first declared here", span=other.policy.span)],

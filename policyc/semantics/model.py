@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from policyc.diagnostics import Span
+from policyc.runtime.actions import RESTRICTIVENESS
 from policyc.semantics.formula import Const, Formula
 from policyc.syntax import ast
-from policyc.syntax.ast import RESTRICTIVENESS, Span
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, Span, diagnostic
 from policyc.semantics.formula import Atom, FNot, Formula, conj, disj
 from policyc.semantics.model import (
     CategoryInfo,
@@ -22,7 +22,6 @@ from policyc.semantics.model import (
     nearest_threshold,
 )
 from policyc.syntax import ast
-from policyc.syntax.ast import Span
 
 Report = Callable[[Diagnostic], None]
 
@@ -34,7 +33,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
 def error(code: str, message: str, span: Span | None, help: str | None = None,
           fatal: bool = True) -> Diagnostic:
-    return Diagnostic(code=code, severity=Severity.error, message=message, span=span, help=help,
+    return diagnostic(code=code, message=message, span=span, help=help,
                       fatal=fatal)
 
 

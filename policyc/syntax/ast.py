@@ -7,37 +7,22 @@ what a policy means (`parse(fmt(x)) == parse(x)`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ActionKind = Literal["allow", "warn", "redact", "redirect", "refuse", "escalate"]
+from policyc.diagnostics import Span
+from policyc.runtime.actions import ActionKind
+
 Strategy = Literal[
     "most-restrictive", "least-restrictive", "first-match", "priority", "most-specific", "unique"
 ]
 CmpOp = Literal["==", "!=", "<", "<=", ">", ">="]
 Value = Union[str, float, bool]
 
-#: Actions from least to most restrictive (LANGUAGE.md §1).
-ACTIONS: tuple[ActionKind, ...] = ("allow", "warn", "redact", "redirect", "refuse", "escalate")
-RESTRICTIVENESS: dict[str, int] = {a: i for i, a in enumerate(ACTIONS)}
 STRATEGIES: tuple[Strategy, ...] = (
     "most-restrictive", "least-restrictive", "first-match", "priority", "most-specific", "unique"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A 1-based source range: where a node came from, for diagnostics only."""
-
-    file: str
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-    start: int = 0  # character offsets into the source text
-    end: int = 0
 
 
 def _typed(value: object) -> object:

@@ -26,8 +26,7 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.parsers.lalr_analysis import Shift
 
-from policyc.diagnostics import Diagnostic, Related, Severity
-from policyc.syntax import ast
+from policyc.diagnostics import Diagnostic, Related, Span, diagnostic
 
 _NAMED_TERMINALS = {"NAME": "a name", "STRING": "a string", "NUMBER": "a number",
                     "$END": "end of file", "NARROWING": "`narrowing`", "LOCKED": "`locked`",
@@ -353,7 +352,7 @@ def syntax_diagnostic(err: UnexpectedInput, text: str, path: str, lark: Lark) ->
             elif open_ and (at_end or _accepts_after_brace(err, token)):
                 brace = open_[-1]
         if brace is not None:
-            related.append(Related(message="`{` opened here", span=ast.Span(
+            related.append(Related(message="`{` opened here", span=Span(
                 path, brace.line, brace.column, brace.line, brace.column + 1, brace.offset,
                 brace.offset + 1)))
             hints.append(f"is a `}}` missing? the `{{` opened on line {brace.line} "
@@ -365,8 +364,8 @@ def syntax_diagnostic(err: UnexpectedInput, text: str, path: str, lark: Lark) ->
     else:  # pragma: no cover - lark raises only the kinds above
         message = str(err).splitlines()[0]
     help = " ".join(h if i == 0 else f"({h})" for i, h in enumerate(h for h in hints if h))
-    span = ast.Span(path, line, column, line, end_column)
-    return Diagnostic(code="POL001", severity=Severity.error, message=message, span=span,
+    span = Span(path, line, column, line, end_column)
+    return diagnostic(code="POL001", message=message, span=span,
                       related=related, help=help or None, fatal=True)
 
 

@@ -60,7 +60,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from policyc.diagnostics import PolicycError, Severity
+from policyc.diagnostics import PolicycError, Severity, Span
 from policyc.syntax import ast
 from policyc.syntax.parse import BOM, parse_text
 
@@ -251,7 +251,7 @@ class _Slot:
     inner: list[ast.Comment] = field(default_factory=list)
 
     @classmethod
-    def of(cls, span: ast.Span | None, container: bool = False) -> _Slot | None:
+    def of(cls, span: Span | None, container: bool = False) -> _Slot | None:
         if span is None:
             return None
         return cls(span.start, span.end, span.line, span.end_line, container)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, Span, diagnostic
 from policyc.syntax import ast
 
 MAX_NESTING = 128
@@ -33,18 +33,18 @@ MAX_PRIORITY = (1 << 53) - 1
 CODE = "POL004"
 
 
-def limit_error(span: ast.Span | None, message: str, help: str) -> Diagnostic:
-    return Diagnostic(code=CODE, severity=Severity.error, message=message, span=span,
+def limit_error(span: Span | None, message: str, help: str) -> Diagnostic:
+    return diagnostic(code=CODE, message=message, span=span,
                       help=help, fatal=True)
 
 
 def file_too_large(path: str, size: int, unit: str = "characters") -> Diagnostic:
-    return limit_error(ast.Span(path, 1, 1, 1, 1),
+    return limit_error(Span(path, 1, 1, 1, 1),
                        f"file is too large: {size:,} {unit} (the limit is {MAX_FILE:,})",
                        "split the policy into several files with `extends`")
 
 
-def literal_too_long(span: ast.Span | None, kind: str, size: int) -> Diagnostic:
+def literal_too_long(span: Span | None, kind: str, size: int) -> Diagnostic:
     return limit_error(span, f"{kind} literal is too long: {size:,} characters "
                              f"(the limit is {MAX_LITERAL:,})",
                        "keep long texts and patterns out of the policy: shorten the literal")

@@ -11,10 +11,10 @@ from pathlib import Path
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput, VisitError
 
-from policyc.diagnostics import Diagnostic, PolicycError, Severity
+from policyc.diagnostics import Diagnostic, PolicycError, Span, diagnostic
 from policyc.syntax import ast, limits
 from policyc.syntax.errors import syntax_diagnostic
-from policyc.syntax.lalr import FastParser, Miss
+from policyc.syntax.fast_parse import FastParser, Miss
 from policyc.syntax.transform import ToAst
 
 
@@ -124,11 +124,11 @@ def _parse_with_lark(text: str, path: str) -> Parsed:
         return None, [syntax_diagnostic(err, text, path, lark)]
     except RecursionError:  # lark's tree walk is recursive; the fast path never gets here
         return None, [limits.limit_error(
-            ast.Span(path, 1, 1, 1, 1),
+            Span(path, 1, 1, 1, 1),
             f"`{path}` is nested too deeply to read (the limit is {limits.MAX_NESTING} levels)",
             "split deep guards or set expressions into named sets and simpler rules")]
     except VisitError as err:  # pragma: no cover - a transformer bug, reported not raised
-        raise PolicycError([Diagnostic(code="POL001", severity=Severity.error, fatal=True,
+        raise PolicycError([diagnostic(code="POL001", fatal=True,
                                        message=f"internal error while reading `{path}`: "
                                                f"{err.orig_exc}")]) from err
     return _module(path, policy, list(_COMMENT_SINK), transformer), transformer.diagnostics
@@ -155,9 +155,9 @@ def read_source(path: Path | str, display: str | None = None) -> tuple[str | Non
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        return None, [Diagnostic(code="POL002", severity=Severity.error, fatal=True,
+        return None, [diagnostic(code="POL002", fatal=True,
                                  message=f"cannot read `{shown}`: {reason}",
-                                 span=ast.Span(shown, 1, 1, 1, 1),
+                                 span=Span(shown, 1, 1, 1, 1),
                                  help="check the path and that the file is UTF-8 text")]
     return text.removeprefix(BOM), []
 

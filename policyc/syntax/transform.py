@@ -9,7 +9,7 @@ from typing import Any
 from lark import Token, Transformer, v_args
 from lark.tree import Meta
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, Span, diagnostic
 from policyc.syntax import ast, limits
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -121,23 +121,23 @@ class ToAst(Transformer[Token, ast.Policy]):
 
     # ---- helpers -------------------------------------------------------------------------
 
-    def _span(self, meta: ast.Span | Meta | Token) -> ast.Span | None:
-        """The span of a node: the fast driver (`lalr.py`) passes it ready-made."""
-        if isinstance(meta, ast.Span):
+    def _span(self, meta: Span | Meta | Token) -> Span | None:
+        """The span of a node: the fast driver (`fast_parse.py`) passes it ready-made."""
+        if isinstance(meta, Span):
             return meta
         if isinstance(meta, Token):
             if meta.line is None:
                 return None
-            return ast.Span(self.path, meta.line, meta.column or 1, meta.end_line or meta.line,
+            return Span(self.path, meta.line, meta.column or 1, meta.end_line or meta.line,
                             meta.end_column or 1, meta.start_pos or 0, meta.end_pos or 0)
         if getattr(meta, "empty", True):
             return None
-        return ast.Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column,
+        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column,
                         meta.start_pos, meta.end_pos)
 
-    def _error(self, where: ast.Span | Meta | Token, message: str, help: str | None = None,
+    def _error(self, where: Span | Meta | Token, message: str, help: str | None = None,
                code: str = "POL003") -> None:
-        self.diagnostics.append(Diagnostic(code=code, severity=Severity.error,
+        self.diagnostics.append(diagnostic(code=code,
                                            message=message, span=self._span(where), help=help,
                                            fatal=True))
 

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.lint.rules._common import related
 from policyc.semantics.decision import DecisionMap, bits_of
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.regions import Box
 
 
-@rule("POL201", "ambiguous-decision", Severity.error,
-      "two rules match the same events with different decisions and the strategy cannot choose")
+@rule("POL201")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     policy = ctx.policy
     if policy.strategy not in ("priority", "most-specific", "unique"):
@@ -40,7 +39,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             continue  # the ancestor that holds both rules reports it
         why = {"priority": "equal priority", "most-specific": "neither more specific",
                "unique": "the `unique` strategy"}[policy.strategy]
-        yield make("POL201",
+        yield diagnostic("POL201",
                    f"rules `{a.id}` and `{b.id}` overlap with different decisions and {why}",
                    span=b.span, related=[related(a, f"`{a.id}` decides {a.decision}")],
                    help=("give one rule a higher `priority`" if policy.strategy == "priority"

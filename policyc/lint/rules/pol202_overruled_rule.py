@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.lint.rules._common import names, related
 
 
-@rule("POL202", "overruled-rule", Severity.info,
-      "a rule is overruled by another rule where their guards overlap")
+@rule("POL202")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     dm = ctx.decision_map
     if not dm.key_ordered:
@@ -43,7 +42,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
                 winners.append(rules[h])
                 first_witness = first_witness or found
         if winners and first_witness is not None:
-            yield make("POL202",
+            yield diagnostic("POL202",
                        f"rule `{r.id}` ({r.decision}) is overruled by {names(winners)} where "
                        f"their guards overlap",
                        span=r.span,

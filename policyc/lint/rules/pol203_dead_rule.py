@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.lint.rules._common import names, related
 
 
-@rule("POL203", "dead-rule", Severity.warning, "a rule never decides any event")
+@rule("POL203")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     dm = ctx.decision_map
     by_id = {r.id: r for r in ctx.policy.rules}
@@ -26,7 +26,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         outcome = dm.decide_point(dm.cell_point(box))
         shown = [by_id[outcome.rule]] if outcome.rule in by_id else []
         shown += [by_id[m] for m in outcome.matched if m not in (r.id, outcome.rule)]
-        yield make("POL203", f"rule `{r.id}` never decides: {names(shown)} always "
+        yield diagnostic("POL203", f"rule `{r.id}` never decides: {names(shown)} always "
                              f"decide{'s' if len(shown) == 1 else ''} first",
                    span=r.span, related=[related(b) for b in shown[:4]],
                    help="remove the rule, or change the guards or the strategy so it can win",

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.semantics.compare import decision_pairs, first_difference
 from policyc.semantics.decision import DecisionMap, bits_of
 from policyc.semantics.regions import Box, box_and
 
 
-@rule("POL204", "redundant-rule", Severity.warning,
-      "removing a rule would not change any decision")
+@rule("POL204")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     dm = ctx.decision_map
     for ri, r in ctx.own_rules():
@@ -36,7 +35,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             continue
         region = ctx.deciding_region[ri]
         assert region is not None
-        yield make("POL204", f"rule `{r.id}` is redundant: without it every decision stays "
+        yield diagnostic("POL204", f"rule `{r.id}` is redundant: without it every decision stays "
                              f"the same", span=r.span,
                    help="remove it, or change its decision if it was meant to differ",
                    witness=ctx.witness(region))

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.lint.rules._common import related
 
 
-@rule("POL206", "allowed-disallowed-overlap", Severity.warning,
-      "a category is in both an allowed and a disallowed set")
+@rule("POL206")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     rules = ctx.policy.rules
     allows = [r for r in rules if r.sugar == "allow"]
@@ -36,7 +35,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             outcome = dm.decide_event(witness)
             later = a if a.order > d.order else d
             other = d if later is a else a
-            yield make("POL206",
+            yield diagnostic("POL206",
                        f"{', '.join(f'`{c}`' for c in common[:4])} "
                        f"{'is' if len(common) == 1 else 'are'} both allowed (`{a.id}`) and "
                        f"disallowed (`{d.id}`); `{outcome.rule}` decides {outcome.decision}",

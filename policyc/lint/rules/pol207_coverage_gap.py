@@ -8,20 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 
 
-@rule("POL207", "coverage-gap", Severity.error,
-      "a policy without `default` leaves some events undecided")
+@rule("POL207")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     if ctx.policy.default is not None:
         return
     dm = ctx.decision_map
     found = dm.search({}, dm.all_entries)
     if found is not None:
-        yield make("POL207", f"policy `{ctx.policy.name}` has no `default` and some events "
+        yield diagnostic("POL207", f"policy `{ctx.policy.name}` has no `default` and some events "
                              f"match no rule", span=ctx.policy.span,
                    help="add `default ACTION`, or a rule that covers the events shown",
                    witness=ctx.witness(found))

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.lint.rules._common import related
 
 
-@rule("POL301", "locked-floor-loosened", Severity.error,
-      "a child rule would loosen a parent's locked rule (it can never take effect there)")
+@rule("POL301")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     dm = ctx.decision_map
     rules = ctx.policy.rules
@@ -36,7 +35,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             inter = dm.search_both(ri, li, above)
             if inter is None:
                 continue
-            yield make("POL301",
+            yield diagnostic("POL301",
                        f"rule `{r.id}` ({r.decision}) would loosen locked rule `{lock.id}` "
                        f"({lock.decision}) of `{lock.origin}`; it cannot take effect there",
                        span=r.span, related=[related(lock, f"locked in `{lock.origin}`")],

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
-from policyc.diff.report import region_text
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.lint.rules._hierarchy import loosened_regions
+from policyc.semantics.changes import region_text
 from policyc.semantics.regions import describe_box, witness
 
 
-@rule("POL302", "narrowing-violated", Severity.error,
-      "a child declared `narrowing` loosens its parent somewhere")
+@rule("POL302")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     for ref in ctx.policy.parents:
         if not ref.narrowing or ref.name not in ctx.policy.ancestors:
@@ -26,7 +25,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             old, new = diff.old, diff.new
             if old.decision is None or new.decision is None:
                 continue  # a gap: POL207 (coverage-gap) reports it
-            yield make("POL302",
+            yield diagnostic("POL302",
                        f"`{ctx.policy.name}` loosens `{ref.name}` (declared `narrowing`): "
                        f"{old.decision} → {new.decision} in "
                        f"{region_text(describe_box(diff.box, space))}",

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.lint.rules._hierarchy import diff_command, loosened_regions
 from policyc.semantics.regions import witness
 
 
-@rule("POL303", "parent-loosened", Severity.warning,
-      "a child loosens a parent's decision somewhere (without `narrowing`)")
+@rule("POL303")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     for ref in ctx.policy.parents:
         if ref.narrowing or ref.name not in ctx.policy.ancestors:
@@ -29,7 +28,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         diff, space = regions[0]
         old, new = diff.old, diff.new
         n = len(regions)
-        yield make("POL303",
+        yield diagnostic("POL303",
                    f"`{ctx.policy.name}` loosens `{ref.name}` in {n} "
                    f"region{'s' if n != 1 else ''}, e.g. {old.decision or 'no decision'} → "
                    f"{new.decision or 'no decision'} (`{new.rule or 'default'}` decides where "

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Related, Severity
+from policyc.diagnostics import Diagnostic, Related, Span, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.regions import formula_boxes, region_subtract, witness
-from policyc.syntax.ast import Span
 
 
-@rule("POL304", "locked-threshold-raised", Severity.error,
-      "a child raises a threshold that a parent's locked rule depends on")
+@rule("POL304")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     raised = [c for c in ctx.policy.threshold_changes if c[2] > c[1]]
     if not raised:
@@ -42,7 +40,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         if lost is None:
             continue
         key, old, new, span = _culprit(ctx.policy, raised, set(witness(lost, space)))
-        yield make("POL304",
+        yield diagnostic("POL304",
                    f"threshold {key or 'default'} raised from {old} to {new} would loosen "
                    f"locked rule `{rule_.id}` of `{rule_.origin}`; the floor keeps the "
                    f"parent's threshold",

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.lint.rules._common import related
 
 
-@rule("POL305", "unannotated-change", Severity.warning,
-      "a child rule changes a parent rule's decision without `override`")
+@rule("POL305")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     dm = ctx.decision_map
     rules = ctx.policy.rules
@@ -40,7 +39,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             found = dm.search_both(ri, pi, forbid)
             if found is None:
                 continue
-            yield make("POL305",
+            yield diagnostic("POL305",
                        f"rule `{r.id}` changes the decision of parent rule `{p.id}` "
                        f"({p.decision} → {r.decision}) without `override`",
                        span=r.span, related=[related(p, f"`{p.id}` in `{p.origin}`")],

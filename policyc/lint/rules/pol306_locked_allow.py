@@ -11,19 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 
 
-@rule("POL306", "locked-allow", Severity.warning,
-      "a locked rule decides `allow`, which is no floor (nothing is less restrictive)")
+@rule("POL306")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     dm = ctx.decision_map
     for ri, r in ctx.own_rules():
         if not r.locked or r.decision.action != "allow" or not dm.boxes[ri]:
             continue
-        yield make("POL306",
+        yield diagnostic("POL306",
                    f"locked rule `{r.id}` decides allow: a floor at allow never changes a "
                    f"decision, here or in any child",
                    span=r.span,

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 
 
-@rule("POL401", "fail-open", Severity.warning,
-      "`on_error allow` passes events through when a binding fails")
+@rule("POL401")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     p = ctx.policy
     if p.on_error.action == "allow" and "on_error" in p.decl_spans:
-        yield make("POL401", f"policy `{p.name}` fails open: `on_error allow`",
+        yield diagnostic("POL401", f"policy `{p.name}` fails open: `on_error allow`",
                    span=p.decl_spans["on_error"],
                    help="fail closed (`on_error refuse`, the default) unless an outage of the "
                         "classifier is safer than a refusal")
     for c in p.classifiers:
         if c.origin == p.name and c.on_error is not None and c.on_error.action == "allow":
-            yield make("POL401", f"classifier `{c.name}` fails open: `on_error allow`",
+            yield diagnostic("POL401", f"classifier `{c.name}` fails open: `on_error allow`",
                        span=c.span, help="remove `on_error allow` to fail closed")

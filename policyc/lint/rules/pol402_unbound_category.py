@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 from policyc.semantics.formula import variables
 
 
-@rule("POL402", "unbound-category", Severity.info,
-      "a category used by rules has no binding and no test scores it")
+@rule("POL402")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     p = ctx.policy
     bound = {leaf for c in p.classifiers for leaf, _ in c.labels}
@@ -29,7 +28,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         for v in sorted(variables(r.formula)):
             if v in p.categories and v not in bound and v not in reported:
                 reported.add(v)
-                yield make("POL402",
+                yield diagnostic("POL402",
                            f"category `{v}` is used by rule `{r.id}` but nothing scores it",
                            span=r.span,
                            help="bind it (`classifier ... labels`, `detector`), or add a `test` "

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policyc.diagnostics import Diagnostic, Severity
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
-from policyc.lint.registry import make, rule
+from policyc.lint.registry import rule
 
 
-@rule("POL403", "missing-owner", Severity.warning, "the policy declares no `owner`")
+@rule("POL403")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     if ctx.policy.owner is None:
-        yield make("POL403", f"policy `{ctx.policy.name}` has no owner", span=ctx.policy.span,
+        yield diagnostic("POL403", f"policy `{ctx.policy.name}` has no owner", span=ctx.policy.span,
                    help='add `owner "team@example.com"` so reviewers know whom to ask')

