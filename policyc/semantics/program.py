@@ -10,7 +10,7 @@ from pathlib import Path
 
 from policyc.diagnostics import Diagnostic, sort_diagnostics
 from policyc.semantics.flatten import flatten_workspace
-from policyc.semantics.loader import Workspace, _declared_name, expand_inputs
+from policyc.semantics.loader import Workspace, declared_name, expand_inputs
 from policyc.semantics.model import FlatPolicy
 from policyc.syntax import ast
 
@@ -58,9 +58,9 @@ def _load_program(inputs: Sequence[str | Path], search_path: Sequence[str | Path
     # that declare an already-seen name go to a later batch with its own workspace.
     batches: list[list[Path]] = []
     for f in files:
-        name = _declared_name(f)
+        name = declared_name(f)
         for batch in batches:
-            if name is None or all(_declared_name(g) != name for g in batch):
+            if name is None or all(declared_name(g) != name for g in batch):
                 batch.append(f)
                 break
         else:
