@@ -27,6 +27,7 @@ import numpy as np
 
 from policyc.runtime.batch import BatchDecider
 from policyc.runtime.bindings import Bindings, Failure
+from policyc.runtime.bits import bits_of
 from policyc.runtime.bundle import BundleData, DecisionSpec
 from policyc.runtime.decision import (
     DECISION_SCHEMA,
@@ -45,15 +46,6 @@ __all__ = ["DECISION_SCHEMA", "RESTRICTIVENESS", "BatchResult", "Checker", "Inva
 
 _new_decision = object.__new__
 _bisect = bisect.bisect_right
-
-
-def _bit_indices(mask: int) -> list[int]:
-    out = []
-    while mask:
-        low = mask & -mask
-        out.append(low.bit_length() - 1)
-        mask ^= low
-    return out
 
 
 class Checker:
@@ -178,7 +170,7 @@ class Checker:
 
     def _matched_ids(self, m: int) -> tuple[str, ...]:
         er, ids = self.entry_rule, self.rule_ids
-        return tuple(ids[r] for r in sorted({er[e] for e in _bit_indices(m)}))
+        return tuple(ids[r] for r in sorted({er[e] for e in bits_of(m)}))
 
     def validate_scores(self, scores: Mapping[str, Any]) -> dict[str, float]:
         return self.encoder.validate_scores(scores)
@@ -190,7 +182,7 @@ class Checker:
         if not m:
             return None, None, []
         er = self.entry_rule
-        matched = sorted({er[e] for e in _bit_indices(m)})
+        matched = sorted({er[e] for e in bits_of(m)})
         if self.key_ordered:
             winner = er[(m & -m).bit_length() - 1]  # entries are numbered best rank first
         else:
@@ -203,7 +195,7 @@ class Checker:
         if not lm:
             return None
         er, fp = self.entry_rule, self.floor_pos
-        best = min({er[e] for e in _bit_indices(lm)}, key=fp.__getitem__)
+        best = min({er[e] for e in bits_of(lm)}, key=fp.__getitem__)
         return best if self.restr[best] > self.restr[winner] else None
 
     def _most_specific(self, matched: list[int]) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from policyc.runtime.bits import bits_of
 from policyc.semantics.model import Decision, FlatPolicy, FlatRule
 from policyc.semantics.regions import Box, box_and, build_space, formula_boxes, witness
 from policyc.semantics.space import Space
@@ -52,13 +53,6 @@ class Outcome:
 
     def key(self) -> tuple[str, str | None] | None:
         return None if self.decision is None else (self.decision.action, self.decision.argument)
-
-
-def bits_of(mask: int) -> Iterator[int]:
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
 
 
 class DecisionMap:
