@@ -22,7 +22,7 @@ from policyc.runtime import Bundle
 from policyc.semantics.formula import evaluate, variables
 from policyc.semantics.model import FlatPolicy, FlatRule
 from policyc.semantics.program import load_program
-from policyc.semantics.regions import build_space
+from policyc.semantics.regions.boxes import build_space
 
 ACTIONS = ("allow", "warn", "redact", "redirect", "refuse", "escalate")
 RESTR = {a: i for i, a in enumerate(ACTIONS)}

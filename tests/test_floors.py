@@ -34,8 +34,8 @@ from test_decision_property_hierarchy import (
 from policyc.compile import pipeline
 from policyc.compile.pipeline import CompileState, compile_program, run_passes
 from policyc.runtime import Bundle
-from policyc.semantics.decision import DecisionMap
 from policyc.semantics.program import load_policy_text
+from policyc.semantics.regions.decision_map import DecisionMap
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -444,8 +444,8 @@ def test_baseline_floors_cannot_be_loosened(tmp_path: Path) -> None:
     assert state.bundle is None
     assert {d.code for d in state.diagnostics if d.fatal} == {"POL301", "POL304"}
     # and the floors hold by construction in the flattened policy all the same
-    from policyc.semantics.decision import DecisionMap
     from policyc.semantics.program import load_program
+    from policyc.semantics.regions.decision_map import DecisionMap
 
     dm = DecisionMap(load_program([p]).policies["t.loose"])
     assert dm.decide_event({"violence.mass_casualty": 0.9}).decision.action == "refuse"

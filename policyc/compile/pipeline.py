@@ -31,10 +31,10 @@ from policyc.runtime.bundle import (
     write_container,
 )
 from policyc.semantics.bindings import model_path, model_path_problem
-from policyc.semantics.decision import DecisionMap, floor_key
 from policyc.semantics.formula import variables as formula_variables
 from policyc.semantics.model import Decision, FlatPolicy
 from policyc.semantics.program import Program
+from policyc.semantics.regions.decision_map import DecisionMap, floor_key
 from policyc.syntax.ast import ACTIONS
 
 

@@ -22,7 +22,7 @@ from policyc.semantics.model import (
     FlatPolicy,
     FlatRule,
 )
-from policyc.semantics.space import Variable
+from policyc.semantics.regions.space import Variable
 
 
 def _decision(spec: DecisionSpec | None) -> Decision | None:

@@ -16,12 +16,12 @@ from policyc.diff.semantic import DiffReport, semantic_diff
 from policyc.inputs import is_bundle
 from policyc.render.human import render_human
 from policyc.render.machine import dumps
-from policyc.semantics.compare import EXACT_BUDGET
-from policyc.semantics.decision import DecisionMap
 from policyc.semantics.loader import named_policy, stdlib_names
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program, load_program
-from policyc.semantics.regions import build_space
+from policyc.semantics.regions.boxes import build_space
+from policyc.semantics.regions.compare import EXACT_BUDGET
+from policyc.semantics.regions.decision_map import DecisionMap
 
 
 def _load_one(path: Path, search: list[Path],

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from policyc.diff.semantic import Change, DiffReport
-from policyc.semantics.decision import Outcome
+from policyc.semantics.regions.decision_map import Resolution
 
 
 def region_text(region: dict[str, Any]) -> str:
@@ -25,7 +25,7 @@ def _constraint(c: dict[str, Any]) -> str:
     return " and ".join(f"{ops[k]} {v}" for k, v in c.items())
 
 
-def outcome_text(o: Outcome) -> str:
+def outcome_text(o: Resolution) -> str:
     if o.decision is None:
         return "(no decision)"
     return f"{o.decision} by `{o.rule or 'default'}`"

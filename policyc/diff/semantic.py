@@ -2,7 +2,7 @@
 
 Both versions are flattened with their hierarchies (a change in a parent shows in
 the child's diff), put on one shared space of cut points, and compared with the
-same engine lint uses (`semantics/compare.py`). Bindings cannot be analyzed (a
+same engine lint uses (`semantics/regions/compare.py`). Bindings cannot be analyzed (a
 model is opaque), so a changed model, pattern or keyword list is reported as a
 binding change with the rules that read the category.
 """
@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policyc.semantics.changes import change_kind, changed_regions
-from policyc.semantics.compare import EXACT_BUDGET, Difference
-from policyc.semantics.decision import Outcome
 from policyc.semantics.formula import variables
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program
-from policyc.semantics.regions import describe_box, witness
-from policyc.semantics.space import Space
+from policyc.semantics.regions.boxes import describe_box, witness
+from policyc.semantics.regions.changes import change_kind, changed_regions
+from policyc.semantics.regions.compare import EXACT_BUDGET, Difference
+from policyc.semantics.regions.decision_map import Resolution
+from policyc.semantics.regions.space import Space
 
 _ACCEPT = re.compile(r"#\s*policyc:\s*accept-loosening\[([^\]]+)\]\s*(.*)")
 
@@ -38,8 +38,8 @@ class Acceptance:
 class Change:
     kind: str
     region: dict[str, Any]
-    old: Outcome
-    new: Outcome
+    old: Resolution
+    new: Resolution
     witness: dict[str, Any]
     accepted: Acceptance | None = None
     scope: tuple[str, str] | None = None  # see `Difference`: (rule, version)
@@ -100,7 +100,7 @@ class DiffReport:
         return out
 
 
-def _decision_json(o: Outcome) -> dict[str, Any]:
+def _decision_json(o: Resolution) -> dict[str, Any]:
     d = o.decision
     return {"action": d.action if d else None, "argument": d.argument if d else None,
             "rule": o.rule}

@@ -88,7 +88,7 @@ class _Model(BaseModel):
 
 
 class VariableSpec(_Model):
-    """One dimension of the event space, cut into pieces (see `semantics/space.py`)."""
+    """One dimension of the event space, cut into pieces (see `semantics/regions/space.py`)."""
 
     name: _Name
     kind: Literal["score", "enum", "bool", "number"]

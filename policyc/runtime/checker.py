@@ -33,8 +33,8 @@ from policyc.runtime.decision import (
     DECISION_SCHEMA,
     RESTRICTIVENESS,
     BatchResult,
+    EntryDecision,
     Identity,
-    Outcome,
     RuntimeDecision,
     make_decision,
 )
@@ -90,9 +90,9 @@ class Checker:
         self._batch = BatchDecider(enc, m, tables, rule_decision, self.default_index,
                                    self.on_error_index)
         self._identity = Identity(self.policy, self.version, self.hash, self._matched_ids)
-        self._entry_outcome: list[Outcome] = [self._outcome(r, None) for r in self.entry_rule]
-        self._floor_outcomes: dict[tuple[int, int | None], Outcome] = {}
-        self._default_outcome: Outcome | None = None if m.default is None else (
+        self._entry_outcome: list[EntryDecision] = [self._outcome(r, None) for r in self.entry_rule]
+        self._floor_outcomes: dict[tuple[int, int | None], EntryDecision] = {}
+        self._default_outcome: EntryDecision | None = None if m.default is None else (
             m.default.action, m.default.argument, None, None, None)
         if self.key_ordered and enc.ctx_key is not None:
             self.check = self._specialized_check()  # type: ignore[method-assign]
@@ -162,7 +162,7 @@ class Checker:
         check.__doc__ = Checker.check.__doc__
         return check
 
-    def _outcome(self, winner: int, floor: int | None) -> Outcome:
+    def _outcome(self, winner: int, floor: int | None) -> EntryDecision:
         rule = winner if floor is None else floor
         d = self.rules[rule].decision
         return (d.action, d.argument, self.rule_ids[rule],
@@ -248,7 +248,7 @@ class Checker:
             return self._decide(m, nonzero, [], text)  # with the spans and redacted text
         return make_decision(outcome, self._identity, m, nonzero)
 
-    def _floored(self, winner: int, m: int) -> Outcome:
+    def _floored(self, winner: int, m: int) -> EntryDecision:
         floor = self._floor(winner, m)
         key = (winner, floor)
         outcome = self._floor_outcomes.get(key)

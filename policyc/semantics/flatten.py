@@ -33,7 +33,7 @@ from policyc.semantics.model import (
     FlatRule,
     ThresholdDecl,
 )
-from policyc.semantics.scope import Scope, did_you_mean, error
+from policyc.semantics.resolve import Scope, did_you_mean, error
 from policyc.syntax import ast
 
 STDLIB_VALIDATORS = ("luhn", "iban", "ssn", "ipv4", "ipv6")

@@ -14,9 +14,11 @@ from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._common import related
-from policyc.semantics.decision import DecisionMap, bits_of
+from policyc.runtime.bits import bits_of
 from policyc.semantics.model import FlatPolicy
-from policyc.semantics.regions import Box
+from policyc.semantics.regions.boxes import Box
+from policyc.semantics.regions.decision_map import DecisionMap
+from policyc.semantics.regions.search import search_both
 
 
 @rule("POL201", "ambiguous-decision", Severity.error,
@@ -83,7 +85,7 @@ def _ambiguous(dm: DecisionMap, i: int, j: int) -> Box | None:
         for k in range(n):
             if k not in (i, j) and (dm.strictly_contains(i, k) or dm.strictly_contains(j, k)):
                 forbid |= dm.rule_entries[k]
-    return dm.search_both(i, j, forbid)
+    return search_both(dm, i, j, forbid)
 
 
 def _ambiguous_in_origin(policy: FlatPolicy, a: str, b: str, origin: str,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from policyc.diagnostics import Diagnostic, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
+from policyc.semantics.regions.search import search
 
 
 @rule("POL207", "coverage-gap", Severity.error,
@@ -19,7 +20,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     if ctx.policy.default is not None:
         return
     dm = ctx.decision_map
-    found = dm.search({}, dm.all_entries)
+    found = search(dm, {}, dm.all_entries)
     if found is not None:
         yield make("POL207", f"policy `{ctx.policy.name}` has no `default` and some events "
                              f"match no rule", span=ctx.policy.span,

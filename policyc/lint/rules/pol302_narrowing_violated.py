@@ -13,7 +13,7 @@ from policyc.diff.report import region_text
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.lint.rules._hierarchy import loosened_regions
-from policyc.semantics.regions import describe_box, witness
+from policyc.semantics.regions.boxes import describe_box, witness
 
 
 @rule("POL302", "narrowing-violated", Severity.error,

@@ -14,7 +14,7 @@ from policyc.diagnostics import Diagnostic, Related, Severity
 from policyc.lint.context import LintContext
 from policyc.lint.registry import make, rule
 from policyc.semantics.model import FlatPolicy
-from policyc.semantics.regions import formula_boxes, region_subtract, witness
+from policyc.semantics.regions.boxes import formula_boxes, region_subtract, witness
 from policyc.syntax.ast import Span
 
 
