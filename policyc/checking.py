@@ -61,10 +61,12 @@ def load_target(target: Path, path: list[Path], stdin_filename: str | None = Non
         return Bundle.load(target)  # type: ignore[no-any-return]
     from policyc.compile.pipeline import compile_program
     from policyc.inputs import load_inputs
+    from policyc.lint.gate import COMPILE_GATE
     from policyc.render.human import render_human
 
     shown = stdin_display(stdin_filename) if is_stdin(target) else str(target)
-    state = compile_program(load_inputs([target], list(path), stdin_filename))
+    state = compile_program(load_inputs([target], list(path), stdin_filename),
+                            gate=COMPILE_GATE)
     if state.bundle is None:
         sources = state.program.sources if state.program is not None else {}
         render_human(state.diagnostics, sources, _err())

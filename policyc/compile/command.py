@@ -48,6 +48,7 @@ def run_compile(file: Path, output: Path, strict: bool, path: list[Path],
                 stdin_filename: str | None = None, format: str = "text") -> int:
     from policyc.compile.pipeline import compile_program
     from policyc.inputs import is_stdin, load_inputs, stdin_display
+    from policyc.lint.gate import COMPILE_GATE
     from policyc.render.human import render_human
 
     err = console(stderr=True)
@@ -57,7 +58,7 @@ def run_compile(file: Path, output: Path, strict: bool, path: list[Path],
     if refusal is not None:
         print_error(*refusal)
         return 2
-    state = compile_program(program, strict, lint=True)
+    state = compile_program(program, strict, lint=True, gate=COMPILE_GATE)
     sources = state.program.sources if state.program is not None else {}
     if state.diagnostics:
         render_human(state.diagnostics, sources, err)

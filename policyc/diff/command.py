@@ -92,6 +92,16 @@ def replay(report: DiffReport, events_path: Path) -> dict[str, Any]:
             "examples": {k: v[:5] for k, v in flips.items()}}
 
 
+def _bundle_hash(program: Program | None, flat: FlatPolicy) -> str | None:
+    """A source's hash: its compiled bundle's (None: from a bundle file, or no bundle)."""
+    if program is None:
+        return None
+    from policyc.compile.pipeline import bundle_hash
+    from policyc.lint.gate import COMPILE_GATE
+
+    return bundle_hash(program, flat, COMPILE_GATE)
+
+
 def run_diff(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path | None,
              search: list[Path], exact: bool = False) -> int:
     err = console(stderr=True)
@@ -99,8 +109,8 @@ def run_diff(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: P
     b = _load_one(new, search, err)
     if a is None or b is None:
         return 2
-    report = semantic_diff(a[0], b[0], b[1], (a[2], b[2]), (a[3], b[3]),
-                           budget=None if exact else EXACT_BUDGET)
+    hashes = (a[3] or _bundle_hash(a[2], a[0]), b[3] or _bundle_hash(b[2], b[0]))
+    report = semantic_diff(a[0], b[0], b[1], hashes, budget=None if exact else EXACT_BUDGET)
     replayed = None
     if replay_path is not None:
         try:

@@ -248,12 +248,13 @@ def _run_one(flat: FlatPolicy, checker: Any, dm: DecisionMap, t: ast.Test,
 def run_tests(program: Any) -> tuple[TestRun, list[Any]]:
     """Run every policy's tests; (the run, fatal diagnostics that stopped a compile)."""
     from policyc.compile.pipeline import compile_program
+    from policyc.lint.gate import COMPILE_GATE
     from policyc.runtime.bundle import Bundle
 
     run = TestRun(given={m.path for m in program.roots})
     fatal: list[Any] = []
     for flat in sorted(program.policies.values(), key=lambda f: (f.path, f.name)):
-        state = compile_program(program, policy=flat)
+        state = compile_program(program, policy=flat, gate=COMPILE_GATE)
         if state.bundle is None or state.dm is None:
             fatal.extend(d for d in state.diagnostics if d not in fatal)
             continue
