@@ -52,7 +52,7 @@ def load_target(target: Path, path: list[Path], stdin_filename: str | None = Non
 
     if not is_stdin(target):
         target = named_policy(target, path) or target
-    from policyc.runtime.bundle import Bundle
+    from policyc.runtime.checker import Bundle
 
     if is_bundle(target):
         if is_stdin(target):

@@ -249,7 +249,7 @@ def run_tests(program: Any) -> tuple[TestRun, list[Any]]:
     """Run every policy's tests; (the run, fatal diagnostics that stopped a compile)."""
     from policyc.compile.pipeline import compile_program
     from policyc.lint.gate import COMPILE_GATE
-    from policyc.runtime.bundle import Bundle
+    from policyc.runtime.checker import Bundle
 
     run = TestRun(given={m.path for m in program.roots})
     fatal: list[Any] = []

@@ -7,8 +7,8 @@ The guide, with examples that run in the tests, is docs/runtime.md.
     'redact'
 """
 
-from policyc.runtime.bundle import Bundle, BundleError
-from policyc.runtime.checker import BatchResult, Checker, InvalidEvent, RuntimeDecision
+from policyc.runtime.bundle import BundleError
+from policyc.runtime.checker import BatchResult, Bundle, Checker, InvalidEvent, RuntimeDecision
 from policyc.runtime.errors import BindingError
 
 __all__ = ["BatchResult", "BindingError", "Bundle", "BundleError", "Checker", "InvalidEvent",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 from policyc.runtime.batch import BatchDecider
 from policyc.runtime.bindings import Bindings, Failure
 from policyc.runtime.bits import bits_of
-from policyc.runtime.bundle import BundleData, DecisionSpec
+from policyc.runtime.bundle import BundleData, DecisionSpec, read_bundle, read_bundle_file
 from policyc.runtime.decision import (
     DECISION_SCHEMA,
     RESTRICTIVENESS,
@@ -40,8 +41,8 @@ from policyc.runtime.decision import (
 )
 from policyc.runtime.events import EventEncoder, InvalidEvent
 
-__all__ = ["DECISION_SCHEMA", "RESTRICTIVENESS", "BatchResult", "Checker", "InvalidEvent",
-           "RuntimeDecision"]
+__all__ = ["DECISION_SCHEMA", "RESTRICTIVENESS", "BatchResult", "Bundle", "Checker",
+           "InvalidEvent", "RuntimeDecision"]
 
 
 _new_decision = object.__new__
@@ -362,3 +363,20 @@ class Checker:
     def decide_texts(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Scores of many texts from the bindings (convenience for callers of `check_batch`)."""
         return [self.bindings.scores(t)[0] for t in texts]
+
+
+class Bundle:
+    """Public entry point: ``Bundle.load(path).check(text=..., context=..., scores=...)``.
+
+    ``max_member_bytes``: the largest member (table or model) accepted once inflated;
+    default `DEFAULT_MAX_MEMBER_BYTES` (1 GiB), or `MAX_MEMBER_ENV` when set.
+    """
+
+    @staticmethod
+    def load(path: str | Path, max_member_bytes: int | None = None) -> Checker:
+        return Checker(read_bundle_file(path, max_member_bytes))
+
+    @staticmethod
+    def from_bytes(data: bytes, source: str = "<bytes>",
+                   max_member_bytes: int | None = None) -> Checker:
+        return Checker(read_bundle(data, source, max_member_bytes))
