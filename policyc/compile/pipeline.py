@@ -31,6 +31,7 @@ from policyc.runtime.bundle import (
     sha256_bytes,
     write_container,
 )
+from policyc.runtime.detector_specs import build_detector
 from policyc.semantics.bindings import model_path, model_path_problem
 from policyc.semantics.formula import variables as formula_variables
 from policyc.semantics.model import Decision, FlatPolicy
@@ -164,13 +165,12 @@ def resolve_models(state: CompileState) -> None:
 
 def build_detectors(state: CompileState) -> None:
     """Build every detector once at compile time: its fingerprint pins what it matches."""
-    from policyc.runtime.detectors import DetectorError, KeywordDetector, RegexDetector
+    from policyc.runtime.detectors import DetectorError
 
     assert state.policy is not None
     for d in state.policy.detectors:
         try:
-            det = (RegexDetector(d.pattern or "", d.validator) if d.kind == "regex"
-                   else KeywordDetector(list(d.keywords)))
+            det = build_detector(d.kind, d.pattern, d.validator, d.keywords)
         except DetectorError as err:
             state.diagnostics.append(_diag("POL112", f"detector for `{d.category}`: {err}",
                                            d.span))

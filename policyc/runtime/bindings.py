@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from policyc.runtime.bundle import BundleData, ClassifierSpec, DecisionSpec, DetectorSpec
+from policyc.runtime.detector_specs import build_detector
 from policyc.runtime.errors import BindingError
 
 #: Binding failures are logged here (WARNING) as well as put in the decision's `errors`:
@@ -81,13 +82,12 @@ class Bindings:
     def _build_detectors(self) -> list[tuple[str, Any]]:
         if self._detectors is None:
             from policyc.runtime.bundle import BundleError
-            from policyc.runtime.detectors import DetectorError, KeywordDetector, RegexDetector
+            from policyc.runtime.detectors import DetectorError
 
             built: list[tuple[str, Any]] = []
             for d in self.detector_specs:
                 try:
-                    det = (RegexDetector(d.pattern or "", d.validator) if d.kind == "regex"
-                           else KeywordDetector(d.keywords))
+                    det = build_detector(d.kind, d.pattern, d.validator, d.keywords)
                 except DetectorError as err:
                     raise BundleError(f"{self._data.source}: detector for `{d.category}` "
                                       f"cannot be built: {err} (tampered?)") from None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from policyc.diagnostics import Diagnostic, Related, Severity
+from policyc.runtime.detector_specs import VALIDATOR_NAMES, DetectorProblem, detector_problem
 from policyc.semantics.bindings import model_path_problem
 from policyc.semantics.formula import Formula, disj
 from policyc.semantics.hierarchy import (
@@ -28,6 +29,7 @@ from policyc.semantics.model import (
     ClassifierBinding,
     ContextVar,
     Decision,
+    Declared,
     DetectorBinding,
     FlatPolicy,
     FlatRule,
@@ -35,8 +37,6 @@ from policyc.semantics.model import (
 )
 from policyc.semantics.resolve import Scope, did_you_mean, error
 from policyc.syntax import ast
-
-STDLIB_VALIDATORS = ("luhn", "iban", "ssn", "ipv4", "ipv6")
 
 
 @dataclass
@@ -122,7 +122,7 @@ class Flattener:
         detectors = self._merge_detectors(parents, [i for i in items
                                                     if isinstance(i, ast.Detector)],
                                           categories, me)
-        decl_spans: dict[str, ast.Span | None] = {}
+        resolve_decl = default_decl = on_error_decl = owner_decl = None
         strategy: str | None = None
         default, on_error, owner = None, None, None
         meta: dict[str, str] = {}
@@ -131,29 +131,29 @@ class Flattener:
         for item in items:
             if isinstance(item, ast.Resolve):
                 strategy = item.strategy
-                decl_spans["resolve"] = item.span
+                resolve_decl = Declared(item.span)
             elif isinstance(item, ast.Default):
                 default = Decision.of(item.action)
-                decl_spans["default"] = item.span
+                default_decl = Declared(item.span)
             elif isinstance(item, ast.OnError):
                 on_error = Decision.of(item.action)
-                decl_spans["on_error"] = item.span
+                on_error_decl = Declared(item.span)
             elif isinstance(item, ast.Owner):
                 owner = item.value
-                decl_spans["owner"] = item.span
+                owner_decl = Declared(item.span)
             elif isinstance(item, ast.Meta):
                 meta[item.key] = item.value
         # the first parent in `extends` order that has one supplies what is missing; a parent
         # "has" what it declares or itself inherited (a grandparent's `resolve` reaches here)
         for parent in parents:
-            if strategy is None and _declared_or_inherited(parent, "resolve"):
+            if strategy is None and parent.resolve_decl is not None:
                 strategy = parent.strategy
-                decl_spans["resolve_inherited"] = _declaration(parent, "resolve")
+                resolve_decl = Declared(parent.resolve_decl.span, inherited=True)
             if default is None and parent.default is not None:
                 default = parent.default
-            if on_error is None and _declared_or_inherited(parent, "on_error"):
+            if on_error is None and parent.on_error_decl is not None:
                 on_error = parent.on_error
-                decl_spans["on_error_inherited"] = _declaration(parent, "on_error")
+                on_error_decl = Declared(parent.on_error_decl.span, inherited=True)
         sources, replaced = self._merge_rules(module, parents, scope)
         self._sources[me] = sources
         floors = _inherited_floors(parents)
@@ -176,7 +176,8 @@ class Flattener:
             sets=scope.sets, rules=rules, strategy=strategy or "most-restrictive",
             default=default, on_error=on_error or Decision("refuse"), classifiers=classifiers,
             detectors=detectors, tests=tests, gates=tuple(gates.values()), ancestors=ancestors,
-            decl_spans=decl_spans, replaced=tuple(replaced),
+            resolve_decl=resolve_decl, default_decl=default_decl, on_error_decl=on_error_decl,
+            owner_decl=owner_decl, replaced=tuple(replaced),
             threshold_changes=tuple(threshold_changes))
         self._check_tests(flat, scope)
         return flat
@@ -422,21 +423,9 @@ class Flattener:
                 self.report(error("POL105", f"a detector binds a leaf category; `{d.category}` "
                                             f"has children", d.span))
                 continue
-            if d.validator is not None and d.validator not in STDLIB_VALIDATORS:
-                self.report(error("POL112", f"unknown validator `{d.validator}`", d.span,
-                                  did_you_mean(d.validator, STDLIB_VALIDATORS)
-                                  or f"validators: {', '.join(STDLIB_VALIDATORS)}"))
-                continue
-            if d.kind == "keywords" and not d.keywords:
-                self.report(error("POL112", f"keyword detector for `{d.category}` has no "
-                                            f"keywords", d.span, "list at least one keyword"))
-                continue
-            problem = _detector_problem(d)
-            if problem:
-                self.report(error("POL112", f"detector for `{d.category}` cannot be built: "
-                                            f"{problem}", d.span,
-                                  "detectors use RE2 syntax (linear time): no backreferences "
-                                  "or lookaround"))
+            problem = detector_problem(d.kind, d.pattern, d.validator, d.keywords)
+            if problem is not None:
+                self.report(_detector_error(problem, d))
                 continue
             merged.append(DetectorBinding(d.category, d.kind, d.pattern, d.validator, d.keywords,
                                           me, d.span))
@@ -592,15 +581,6 @@ def _inherited_floors(parents: list[FlatPolicy]) -> dict[tuple[str, str], list[F
     return out
 
 
-def _declared_or_inherited(flat: FlatPolicy, key: str) -> bool:
-    return key in flat.decl_spans or f"{key}_inherited" in flat.decl_spans
-
-
-def _declaration(flat: FlatPolicy, key: str) -> ast.Span | None:
-    """Where the setting a policy has (declared or inherited) was written."""
-    return flat.decl_spans.get(key, flat.decl_spans.get(f"{key}_inherited"))
-
-
 def _ctx_meaning(var: ContextVar) -> tuple[str, tuple[str, ...]]:
     return (var.kind, tuple(sorted(var.values)))
 
@@ -617,18 +597,18 @@ def _fmt(x: float) -> str:
     return str(int(x)) if x == int(x) else str(x)
 
 
-def _detector_problem(d: ast.Detector) -> str | None:
-    """Build the detector the runtime would build; its error is the user's problem."""
-    from policyc.runtime.detectors import DetectorError, KeywordDetector, RegexDetector
-
-    try:
-        if d.kind == "regex":
-            RegexDetector(d.pattern or "", d.validator)
-        else:
-            KeywordDetector(d.keywords)
-    except DetectorError as err:
-        return str(err)
-    return None
+def _detector_error(problem: DetectorProblem, d: ast.Detector) -> Diagnostic:
+    """The runtime's objection to a detector declaration (`detector_problem`), as POL112."""
+    if problem.kind == "validator":
+        return error("POL112", f"unknown validator `{d.validator}`", d.span,
+                     did_you_mean(problem.detail, VALIDATOR_NAMES)
+                     or f"validators: {', '.join(VALIDATOR_NAMES)}")
+    if problem.kind == "keywords":
+        return error("POL112", f"keyword detector for `{d.category}` has no keywords", d.span,
+                     "list at least one keyword")
+    return error("POL112", f"detector for `{d.category}` cannot be built: {problem.detail}",
+                 d.span, "detectors use RE2 syntax (linear time): no backreferences or "
+                         "lookaround")
 
 
 def flatten_workspace(ws: Workspace, roots: list[ast.Module]) -> dict[str, FlatPolicy]:

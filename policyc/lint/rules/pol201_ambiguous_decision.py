@@ -29,7 +29,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         return
     dm = ctx.decision_map
     rules = policy.rules
-    declares_strategy = "resolve" in policy.decl_spans
+    declares_strategy = policy.resolve_decl is not None and not policy.resolve_decl.inherited
     ancestor_maps: dict[str, DecisionMap | None] = {}
     for i, j in _candidate_pairs(dm):
         a, b = rules[i], rules[j]

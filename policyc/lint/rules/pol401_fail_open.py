@@ -13,9 +13,10 @@ from policyc.lint.registry import make, rule
       "`on_error allow` passes events through when a binding fails")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     p = ctx.policy
-    if p.on_error.action == "allow" and "on_error" in p.decl_spans:
+    declared = p.on_error_decl
+    if p.on_error.action == "allow" and declared is not None and not declared.inherited:
         yield make("POL401", f"policy `{p.name}` fails open: `on_error allow`",
-                   span=p.decl_spans["on_error"],
+                   span=declared.span,
                    help="fail closed (`on_error refuse`, the default) unless an outage of the "
                         "classifier is safer than a refusal")
     for c in p.classifiers:
