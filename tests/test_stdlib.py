@@ -17,6 +17,7 @@ import pytest
 from policyc.compile.pipeline import compile_file
 from policyc.diagnostics import Severity
 from policyc.lint.config import LintConfig
+from policyc.lint.gate import COMPILE_GATE
 from policyc.lint.runner import lint_paths
 from policyc.runtime import Bundle
 
@@ -38,7 +39,7 @@ def _name(path: Path) -> str:
 
 def compile_bundle(path: Path, search: list[Path] | None = None) -> Any:
     """Compile `path` and load the bundle in the runtime; fail with the diagnostics."""
-    state = compile_file(path, list(search or []))
+    state = compile_file(path, list(search or []), gate=COMPILE_GATE)
     errors = [d for d in state.diagnostics if d.severity is Severity.error]
     assert state.bundle is not None and not errors, "\n".join(
         f"{d.code}: {d.message}" for d in state.diagnostics)
@@ -440,7 +441,7 @@ def test_baseline_floors_cannot_be_loosened(tmp_path: Path) -> None:
     codes = {d.code for d in diagnostics if d.severity is Severity.error}
     assert {"POL301", "POL304"} <= codes
     # compile refuses hierarchy errors (exit 2 on the command line): no bundle at all
-    state = compile_file(p)
+    state = compile_file(p, gate=COMPILE_GATE)
     assert state.bundle is None
     assert {d.code for d in state.diagnostics if d.fatal} == {"POL301", "POL304"}
     # and the floors hold by construction in the flattened policy all the same

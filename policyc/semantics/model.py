@@ -105,6 +105,22 @@ class ThresholdDecl:
     span: Span | None = None
 
 
+@dataclass
+class RuleSource:
+    """A rule as declared, kept so a child can re-resolve it with its own thresholds."""
+
+    id: str
+    decision: Decision
+    guard: ast.Guard | None
+    sugar_set: ast.SetExpr | None
+    sugar: str | None
+    priority: int
+    locked: bool
+    override: bool
+    origin: str
+    span: ast.Span | None
+
+
 @dataclass(frozen=True)
 class Declared:
     """Where a policy-wide setting was written: in the policy itself, or (`inherited`) in
