@@ -7,11 +7,12 @@ from policyc.semantics.resolve import Report, Scope, did_you_mean, duplicate, er
 from policyc.syntax import ast
 
 
-def check_tests(report: Report, flat: FlatPolicy, scope: Scope) -> None:
+def check_tests(report: Report, flat: FlatPolicy) -> None:
     """Each `test` block names an expected action, known rules, and leaf scores in [0, 1]
     or attribute values of their declared type."""
     names: dict[str, ast.Span | None] = {}
     rule_ids = {r.id for r in flat.rules}
+    scope = Scope(flat.contexts, flat.categories, flat.derived, flat.thresholds, flat.sets)
     for t in flat.tests:
         if t.name in names:
             report(duplicate("test", t.name, t.span, names[t.name]))

@@ -1,15 +1,17 @@
 """Flattening (LANGUAGE.md §5): merge a policy with its ancestors into one `FlatPolicy`.
 
 Parents are flattened first (memoized); the child's declarations are merged on top
-(`inherit.py`), every rule's guard is resolved in the merged scope (`resolve.py`: a
-child's thresholds also bind its parents' rules), and its `test` blocks are checked
-(`checktests.py`).
+(`inherit.py`), and every rule's guard is resolved in the merged scope (`resolve.py`:
+a child's thresholds also bind its parents' rules). The stages around it are named in
+`program.py`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from policyc.diagnostics import Diagnostic
-from policyc.semantics.checktests import check_tests
 from policyc.semantics.hierarchy import (
     Hierarchy,
     build_graph,
@@ -30,7 +32,7 @@ from policyc.semantics.inherit import (
 )
 from policyc.semantics.loader import Workspace
 from policyc.semantics.model import Decision, Declared, FlatPolicy, RuleSource
-from policyc.semantics.resolve import Scope, inherited_floors, resolve_rule
+from policyc.semantics.resolve import Report, Scope, inherited_floors, resolve_rule
 from policyc.syntax import ast
 
 
@@ -42,13 +44,23 @@ class Flattener:
         self._flat: dict[str, FlatPolicy | None] = {}
         self._incomplete = False  # flattening a policy whose parents are not all known
         self._sources: dict[str, list[RuleSource]] = {}
+        #: every policy flattened, parents first, and whether all its parents were known
+        self.done: list[tuple[FlatPolicy, bool]] = []
 
     def report(self, d: Diagnostic) -> None:
-        # with a parent missing, names it would declare are unknown: one error (POL102)
-        # explains them all, so name-level follow-ups are not reported
-        if self._incomplete and d.code in ("POL101", "POL105", "POL107", "POL108"):
-            return
-        self.ws.diagnostics.append(d)
+        self.reporter(not self._incomplete)(d)
+
+    def reporter(self, complete: bool) -> Report:
+        """Where a policy's diagnostics go: with a parent missing, names it would declare
+        are unknown, and one error (POL102) explains them all, so name-level follow-ups
+        are not reported."""
+        if complete:
+            return self.ws.diagnostics.append
+        return self._report_incomplete
+
+    def _report_incomplete(self, d: Diagnostic) -> None:
+        if d.code not in ("POL101", "POL105", "POL107", "POL108"):
+            self.ws.diagnostics.append(d)
 
     def prepare(self, roots: list[ast.Module]) -> None:
         self.graph = build_graph(self.ws, roots)
@@ -76,31 +88,25 @@ class Flattener:
         finally:
             self._incomplete = saved
         self._flat[name] = flat
+        self.done.append((flat, complete))
         return flat
-
-    # ------------------------------------------------------------------------------------
 
     def _flatten_one(self, module: ast.Module, parents: list[FlatPolicy]) -> FlatPolicy:
         p = module.policy
         items = p.items
         me = p.name
-        contexts = merge_contexts(self.report, parents, [i for i in items if isinstance(i, ast.Context)],
-                                        me)
-        categories = merge_categories(self.report, parents, [i for i in items
-                                                      if isinstance(i, ast.Categories)], me)
-        derived = merge_derived(self.report, parents, [i for i in items if isinstance(i, ast.Derive)],
-                                      categories)
-        thresholds, threshold_changes = merge_thresholds(self.report,
-            parents, [i for i in items if isinstance(i, ast.Threshold)], categories, me)
+        report = self.report
+        contexts = merge_contexts(report, parents, _of(items, ast.Context), me)
+        categories = merge_categories(report, parents, _of(items, ast.Categories), me)
+        derived = merge_derived(report, parents, _of(items, ast.Derive), categories)
+        thresholds, threshold_changes = merge_thresholds(
+            report, parents, _of(items, ast.Threshold), categories, me)
         scope = Scope(contexts, categories, derived, thresholds, {})
-        check_clashes(self.report, contexts, categories, me)
-        scope.sets = merge_sets(self.report, parents, [i for i in items if isinstance(i, ast.SetDecl)],
-                                      scope, me)
-        classifiers = merge_classifiers(self.report,
-            parents, [i for i in items if isinstance(i, ast.Classifier)], categories, module)
-        detectors = merge_detectors(self.report, parents, [i for i in items
-                                                    if isinstance(i, ast.Detector)],
-                                          categories, me)
+        check_clashes(report, contexts, categories, me)
+        scope.sets = merge_sets(report, parents, _of(items, ast.SetDecl), scope, me)
+        classifiers = merge_classifiers(report, parents, _of(items, ast.Classifier), categories,
+                                        module)
+        detectors = merge_detectors(report, parents, _of(items, ast.Detector), categories, me)
         resolve_decl = default_decl = on_error_decl = owner_decl = None
         strategy: str | None = None
         default, on_error, owner = None, None, None
@@ -158,19 +164,11 @@ class Flattener:
             resolve_decl=resolve_decl, default_decl=default_decl, on_error_decl=on_error_decl,
             owner_decl=owner_decl, replaced=tuple(replaced),
             threshold_changes=tuple(threshold_changes))
-        check_tests(self.report, flat, scope)
         return flat
 
-    # ---- schema merges --------------------------------------------------------------------
+
+_Item = TypeVar("_Item")
 
 
-def flatten_workspace(ws: Workspace, roots: list[ast.Module]) -> dict[str, FlatPolicy]:
-    """Flatten every root policy (and so its ancestors); diagnostics go to `ws`."""
-    flattener = Flattener(ws)
-    flattener.prepare(roots)
-    out: dict[str, FlatPolicy] = {}
-    for module in roots:
-        flat = flattener.flatten(module.policy.name)
-        if flat is not None:
-            out[module.policy.name] = flat
-    return out
+def _of(items: Sequence[object], kind: type[_Item]) -> list[_Item]:
+    return [i for i in items if isinstance(i, kind)]
