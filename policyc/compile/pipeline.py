@@ -35,7 +35,7 @@ from policyc.runtime.detector_specs import build_detector
 from policyc.semantics.bindings import model_path, model_path_problem
 from policyc.semantics.formula import variables as formula_variables
 from policyc.semantics.model import Decision, FlatPolicy
-from policyc.semantics.program import Program
+from policyc.semantics.program import Program, load_program
 from policyc.semantics.regions.decision_map import DecisionMap, floor_key
 from policyc.syntax.ast import ACTIONS
 
@@ -332,8 +332,6 @@ def compile_program(program: Program, strict: bool = False,
 def compile_file(file: str | Path, search_path: list[str | Path] | None = None,
                  strict: bool = False, lint: bool = False,
                  gate: LintGate | None = None) -> CompileState:
-    from policyc.semantics.program import load_program
-
     return compile_program(load_program([file], search_path), strict, lint=lint, gate=gate)
 
 
