@@ -24,7 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_policy import categories, generate, rule_line  # noqa: E402
 
-from policyc.diff.semantic import policy_hash, semantic_diff  # noqa: E402
+from policyc.compile.pipeline import bundle_hash  # noqa: E402
+from policyc.diff.semantic import semantic_diff  # noqa: E402
+from policyc.lint.gate import COMPILE_GATE  # noqa: E402
 from policyc.semantics.program import load_program  # noqa: E402
 
 
@@ -65,7 +67,7 @@ def run(tmp: Path, n: int, fraction: float) -> None:
     report = semantic_diff(old, new, new_text, hashes=("-", "-"))
     t_diff = time.perf_counter() - t0
     t0 = time.perf_counter()
-    policy_hash(old, pa), policy_hash(new, pb)
+    bundle_hash(pa, old, COMPILE_GATE), bundle_hash(pb, new, COMPILE_GATE)
     t_hash = time.perf_counter() - t0
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "policyc", "diff", str(a), str(b), "--format",

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from policyc.compile.pipeline import compile_program
+from policyc.lint.gate import COMPILE_GATE
 from policyc.runtime import Bundle
 from policyc.semantics.formula import evaluate, variables
 from policyc.semantics.model import FlatPolicy, FlatRule
 from policyc.semantics.program import load_program
-from policyc.semantics.regions import build_space
+from policyc.semantics.regions.boxes import build_space
 
 ACTIONS = ("allow", "warn", "redact", "redirect", "refuse", "escalate")
 RESTR = {a: i for i, a in enumerate(ACTIONS)}
@@ -263,7 +264,7 @@ def test_bundle_equals_reference(sources: tuple[str, str | None, str], data: Any
             (folder / "parent.pol").write_text(parent)
         program = load_program([folder / "child.pol"], [folder])
         assert not program.fatal, [d.message for d in program.diagnostics if d.fatal]
-        state = compile_program(program)
+        state = compile_program(program, gate=COMPILE_GATE)
     assert state.bundle is not None, [d.message for d in state.diagnostics]
     policy = program.policies["t.child"]
     assume(policy.rules)

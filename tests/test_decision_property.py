@@ -1,7 +1,7 @@
 """Decision map, dead rules, ambiguity and diff against brute force on small policies.
 
 The reference here is written from LANGUAGE.md §4–§5 independently of
-`policyc.semantics.decision`: evaluate every rule's formula on a concrete event,
+`policyc.semantics.regions.decision_map`: evaluate every rule's formula on a concrete event,
 then pick the decision. Brute force visits every cell of the grid of cut points.
 """
 
@@ -12,11 +12,12 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policyc.semantics.compare import diff_maps
-from policyc.semantics.decision import DecisionMap
 from policyc.semantics.formula import evaluate
 from policyc.semantics.program import load_policy_text
-from policyc.semantics.regions import build_space
+from policyc.semantics.regions.boxes import build_space
+from policyc.semantics.regions.compare import diff_maps
+from policyc.semantics.regions.decision_map import DecisionMap
+from policyc.semantics.regions.search import where_decides
 
 RESTRICT = ["allow", "warn", "redact", "redirect", "refuse", "escalate"]
 STRATEGIES = ["most-restrictive", "least-restrictive", "first-match", "priority",
@@ -187,7 +188,7 @@ def test_decision_map_equals_brute_force(text: str) -> None:
             decided_by.add(outcome.rule)
     # a rule is dead iff brute force never sees it decide
     for i, rule in enumerate(policy.rules):
-        assert (dm.where_decides(i) is not None) == (rule.id in decided_by), (text, rule.id)
+        assert (where_decides(dm, i) is not None) == (rule.id in decided_by), (text, rule.id)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -285,7 +286,7 @@ def test_redundant_reported_iff_brute_force(text: str) -> None:
     full = [reference(policy, e, inside) for e in CELLS]
     expected = set()
     for i, rule in enumerate(policy.rules):
-        if rule.locked or dm.where_decides(i) is None:
+        if rule.locked or where_decides(dm, i) is None:
             continue
         without = replace(policy, rules=tuple(r for r in policy.rules if r is not rule))
         if all(reference(without, e, inside)[0] == full[k][0] for k, e in enumerate(CELLS)):
@@ -300,7 +301,7 @@ def test_merge_by_hash_covers_exactly_the_same_cells(text: str) -> None:
     """The linear merge used for large diffs: same cells, fewer (or as many) boxes."""
     import itertools
 
-    from policyc.semantics.merge import _merge_by_hash
+    from policyc.semantics.regions.merge import _merge_by_hash
 
     dm = DecisionMap(load(text))
     space = dm.space

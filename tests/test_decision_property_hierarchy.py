@@ -24,9 +24,10 @@ from typing import Any, Union
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policyc.semantics.decision import DecisionMap
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program, load_program
+from policyc.semantics.regions.decision_map import DecisionMap
+from policyc.semantics.regions.search import where_decides
 
 ACTIONS = ("allow", "warn", "redact", "redirect", "refuse", "escalate")
 RESTR = {a: i for i, a in enumerate(ACTIONS)}
@@ -430,7 +431,7 @@ def test_hierarchy_decision_map_equals_brute_force(h: dict[str, Policy]) -> None
         if rule_id is not None:
             decided.add(rule_id)
     for i, rule in enumerate(child.rules):
-        assert (dm.where_decides(i) is not None) == (rule.id in decided), (texts, rule.id)
+        assert (where_decides(dm, i) is not None) == (rule.id in decided), (texts, rule.id)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -50,9 +50,9 @@ def test_diff_json_contract_and_gate(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_scoped_rows_hold_at_their_witnesses(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each scoped row: its rule decides at the witness in its version, and both versions
     decide there exactly as the row says."""
-    from policyc.semantics.decision import DecisionMap
     from policyc.semantics.program import load_program
-    from policyc.semantics.regions import build_space
+    from policyc.semantics.regions.boxes import build_space
+    from policyc.semantics.regions.decision_map import DecisionMap
 
     monkeypatch.chdir(ROOT)
     case = ROOT / "tests/golden/diff_scoped"

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from test_decision_property import load, policies
 
-from policyc.semantics.compare import diff_maps
-from policyc.semantics.decision import KEY_ORDERED, DecisionMap, floor_key, rule_key
 from policyc.semantics.formula import Atom, FAnd, FConst, FNot, FOr
-from policyc.semantics.regions import build_space, witness
+from policyc.semantics.regions.boxes import build_space, witness
+from policyc.semantics.regions.compare import diff_maps
+from policyc.semantics.regions.decision_map import KEY_ORDERED, DecisionMap, floor_key, rule_key
 
 z3 = pytest.importorskip("z3")
 

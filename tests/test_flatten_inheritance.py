@@ -28,8 +28,9 @@ def test_resolve_default_and_on_error_pass_down_a_chain(tmp_path: Path) -> None:
     assert flat.strategy == "least-restrictive"
     assert flat.default == Decision("warn", "g")
     assert flat.on_error == Decision("redirect", "g")
-    assert "resolve" not in flat.decl_spans  # inherited, not declared (POL201 reads this)
-    assert flat.decl_spans["resolve_inherited"] is not None
+    assert flat.resolve_decl is not None
+    assert flat.resolve_decl.inherited  # inherited, not declared (POL201 reads this)
+    assert flat.resolve_decl.span is not None
 
 
 def test_the_first_parent_that_has_one_wins(tmp_path: Path) -> None:
@@ -47,5 +48,5 @@ def test_the_child_s_own_setting_replaces_the_parents(tmp_path: Path) -> None:
     child = write(tmp_path, "t.child", "  extends t.parent\n  resolve priority\n"
                                        "  default allow\n")
     flat = load_program([child]).policies["t.child"]
-    assert flat.strategy == "priority" and "resolve_inherited" not in flat.decl_spans
+    assert flat.strategy == "priority" and not (flat.resolve_decl and flat.resolve_decl.inherited)
     assert flat.on_error == Decision("warn")

@@ -33,9 +33,10 @@ from test_decision_property_hierarchy import (
 
 from policyc.compile import pipeline
 from policyc.compile.pipeline import CompileState, compile_program, run_passes
+from policyc.lint.gate import COMPILE_GATE
 from policyc.runtime import Bundle
-from policyc.semantics.decision import DecisionMap
 from policyc.semantics.program import load_policy_text
+from policyc.semantics.regions.decision_map import DecisionMap
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -137,7 +138,7 @@ def test_a_raised_threshold_does_not_loosen_the_floor_even_when_compiled() -> No
     assert state.bundle is not None
     got = Bundle.from_bytes(state.bundle).check(scores={"violence.threat": 0.87})
     assert (got.action, got.rule) == ("escalate", "credible_threat")
-    assert run_passes(CompileState(program=program)).bundle is None  # refused
+    assert run_passes(CompileState(program=program, gate=COMPILE_GATE)).bundle is None  # refused
 
 
 def _floors_broken(h: dict[str, Policy], cells: list[dict[str, Any]], decided: list[int]
@@ -180,7 +181,7 @@ def test_every_bundle_honours_floors_and_narrowing(h: dict[str, Policy]) -> None
     program, child = load(h)
     texts = {n: policy_text(p) for n, p in h.items()}
     cells = grid(DecisionMap(child))
-    state = compile_program(program)
+    state = compile_program(program, gate=COMPILE_GATE)
     refused = {d.code for d in state.diagnostics if d.fatal}
     assert refused <= set(pipeline.HIERARCHY_ERRORS), (texts, refused)
     if state.bundle is not None:

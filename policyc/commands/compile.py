@@ -20,6 +20,7 @@ from policyc.commands.console import fail, note, print_diagnostics, print_error
 from policyc.commands.inputs import is_stdin, load_inputs, stdin_display
 from policyc.compile.pipeline import compile_program
 from policyc.diagnostics import Diagnostic
+from policyc.lint.gate import COMPILE_GATE
 
 SCHEMA = "policyc/compile/v1"
 
@@ -51,7 +52,7 @@ def run(file: Path, output: Path, strict: bool, path: list[Path],
     refusal = _refusal(file, output, list(program.workspace.files))
     if refusal is not None:
         return fail(*refusal)
-    state = compile_program(program, strict, lint=True)
+    state = compile_program(program, strict, lint=True, gate=COMPILE_GATE)
     sources = state.program.sources if state.program is not None else {}
     print_diagnostics(state.diagnostics, sources)
     if state.bundle is None or state.manifest is None:

@@ -19,10 +19,10 @@ from policyc.diff.replay import replay
 from policyc.diff.report import to_markdown, to_text
 from policyc.diff.semantic import semantic_diff
 from policyc.render.machine import dumps
-from policyc.semantics.compare import EXACT_BUDGET
 from policyc.semantics.loader import named_policy, stdlib_names
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program, load_program
+from policyc.semantics.regions.compare import EXACT_BUDGET
 
 
 def _load_one(path: Path, search: list[Path],
@@ -65,6 +65,16 @@ def _load_one(path: Path, search: list[Path],
             program, None)
 
 
+def _bundle_hash(program: Program | None, flat: FlatPolicy) -> str | None:
+    """A source's hash: its compiled bundle's (None: from a bundle file, or no bundle)."""
+    if program is None:
+        return None
+    from policyc.compile.pipeline import bundle_hash
+    from policyc.lint.gate import COMPILE_GATE
+
+    return bundle_hash(program, flat, COMPILE_GATE)
+
+
 def run(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path | None,
         search: list[Path], exact: bool = False) -> int:
     err = console(stderr=True)
@@ -72,8 +82,8 @@ def run(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path |
     b = _load_one(new, search, err)
     if a is None or b is None:
         return 2
-    report = semantic_diff(a[0], b[0], b[1], (a[2], b[2]), (a[3], b[3]),
-                           budget=None if exact else EXACT_BUDGET)
+    hashes = (a[3] or _bundle_hash(a[2], a[0]), b[3] or _bundle_hash(b[2], b[0]))
+    report = semantic_diff(a[0], b[0], b[1], hashes, budget=None if exact else EXACT_BUDGET)
     replayed = None
     if replay_path is not None:
         try:

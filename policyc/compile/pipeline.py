@@ -7,15 +7,16 @@ bundle is never half-written).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from policyc import __version__
 from policyc.compile.tables import build_tables
-from policyc.diagnostics import Diagnostic, Severity, diagnostic
+from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.runtime.actions import ACTIONS
 from policyc.runtime.bundle import (
     ClassifierSpec,
@@ -31,11 +32,24 @@ from policyc.runtime.bundle import (
     sha256_bytes,
     write_container,
 )
+from policyc.runtime.detector_specs import build_detector
 from policyc.semantics.bindings import model_path, model_path_problem
-from policyc.semantics.decision import DecisionMap, floor_key
 from policyc.semantics.formula import variables as formula_variables
 from policyc.semantics.model import Decision, FlatPolicy
-from policyc.semantics.program import Program
+from policyc.semantics.program import Program, load_program
+from policyc.semantics.regions.decision_map import DecisionMap, floor_key
+
+
+class LintGate(Protocol):
+    """The lint questions compile asks, handed in by its caller (`lint.gate.COMPILE_GATE`):
+    compile does not import lint. Without a gate, compile asks nothing of lint (no
+    hierarchy refusal, no lint count, no `--strict`)."""
+
+    def check(self, program: Program, policy: FlatPolicy, codes: Sequence[str]
+              ) -> list[Diagnostic]: ...
+
+    def errors(self, program: Program, policy: FlatPolicy, exclude: Sequence[str]
+               ) -> list[Diagnostic]: ...
 
 
 @dataclass
@@ -43,6 +57,7 @@ class CompileState:
     program: Program | None
     policy: FlatPolicy | None = None
     strict: bool = False
+    gate: LintGate | None = None
     #: count the lint errors that do not block the bundle (the summary line of `compile`)
     lint: bool = False
     lint_errors: list[Diagnostic] = field(default_factory=list)
@@ -93,15 +108,10 @@ HIERARCHY_ERRORS = ("POL301", "POL302", "POL304")
 def check_hierarchy(state: CompileState) -> None:
     """A child that loosens a floor or breaks `narrowing` gets no bundle (exit 2)."""
     policy = state.policy
-    if state.program is None or policy is None or not policy.parents:
+    if state.program is None or policy is None or not policy.parents or state.gate is None:
         return
-    from policyc.lint.context import LintContext
-    from policyc.lint.registry import all_codes
-
-    codes = all_codes()
-    ctx = LintContext(state.program, policy)
     found = [d.model_copy(update={"fatal": True})
-             for code in HIERARCHY_ERRORS for d in codes[code].check(ctx)]  # type: ignore[misc]
+             for d in state.gate.check(state.program, policy, HIERARCHY_ERRORS)]
     if found:
         state.diagnostics.extend(found)
         state.stop = True
@@ -112,16 +122,9 @@ def lint_errors(state: CompileState) -> None:
     are counted for the summary line; `--strict` refuses them (exit 1)."""
     if not (state.strict or state.lint) or state.program is None or state.policy is None:
         return
-    from policyc.lint.config import LintConfig
-    from policyc.lint.registry import all_codes
-    from policyc.lint.runner import run_rules
-
-    select = [code for code, spec in all_codes().items()
-              if spec.check is not None and spec.severity is Severity.error
-              and code not in HIERARCHY_ERRORS]
-    state.lint_errors = [d for d in run_rules(state.program, LintConfig(select=select),
-                                              [state.policy])
-                         if d.severity is Severity.error and not d.fatal]
+    if state.gate is None:
+        raise ValueError("`strict` and `lint` need a lint gate (`lint.gate.COMPILE_GATE`)")
+    state.lint_errors = state.gate.errors(state.program, state.policy, HIERARCHY_ERRORS)
     if state.strict and state.lint_errors:
         state.diagnostics.extend(state.lint_errors)
         state.stop = True
@@ -162,13 +165,12 @@ def resolve_models(state: CompileState) -> None:
 
 def build_detectors(state: CompileState) -> None:
     """Build every detector once at compile time: its fingerprint pins what it matches."""
-    from policyc.runtime.detectors import DetectorError, KeywordDetector, RegexDetector
+    from policyc.runtime.detectors import DetectorError
 
     assert state.policy is not None
     for d in state.policy.detectors:
         try:
-            det = (RegexDetector(d.pattern or "", d.validator) if d.kind == "regex"
-                   else KeywordDetector(list(d.keywords)))
+            det = build_detector(d.kind, d.pattern, d.validator, d.keywords)
         except DetectorError as err:
             state.diagnostics.append(_diag("POL112", f"detector for `{d.category}`: {err}",
                                            d.span))
@@ -318,14 +320,26 @@ def run_passes(state: CompileState) -> CompileState:
 
 
 def compile_program(program: Program, strict: bool = False,
-                    policy: FlatPolicy | None = None, lint: bool = False) -> CompileState:
+                    policy: FlatPolicy | None = None, lint: bool = False,
+                    gate: LintGate | None = None) -> CompileState:
     """Compile the (single) root policy of a loaded program into bundle bytes; `lint`:
-    also count the lint errors that do not block it (`state.lint_errors`)."""
-    return run_passes(CompileState(program=program, policy=policy, strict=strict, lint=lint))
+    also count the lint errors that do not block it (`state.lint_errors`); `gate`: what
+    lint checks for compile (`lint.gate.COMPILE_GATE`; needed by `strict` and `lint`)."""
+    return run_passes(CompileState(program=program, policy=policy, strict=strict, lint=lint,
+                                   gate=gate))
 
 
 def compile_file(file: str | Path, search_path: list[str | Path] | None = None,
-                 strict: bool = False, lint: bool = False) -> CompileState:
-    from policyc.semantics.program import load_program
+                 strict: bool = False, lint: bool = False,
+                 gate: LintGate | None = None) -> CompileState:
+    return compile_program(load_program([file], search_path), strict, lint=lint, gate=gate)
 
-    return compile_program(load_program([file], search_path), strict, lint=lint)
+
+def bundle_hash(program: Program, policy: FlatPolicy, gate: LintGate | None = None
+                ) -> str | None:
+    """The hash of the bundle `policy` compiles to (None: it does not compile), so a diff
+    of sources names the same hash that decisions made by their bundles carry."""
+    state = compile_program(program, policy=policy, gate=gate)
+    if state.manifest is not None and not state.stop:
+        return state.manifest.hash
+    return None

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from policyc.runtime.bundle import BoxSpec, GroupSpec, TableSetSpec
-from policyc.semantics.regions import Box
-from policyc.semantics.space import Space
+from policyc.semantics.regions.boxes import Box
+from policyc.semantics.regions.space import Space
 
 #: Largest dense table of one group (cells). 2^16 int16 cells = 128 KiB.
 CELL_LIMIT = 1 << 16

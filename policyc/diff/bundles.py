@@ -22,7 +22,7 @@ from policyc.semantics.model import (
     FlatPolicy,
     FlatRule,
 )
-from policyc.semantics.space import Variable
+from policyc.semantics.regions.space import Variable
 
 
 def _decision(spec: DecisionSpec | None) -> Decision | None:
@@ -34,21 +34,15 @@ def _mask_formula(var: Variable, mask: int) -> Formula:
     if not var.numeric:
         return Atom(var.name, "in", frozenset(var.values[p] for p in var.pieces(mask)))
     parts: list[Formula] = []
-    run: list[int] = []
-    for p in var.pieces(mask) + [-10]:
-        if run and p == run[-1] + 1:
-            run.append(p)
-            continue
-        if run:
-            lo, lo_closed, _, _ = var.bounds(run[0])
-            _, _, hi, hi_closed = var.bounds(run[-1])
-            bounds: list[Formula] = []
-            if lo != -math.inf:
-                bounds.append(Atom(var.name, ">=" if lo_closed else ">", lo))
-            if hi != math.inf:
-                bounds.append(Atom(var.name, "<=" if hi_closed else "<", hi))
-            parts.append(conj(bounds))
-        run = [p]
+    for first, last in var.runs(mask):
+        lo, lo_closed, _, _ = var.bounds(first)
+        _, _, hi, hi_closed = var.bounds(last)
+        bounds: list[Formula] = []
+        if lo != -math.inf:
+            bounds.append(Atom(var.name, ">=" if lo_closed else ">", lo))
+        if hi != math.inf:
+            bounds.append(Atom(var.name, "<=" if hi_closed else "<", hi))
+        parts.append(conj(bounds))
     return disj(parts)
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from policyc.diff.semantic import DiffReport
-from policyc.semantics.decision import DecisionMap
-from policyc.semantics.regions import build_space
+from policyc.semantics.regions.boxes import build_space
+from policyc.semantics.regions.decision_map import DecisionMap
 
 
 def replay(report: DiffReport, events_path: Path) -> dict[str, Any]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from policyc.diff.semantic import Change, DiffReport
-from policyc.semantics.changes import region_text
-from policyc.semantics.decision import Outcome
+from policyc.semantics.regions.changes import region_text
+from policyc.semantics.regions.decision_map import Resolution
 
 
-def outcome_text(o: Outcome) -> str:
+def outcome_text(o: Resolution) -> str:
     if o.decision is None:
         return "(no decision)"
     return f"{o.decision} by `{o.rule or 'default'}`"

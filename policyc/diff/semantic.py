@@ -2,7 +2,7 @@
 
 Both versions are flattened with their hierarchies (a change in a parent shows in
 the child's diff), put on one shared space of cut points, and compared with the
-same engine lint uses (`semantics/compare.py`). Bindings cannot be analyzed (a
+same engine lint uses (`semantics/regions/compare.py`). Bindings cannot be analyzed (a
 model is opaque), so a changed model, pattern or keyword list is reported as a
 binding change with the rules that read the category.
 """
@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policyc.semantics.changes import change_kind, changed_regions
-from policyc.semantics.compare import EXACT_BUDGET, Difference
-from policyc.semantics.decision import Outcome
 from policyc.semantics.formula import variables
 from policyc.semantics.model import FlatPolicy
-from policyc.semantics.program import Program
-from policyc.semantics.regions import describe_box, witness
-from policyc.semantics.space import Space
+from policyc.semantics.regions.boxes import describe_box, witness
+from policyc.semantics.regions.changes import change_kind, changed_regions
+from policyc.semantics.regions.compare import EXACT_BUDGET, Difference
+from policyc.semantics.regions.decision_map import Resolution
+from policyc.semantics.regions.space import Space
 
 _ACCEPT = re.compile(r"#\s*policyc:\s*accept-loosening\[([^\]]+)\]\s*(.*)")
 
@@ -38,8 +37,8 @@ class Acceptance:
 class Change:
     kind: str
     region: dict[str, Any]
-    old: Outcome
-    new: Outcome
+    old: Resolution
+    new: Resolution
     witness: dict[str, Any]
     accepted: Acceptance | None = None
     scope: tuple[str, str] | None = None  # see `Difference`: (rule, version)
@@ -100,21 +99,15 @@ class DiffReport:
         return out
 
 
-def _decision_json(o: Outcome) -> dict[str, Any]:
+def _decision_json(o: Resolution) -> dict[str, Any]:
     d = o.decision
     return {"action": d.action if d else None, "argument": d.argument if d else None,
             "rule": o.rule}
 
 
-def policy_hash(flat: FlatPolicy, program: Program | None = None) -> str:
-    """The policy's content hash: the compiled bundle's, so a diff of sources names the
-    same hash that decisions made by their bundles carry."""
-    if program is not None:
-        from policyc.compile.pipeline import compile_program
-
-        state = compile_program(program, policy=flat)
-        if state.manifest is not None and not state.stop:
-            return state.manifest.hash
+def source_hash(flat: FlatPolicy) -> str:
+    """A content hash of the flattened policy, for a version that has no bundle hash (the
+    caller hands in the compiled bundle's hash when there is one: `compile.bundle_hash`)."""
     digest = hashlib.sha256(repr((flat.name, flat.version, flat.strategy, flat.default,
                                   flat.on_error, [(r.id, r.decision, r.formula, r.priority,
                                                    r.locked) for r in flat.rules]))
@@ -134,18 +127,18 @@ def acceptances(source: str) -> list[Acceptance]:
 
 
 def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
-                  programs: tuple[Program | None, Program | None] = (None, None),
                   hashes: tuple[str | None, str | None] = (None, None),
                   budget: int | None = EXACT_BUDGET) -> DiffReport:
-    """The diff report; `budget` bounds the exact boxes per changed rule (None: no bound,
-    see `diff_maps`)."""
+    """The diff report; `hashes`: the content hashes the report names (the caller's, e.g.
+    the compiled bundles'; None: `source_hash`); `budget` bounds the exact boxes per
+    changed rule (None: no bound, see `diff_maps`)."""
     found = changed_regions(old, new, budget)
     accepted = {acc.target: acc for acc in acceptances(new_source)}
     changes = [_change(d, found.space, accepted) for d in found.regions]
     changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),
                                 sorted(c.region), str(c.region)))
-    return DiffReport(old, new, hashes[0] or policy_hash(old, programs[0]),
-                      hashes[1] or policy_hash(new, programs[1]), changes,
+    return DiffReport(old, new, hashes[0] or source_hash(old),
+                      hashes[1] or source_hash(new), changes,
                       binding_changes(old, new))
 
 

@@ -55,7 +55,7 @@ def ratio(num: int, den: int) -> float | None:
 
 
 @dataclass
-class Outcome:
+class DecidedEvent:
     """One decided event: what the data says and what the policy did."""
 
     line: int
@@ -142,14 +142,14 @@ class Taxonomy:
         return any(lab == category or lab.startswith(category + ".") for lab in labels)
 
 
-def evaluated_categories(taxonomy: Taxonomy, outcomes: Sequence[Outcome]) -> tuple[
+def evaluated_categories(taxonomy: Taxonomy, outcomes: Sequence[DecidedEvent]) -> tuple[
         list[str], list[str]]:
     """(categories the data names that the policy knows, those it does not), sorted."""
     named = sorted({c for o in outcomes for c in o.categories})
     return [c for c in named if taxonomy.knows(c)], [c for c in named if not taxonomy.knows(c)]
 
 
-def category_counts(taxonomy: Taxonomy, outcomes: Sequence[Outcome],
+def category_counts(taxonomy: Taxonomy, outcomes: Sequence[DecidedEvent],
                     categories: Sequence[str]) -> dict[str, Counts]:
     out = {c: Counts() for c in categories}
     for o in outcomes:
@@ -169,7 +169,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def rates(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def rates(outcomes: Sequence[DecidedEvent]) -> dict[str, Any]:
     benign = [o for o in outcomes if o.label == "benign"]
     harmful = [o for o in outcomes if o.label == "harmful"]
     expected = [o for o in outcomes if o.expect is not None]
@@ -183,7 +183,7 @@ def rates(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     }
 
 
-def confusion(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def confusion(outcomes: Sequence[DecidedEvent]) -> dict[str, Any]:
     """Expected action (rows) × decided action (columns), over events with an `expect`."""
     rows = [a for a in ACTIONS if any(o.expect and o.expect[0] == a for o in outcomes)]
     matrix = [[sum(1 for o in outcomes if o.expect and o.expect[0] == r and o.action == c)
@@ -191,7 +191,7 @@ def confusion(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     return {"expected": rows, "actual": list(ACTIONS), "matrix": matrix}
 
 
-def label_actions(outcomes: Sequence[Outcome]) -> dict[str, dict[str, int]]:
+def label_actions(outcomes: Sequence[DecidedEvent]) -> dict[str, dict[str, int]]:
     """Label (benign/harmful) × decided action."""
     out: dict[str, dict[str, int]] = {}
     for label in ("benign", "harmful"):
@@ -201,7 +201,7 @@ def label_actions(outcomes: Sequence[Outcome]) -> dict[str, dict[str, int]]:
     return out
 
 
-def groups(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+def groups(outcomes: Sequence[DecidedEvent]) -> list[dict[str, Any]]:
     """Refusal / pass rates per `group` (the data's `group`, `category` or `trigger`)."""
     keys = sorted({(o.label or "", o.group) for o in outcomes if o.group is not None})
     out = []

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from policyc.semantics.decision import DecisionMap
 from policyc.semantics.formula import variables
 from policyc.semantics.model import FlatPolicy, FlatRule
 from policyc.semantics.program import Program
-from policyc.semantics.regions import Box
+from policyc.semantics.regions.boxes import Box
+from policyc.semantics.regions.decision_map import DecisionMap
+from policyc.semantics.regions.search import where_decides
 
 
 @dataclass
@@ -26,7 +27,7 @@ class LintContext:
     def deciding_region(self) -> dict[int, Box | None]:
         """For each rule index: a box where it decides, or None (dead). Shared by rules."""
         dm = self.decision_map
-        return {i: dm.where_decides(i) for i in range(len(self.policy.rules))}
+        return {i: where_decides(dm, i) for i in range(len(self.policy.rules))}
 
     @cached_property
     def categories_read(self) -> list[frozenset[str]]:

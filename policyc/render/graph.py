@@ -12,10 +12,10 @@ import subprocess
 
 import networkx as nx
 
-from policyc.semantics.decision import DecisionMap
 from policyc.semantics.formula import variables
 from policyc.semantics.program import Program
-from policyc.semantics.regions import box_and
+from policyc.semantics.regions.boxes import box_and
+from policyc.semantics.regions.decision_map import DecisionMap
 
 
 def build(program: Program) -> tuple[nx.DiGraph, dict[str, nx.Graph]]:

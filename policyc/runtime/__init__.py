@@ -5,32 +5,33 @@ The guide, with examples that run in the tests, is docs/runtime.md.
     >>> from policyc.runtime import Bundle          # doctest: +SKIP
     >>> Bundle.load("chat.pbundle").check(scores={"pii.email": 0.9}).action  # doctest: +SKIP
     'redact'
+
+The public names load on first use (PEP 562): the front end imports small runtime
+modules (`bits`, `detector_specs`) without paying for numpy and the bundle loader.
 """
 
 from __future__ import annotations
 
-import importlib
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from policyc.runtime.bundle import Bundle, BundleError
-    from policyc.runtime.checker import BatchResult, Checker, InvalidEvent, RuntimeDecision
+    from policyc.runtime.bundle import BundleError
+    from policyc.runtime.checker import BatchResult, Bundle, Checker, InvalidEvent, RuntimeDecision
     from policyc.runtime.errors import BindingError
-
-#: The public API, imported on first use: the front end reads `runtime.actions` and
-#: `runtime.detectors` without paying for numpy and the bundle loader (PEP 562).
-_HOMES = {"Bundle": "bundle", "BundleError": "bundle", "BatchResult": "checker",
-          "Checker": "checker", "InvalidEvent": "checker", "RuntimeDecision": "checker",
-          "BindingError": "errors"}
 
 __all__ = ["BatchResult", "BindingError", "Bundle", "BundleError", "Checker", "InvalidEvent",
            "RuntimeDecision"]
 
+_HOME = {"BatchResult": "checker", "BindingError": "errors", "Bundle": "checker",
+         "BundleError": "bundle", "Checker": "checker", "InvalidEvent": "checker",
+         "RuntimeDecision": "checker"}
+
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
+    home = _HOME.get(name)
     if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+        raise AttributeError(f"module 'policyc.runtime' has no attribute {name!r}")
+    value = getattr(import_module(f"policyc.runtime.{home}"), name)
     globals()[name] = value
     return value

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from policyc.runtime.bundle import BundleData, ClassifierSpec, DecisionSpec, DetectorSpec
+from policyc.runtime.detector_specs import build_detector
 from policyc.runtime.errors import BindingError
 
 #: Binding failures are logged here (WARNING) as well as put in the decision's `errors`:
@@ -106,13 +107,12 @@ class Bindings:
         """
         if self._detectors is None:
             from policyc.runtime.bundle import BundleError
-            from policyc.runtime.detectors import DetectorError, KeywordDetector, RegexDetector
+            from policyc.runtime.detectors import DetectorError, RegexDetector
 
             dets: list[tuple[str, Any]] = []
             for d in self.detector_specs:
                 try:
-                    det = (RegexDetector(d.pattern or "", d.validator) if d.kind == "regex"
-                           else KeywordDetector(d.keywords))
+                    det = build_detector(d.kind, d.pattern, d.validator, d.keywords)
                 except DetectorError as err:
                     raise BundleError(f"{self._data.source}: detector for `{d.category}` "
                                       f"cannot be built: {err} (tampered?)") from None

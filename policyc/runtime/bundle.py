@@ -88,7 +88,7 @@ class _Model(BaseModel):
 
 
 class VariableSpec(_Model):
-    """One dimension of the event space, cut into pieces (see `semantics/space.py`)."""
+    """One dimension of the event space, cut into pieces (see `semantics/regions/space.py`)."""
 
     name: _Name
     kind: Literal["score", "enum", "bool", "number"]
@@ -557,24 +557,3 @@ def _guarded(read: Callable[[], BundleData], source: str) -> BundleData:
         raise
     except _ZIP_ERRORS as err:
         raise BundleError(f"{source}: not a readable policyc bundle ({err})") from None
-
-
-class Bundle:
-    """Public entry point: ``Bundle.load(path).check(text=..., context=..., scores=...)``.
-
-    ``max_member_bytes``: the largest member (table or model) accepted once inflated;
-    default `DEFAULT_MAX_MEMBER_BYTES` (1 GiB), or `MAX_MEMBER_ENV` when set.
-    """
-
-    @staticmethod
-    def load(path: str | Path, max_member_bytes: int | None = None) -> Any:
-        from policyc.runtime.checker import Checker
-
-        return Checker(read_bundle_file(path, max_member_bytes))
-
-    @staticmethod
-    def from_bytes(data: bytes, source: str = "<bytes>",
-                   max_member_bytes: int | None = None) -> Any:
-        from policyc.runtime.checker import Checker
-
-        return Checker(read_bundle(data, source, max_member_bytes))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,32 +29,24 @@ import numpy as np
 from policyc.runtime.actions import RESTRICTIVENESS
 from policyc.runtime.batch import BatchDecider
 from policyc.runtime.bindings import Bindings, Failure
-from policyc.runtime.bundle import BundleData, DecisionSpec
+from policyc.runtime.bits import bits_of
+from policyc.runtime.bundle import BundleData, DecisionSpec, read_bundle, read_bundle_file
 from policyc.runtime.decision import (
     DECISION_SCHEMA,
     BatchResult,
+    EntryDecision,
     Identity,
-    Outcome,
     RuntimeDecision,
     make_decision,
 )
 from policyc.runtime.events import EventEncoder, InvalidEvent
 
-__all__ = ["DECISION_SCHEMA", "RESTRICTIVENESS", "BatchResult", "Checker", "InvalidEvent",
-           "RuntimeDecision"]
+__all__ = ["DECISION_SCHEMA", "RESTRICTIVENESS", "BatchResult", "Bundle", "Checker",
+           "InvalidEvent", "RuntimeDecision"]
 
 
 _new_decision = object.__new__
 _bisect = bisect.bisect_right
-
-
-def _bit_indices(mask: int) -> list[int]:
-    out = []
-    while mask:
-        low = mask & -mask
-        out.append(low.bit_length() - 1)
-        mask ^= low
-    return out
 
 
 class Checker:
@@ -98,9 +91,9 @@ class Checker:
         self._batch = BatchDecider(enc, m, tables, rule_decision, self.default_index,
                                    self.on_error_index)
         self._identity = Identity(self.policy, self.version, self.hash, self._matched_ids)
-        self._entry_outcome: list[Outcome] = [self._outcome(r, None) for r in self.entry_rule]
-        self._floor_outcomes: dict[tuple[int, int | None], Outcome] = {}
-        self._default_outcome: Outcome | None = None if m.default is None else (
+        self._entry_outcome: list[EntryDecision] = [self._outcome(r, None) for r in self.entry_rule]
+        self._floor_outcomes: dict[tuple[int, int | None], EntryDecision] = {}
+        self._default_outcome: EntryDecision | None = None if m.default is None else (
             m.default.action, m.default.argument, None, None, None)
         if self.key_ordered and enc.ctx_key is not None:
             self.check = self._specialized_check()  # type: ignore[method-assign]
@@ -170,7 +163,7 @@ class Checker:
         check.__doc__ = Checker.check.__doc__
         return check
 
-    def _outcome(self, winner: int, floor: int | None) -> Outcome:
+    def _outcome(self, winner: int, floor: int | None) -> EntryDecision:
         rule = winner if floor is None else floor
         d = self.rules[rule].decision
         return (d.action, d.argument, self.rule_ids[rule],
@@ -178,7 +171,7 @@ class Checker:
 
     def _matched_ids(self, m: int) -> tuple[str, ...]:
         er, ids = self.entry_rule, self.rule_ids
-        return tuple(ids[r] for r in sorted({er[e] for e in _bit_indices(m)}))
+        return tuple(ids[r] for r in sorted({er[e] for e in bits_of(m)}))
 
     def validate_scores(self, scores: Mapping[str, Any]) -> dict[str, float]:
         return self.encoder.validate_scores(scores)
@@ -190,7 +183,7 @@ class Checker:
         if not m:
             return None, None, []
         er = self.entry_rule
-        matched = sorted({er[e] for e in _bit_indices(m)})
+        matched = sorted({er[e] for e in bits_of(m)})
         if self.key_ordered:
             winner = er[(m & -m).bit_length() - 1]  # entries are numbered best rank first
         else:
@@ -203,7 +196,7 @@ class Checker:
         if not lm:
             return None
         er, fp = self.entry_rule, self.floor_pos
-        best = min({er[e] for e in _bit_indices(lm)}, key=fp.__getitem__)
+        best = min({er[e] for e in bits_of(lm)}, key=fp.__getitem__)
         return best if self.restr[best] > self.restr[winner] else None
 
     def _most_specific(self, matched: list[int]) -> int:
@@ -256,7 +249,7 @@ class Checker:
             return self._decide(m, nonzero, [], text)  # with the spans and redacted text
         return make_decision(outcome, self._identity, m, nonzero)
 
-    def _floored(self, winner: int, m: int) -> Outcome:
+    def _floored(self, winner: int, m: int) -> EntryDecision:
         floor = self._floor(winner, m)
         key = (winner, floor)
         outcome = self._floor_outcomes.get(key)
@@ -370,3 +363,20 @@ class Checker:
     def decide_texts(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Scores of many texts from the bindings (convenience for callers of `check_batch`)."""
         return [self.bindings.scores(t)[0] for t in texts]
+
+
+class Bundle:
+    """Public entry point: ``Bundle.load(path).check(text=..., context=..., scores=...)``.
+
+    ``max_member_bytes``: the largest member (table or model) accepted once inflated;
+    default `DEFAULT_MAX_MEMBER_BYTES` (1 GiB), or `MAX_MEMBER_ENV` when set.
+    """
+
+    @staticmethod
+    def load(path: str | Path, max_member_bytes: int | None = None) -> Checker:
+        return Checker(read_bundle_file(path, max_member_bytes))
+
+    @staticmethod
+    def from_bytes(data: bytes, source: str = "<bytes>",
+                   max_member_bytes: int | None = None) -> Checker:
+        return Checker(read_bundle(data, source, max_member_bytes))

@@ -21,7 +21,7 @@ from policyc.runtime.bundle import DecisionSpec
 DECISION_SCHEMA = "policyc/decision/v1"
 
 #: (action, argument, rule, floor, winner): everything the winning entry fixes
-Outcome = tuple[str, "str | None", "str | None", "str | None", "str | None"]
+EntryDecision = tuple[str, "str | None", "str | None", "str | None", "str | None"]
 
 _FIELDS = ("action", "argument", "rule", "matched", "policy", "version", "hash", "scores",
            "errors", "redacted", "spans", "floor", "winner")
@@ -202,7 +202,7 @@ class BatchResult:
     decisions: list[DecisionSpec]
 
 
-def make_decision(outcome: Outcome, identity: Identity, mask: int, scores: dict[str, float],
+def make_decision(outcome: EntryDecision, identity: Identity, mask: int, scores: dict[str, float],
                   _new: Any = object.__new__, _cls: type = RuntimeDecision) -> RuntimeDecision:
     """The hot-path constructor (~4x cheaper than `__init__`): `matched` stays a mask."""
     d = _new(_cls)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from policyc.diagnostics import Diagnostic, Related, diagnostic
 from policyc.syntax import ast
-from policyc.syntax.parse import _data_dir, parse_text, read_source
+from policyc.syntax.parse import data_dir, parse_text, read_source
 
 
 def stdlib_dir() -> Path:
-    return _data_dir("_stdlib_policies", "stdlib_policies")
+    return data_dir("_stdlib_policies", "stdlib_policies")
 
 
 def named_policy(arg: str | Path, search_path: Sequence[str | Path]) -> Path | None:
@@ -137,14 +137,14 @@ class Workspace:
         index: dict[str, Path] = {}
         if folder.is_dir():
             for f in sorted(folder.rglob("*.pol")):
-                declared = _declared_name(f)
+                declared = declared_name(f)
                 if declared and declared not in index:
                     index[declared] = f
         self._folder_index[folder] = index
         return index
 
 
-def _declared_name(path: Path) -> str | None:
+def declared_name(path: Path) -> str | None:
     """The policy name a file declares, read from its header without a full parse."""
     try:
         with path.open(encoding="utf-8") as fh:

@@ -107,6 +107,31 @@ class ThresholdDecl:
 
 
 @dataclass
+class RuleSource:
+    """A rule as declared, kept so a child can re-resolve it with its own thresholds."""
+
+    id: str
+    decision: Decision
+    guard: ast.Guard | None
+    sugar_set: ast.SetExpr | None
+    sugar: str | None
+    priority: int
+    locked: bool
+    override: bool
+    origin: str
+    span: ast.Span | None
+
+
+@dataclass(frozen=True)
+class Declared:
+    """Where a policy-wide setting was written: in the policy itself, or (`inherited`) in
+    the ancestor it came from."""
+
+    span: Span | None
+    inherited: bool = False
+
+
+@dataclass
 class FlatPolicy:
     """One policy after name resolution and inheritance (LANGUAGE.md §5)."""
 
@@ -133,8 +158,12 @@ class FlatPolicy:
     gates: tuple[ast.Gate, ...]
     #: every policy in the lineage, flattened on its own (for hierarchy lint and diff)
     ancestors: dict[str, FlatPolicy] = field(default_factory=dict)
-    #: spans of the declarations that set strategy/default/owner, for messages
-    decl_spans: dict[str, Span | None] = field(default_factory=dict)
+    #: where `resolve`, `default`, `on_error` and `owner` were written (None: not set;
+    #: `default` and `owner` count only when declared here), for lint and messages
+    resolve_decl: Declared | None = None
+    default_decl: Declared | None = None
+    on_error_decl: Declared | None = None
+    owner_decl: Declared | None = None
     #: rules removed by `override`/`drop` in this policy: (target id, kind, span, target origin)
     replaced: tuple[tuple[str, str, Span | None, str], ...] = ()
     #: thresholds declared by this policy that replaced a parent's (key, old, new, span)

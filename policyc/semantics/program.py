@@ -1,16 +1,21 @@
-"""The front end in one call: files → parsed modules → hierarchy → flattened policies."""
+"""The front end in one call: files → parsed modules → hierarchy → flattened policies.
+
+The stages are named, in order, in `STAGES`; each reads and fills in a `FrontEnd` (one
+workspace: two versions of one policy get one each).
+"""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from policyc.diagnostics import Diagnostic, sort_diagnostics
-from policyc.semantics.flatten import flatten_workspace
-from policyc.semantics.loader import Workspace, _declared_name, expand_inputs
+from policyc.semantics.checktests import check_tests
+from policyc.semantics.flatten import Flattener
+from policyc.semantics.loader import Workspace, declared_name, expand_inputs
 from policyc.semantics.model import FlatPolicy
 from policyc.syntax import ast
 
@@ -29,6 +34,61 @@ class Program:
     @property
     def sources(self) -> dict[str, str]:
         return self.workspace.sources
+
+
+@dataclass
+class FrontEnd:
+    """What the stages read and fill in, for one workspace."""
+
+    ws: Workspace
+    files: list[Path] = field(default_factory=list)  # to load (a string input is preloaded)
+    roots: list[ast.Module] = field(default_factory=list)
+    flattener: Flattener | None = None
+    policies: dict[str, FlatPolicy] = field(default_factory=dict)  # flattened roots, by name
+
+
+def load(fe: FrontEnd) -> None:
+    """Parse each file (and, through the workspace, every policy it `extends`)."""
+    fe.roots.extend(m for m in (fe.ws.load(f) for f in fe.files) if m is not None)
+
+
+def hierarchy(fe: FrontEnd) -> None:
+    """The `extends` graph (networkx); a cycle is reported once, its policies skipped."""
+    fe.flattener = Flattener(fe.ws)
+    fe.flattener.prepare(fe.roots)
+
+
+def flatten(fe: FrontEnd) -> None:
+    """Each root merged with its ancestors, parents first (inherit.py); names and guards
+    resolved in the merged scope (resolve.py). Resolution is part of flattening: a
+    child's thresholds replace its parents', also in the rules it inherits."""
+    assert fe.flattener is not None
+    for module in fe.roots:
+        flat = fe.flattener.flatten(module.policy.name)
+        if flat is not None:
+            fe.policies[module.policy.name] = flat
+
+
+def check_test_blocks(fe: FrontEnd) -> None:
+    """Each flattened policy's `test` blocks, against its rules and merged schema."""
+    assert fe.flattener is not None
+    for flat, complete in fe.flattener.done:
+        check_tests(fe.flattener.reporter(complete), flat)
+
+
+#: The front-end stages, in order.
+STAGES: tuple[Callable[[FrontEnd], None], ...] = (
+    load,               # first: every later stage reads the parsed modules
+    hierarchy,          # before flatten: it follows the graph's edges, skips what is on a cycle
+    flatten,            # parents before children; resolves names in the merged scope
+    check_test_blocks,  # last: tests name rules and attributes of the flattened policy
+)
+
+
+def run_stages(fe: FrontEnd) -> FrontEnd:
+    for stage in STAGES:
+        stage(fe)
+    return fe
 
 
 @contextmanager
@@ -58,9 +118,9 @@ def _load_program(inputs: Sequence[str | Path], search_path: Sequence[str | Path
     # that declare an already-seen name go to a later batch with its own workspace.
     batches: list[list[Path]] = []
     for f in files:
-        name = _declared_name(f)
+        name = declared_name(f)
         for batch in batches:
-            if name is None or all(_declared_name(g) != name for g in batch):
+            if name is None or all(declared_name(g) != name for g in batch):
                 batch.append(f)
                 break
         else:
@@ -68,14 +128,14 @@ def _load_program(inputs: Sequence[str | Path], search_path: Sequence[str | Path
     search = [Path(p) for p in (search_path or [])]
     ws = Workspace(search_path=search)
     ws.diagnostics.extend(diagnostics)
-    roots = [m for m in (ws.load(f) for f in (batches[0] if batches else [])) if m is not None]
-    policies = flatten_workspace(ws, roots)
+    first = run_stages(FrontEnd(ws, batches[0] if batches else []))
+    roots, policies = first.roots, first.policies
     for batch in batches[1:]:
         extra = Workspace(search_path=search)
-        more = [m for m in (extra.load(f) for f in batch) if m is not None]
-        for name, flat in flatten_workspace(extra, more).items():
+        fe = run_stages(FrontEnd(extra, batch))
+        for name, flat in fe.policies.items():
             policies[f"{name}@{flat.path}"] = flat
-        roots.extend(more)
+        roots.extend(fe.roots)
         ws.diagnostics.extend(extra.diagnostics)
         ws.sources.update(extra.sources)
         ws.files.update(extra.files)
@@ -96,10 +156,10 @@ def _load_policy_text(text: str, path: str, search_path: list[str | Path] | None
     module, diagnostics = parse_text(text, path)
     ws.diagnostics.extend(diagnostics)
     ws.sources[path] = text
-    roots: list[ast.Module] = []
+    fe = FrontEnd(ws)
     if module is not None:
         ws.files[path] = module
         ws.modules[module.policy.name] = module
-        roots.append(module)
-    policies = flatten_workspace(ws, roots)
-    return Program(ws, roots, policies, sort_diagnostics(ws.diagnostics))
+        fe.roots.append(module)
+    run_stages(fe)
+    return Program(ws, fe.roots, fe.policies, sort_diagnostics(ws.diagnostics))

@@ -18,7 +18,7 @@ from policyc.syntax.fast_parse import FastParser, Miss
 from policyc.syntax.transform import ToAst
 
 
-def _data_dir(packaged: str, checkout: str) -> Path:
+def data_dir(packaged: str, checkout: str) -> Path:
     """A data folder shipped in the wheel (`policyc/<packaged>`) or, in a checkout, at the top."""
     in_wheel = Path(str(resources.files("policyc"))) / packaged
     if in_wheel.is_dir():
@@ -27,7 +27,7 @@ def _data_dir(packaged: str, checkout: str) -> Path:
 
 
 def grammar_path() -> Path:
-    return _data_dir("_grammar", "grammar") / "policy.lark"
+    return data_dir("_grammar", "grammar") / "policy.lark"
 
 
 #: Comments seen by the lexer during the current parse (the grammar ignores them).

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from policyc.semantics.changes import change_kind, changed_regions
-from policyc.semantics.compare import Difference
 from policyc.semantics.model import FlatPolicy
-from policyc.semantics.space import Space
+from policyc.semantics.regions.changes import change_kind, changed_regions
+from policyc.semantics.regions.compare import Difference
+from policyc.semantics.regions.space import Space
 
 
 def loosened_regions(child: FlatPolicy, parent: FlatPolicy) -> list[tuple[Difference, Space]]:

@@ -14,9 +14,11 @@ from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
 from policyc.lint.rules._common import related
-from policyc.semantics.decision import DecisionMap, bits_of
+from policyc.runtime.bits import bits_of
 from policyc.semantics.model import FlatPolicy
-from policyc.semantics.regions import Box
+from policyc.semantics.regions.boxes import Box
+from policyc.semantics.regions.decision_map import DecisionMap
+from policyc.semantics.regions.search import search_both
 
 
 @rule("POL201")
@@ -26,7 +28,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         return
     dm = ctx.decision_map
     rules = policy.rules
-    declares_strategy = "resolve" in policy.decl_spans
+    declares_strategy = policy.resolve_decl is not None and not policy.resolve_decl.inherited
     ancestor_maps: dict[str, DecisionMap | None] = {}
     for i, j in _candidate_pairs(dm):
         a, b = rules[i], rules[j]
@@ -82,7 +84,7 @@ def _ambiguous(dm: DecisionMap, i: int, j: int) -> Box | None:
         for k in range(n):
             if k not in (i, j) and (dm.strictly_contains(i, k) or dm.strictly_contains(j, k)):
                 forbid |= dm.rule_entries[k]
-    return dm.search_both(i, j, forbid)
+    return search_both(dm, i, j, forbid)
 
 
 def _ambiguous_in_origin(policy: FlatPolicy, a: str, b: str, origin: str,

@@ -14,6 +14,7 @@ from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
 from policyc.lint.rules._common import names, related
+from policyc.semantics.regions.search import search_both
 
 
 @rule("POL202")
@@ -37,7 +38,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         winners = []
         first_witness = None
         for h in candidates:
-            found = dm.search_both(ri, h, dm.entries_above(h) | dm.floor_overriders(h))
+            found = search_both(dm, ri, h, dm.entries_above(h) | dm.floor_overriders(h))
             if found is not None:
                 winners.append(rules[h])
                 first_witness = first_witness or found

@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
-from policyc.semantics.compare import decision_pairs, first_difference
-from policyc.semantics.decision import DecisionMap, bits_of
-from policyc.semantics.regions import Box, box_and
+from policyc.runtime.bits import bits_of
+from policyc.semantics.regions.boxes import Box, box_and
+from policyc.semantics.regions.compare import decision_pairs, first_difference
+from policyc.semantics.regions.decision_map import DecisionMap
+from policyc.semantics.regions.search import search
 
 
 @rule("POL204")
@@ -59,7 +61,7 @@ def _fallback_differs(dm: DecisionMap, ri: int, known: Box | None = None) -> boo
     better_floor = {li: _better_floors(dm, li, locked) for li in locked}
     for box in dm.boxes[ri]:
         # nothing else matches: the default (or a gap) decides without the rule
-        if default != rule.decision and dm.search(box, decides | (dm.all_entries & ~own)):
+        if default != rule.decision and search(dm, box, decides | (dm.all_entries & ~own)):
             return True
         lower = dm.compat(box) & ~own & ~decides & ~dm.entries_above(ri)
         seen: set[int] = set()
@@ -74,7 +76,7 @@ def _fallback_differs(dm: DecisionMap, ri: int, known: Box | None = None) -> boo
             # `w` is the winner without the rule and no floor lifts it
             if w.decision != rule.decision:
                 forbid = decides | between | dm.locked_above(w.decision.restrictiveness)
-                if any(dm.search(x, forbid) is not None for x in inter):
+                if any(search(dm, x, forbid) is not None for x in inter):
                     return True
             # `w` wins but a locked floor above it decides
             for li in locked:
@@ -86,7 +88,7 @@ def _fallback_differs(dm: DecisionMap, ri: int, known: Box | None = None) -> boo
                 for x in inter:
                     for bl in dm.boxes[li]:
                         y = box_and(x, bl)
-                        if y is not None and dm.search(y, decides | between | better):
+                        if y is not None and search(dm, y, decides | between | better):
                             return True
     return False
 

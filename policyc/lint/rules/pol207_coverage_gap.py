@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
+from policyc.semantics.regions.search import search
 
 
 @rule("POL207")
@@ -18,7 +19,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     if ctx.policy.default is not None:
         return
     dm = ctx.decision_map
-    found = dm.search({}, dm.all_entries)
+    found = search(dm, {}, dm.all_entries)
     if found is not None:
         yield diagnostic("POL207", f"policy `{ctx.policy.name}` has no `default` and some events "
                              f"match no rule", span=ctx.policy.span,

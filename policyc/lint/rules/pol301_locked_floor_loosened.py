@@ -16,6 +16,7 @@ from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
 from policyc.lint.rules._common import related
+from policyc.semantics.regions.search import search_both
 
 
 @rule("POL301")
@@ -32,7 +33,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             if (r.decision.restrictiveness >= lock.decision.restrictiveness
                     or not ctx.categories_read[ri] & ctx.categories_read[li]):
                 continue
-            inter = dm.search_both(ri, li, above)
+            inter = search_both(dm, ri, li, above)
             if inter is None:
                 continue
             yield diagnostic("POL301",

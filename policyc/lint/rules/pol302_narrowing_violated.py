@@ -12,8 +12,8 @@ from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
 from policyc.lint.rules._hierarchy import loosened_regions
-from policyc.semantics.changes import region_text
-from policyc.semantics.regions import describe_box, witness
+from policyc.semantics.regions.boxes import describe_box, witness
+from policyc.semantics.regions.changes import region_text
 
 
 @rule("POL302")

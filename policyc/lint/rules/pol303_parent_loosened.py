@@ -13,7 +13,7 @@ from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
 from policyc.lint.rules._hierarchy import diff_command, loosened_regions
-from policyc.semantics.regions import witness
+from policyc.semantics.regions.boxes import witness
 
 
 @rule("POL303")

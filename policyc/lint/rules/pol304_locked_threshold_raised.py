@@ -14,7 +14,7 @@ from policyc.diagnostics import Diagnostic, Related, Span, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
 from policyc.semantics.model import FlatPolicy
-from policyc.semantics.regions import formula_boxes, region_subtract, witness
+from policyc.semantics.regions.boxes import formula_boxes, region_subtract, witness
 
 
 @rule("POL304")

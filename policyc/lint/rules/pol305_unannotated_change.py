@@ -16,6 +16,7 @@ from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
 from policyc.lint.rules._common import related
+from policyc.semantics.regions.search import search_both
 
 
 @rule("POL305")
@@ -36,7 +37,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             if (p.decision == r.decision or p.locked or not reads & ctx.categories_read[pi]
                     or r.decision.restrictiveness > p.decision.restrictiveness):
                 continue
-            found = dm.search_both(ri, pi, forbid)
+            found = search_both(dm, ri, pi, forbid)
             if found is None:
                 continue
             yield diagnostic("POL305",

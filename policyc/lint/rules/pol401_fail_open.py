@@ -12,11 +12,12 @@ from policyc.lint.registry import rule
 @rule("POL401")
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     p = ctx.policy
-    if p.on_error.action == "allow" and "on_error" in p.decl_spans:
+    declared = p.on_error_decl
+    if p.on_error.action == "allow" and declared is not None and not declared.inherited:
         yield diagnostic("POL401", f"policy `{p.name}` fails open: `on_error allow`",
-                   span=p.decl_spans["on_error"],
-                   help="fail closed (`on_error refuse`, the default) unless an outage of the "
-                        "classifier is safer than a refusal")
+                         span=declared.span,
+                         help="fail closed (`on_error refuse`, the default) unless an outage of "
+                              "the classifier is safer than a refusal")
     for c in p.classifiers:
         if c.origin == p.name and c.on_error is not None and c.on_error.action == "allow":
             yield diagnostic("POL401", f"classifier `{c.name}` fails open: `on_error allow`",

@@ -12,7 +12,7 @@ from typing import Any
 
 from policyc.semantics.formula import Atom, FAnd, FConst, FNot, Formula
 from policyc.semantics.model import FlatPolicy
-from policyc.semantics.space import Space, Variable
+from policyc.semantics.regions.space import Space, Variable
 
 Box = dict[int, int]
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from policyc.runtime.bits import bits_of
 from policyc.semantics.formula import Atom, Const
 
 Kind = Literal["score", "enum", "bool", "number"]
@@ -92,12 +93,7 @@ class Variable:
         cached = self._pieces_cache.get(mask)
         if cached is not None:
             return cached
-        out = []
-        m = mask & self.domain
-        while m:
-            low = m & -m
-            out.append(low.bit_length() - 1)
-            m ^= low
+        out = list(bits_of(mask & self.domain))
         self._pieces_cache[mask] = out
         return out
 
@@ -139,34 +135,39 @@ class Variable:
         hi = self.cuts[i] if i < len(self.cuts) else math.inf
         return lo, False, hi, False
 
+    def runs(self, mask: int) -> list[tuple[int, int]]:
+        """The pieces of `mask` grouped into runs of adjacent pieces: (first, last) of each
+        (on a numeric variable, each run is one interval)."""
+        out: list[tuple[int, int]] = []
+        for p in self.pieces(mask):
+            if out and p == out[-1][1] + 1:
+                out[-1] = (out[-1][0], p)
+            else:
+                out.append((p, p))
+        return out
+
     def describe(self, mask: int) -> Any:
         """JSON form of a piece set: `{"in": [...]}` or interval(s) `{"ge": a, "lt": b}`."""
         if not self.numeric:
             return {"in": [self.values[p] for p in self.pieces(mask)]}
         intervals: list[dict[str, float]] = []
-        run: list[int] = []
-        for p in self.pieces(mask) + [-10]:
-            if run and p == run[-1] + 1:
-                run.append(p)
-                continue
-            if run:
-                lo, lo_c, _, _ = self.bounds(run[0])
-                _, _, hi, hi_c = self.bounds(run[-1])
-                iv: dict[str, float] = {}
-                if self.kind == "score":  # the domain's own bounds go without saying
-                    lo, lo_c = (-math.inf, False) if lo <= 0.0 else (lo, lo_c)
-                    hi, hi_c = (math.inf, False) if hi >= 1.0 else (hi, hi_c)
-                    if run[0] == run[-1] and run[0] % 2 == 1:
-                        lo = hi = self.cuts[run[0] // 2]
-                if lo == hi:
-                    iv["eq"] = _clean(lo)
-                else:
-                    if lo != -math.inf:
-                        iv["ge" if lo_c else "gt"] = _clean(lo)
-                    if hi != math.inf:
-                        iv["le" if hi_c else "lt"] = _clean(hi)
-                intervals.append(iv)
-            run = [p]
+        for first, last in self.runs(mask):
+            lo, lo_c, _, _ = self.bounds(first)
+            _, _, hi, hi_c = self.bounds(last)
+            iv: dict[str, float] = {}
+            if self.kind == "score":  # the domain's own bounds go without saying
+                lo, lo_c = (-math.inf, False) if lo <= 0.0 else (lo, lo_c)
+                hi, hi_c = (math.inf, False) if hi >= 1.0 else (hi, hi_c)
+                if first == last and first % 2 == 1:
+                    lo = hi = self.cuts[first // 2]
+            if lo == hi:
+                iv["eq"] = _clean(lo)
+            else:
+                if lo != -math.inf:
+                    iv["ge" if lo_c else "gt"] = _clean(lo)
+                if hi != math.inf:
+                    iv["le" if hi_c else "lt"] = _clean(hi)
+            intervals.append(iv)
         return intervals[0] if len(intervals) == 1 else {"any_of": intervals}
 
 

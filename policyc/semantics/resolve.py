@@ -12,11 +12,14 @@ import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from policyc.diagnostics import Diagnostic, Span, diagnostic
+from policyc.diagnostics import Diagnostic, Related, Span, diagnostic
 from policyc.semantics.formula import Atom, FNot, Formula, conj, disj
 from policyc.semantics.model import (
     CategoryInfo,
     ContextVar,
+    FlatPolicy,
+    FlatRule,
+    RuleSource,
     ThresholdDecl,
     leaves_under,
     nearest_threshold,
@@ -243,3 +246,53 @@ def _num(x: object) -> str:
     if isinstance(x, float) and x == int(x):
         return str(int(x))
     return str(x)
+
+
+def duplicate(what: str, name: str, span: ast.Span | None,
+              first: ast.Span | None) -> Diagnostic:
+    return diagnostic(code="POL104", fatal=True,
+                      message=f"duplicate {what} `{name}`", span=span,
+                      related=[Related(message="first declared here", span=first)],
+                      help="each name is declared once per policy: remove or rename one")
+
+
+def _silent(d: Diagnostic) -> None:
+    pass
+
+
+def resolve_rule(report: Report, src: RuleSource, order: int, scope: Scope, me: str,
+                 floors: dict[tuple[str, str], list[Formula]]) -> FlatRule:
+    """A rule's guard (or sugar set) resolved in the policy's merged scope: its formula."""
+    # an inherited rule was checked when its own policy was flattened: report once
+    if src.origin != me:
+        report = _silent
+    formula: Formula
+    category_sets: tuple[frozenset[str], ...] = ()
+    if src.sugar_set is not None:
+        members = scope.resolve_set(src.sugar_set, report)
+        category_sets = (members,)
+        formula = disj([scope.category_true(m) for m in sorted(members)])
+    else:
+        formula = scope.resolve_guard(src.guard, report)
+    in_force = None
+    if src.locked and src.origin != me:
+        # LANGUAGE.md §5: a floor keeps the region it had in every parent it came through
+        # (their thresholds), and grows with this policy's: a child tightens, never loosens
+        kept = [f for f in dict.fromkeys(floors.get((src.origin, src.id), []))
+                if f != formula]
+        if kept:
+            in_force, formula = formula, disj([formula, *kept])
+    return FlatRule(src.id, src.decision, formula, src.priority, src.locked, order,
+                    src.origin, src.span, src.override, src.guard,
+                    src.sugar,  # type: ignore[arg-type]
+                    category_sets, in_force)
+
+
+def inherited_floors(parents: list[FlatPolicy]) -> dict[tuple[str, str], list[Formula]]:
+    """(origin, id) of each locked rule the parents have -> its region in each of them."""
+    out: dict[tuple[str, str], list[Formula]] = {}
+    for parent in parents:
+        for r in parent.rules:
+            if r.locked:
+                out.setdefault((r.origin, r.id), []).append(r.formula)
+    return out

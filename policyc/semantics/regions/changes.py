@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from policyc.semantics.compare import EXACT_BUDGET, Difference, diff_maps
-from policyc.semantics.decision import DecisionMap
-from policyc.semantics.merge import merge_regions
 from policyc.semantics.model import FlatPolicy
-from policyc.semantics.regions import build_space
-from policyc.semantics.space import Space
+from policyc.semantics.regions.boxes import build_space
+from policyc.semantics.regions.compare import EXACT_BUDGET, Difference, diff_maps
+from policyc.semantics.regions.decision_map import DecisionMap
+from policyc.semantics.regions.merge import merge_regions
+from policyc.semantics.regions.space import Space
 
 
 @dataclass

@@ -13,10 +13,12 @@ import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from policyc.semantics.decision import DecisionMap, Outcome, bits_of
+from policyc.runtime.bits import bits_of
 from policyc.semantics.model import FlatRule
-from policyc.semantics.regions import Box, box_subtract, witness_point
-from policyc.semantics.space import Space
+from policyc.semantics.regions.boxes import Box, box_subtract, witness_point
+from policyc.semantics.regions.decision_map import DecisionMap, Resolution
+from policyc.semantics.regions.search import piece_classes, search, split_var
+from policyc.semantics.regions.space import Space
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,8 @@ class Difference:
     versions decide as `old`/`new` state; `point` is a witness cell of it."""
 
     box: Box
-    old: Outcome
-    new: Outcome
+    old: Resolution
+    new: Resolution
     scope: tuple[str, str] | None = None
     point: tuple[int, ...] | None = None
 
@@ -46,7 +48,7 @@ class Difference:
         return self.box if self.point is None else {v: 1 << p for v, p in enumerate(self.point)}
 
 
-def constant_outcome(dm: DecisionMap, box: Box, exclude: int = 0) -> tuple[Outcome | None, int]:
+def constant_outcome(dm: DecisionMap, box: Box, exclude: int = 0) -> tuple[Resolution | None, int]:
     """(outcome, 0) if the decision is constant on `box`, else (None, varying): the live
     entries that can decide somewhere in `box` without containing it, the only ones a
     split has to tell apart."""
@@ -249,7 +251,7 @@ def decision_pairs(own: DecisionMap, other: DecisionMap, box: Box, holes: int, e
         if out_o is not None:
             k = out_o.key()
             if k not in done_keys:
-                hit = own.search(cur, holes)
+                hit = search(own, cur, holes)
                 if hit is not None:
                     yield witness_point(hit, own.space)
                     done_keys.add(k)
@@ -262,14 +264,14 @@ def decision_pairs(own: DecisionMap, other: DecisionMap, box: Box, holes: int, e
 def _push_split(stack: list[Box], box: Box, dm: DecisionMap, entries: int) -> None:
     """Split `box` where `dm.split_var` says, into classes of pieces `entries` cannot
     tell apart."""
-    var = dm.split_var(box, entries)
-    for mask in dm.piece_classes(box, var, entries).values():
+    var = split_var(dm, box, entries)
+    for mask in piece_classes(dm, box, var, entries).values():
         sub = dict(box)
         sub[var] = mask
         stack.append(sub)
 
 
-def _entries_deciding(dm: DecisionMap, outcome: Outcome, cache: dict[object, int]) -> int:
+def _entries_deciding(dm: DecisionMap, outcome: Resolution, cache: dict[object, int]) -> int:
     key = outcome.key()
     if key not in cache:
         cache[key] = 0 if outcome.decision is None else dm.decision_entries(outcome.decision)

@@ -5,21 +5,20 @@ an int bitset says which entries allow that piece, so the entries matching a cel
 are an AND of one bitset per variable. For the key-ordered strategies
 (most-/least-restrictive, first-match, priority, and unique, whose runtime
 choice is most-restrictive) entries are numbered best key first, so the winner is
-the lowest set bit. Questions about regions are answered by a complete
-branch-and-prune search over pieces that only branches on variables some live
-entry depends on: the partition of the whole space is never materialized.
+the lowest set bit. Questions about regions ("where does this rule decide?") are
+answered by the search over this map (`search.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from policyc.runtime.bits import bits_of
 from policyc.semantics.model import Decision, FlatPolicy, FlatRule
-from policyc.semantics.regions import Box, box_and, build_space, formula_boxes, witness
-from policyc.semantics.space import Space
+from policyc.semantics.regions.boxes import Box, build_space, formula_boxes, witness
+from policyc.semantics.regions.space import Space
 
 KEY_ORDERED = ("most-restrictive", "least-restrictive", "first-match", "priority", "unique")
 
@@ -41,7 +40,7 @@ def floor_key(rule: FlatRule) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Resolution:
     """What the policy decides at one event (LANGUAGE.md §4–§5)."""
 
     decision: Decision | None  # None: no rule matched and there is no default (a gap)
@@ -52,13 +51,6 @@ class Outcome:
 
     def key(self) -> tuple[str, str | None] | None:
         return None if self.decision is None else (self.decision.action, self.decision.argument)
-
-
-def bits_of(mask: int) -> Iterator[int]:
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
 
 
 class DecisionMap:
@@ -122,18 +114,19 @@ class DecisionMap:
             if r.locked:
                 for level in range(r.decision.restrictiveness):
                     self._locked_above_restr[level] |= self.rule_entries[ri]
+        # for the search's greedy first try (search.py):
         # per variable, pieces from the one fewest entries allow to the most (greedy witness)
-        self._escape_order = [sorted(range(len(b)), key=[x.bit_count() for x in b].__getitem__)
+        self.escape_order = [sorted(range(len(b)), key=[x.bit_count() for x in b].__getitem__)
                               for b in self.bits]
         # the escape cell: per variable, its (in-domain) piece fewest entries accept
-        self._escape_piece = []
+        self.escape_piece = []
         for v, var in enumerate(self.space.vars):
-            self._escape_piece.append(next(p for p in self._escape_order[v]
+            self.escape_piece.append(next(p for p in self.escape_order[v]
                                            if (var.domain >> p) & 1))
-        self._escape_bits = [self.bits[v][p] for v, p in enumerate(self._escape_piece)]
-        self._escape_all = self.all_entries
-        for b in self._escape_bits:
-            self._escape_all &= b
+        self.escape_bits = [self.bits[v][p] for v, p in enumerate(self.escape_piece)]
+        self.escape_all = self.all_entries
+        for b in self.escape_bits:
+            self.escape_all &= b
 
     # ---- cells -------------------------------------------------------------------------------
 
@@ -163,20 +156,20 @@ class DecisionMap:
     def matched_rules(self, entries: int) -> list[int]:
         return sorted({self.entry_rule[e] for e in bits_of(entries)})
 
-    def decide_point(self, point: list[int]) -> Outcome:
+    def decide_point(self, point: list[int]) -> Resolution:
         return self.resolve(self.matched_rules(self.matched_entries(point)))
 
-    def decide_event(self, event: dict[str, Any]) -> Outcome:
+    def decide_event(self, event: dict[str, Any]) -> Resolution:
         return self.decide_point(self.point_of(event))
 
     # ---- conflict resolution (LANGUAGE.md §4) --------------------------------------------
 
-    def resolve(self, matched: list[int]) -> Outcome:
+    def resolve(self, matched: list[int]) -> Resolution:
         """The decision for a set of matching rules (indices in flattened order)."""
         rules = self.rules
         names = tuple(rules[i].id for i in matched)
         if not matched:
-            return Outcome(self.policy.default, None, ())
+            return Resolution(self.policy.default, None, ())
         ambiguous: list[int] = []
         if self.strategy == "most-specific":
             candidates = self._most_specific_candidates(matched)
@@ -200,7 +193,7 @@ class DecisionMap:
             if rules[best].decision.restrictiveness > rules[winner].decision.restrictiveness:
                 floor = rules[best].id
                 winner = best
-        return Outcome(rules[winner].decision, rules[winner].id, names,
+        return Resolution(rules[winner].decision, rules[winner].id, names,
                        tuple(rules[i].id for i in ambiguous), floor)
 
     def _most_specific_candidates(self, matched: list[int]) -> list[int]:
@@ -233,7 +226,7 @@ class DecisionMap:
 
     def _search_local(self, box: Box, cover: list[Box]) -> Box | None:
         """A sub-box of `box` outside every box of `cover` (None: covered)."""
-        from policyc.semantics.regions import box_subtract
+        from policyc.semantics.regions.boxes import box_subtract
 
         rest = [box]
         for c in cover:
@@ -287,104 +280,6 @@ class DecisionMap:
                 break
         return m
 
-    # ---- search -----------------------------------------------------------------------------------
-
-    def search(self, box: Box, forbid: int) -> Box | None:
-        """A non-empty sub-box of `box` where no entry of `forbid` matches, or None.
-
-        Complete: None means every point of `box` matches some forbidden entry.
-        """
-        live = forbid & self.compat(box)
-        if not live:
-            return box
-        quick = self._greedy_point(box, live)
-        if quick is not None:
-            return quick
-        return self._search(box, live)
-
-    def search_both(self, ri: int, rj: int, forbid: int) -> Box | None:
-        """A sub-box where rules `ri` and `rj` both match and no `forbid` entry does."""
-        for a in self.boxes[ri]:
-            for b in self.boxes[rj]:
-                inter = box_and(a, b)
-                if inter is not None:
-                    found = self.search(inter, forbid)
-                    if found is not None:
-                        return found
-        return None
-
-    def _greedy_point(self, box: Box, live: int) -> Box | None:
-        """Try one cell first: the escape cell, moved into the box where it must be."""
-        moved: dict[int, int] = {}
-        for v, mask in box.items():
-            if not (mask >> self._escape_piece[v]) & 1:
-                for p in self._escape_order[v]:
-                    if (mask >> p) & 1:
-                        moved[v] = p
-                        break
-        if not moved:
-            m = live & self._escape_all
-        else:
-            m = live
-            for v, p in moved.items():
-                m &= self.bits[v][p]
-            escape = self._escape_bits
-            for v in range(len(escape)):
-                if v not in moved:
-                    m &= escape[v]
-                    if not m:
-                        break
-        if m:
-            return None
-        return {v: 1 << moved.get(v, p) for v, p in enumerate(self._escape_piece)}
-
-    def split_var(self, box: Box, entries: int, sample: int = 16) -> int:
-        """Of the variables the `sample` best-ranked of `entries` read, the one the most
-        of `entries` depend on inside `box`: splitting there settles the most entries at
-        once, and weighing only those variables keeps each step cheap. Every entry must
-        intersect `box` without containing it."""
-        candidates: set[int] = set()
-        for k, e in enumerate(bits_of(entries)):
-            if k == sample:
-                break
-            candidates.update(self.entry_box[e])
-        best_v, best_n = -1, 0
-        free = self.free
-        for v in sorted(candidates):
-            mask = box.get(v)
-            n = (entries & ~(free[v] if mask is None else self.inter_bits(v, mask))
-                 ).bit_count()
-            if n > best_n:
-                best_v, best_n = v, n
-        assert best_v >= 0, "an entry that does not contain the box depends on some variable"
-        return best_v
-
-    def piece_classes(self, box: Box, v: int, entries: int) -> dict[int, int]:
-        """Variable `v`'s pieces inside `box`, grouped by which of `entries` allow them:
-        signature -> mask of pieces (the children of a split)."""
-        classes: dict[int, int] = {}
-        bits = self.bits[v]
-        for p in self.space.vars[v].pieces(box.get(v, self.space.vars[v].domain)):
-            sig = bits[p] & entries
-            classes[sig] = classes.get(sig, 0) | (1 << p)
-        return classes
-
-    def _search(self, box: Box, live: int) -> Box | None:
-        live &= self.compat(box)
-        if not live:
-            return box
-        if self.containing(box, live):
-            return None
-        v = self.split_var(box, live)
-        classes = self.piece_classes(box, v, live)
-        for sig, mask in sorted(classes.items(), key=lambda kv: kv[0].bit_count()):
-            sub = dict(box)
-            sub[v] = mask
-            found = self._search(sub, sig)
-            if found is not None:
-                return found
-        return None
-
     # ---- per-rule questions ---------------------------------------------------------------------------
 
     def entries_above(self, ri: int) -> int:
@@ -420,63 +315,6 @@ class DecisionMap:
     def locked_above(self, restrictiveness: int) -> int:
         """Locked entries strictly more restrictive than the given level."""
         return self._locked_above_restr[restrictiveness]
-
-    def where_decides(self, ri: int) -> Box | None:
-        """A region (box) where rule `ri` decides, or None if it never does (dead)."""
-        if not self.key_ordered:
-            return self._where_decides_general(ri)
-        forbid = self.entries_above(ri) | self.floor_overriders(ri)
-        for box in self.boxes[ri]:
-            found = self.search(box, forbid)
-            if found is not None:
-                return found
-        rule = self.rules[ri]
-        if rule.locked:  # it may still decide as a floor under a less restrictive winner
-            better_floor = 0
-            for rj, other in enumerate(self.rules):
-                if other.locked and floor_key(other) > floor_key(rule):
-                    better_floor |= self.rule_entries[rj]
-            for wj in self.rank:
-                if wj == ri:
-                    break
-                w = self.rules[wj]
-                if w.decision.restrictiveness >= rule.decision.restrictiveness:
-                    continue
-                found = self.search_both(ri, wj, self.entries_above(wj) | better_floor)
-                if found is not None:
-                    return found
-        return None
-
-    def _where_decides_general(self, ri: int) -> Box | None:
-        """most-specific: enumerate cells of the rules that overlap this rule's boxes."""
-        for box in self.boxes[ri]:
-            for cell in self.cells(box):
-                out = self.decide_point(self.cell_point(cell))
-                if out.rule == self.rules[ri].id:
-                    return cell
-        return None
-
-    def cells(self, box: Box) -> Iterator[Box]:
-        """Sub-boxes of `box` on which the set of matching entries is constant."""
-        live = self.compat(box)
-        stack = [(box, live)]
-        space = self.space
-        while stack:
-            b, lv = stack.pop()
-            lv &= self.compat(b)
-            split = -1
-            for v in range(len(space)):
-                if lv & ~self.inter_bits(v, b.get(v, space.vars[v].domain)):
-                    split = v
-                    break
-            if split < 0:
-                yield b
-                continue
-            classes = self.piece_classes(b, split, lv)
-            for sig, mask in sorted(classes.items(), key=lambda kv: -kv[0].bit_count()):
-                sub = dict(b)
-                sub[split] = mask
-                stack.append((sub, sig))
 
     def cell_point(self, box: Box) -> list[int]:
         """The first cell of a box (lowest piece of each variable)."""

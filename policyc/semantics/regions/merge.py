@@ -8,10 +8,10 @@ rows (`compare.Difference`) pass through: each stands for its own witness.
 
 from __future__ import annotations
 
-from policyc.semantics.compare import Difference
-from policyc.semantics.decision import DecisionMap
-from policyc.semantics.regions import Box, box_subtract, witness_point
-from policyc.semantics.space import Space
+from policyc.semantics.regions.boxes import Box, box_subtract, witness_point
+from policyc.semantics.regions.compare import Difference
+from policyc.semantics.regions.decision_map import DecisionMap
+from policyc.semantics.regions.space import Space
 
 
 def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None = None,
