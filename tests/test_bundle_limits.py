@@ -26,7 +26,8 @@ from fresh_process import run_fresh
 
 from policyc.compile.pipeline import compile_file
 from policyc.runtime import Bundle, BundleError
-from policyc.runtime.bundle import MAX_MANIFEST_BYTES, MAX_MEMBER_ENV, parse_size
+from policyc.runtime.bundle import MAX_MANIFEST_BYTES, MAX_MEMBER_ENV
+from policyc.runtime.bundle_reader import parse_size
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1 << 30

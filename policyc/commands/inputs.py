@@ -127,7 +127,7 @@ def load_target(target: Path, path: list[Path], stdin_filename: str | None = Non
     """A bundle (recognised by its content, whatever its name), or policy source compiled
     in memory (diagnostics rendered, then exit 2); `-` reads either from standard input;
     a policy name (`std.baseline`, or one in a `--path` folder) stands for its file."""
-    from policyc.runtime.bundle import Bundle
+    from policyc.runtime.checker import Bundle
     from policyc.semantics.loader import named_policy
 
     if not is_stdin(target):
@@ -138,10 +138,12 @@ def load_target(target: Path, path: list[Path], stdin_filename: str | None = Non
                                      stdin_display(stdin_filename))
         return Bundle.load(target)  # type: ignore[no-any-return]
     from policyc.compile.pipeline import compile_program
+    from policyc.lint.gate import COMPILE_GATE
     from policyc.render.human import render_human
 
     shown = stdin_display(stdin_filename) if is_stdin(target) else str(target)
-    state = compile_program(load_inputs([target], list(path), stdin_filename))
+    state = compile_program(load_inputs([target], list(path), stdin_filename),
+                            gate=COMPILE_GATE)
     if state.bundle is None:
         sources = state.program.sources if state.program is not None else {}
         render_human(state.diagnostics, sources, console(stderr=True))

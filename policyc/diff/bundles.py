@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from policyc.runtime.bundle import BundleData, DecisionSpec, read_bundle_file
+from policyc.runtime.bundle import BundleData, DecisionSpec
+from policyc.runtime.bundle_reader import read_bundle_file
 from policyc.semantics.formula import Atom, Formula, conj, disj
 from policyc.semantics.model import (
     CategoryInfo,

@@ -47,7 +47,7 @@ class PolicyInfo:
 class EvalResult:
     policy: dict[str, str]
     data: str
-    outcomes: list[M.Outcome]
+    outcomes: list[M.DecidedEvent]
     skipped: list[tuple[int, str]]
     taxonomy: M.Taxonomy
     categories: list[str]  # evaluated (named by the data and known to the policy)
@@ -97,7 +97,7 @@ def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
                             + ", ".join(f"{f}.<category>" for f in M.CATEGORY_METRICS)
                             + " (see docs/eval.md)")
     skipped = list(data.skipped)
-    outcomes: list[M.Outcome] = []
+    outcomes: list[M.DecidedEvent] = []
     gc_was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()  # the harness allocates per event: keep collector pauses out of p99
@@ -146,7 +146,7 @@ def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
         sweep=sweep_out, target_fpr=target_fpr, notes=list(info.notes))
 
 
-def _decide_all(checker: Any, data: Dataset, outcomes: list[M.Outcome],
+def _decide_all(checker: Any, data: Dataset, outcomes: list[M.DecidedEvent],
                 skipped: list[tuple[int, str]], invalid: type[Exception]) -> None:
     """Decide every event, timing each `check` call (text classification included)."""
     warmed = False
@@ -161,7 +161,7 @@ def _decide_all(checker: Any, data: Dataset, outcomes: list[M.Outcome],
         except invalid as exc:
             skipped.append((ev.line, str(exc)))
             continue
-        outcomes.append(M.Outcome(ev.line, ev.id, ev.label, ev.categories, ev.expect,
+        outcomes.append(M.DecidedEvent(ev.line, ev.id, ev.label, ev.categories, ev.expect,
                                   d.action, d.argument, d.rule, dict(d.scores), elapsed,
                                   ev.group, list(d.errors)))
 

@@ -30,7 +30,8 @@ from policyc.runtime.actions import RESTRICTIVENESS
 from policyc.runtime.batch import BatchDecider
 from policyc.runtime.bindings import Bindings, Failure
 from policyc.runtime.bits import bits_of
-from policyc.runtime.bundle import BundleData, DecisionSpec, read_bundle, read_bundle_file
+from policyc.runtime.bundle import BundleData, DecisionSpec
+from policyc.runtime.bundle_reader import read_bundle, read_bundle_file
 from policyc.runtime.decision import (
     DECISION_SCHEMA,
     BatchResult,

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from policyc.semantics.decision import DecisionMap
+from policyc.semantics.regions.decision_map import DecisionMap
+from policyc.semantics.regions.search import cells, search
 
 #: Cells examined per box when deciding regions need enumeration (locked, most-specific).
 CELL_BUDGET = 20000
@@ -62,7 +63,7 @@ def deciding_boxes(dm: DecisionMap, ri: int) -> set[int]:
     out: set[int] = set()
     forbid = dm.entries_above(ri) | dm.floor_overriders(ri) if dm.key_ordered else 0
     for k, box in enumerate(dm.boxes[ri]):
-        if dm.key_ordered and dm.search(box, forbid) is not None:
+        if dm.key_ordered and search(dm, box, forbid) is not None:
             out.add(k)
         elif (rule.locked or not dm.key_ordered) and _decides_by_cells(dm, ri, box):
             out.add(k)
@@ -71,7 +72,7 @@ def deciding_boxes(dm: DecisionMap, ri: int) -> set[int]:
 
 def _decides_by_cells(dm: DecisionMap, ri: int, box: dict[int, int]) -> bool:
     target = dm.rules[ri].id
-    for n, cell in enumerate(dm.cells(box)):
+    for n, cell in enumerate(cells(dm, box)):
         if dm.decide_point(dm.cell_point(cell)).rule == target:
             return True
         if n >= CELL_BUDGET:  # pragma: no cover - enormous policies: count it, stay fast

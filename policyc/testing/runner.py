@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policyc.compile.pipeline import compile_program
-from policyc.runtime.bundle import Bundle
-from policyc.runtime.checker import InvalidEvent
-from policyc.semantics.decision import DecisionMap
+from policyc.lint.gate import COMPILE_GATE
+from policyc.runtime.checker import Bundle, InvalidEvent
 from policyc.semantics.model import Decision, FlatPolicy
+from policyc.semantics.regions.decision_map import DecisionMap
 from policyc.syntax import ast
 from policyc.testing.coverage import RuleCoverage, box_entries, deciding_boxes
 
@@ -171,7 +171,7 @@ def run_tests(program: Any) -> tuple[TestRun, list[Any]]:
     run = TestRun(given={m.path for m in program.roots})
     fatal: list[Any] = []
     for flat in sorted(program.policies.values(), key=lambda f: (f.path, f.name)):
-        state = compile_program(program, policy=flat)
+        state = compile_program(program, policy=flat, gate=COMPILE_GATE)
         if state.bundle is None or state.dm is None:
             fatal.extend(d for d in state.diagnostics if d not in fatal)
             continue
