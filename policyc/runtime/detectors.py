@@ -371,7 +371,10 @@ class Claimed:
         return bool(self._ends)
 
     def overlaps(self, start: int, end: int) -> bool:
-        """Whether ``[start, end)`` shares a byte with a claimed span (O(log n))."""
+        """Whether ``[start, end)`` shares a byte with a claimed span (O(log n)); an empty
+        span shares none."""
+        if start >= end:
+            return False
         i = bisect_right(self._ends, start)  # the first claimed span ending after `start`
         return i < len(self._ends) and self._starts[i] < end
 
