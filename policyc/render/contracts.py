@@ -701,6 +701,14 @@ class _Generator(GenerateJsonSchema):
     def field_title_should_be_set(self, schema: Any) -> bool:
         return False
 
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        # pydantic writes a dict with pattern-constrained keys as `patternProperties`,
+        # which lets any other key through: the keys must match, so nothing else may
+        out = super().dict_schema(schema)
+        if "patternProperties" in out and "additionalProperties" not in out:
+            out["additionalProperties"] = False
+        return out
+
 
 def json_schema(kind: str) -> dict[str, Any]:
     """The published JSON Schema (draft 2020-12) of `policyc/<kind>/v1`."""
