@@ -282,6 +282,12 @@ def lint(
         help="Only these codes or prefixes (comma-separated, repeatable).")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option(
         "--ignore", metavar="CODES", help="Skip these codes or prefixes.")] = None,
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="Apply the safe mechanical fixes (`-`: print the fixed source).")] = False,
+    unsafe_fixes: Annotated[bool, typer.Option(
+        "--unsafe-fixes", help="With --fix/--diff: also the fixes that change meaning.")] = False,
+    diff: Annotated[bool, typer.Option(
+        "--diff", help="Print the fixes as a diff instead of writing; exit 1 if any.")] = False,
     path: PathOpt = None,
     stdin_filename: StdinNameOpt = None,
     quiet: QuietOpt = False,
@@ -306,8 +312,16 @@ def lint(
         _fail(str(err), err.help or "fix the `[tool.policyc]` table or `policyc.toml`")
     program = _load(files, [*(path or []), *map(Path, config.path)], stdin_filename)
     diagnostics = run_rules(program, config)
+    if fix or diff:
+        program, diagnostics = _apply_fixes(files, program, diagnostics, unsafe_fixes, diff,
+                                            lambda: _load(files, [*(path or []),
+                                                                  *map(Path, config.path)],
+                                                          stdin_filename),
+                                            lambda p: run_rules(p, config))
     threshold = Severity(fail_on.value) if fail_on else (config.fail_on or Severity.error)
-    if format is LintFormat.text:
+    if fix and is_stdin(files[0]):
+        _print_diagnostics(diagnostics, program.sources)
+    elif format is LintFormat.text:
         _print_diagnostics(diagnostics, program.sources, stderr=False)
         if not diagnostics:
             from policyc.console import note
@@ -331,6 +345,45 @@ def lint(
             out = machine.to_github(diagnostics)
             sys.stdout.write(out + ("\n" if out and not out.endswith("\n") else ""))
     raise typer.Exit(exit_code(diagnostics, threshold))
+
+
+def _apply_fixes(files: list[Path], program: Program, diagnostics: list[Diagnostic],
+                 unsafe: bool, diff_only: bool, reload: Any, relint: Any
+                 ) -> tuple[Program, list[Diagnostic]]:
+    """`lint --fix` / `--diff` (docs/cli.md): one pass of fixes, then lint again."""
+    import difflib
+
+    from policyc.console import note
+    from policyc.inputs import single_stdin
+    from policyc.lint.fixes import fix_program
+
+    changes = fix_program(program, diagnostics, unsafe)
+    total = sum(n for _, _, n in changes.values())
+    if diff_only:
+        for name, (old, new, _) in changes.items():
+            sys.stdout.writelines(difflib.unified_diff(
+                old.splitlines(keepends=True), new.splitlines(keepends=True),
+                fromfile=f"a/{name}", tofile=f"b/{name}"))
+        note(f"{total} fix{'es' if total != 1 else ''} available")
+        raise typer.Exit(1 if changes else 0)
+    if single_stdin(files):  # ruff's habit: the fixed source on stdout, findings on stderr
+        from policyc.semantics.program import load_policy_text
+
+        root = program.roots[0].path if program.roots else next(iter(program.sources))
+        fixed = changes[root][1] if root in changes else program.sources.get(root, "")
+        sys.stdout.write(fixed)
+        if changes:
+            program = load_policy_text(fixed, root, list(program.workspace.search_path))
+            diagnostics = relint(program)
+        return program, diagnostics
+    for name, (_, new, _) in changes.items():
+        Path(name).write_text(new, encoding="utf-8")
+    if not changes:
+        return program, diagnostics
+    note(f"fixed {total} finding{'s' if total != 1 else ''} in {len(changes)} "
+         f"file{'s' if len(changes) != 1 else ''}", stderr=False)
+    program = reload()
+    return program, relint(program)
 
 
 @app.command()
@@ -550,6 +603,19 @@ def eval_(
     raise typer.Exit(run_eval(bundle, data, output or json_file, report, sweep, target_fpr,
                               list(path or []), json_stdout=format is OutFormat.json,
                               stdin_filename=stdin_filename))
+
+
+@app.command()
+def lsp(
+    stdio: Annotated[bool, typer.Option(
+        "--stdio", help="Speak LSP over standard input/output (the default, the only one).")
+    ] = True,
+) -> None:
+    """Run the language server (LSP over stdio) for editors: diagnostics, hover, go to
+    definition, completion, formatting, code actions."""
+    from policyc.lsp.server import main as serve
+
+    serve()
 
 
 def main() -> Any:
