@@ -167,7 +167,9 @@ def _hover_attribute(flat: FlatPolicy, name: str) -> str | None:
     if var is None:
         return None
     kind = f"enum {{ {', '.join(var.values)} }}" if var.kind == "enum" else var.kind
-    default = "" if var.default is None else f" = {var.default.value}"  # type: ignore[attr-defined]
+    value = var.default
+    default = "" if value is None else \
+        f" = {str(value).lower() if isinstance(value, bool) else value}"
     return f"**context** `{name}: {kind}{default}`\n\ndeclared in `{var.origin}`"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class PolicyServer(LanguageServer):
         self.cache = SourceCache()
         self.docs: dict[str, _Doc] = {}
         self.search_path: list[Path] = []
+        self.debounce = DEBOUNCE_S
 
     def path_of(self, uri: str) -> str:
         return str(Path(to_fs_path(uri) or uri).resolve())
@@ -61,8 +63,14 @@ class PolicyServer(LanguageServer):
             path = self.path_of(uri)
             self.cache.open_docs[path] = text
             loop = asyncio.get_running_loop()
+            started = time.perf_counter()
             analysis = await loop.run_in_executor(
                 None, analyse, path, text, version, self.cache, self.search_path)
+            self.window_log_message(lsp.LogMessageParams(
+                type=lsp.MessageType.Log,
+                message=f"analysed {Path(path).name} v{version} in "
+                        f"{(time.perf_counter() - started) * 1000:.0f} ms: "
+                        f"{len(analysis.diagnostics)} findings"))
             state.analysis = analysis
             if analysis.module is not None:
                 state.good = analysis
@@ -86,10 +94,15 @@ class PolicyServer(LanguageServer):
                 logging.getLogger(__name__).exception("analysis of %s failed", uri)
 
     def refresh_others(self, changed_uri: str) -> None:
-        """A parent changed on screen or on disk: re-check the other open documents."""
-        for uri in self.docs:
-            if uri != changed_uri:
-                self.schedule(uri, DEBOUNCE_S)
+        """A parent changed on screen or on disk: re-check the open documents that read it
+        (all of them when `changed_uri` is empty: files changed on disk)."""
+        changed = self.path_of(changed_uri) if changed_uri else None
+        for uri, state in self.docs.items():
+            if uri == changed_uri:
+                continue
+            read = state.analysis.program.workspace.files if state.analysis else None
+            if changed is None or read is None or changed in read:
+                self.schedule(uri, self.debounce)
 
 
 server = PolicyServer()
@@ -102,6 +115,8 @@ def _initialize(ls: PolicyServer, params: lsp.InitializeParams) -> None:
     options = params.initialization_options
     if isinstance(options, dict):
         ls.search_path = [Path(p) for p in options.get("path", []) if isinstance(p, str)]
+        if isinstance(options.get("debounceMs"), int | float):
+            ls.debounce = max(0.0, options["debounceMs"] / 1000)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
@@ -115,7 +130,7 @@ async def _did_open(ls: PolicyServer, params: lsp.DidOpenTextDocumentParams) -> 
 def _did_change(ls: PolicyServer, params: lsp.DidChangeTextDocumentParams) -> None:
     uri = params.text_document.uri
     ls.cache.open_docs[ls.path_of(uri)] = ls.workspace.get_text_document(uri).source
-    ls.schedule(uri, DEBOUNCE_S)
+    ls.schedule(uri, ls.debounce)
     ls.refresh_others(uri)
 
 
