@@ -174,6 +174,12 @@ def lint(
         help="Only these codes or prefixes (comma-separated, repeatable).")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option(
         "--ignore", metavar="CODES", help="Skip these codes or prefixes.")] = None,
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="Apply the safe mechanical fixes (`-`: print the fixed source).")] = False,
+    unsafe_fixes: Annotated[bool, typer.Option(
+        "--unsafe-fixes", help="With --fix/--diff: also the fixes that change meaning.")] = False,
+    diff: Annotated[bool, typer.Option(
+        "--diff", help="Print the fixes as a diff instead of writing; exit 1 if any.")] = False,
     path: PathOpt = None,
     stdin_filename: StdinNameOpt = None,
     quiet: QuietOpt = False,
@@ -183,7 +189,9 @@ def lint(
     from policyc.commands import lint as command
 
     raise typer.Exit(command.run(list(files), format.value, fail_on.value if fail_on else None,
-                                 select, ignore, list(path or []), stdin_filename))
+                                 select, ignore, list(path or []), stdin_filename,
+                                 fix=fix, unsafe_fixes=unsafe_fixes, diff=diff))
+
 
 
 @app.command()
@@ -386,6 +394,19 @@ def eval_(
     raise typer.Exit(command.run(bundle, data, output, json_file, report, sweep, target_fpr,
                                  list(path or []), json_stdout=format is OutFormat.json,
                                  stdin_filename=stdin_filename))
+
+
+@app.command()
+def lsp(
+    stdio: Annotated[bool, typer.Option(
+        "--stdio", help="Speak LSP over standard input/output (the default, the only one).")
+    ] = True,
+) -> None:
+    """Run the language server (LSP over stdio) for editors: diagnostics, hover, go to
+    definition, completion, formatting, code actions."""
+    from policyc.commands import lsp as command
+
+    raise typer.Exit(command.run())
 
 
 def main() -> Any:

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("syntax",),
     ("semantics",),
     ("lint", "compile", "diff"),
-    ("render", "evaluate", "testing"),
+    ("render", "evaluate", "testing", "lsp", "serve"),
     ("commands",),
     ("cli",),
     ("__main__",),

@@ -150,9 +150,14 @@ def load_policy_text(text: str, path: str = "<string>",
 
 
 def _load_policy_text(text: str, path: str, search_path: list[str | Path] | None) -> Program:
+    return text_program(Workspace(search_path=[Path(p) for p in (search_path or [])]), text, path)
+
+
+def text_program(ws: Workspace, text: str, path: str) -> Program:
+    """The stages on one text as the file `path`, parents found through `ws` (an editor's
+    workspace may serve them from its own cache)."""
     from policyc.syntax.parse import parse_text
 
-    ws = Workspace(search_path=[Path(p) for p in (search_path or [])])
     module, diagnostics = parse_text(text, path)
     ws.diagnostics.extend(diagnostics)
     ws.sources[path] = text
