@@ -169,6 +169,7 @@ def _serve(targets: list[str], default: str | None, host: str, port: int,
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # connections wait in the backlog until uvicorn accepts them
     except OSError as err:
         service.close()
         raise _Bad(f"cannot listen on {host}:{port}: {err.strerror or err}") from None

@@ -12,6 +12,11 @@
   columnar `check_batch` does not give; a decision costs ~2 µs, the JSON around it more).
   A `redact` decision is decided again with its text for the spans; when the batch
   scorer cannot run (a model fails) each text is decided alone, so `on_error` applies.
+  A classifier run over a batch computes in float32 with another summation order than
+  over one text: its scores may differ from `policyc check`'s in the last bits (about
+  1e-7). So a text with a score within `NEAR_CUT` of one of the policy's thresholds is
+  decided alone, and every batch decision (action, argument, rule, matched, floor) is
+  the one `check` makes; only the scores it echoes may differ in those last bits.
 - Model bindings run in worker threads under a timeout; a text whose classifiers did
   not answer in time is decided with them as failed bindings: `on_error` decides, as
   for any binding failure (the detectors still run), and `errors` says so.
@@ -36,6 +41,8 @@ from policyc.runtime.jsonl import BadLine, Line, parse_line, read_lines
 log = logging.getLogger("policyc.serve")
 
 Event = tuple[Any, "str | None", dict[str, Any], dict[str, Any]]  # id, text, context, scores
+#: A batch-computed score this close to a threshold is recomputed for its text alone.
+NEAR_CUT = 1e-5
 
 
 class RequestError(Exception):
@@ -188,6 +195,7 @@ class Decider:
                 timed_out = True
             except (BindingError, ValueError):  # decided one by one below: `on_error`
                 columns = None
+        near = _near_cuts(checker, columns, len(texts)) if columns is not None else None
         out: list[RuntimeDecision | str] = []
         j = 0  # index of the event's text in `texts`
         check = checker.check
@@ -197,7 +205,7 @@ class Decider:
                     out.append(check(text=text, context=context, scores=scores))
                     continue
                 k, j = j, j + 1
-                if columns is not None:
+                if columns is not None and not near[k]:  # type: ignore[index]
                     computed = {cat: float(col[k]) for cat, col in columns.items()}
                     d = check(context=context, scores={**computed, **scores})
                     if d.action == "redact":  # the spans and the redacted text
@@ -210,3 +218,21 @@ class Decider:
             except InvalidEvent as err:
                 out.append(str(err))
         return out
+
+
+def _near_cuts(checker: Checker, columns: dict[str, Any], n: int) -> Any:
+    """Per text: does a batch-computed score lie within `NEAR_CUT` of a threshold?"""
+    import numpy as np
+
+    near = np.zeros(n, dtype=np.bool_)
+    for var in checker.variables:
+        col = columns.get(var.name)
+        if col is None or var.kind != "score" or not var.cuts:
+            continue
+        cuts = np.asarray(var.cuts, dtype=np.float64)
+        x = col.astype(np.float64)
+        at = np.searchsorted(cuts, x)
+        below = np.abs(x - cuts[np.maximum(at - 1, 0)])
+        above = np.abs(cuts[np.minimum(at, len(cuts) - 1)] - x)
+        near |= np.minimum(below, above) < NEAR_CUT
+    return near
