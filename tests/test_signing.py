@@ -78,7 +78,7 @@ def test_unsigned_wrong_key_resealed_and_forged_are_refused(bundle: bytes,
     # re-sealed: a loosened threshold with every hash recomputed, the signature kept
     manifest, files = unpack(signed)
     sig = files.pop(SIGNATURE_MEMBER)
-    manifest["thresholds"] = {k: 0.99 for k in manifest["thresholds"]}
+    manifest["thresholds"] = dict.fromkeys(manifest["thresholds"], 0.99)
     resealed = reseal(manifest, files)
     Bundle.from_bytes(resealed, verify_key=False)  # whole, by its own hashes
     with pytest.raises(BundleError, match="signature is for content .* re-sealed"):

@@ -22,10 +22,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from policyc.runtime.audit import audit_record
 from policyc.runtime.decision import RuntimeDecision
 from policyc.runtime.jsonl import dumps_line
 
+_orjson_dumps, _NEWLINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
 #: Flush when this much is waiting (the server also flushes on a timer).
 FLUSH_BYTES = 256 << 10
 
@@ -67,7 +70,11 @@ class DecisionLog:
 
     def write(self, d: RuntimeDecision, event_id: Any, text: str | None, decision_id: str,
               latency_ms: float) -> None:
-        line = dumps_line(self.record(d, event_id, text, decision_id, latency_ms))
+        rec = self.record(d, event_id, text, decision_id, latency_ms)
+        try:
+            line = _orjson_dumps(rec, option=_NEWLINE)
+        except TypeError:  # a lone surrogate (only with `log_text`): escaped
+            line = dumps_line(rec)
         with self._lock:
             self._pending.append(line)
             self._pending_bytes += len(line)
