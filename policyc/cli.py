@@ -409,6 +409,78 @@ def lsp(
     raise typer.Exit(command.run())
 
 
+@app.command()
+def serve(
+    bundles: Annotated[list[str], typer.Argument(
+        metavar="BUNDLES", help="Bundle files (`NAME=PATH` names one; default: its file "
+        "stem), or folders whose *.pbundle files are served by stem.")],
+    default: Annotated[Optional[str], typer.Option(
+        "--default", metavar="NAME", help="Policy of /v1/check [default: the first].")] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port (0: any free one).")] = 8321,
+    verify_key: Annotated[Optional[list[Path]], typer.Option(
+        "--verify-key", metavar="PUBLIC_KEY", help="Trusted Ed25519 public key (PEM, "
+        "repeatable): unsigned bundles are refused [default: POLICYC_VERIFY_KEY].")] = None,
+    decision_log: Annotated[Optional[Path], typer.Option(
+        "--decision-log", metavar="FILE", help="Append policyc/audit/v1 records here.")
+    ] = None,
+    log_text: Annotated[bool, typer.Option(
+        "--log-text", help="Also log each event's text (default: a salted hash).")] = False,
+    log_max_bytes: Annotated[str, typer.Option(
+        "--log-max-bytes", metavar="SIZE", help="Rotate the log past this size.")] = "100M",
+    log_backups: Annotated[int, typer.Option(
+        "--log-backups", metavar="N", help="Rotated logs kept.")] = 5,
+    max_body: Annotated[str, typer.Option(
+        "--max-body", metavar="SIZE", help="Largest request body.")] = "8M",
+    max_text: Annotated[int, typer.Option(
+        "--max-text", metavar="CHARS", help="Longest text of one event.")] = 262_144,
+    max_batch: Annotated[int, typer.Option(
+        "--max-batch", metavar="N", help="Most events in one batch.")] = 100_000,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", metavar="SECONDS", help="Model bindings' time per request; past it "
+        "`on_error` decides.")] = 1.0,
+    token_file: Annotated[Optional[Path], typer.Option(
+        "--token-file", metavar="FILE", help="Require this bearer token "
+        "[default: POLICYC_SERVE_TOKEN].")] = None,
+    watch_interval: Annotated[float, typer.Option(
+        "--watch-interval", metavar="SECONDS", help="How often bundle files are polled.")
+    ] = 1.0,
+    workers: Annotated[int, typer.Option(
+        "--workers", metavar="N", help="Threads running model bindings.")] = 2,
+    quiet: QuietOpt = False,
+    color: ColorOpt = None,
+) -> None:
+    """Serve decisions over HTTP, reloading bundles when their files change."""
+    from policyc.commands.serve import run_serve
+
+    raise typer.Exit(run_serve(
+        bundles, default=default, host=host, port=port, verify_key=list(verify_key or []),
+        decision_log=decision_log, log_text=log_text, log_max_bytes=log_max_bytes,
+        log_backups=log_backups, max_body=max_body, max_text=max_text, max_batch=max_batch,
+        timeout=timeout, token_file=token_file, watch_interval=watch_interval,
+        workers=workers))
+
+
+@app.command()
+def sign(
+    bundle: Annotated[Optional[Path], typer.Argument(metavar="BUNDLE",
+                                                     help="The bundle to sign.")] = None,
+    key: Annotated[Optional[Path], typer.Option(
+        "--key", "-k", metavar="PRIVATE_KEY", help="Ed25519 private key (PEM).")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", metavar="FILE", help="Write here [default: in place].")] = None,
+    generate_key: Annotated[Optional[Path], typer.Option(
+        "--generate-key", metavar="FILE", help="Write a new key pair (FILE, FILE.pub).")
+    ] = None,
+    quiet: QuietOpt = False,
+    color: ColorOpt = None,
+) -> None:
+    """Sign a bundle (Ed25519) so loads given `--verify-key` trust it."""
+    from policyc.commands.serve import run_sign
+
+    raise typer.Exit(run_sign(bundle, key, output, generate_key))
+
+
 def main() -> Any:
     """Console entry point: typer's usage errors already exit 2 (CLI.md)."""
     # A short-lived process holding a big policy's trees and decision maps: full

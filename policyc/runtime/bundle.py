@@ -267,6 +267,8 @@ class BundleData:
         self._arrays = arrays
         self._blobs = blobs
         self.source = source
+        #: id of the trusted key whose signature was verified (None: not verified)
+        self.signer: str | None = None
 
     def array(self, name: str) -> np.ndarray:
         try:

@@ -26,7 +26,7 @@ from typing import IO, Any
 import numpy as np
 from pydantic import ValidationError
 
-from policyc.runtime import consistency
+from policyc.runtime import consistency, signing
 from policyc.runtime.bundle import (
     DEFAULT_MAX_MEMBER_BYTES,
     MANIFEST,
@@ -241,7 +241,8 @@ def _npy(data: bytes, name: str, source: str) -> np.ndarray:
     return array.reshape(shape, order="F" if fortran else "C")
 
 
-def _read_zip(fp: IO[bytes], size: int, source: str, limit: int) -> BundleData:
+def _read_zip(fp: IO[bytes], size: int, source: str, limit: int, keys: Any = None
+              ) -> BundleData:
     """The loading steps, in order; every refusal is a `BundleError`."""
     count, directory = _end_records(fp, size, source)
     if count > MAX_MEMBERS or directory > MAX_DIRECTORY_BYTES:
@@ -252,11 +253,14 @@ def _read_zip(fp: IO[bytes], size: int, source: str, limit: int) -> BundleData:
         data, _ = _read_member(zf, infos[MANIFEST], source)
         manifest = _parse_manifest(data, source)
         del data
-        # A signature over `manifest.hash` would be verified here: before any other member
-        # is read, and `manifest.files` then pins every one of them.
+        # ---- signature (`signing.py`): before any other member is read; the signed
+        # `manifest.hash` and then `manifest.files` pin every one of them
+        signer = signing.verify(signing.read_signature(
+            zf, infos.get(signing.SIGNATURE_MEMBER), source), manifest.hash, keys, source)
+        # ---- end of signature
         listed = set(manifest.files)
-        if set(infos) - {MANIFEST} != listed:
-            odd = sorted((set(infos) - {MANIFEST}) ^ listed)
+        if set(infos) - {MANIFEST, signing.SIGNATURE_MEMBER} != listed:
+            odd = sorted((set(infos) - {MANIFEST, signing.SIGNATURE_MEMBER}) ^ listed)
             more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
             raise BundleError(f"{source}: entries do not match the manifest: "
                               f"{', '.join(odd[:5])}{more}")
@@ -274,19 +278,26 @@ def _read_zip(fp: IO[bytes], size: int, source: str, limit: int) -> BundleData:
                 blobs[name] = blob
             del blob
     consistency.check_tables(manifest, arrays, source)
-    return BundleData(manifest, arrays, blobs, source)
+    verified = BundleData(manifest, arrays, blobs, source)
+    verified.signer = signer
+    return verified
 
 
 def read_bundle(data: bytes, source: str = "<bytes>",
-                max_member_bytes: int | None = None) -> BundleData:
-    """Parse and verify bundle bytes (bounded; every hash; every table; see the module doc)."""
-    limit = member_limit(max_member_bytes)
-    return _guarded(lambda: _read_zip(io.BytesIO(data), len(data), source, limit), source)
+                max_member_bytes: int | None = None, verify_key: Any = None) -> BundleData:
+    """Parse and verify bundle bytes (bounded; every hash; every table; see the module doc).
+
+    `verify_key`: the trusted signing keys (`signing.resolve`: None takes
+    `POLICYC_VERIFY_KEY` when set, False never verifies)."""
+    limit, keys = member_limit(max_member_bytes), signing.resolve(verify_key)
+    return _guarded(lambda: _read_zip(io.BytesIO(data), len(data), source, limit, keys),
+                    source)
 
 
-def read_bundle_file(path: str | Path, max_member_bytes: int | None = None) -> BundleData:
+def read_bundle_file(path: str | Path, max_member_bytes: int | None = None,
+                     verify_key: Any = None) -> BundleData:
     """`read_bundle` on a file, read member by member (the file is never held whole)."""
-    limit = member_limit(max_member_bytes)
+    limit, keys = member_limit(max_member_bytes), signing.resolve(verify_key)
     try:
         fh = open(path, "rb")
     except OSError as err:
@@ -295,7 +306,8 @@ def read_bundle_file(path: str | Path, max_member_bytes: int | None = None) -> B
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise BundleError(f"cannot read bundle {path}: not a regular file")
-        return _guarded(lambda: _read_zip(fh, info.st_size, str(path), limit), str(path))
+        return _guarded(lambda: _read_zip(fh, info.st_size, str(path), limit, keys),
+                        str(path))
 
 
 def _guarded(read: Callable[[], BundleData], source: str) -> BundleData:

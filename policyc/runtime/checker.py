@@ -371,13 +371,17 @@ class Bundle:
 
     ``max_member_bytes``: the largest member (table or model) accepted once inflated;
     default `DEFAULT_MAX_MEMBER_BYTES` (1 GiB), or `MAX_MEMBER_ENV` when set.
+    ``verify_key``: trusted Ed25519 public keys (PEM files, or `signing.VerifyKeys`); a
+    bundle not signed by one of them is refused. None (default): the keys of
+    ``POLICYC_VERIFY_KEY`` when set; False: no signature check.
     """
 
     @staticmethod
-    def load(path: str | Path, max_member_bytes: int | None = None) -> Checker:
-        return Checker(read_bundle_file(path, max_member_bytes))
+    def load(path: str | Path, max_member_bytes: int | None = None,
+             verify_key: Any = None) -> Checker:
+        return Checker(read_bundle_file(path, max_member_bytes, verify_key))
 
     @staticmethod
     def from_bytes(data: bytes, source: str = "<bytes>",
-                   max_member_bytes: int | None = None) -> Checker:
-        return Checker(read_bundle(data, source, max_member_bytes))
+                   max_member_bytes: int | None = None, verify_key: Any = None) -> Checker:
+        return Checker(read_bundle(data, source, max_member_bytes, verify_key))
