@@ -11,7 +11,7 @@ from policyc.semantics.regions.space import Space
 def loosened_regions(child: FlatPolicy, parent: FlatPolicy) -> list[tuple[Difference, Space]]:
     """The regions where the child decides less restrictively than the parent alone, as
     `policyc diff PARENT CHILD` reports them (same regions, same count, same witnesses)."""
-    found = changed_regions(parent, child)
+    found = changed_regions(parent, child, kind="loosened")
     return [(d, found.space) for d in found.regions if change_kind(d) == "loosened"]
 
 

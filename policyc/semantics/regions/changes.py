@@ -35,14 +35,19 @@ def change_kind(d: Difference) -> str:
     return d.kind
 
 
-def changed_regions(old: FlatPolicy, new: FlatPolicy,
-                    budget: int | None = EXACT_BUDGET) -> Changes:
+def changed_regions(old: FlatPolicy, new: FlatPolicy, budget: int | None = EXACT_BUDGET,
+                    kind: str | None = None) -> Changes:
     """Every region where `new` decides differently from `old`, on one shared space,
-    merged so the report is small (`budget`: see `diff_maps`)."""
+    merged so the report is small (`budget`: see `diff_maps`). With `kind` (`loosened`,
+    …), only those regions: merging works on each (old, new) decision pair alone, so they
+    are exactly the rows of that kind the whole report has, without merging the others."""
     space = build_space([old, new])
     a = DecisionMap(old, space)
     b = DecisionMap(new, space)
-    return Changes(space, a, b, merge_regions(diff_maps(a, b, budget=budget), space, a, b))
+    diffs = diff_maps(a, b, budget=budget)
+    if kind is not None:
+        diffs = [d for d in diffs if change_kind(d) == kind]
+    return Changes(space, a, b, merge_regions(diffs, space, a, b))
 
 
 def region_text(region: dict[str, Any]) -> str:
