@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.golden import check_golden
 from typer.testing import CliRunner
 
 from policyc.cli import app
@@ -24,10 +25,7 @@ def test_diff_golden(case: str, fmt: str, suffix: str, update_golden: bool,
     result = CliRunner().invoke(app, ["diff", f"tests/golden/{case}/old.pol",
                                       f"tests/golden/{case}/new.pol", "--format", fmt])
     assert result.exit_code == 0, result.output
-    golden = ROOT / "tests/golden" / case / f"expected.{suffix}"
-    if update_golden or not golden.exists():
-        golden.write_text(result.output, encoding="utf-8")
-    assert result.output == golden.read_text(encoding="utf-8")
+    check_golden(ROOT / "tests/golden" / case / f"expected.{suffix}", result.output, update_golden)
 
 
 def test_diff_json_contract_and_gate(monkeypatch: pytest.MonkeyPatch) -> None:

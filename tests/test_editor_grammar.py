@@ -4,10 +4,10 @@ The oracle is the real lexer: every token lark's contextual lexer reads from eac
 and stdlib policy becomes an expected scope (keywords, actions, strategies, strings,
 numbers, comments, category paths, operators, punctuation), and VS Code's own TextMate
 engine (`vscode-textmate` + `vscode-oniguruma` from npm, pinned by
-editors/vscode/test/package-lock.json) must scope it so. A few files also have golden token
-streams in tests/golden/editors/ (`pytest --update-golden` rewrites them; a missing one
-fails). node and npm are required: `.ci/run` installs them when missing, and this test
-fails, never skips, without them.
+editors/vscode/test/package-lock.json) must scope it so. A few files also have golden
+token streams in tests/golden/editors/, compared here (`helpers.golden`: `pytest
+--update-golden` rewrites them; a missing one fails). node and npm are required: `.ci/run`
+installs them when missing, and this test fails, never skips, without them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
+from helpers.golden import check_golden
 from lark import Lark, Token
 
 from policyc.syntax.parse import grammar_path, parse_text
@@ -209,14 +210,11 @@ def _node_modules() -> Path:
     return folder / "node_modules"
 
 
-def _run_node(spec: dict[str, object], tmp_path: Path, update: bool = False
-              ) -> subprocess.CompletedProcess[str]:
+def _run_node(spec: dict[str, object], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
     env = {**os.environ, "NODE_PATH": str(_node_modules())}
     args = ["node", str(NODE_TEST / "tokenize.js"), str(spec_file)]
-    if update:
-        args.append("--update-golden")
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -224,10 +222,11 @@ def _spec(files: list[dict[str, object]]) -> dict[str, object]:
     return {"grammar": str(GRAMMAR), "files": files}
 
 
-def _entry(path: Path, golden: str | None = None) -> dict[str, object]:
+def _entry(path: Path, tokens_out: Path | None = None) -> dict[str, object]:
+    """One file for tokenize.js; it writes the token stream to `tokens_out` when given."""
     text = path.read_text(encoding="utf-8")
     return {"path": str(path), "display": path.relative_to(ROOT).as_posix(),
-            "golden": str(GOLDEN / f"{golden}.tokens") if golden else None,
+            "tokens_out": str(tokens_out) if tokens_out else None,
             "expect": expectations(text)}
 
 
@@ -261,25 +260,33 @@ def test_every_lark_keyword_is_a_textmate_keyword() -> None:
 def test_textmate_tokens(tmp_path: Path, update_golden: bool) -> None:
     """Every example and stdlib policy, plus one line per keyword, through vscode-textmate."""
     goldens = {path: name for name, path in GOLDEN_FILES.items()}
-    files = [_entry(p, goldens.get(p)) for p in [*POLICIES, FIXTURE]]
+    out = tmp_path / "tokens"
+    files = [_entry(p, out / f"{goldens[p]}.tokens" if p in goldens else None)
+             for p in [*POLICIES, FIXTURE]]
     probe = tmp_path / "keywords.pol"
     words = sorted(grammar_keywords())
     probe.write_text("".join(f"{w}\n" for w in words), encoding="utf-8")
-    files.append({"path": str(probe), "display": "<one line per keyword>", "golden": None,
+    files.append({"path": str(probe), "display": "<one line per keyword>", "tokens_out": None,
                   "expect": [[i + 1, 0, len(w), keyword_scope(w), f"keyword `{w}`"]
                              for i, w in enumerate(words)]})
     assert len(POLICIES) >= 19
-    proc = _run_node(_spec(files), tmp_path, update_golden)
+    proc = _run_node(_spec(files), tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "expected scopes checked: ok" in proc.stdout
+    for name in sorted(GOLDEN_FILES):
+        actual = (out / f"{name}.tokens").read_text(encoding="utf-8")
+        check_golden(GOLDEN / f"{name}.tokens", actual, update_golden)
 
 
 def test_missing_golden_fails(tmp_path: Path) -> None:
-    entry = _entry(ROOT / "examples" / "diff" / "v1.pol")
-    entry["golden"] = str(tmp_path / "nope.tokens")
-    proc = _run_node(_spec([entry]), tmp_path)
-    assert proc.returncode == 1
-    assert "missing golden token stream" in proc.stderr
+    """A token stream without its golden file fails (it is not created)."""
+    stream = tmp_path / "v1.tokens"
+    proc = _run_node(_spec([_entry(ROOT / "examples" / "diff" / "v1.pol", stream)]), tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert stream.read_text(encoding="utf-8").startswith("# TextMate tokens of examples/diff/v1.pol")
+    with pytest.raises(pytest.fail.Exception, match="--update-golden"):
+        check_golden(tmp_path / "nope.tokens", stream.read_text(encoding="utf-8"), update=False)
+    assert not (tmp_path / "nope.tokens").exists()
 
 
 def test_wrong_scope_fails(tmp_path: Path) -> None:

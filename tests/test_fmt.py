@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers.golden import check_golden
 from hypothesis import HealthCheck, given, settings
 from policy_text_gen import policies
 
@@ -68,12 +69,8 @@ def test_there_are_enough_golden_cases() -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str, update_golden: bool) -> None:
     source = (GOLDEN / f"{case}.pol").read_text(encoding="utf-8")
-    expected_path = GOLDEN / f"{case}.expected.pol"
     out = fmt(source)
-    if update_golden:
-        expected_path.write_text(out, encoding="utf-8")
-    assert expected_path.exists(), f"run `pytest --update-golden` to create {expected_path.name}"
-    assert out == expected_path.read_text(encoding="utf-8")
+    check_golden(GOLDEN / f"{case}.expected.pol", out, update_golden)
     assert format_text(out) == out  # the expected file is itself canonical
 
 

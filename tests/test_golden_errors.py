@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.golden import check_golden
 from typer.testing import CliRunner
 
 from policyc.cli import app
@@ -26,10 +27,7 @@ def test_bad_input(case: Path, update_golden: bool, monkeypatch: pytest.MonkeyPa
     assert f"--> {rel}:" in out  # file:line:col
     assert "^" in out  # caret under the source line
     assert "help:" in out
-    golden = case.with_suffix(".expected.txt")
-    if update_golden or not golden.exists():
-        golden.write_text(out, encoding="utf-8")
-    assert out == golden.read_text(encoding="utf-8")
+    check_golden(case.with_suffix(".expected.txt"), out, update_golden)
 
 
 def test_at_least_fifteen_cases() -> None:

@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers.golden import check_golden
 
 from policyc.diagnostics import Diagnostic
 from policyc.lint.config import LintConfig
@@ -174,11 +175,7 @@ def test_semantic_findings_carry_a_witness(code: str, in_repo: Path) -> None:
 def test_fire_rendering_matches_golden(code: str, in_repo: Path, update_golden: bool) -> None:
     program, diags = lint(fire_path(code))
     rendered = format_human(diags, program.sources)
-    expected = GOLDEN / code / "fire.expected.txt"
-    if update_golden:
-        expected.write_text(rendered, encoding="utf-8")
-    assert expected.is_file(), f"{expected} is missing: run `pytest --update-golden`"
-    assert rendered == expected.read_text(encoding="utf-8")
+    check_golden(GOLDEN / code / "fire.expected.txt", rendered, update_golden)
 
 
 # ---- POL201 across a hierarchy ----------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from helpers.golden import check_golden
 from jsonschema import Draft4Validator, FormatChecker
 from rich.console import Console
 
@@ -123,37 +124,26 @@ RULES = {
 }
 
 
-def check_golden(name: str, actual: str, update: bool) -> None:
-    path = GOLDEN / name
-    if update:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(actual, encoding="utf-8", newline="\n")
-        return
-    assert path.exists(), f"missing golden file {path}: run `pytest --update-golden`"
-    expected = path.read_text(encoding="utf-8")
-    assert actual == expected, f"{name} differs from its golden file (pytest --update-golden)"
-
-
 # ---- golden --------------------------------------------------------------------------------
 
 
 def test_human_golden(update_golden: bool) -> None:
-    check_golden("human.txt", format_human(DIAGNOSTICS, SOURCES), update_golden)
+    check_golden(GOLDEN / "human.txt", format_human(DIAGNOSTICS, SOURCES), update_golden)
 
 
 def test_lint_json_golden(update_golden: bool) -> None:
-    check_golden("lint.json", dumps(to_lint_json(DIAGNOSTICS)), update_golden)
+    check_golden(GOLDEN / "lint.json", dumps(to_lint_json(DIAGNOSTICS)), update_golden)
 
 
 def test_sarif_golden(update_golden: bool) -> None:
     sarif = to_sarif(DIAGNOSTICS, RULES)
     sarif["runs"][0]["tool"]["driver"]["version"] = "VERSION"  # golden survives releases
     sarif["runs"][0]["tool"]["driver"]["semanticVersion"] = "VERSION"
-    check_golden("lint.sarif", dumps(sarif), update_golden)
+    check_golden(GOLDEN / "lint.sarif", dumps(sarif), update_golden)
 
 
 def test_github_golden(update_golden: bool) -> None:
-    check_golden("github.txt", to_github(DIAGNOSTICS), update_golden)
+    check_golden(GOLDEN / "github.txt", to_github(DIAGNOSTICS), update_golden)
 
 
 # ---- human ---------------------------------------------------------------------------------
