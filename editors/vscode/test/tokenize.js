@@ -4,7 +4,7 @@
 //
 //   node tokenize.js SPEC.json
 //
-// SPEC.json (written by tests/test_editor_grammar.py from the real lark lexer):
+// SPEC.json (written by tests/editors/test_textmate_grammar.py from the real lark lexer):
 //   { "grammar": "<path of pol.tmLanguage.json>",
 //     "files": [ { "path": "<file to read>", "display": "<name in messages>",
 //                  "tokens_out": "<where to write the token stream>" | null,
