@@ -310,5 +310,5 @@ def test_zip64_end_records_are_read(chat: bytes, monkeypatch: pytest.MonkeyPatch
     assert b"PK\x06\x06" in data  # zip64 end records; say so in the end record's counts
     data = data[:-14] + b"\xff\xff\xff\xff" + data[-10:]
     assert Bundle.from_bytes(data).hash == Bundle.from_bytes(chat).hash
-    monkeypatch.setattr("policyc.runtime.bundle.MAX_MEMBERS", 3)
+    monkeypatch.setattr("policyc.runtime.bundle_reader.MAX_MEMBERS", 3)  # where it is read
     refused(data, f"declares {len(members(chat))} members")
