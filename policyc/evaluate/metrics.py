@@ -1,7 +1,7 @@
 """Metrics of decisions on labelled events, and release gates (LANGUAGE.md §6).
 
 Pure functions over plain data (no runtime, no I/O), so that every figure can be
-checked by hand on a small fixture (`tests/test_eval.py`).
+checked by hand on a small fixture (`tests/evaluate/test_eval.py`).
 
 Definitions (also in `docs/eval.md`):
 
