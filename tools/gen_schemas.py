@@ -6,7 +6,7 @@ never edit the files by hand::
     python tools/gen_schemas.py          # (re)write docs/schemas/*.schema.json
     python tools/gen_schemas.py --check  # exit 1 if a committed file is stale or missing
 
-``tests/test_schemas.py`` runs the check, so a change to a model that is not
+``tests/render/test_schemas.py`` runs the check, so a change to a model that is not
 regenerated fails the tests.
 """
 

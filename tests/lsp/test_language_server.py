@@ -18,7 +18,7 @@ import pytest
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60.0  # per step: generous for a loaded CI machine, but never forever
 T = TypeVar("T")
 

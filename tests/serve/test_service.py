@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.serve_process import REPO, Server
 
 from policyc.runtime.audit import FIELDS, comparable
 from policyc.runtime.bundle_signer import sign_bundle
 from policyc.runtime.signing import generate_key, load_private_key
-from tests.serve_process import REPO, Server
 
 
 def _compile(pol: Path) -> bytes:

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers.bundle_craft import reseal, unpack
 
 from policyc.runtime import Bundle, BundleError
 from policyc.runtime.bundle_signer import sign_bundle
@@ -21,9 +22,8 @@ from policyc.runtime.signing import (
     generate_key,
     load_private_key,
 )
-from tests.bundle_craft import reseal, unpack
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _compile(pol: Path) -> bytes:

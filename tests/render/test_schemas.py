@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "docs" / "schemas"
 KINDS = ("lint", "decision", "explain", "audit", "diff", "test", "eval", "rules", "compile",
          "bundle")

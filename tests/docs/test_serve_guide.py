@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests import doc_commands
-from tests.serve_process import REPO, Server
+from helpers.serve_process import REPO, Server
+
+from helpers import doc_commands
 
 PAGE = REPO / "docs" / "serve.md"
 SHOWN_URL = "http://127.0.0.1:8321"
