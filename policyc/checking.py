@@ -27,8 +27,7 @@ from policyc.inputs import is_stdin
 from policyc.runtime.audit import audit_record
 from policyc.runtime.bundle import BundleError
 from policyc.runtime.checker import Checker, InvalidEvent, RuntimeDecision
-from policyc.runtime.events import event_from_json
-from policyc.runtime.jsonl import BadLine, Tally, dumps_line, parse_line, read_lines
+from policyc.runtime.jsonl import BadLine, Tally, dumps_line
 
 #: A bad flag value or target: exit 2 with a message and a hint (the CLI's one kind).
 _Usage = UsageError
@@ -250,43 +249,13 @@ def decide_lines(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
     """Decide every JSON Lines event of `source`: a decision line to `out` (and an audit
     record to `audit`) for each good line, `report` for each bad one, nothing else.
 
-    Stops between two events when `stop.signum` is set. The tally always has
+    Stops between two chunks of lines (`runtime.stream`) when `stop.signum` is set; the
+    tally always has
     `lines == decided + skipped`.
     """
-    tally = Tally()
-    lines = read_lines(source)
-    while stop is None or not stop.signum:
-        if stop is not None:
-            try:
-                stop.reading = True
-                line = next(lines, None)
-            except _Interrupted:
-                break
-            finally:
-                stop.reading = False
-        else:
-            line = next(lines, None)
-        if line is None:
-            break
-        tally.lines += 1
-        if progress is not None:
-            progress(line.end)
-        try:
-            event_id, text, context, scores = event_from_json(parse_line(line))
-            d = checker.check(text=text, context=context, scores=scores)
-        except BadLine as exc:
-            tally.skipped += 1
-            report(exc)
-            continue
-        except InvalidEvent as exc:
-            tally.skipped += 1
-            report(BadLine(line.number, str(exc)))
-            continue
-        out.write(dumps_line({"id": event_id, **d.to_dict()}))
-        if audit is not None:
-            audit.write(dumps_line(audit_record(d, event_id)))
-        tally.decided += 1
-    return tally
+    from policyc.runtime.stream import decide_jsonl
+
+    return decide_jsonl(checker, source, out, audit, report, stop, progress, _Interrupted)
 
 
 def _run_batch(checker: Checker, input: Path, output: Path | None, audit_log: Path | None
