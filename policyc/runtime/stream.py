@@ -26,11 +26,11 @@ a stop between chunks leaves both ending on the same event.
 
 JSON is decoded with orjson (strict: NaN/Infinity, invalid UTF-8, lone surrogates and
 numbers out of double range are refused). Three things it does differently from the
-strict reader of `jsonl.py` are caught before a row is trusted: a run of 19 or more
-digits (orjson turns integers past 64 bits into floats) sends the line to the
-reference reader, and so does a line whose colons do not add up to its decoded keys
-plus the colons inside its decoded strings (a duplicate key, which orjson keeps the
-last of, always leaves an extra colon) or that escapes a character of U+0030-U+003F.
+strict reader of `jsonl.py` are caught before a row is trusted: a float of 9.2e18 or
+more (orjson turns integers past 64 bits into floats) sends the line to the strict
+reader, and so does a line whose colons do not add up to its decoded keys plus the
+colons inside its decoded strings (a duplicate key, which orjson keeps the last of,
+always leaves an extra colon) or that escapes a character of U+0030-U+003F.
 Any line orjson refuses is read again by the strict reader, which gives today's
 message.
 """
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -61,7 +60,9 @@ CHUNK_BYTES = 1 << 20
 COMBO_CACHE = 1 << 16
 
 _MISSING = object()
-_LONG_DIGITS = re.compile(rb"\d{19}")
+#: orjson reads an integer past 64 bits as a float: a float this large goes to the
+#: strict reader (which keeps the integer, or refuses a number out of double range)
+_BIG = 9.2e18
 _EVENT_KEYS = frozenset(("id", "text", "context", "scores"))
 _SCALAR_ID = (str, int, float)
 _loads = orjson.loads
@@ -246,7 +247,7 @@ class Engine:
                              else miss if v is _MISSING else nan for v in vals),
                             dtype=np.float64, count=n)
         p = np.searchsorted(self.dcuts[i], x, side="right").astype(np.int32)
-        bad = ~((x >= 0.0) & (x <= 1.0)) if score else np.isnan(x)
+        bad = ~((x >= 0.0) & (x <= 1.0)) if score else ~(np.abs(x) < _BIG)  # NaN too
         if bad.any():
             p[bad] = -1
         return p
@@ -343,21 +344,22 @@ class JsonlEngine(Engine):
         fast: list[int] = []
         objs: list[dict[str, Any]] = []
         ref: list[int] = []
-        loads, long_digits = _loads, _LONG_DIGITS.search
+        loads, keys = _loads, _EVENT_KEYS
         for k, raw in enumerate(raws):
-            if raw is None or long_digits(raw) or b"\\u003" in raw:
+            if raw is None or b"\\u003" in raw:
                 ref.append(k)
                 continue
             try:
                 obj = loads(raw)
-            except _JSONDecodeError:
-                ref.append(k)
-                continue
-            if type(obj) is dict and "text" not in obj and _plain(obj, raw):
-                fast.append(k)
-                objs.append(obj)
-            else:
-                ref.append(k)
+                if type(obj) is dict and "text" not in obj and obj.keys() <= keys and (
+                        raw.count(b":") == len(obj) + len(obj.get("context", _EMPTY))
+                        + len(obj.get("scores", _EMPTY)) or _plain(obj, raw)):
+                    fast.append(k)
+                    objs.append(obj)
+                    continue
+            except (_JSONDecodeError, TypeError):  # TypeError: `len` of a number
+                pass
+            ref.append(k)
         lines: list[Any] = [None] * n
         records: list[Any] = [None] * n if audit else []
         if objs:
@@ -388,11 +390,18 @@ class JsonlEngine(Engine):
         cols = Columns(n)
         ctxs = [o.get("context", _EMPTY) for o in objs]
         scs = [o.get("scores", _EMPTY) for o in objs]
+        ids = [o.get("id") for o in objs]
         cn, sn = self.context_names, self.score_names
         cols.bad |= ~np.fromiter((type(c) is dict and c.keys() <= cn for c in ctxs),
                                  dtype=np.bool_, count=n)
         cols.bad |= ~np.fromiter((type(s) is dict and s.keys() <= sn for s in scs),
                                  dtype=np.bool_, count=n)
+        # an event needs `context` or `scores`; an id is a string or a plain number (a
+        # float this large may be an integer past 64 bits, which orjson reads as a float)
+        cols.bad |= np.fromiter(
+            ((c is _EMPTY and s is _EMPTY) or not (type(x) is str or x is None or type(x) is int
+                                                  or type(x) is float and abs(x) < _BIG)
+             for c, s, x in zip(ctxs, scs, ids, strict=True)), dtype=np.bool_, count=n)
         if cols.bad.any():  # not objects: no `.get` below
             ctxs = [c if type(c) is dict else _EMPTY for c in ctxs]
             scs = [s if type(s) is dict else _EMPTY for s in scs]
@@ -411,12 +420,11 @@ class JsonlEngine(Engine):
         inverse, decided = self.combos(pieces, good if good.size < n else None)
         q = self.quoted
         for j, k in enumerate(good.tolist()):
-            o = objs[k]
             f = decided[inverse[j]]
             s = scs[k]
             sj = "{" + ", ".join([f"{q[a]}: {float(x)!r}" for a, x in s.items() if x]) + "}" \
                 if s else "{}"
-            ij = id_json(o.get("id"))
+            ij = id_json(ids[k])
             row = fast[k]
             lines[row] = '{"id": ' + ij + f.out_mid + sj + f.out_tail
             if audit:
@@ -429,18 +437,13 @@ _EMPTY: dict[str, Any] = {}
 
 
 def _plain(obj: dict[str, Any], raw: bytes) -> bool:
-    """A JSON object orjson read exactly as the strict reader would, shaped as an event
-    whose id is fine (no text; the values are checked as columns)."""
-    if not obj.keys() <= _EVENT_KEYS or ("context" not in obj and "scores" not in obj):
-        return False
+    """Whether orjson read `obj` exactly as the strict reader would, when the line has
+    more colons than keys: they must all be inside strings (a duplicate key always
+    leaves one more). Nested values are refused (the columns would refuse them)."""
     colons = len(obj)
-    if "id" in obj:
-        x = obj["id"]
-        t = type(x)
-        if t is str:
-            colons += x.count(":")
-        elif t is not int and t is not float:
-            return False
+    x = obj.get("id")
+    if type(x) is str:
+        colons += x.count(":")
     for key in ("context", "scores"):
         d = obj.get(key)
         if d is None:
@@ -449,8 +452,7 @@ def _plain(obj: dict[str, Any], raw: bytes) -> bool:
             return False
         colons += len(d)
         for a, v in d.items():
-            if ":" in a:
-                colons += a.count(":")
+            colons += a.count(":")
             t = type(v)
             if t is str:
                 colons += v.count(":")
