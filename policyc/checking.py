@@ -309,7 +309,17 @@ def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path |
             err.print(f"{name}:{bad.number}: skipped: {bad.message}", markup=False)
 
         stop = stack.enter_context(StopOnSignal())
-        tally = decide_lines(checker, source, out, audit, report, stop, advance)
+        from policyc.runtime import columns
+
+        if not is_stdin(input) and columns.is_parquet(input):  # docs/cli.md, Columnar input
+            sink = columns.ParquetOut(out) if output is not None and not to_stdout \
+                and output.suffix.lower() in (".parquet", ".pq") else out
+            try:
+                tally = columns.decide_parquet(checker, input, sink, audit, report, stop)
+            except columns.ColumnError as exc:
+                raise _Usage(str(exc), exc.help) from None
+        else:
+            tally = decide_lines(checker, source, out, audit, report, stop, advance)
         out.flush()
         if audit is not None:
             audit.flush()

@@ -142,6 +142,7 @@ class Columns:
     def __init__(self, n: int):
         self.n = n
         self.values: dict[str, Any] = {}  # variable name -> list or ndarray of values
+        self.pieces: dict[str, np.ndarray] = {}  # variable name -> pieces (-1: bad row)
         self.bad = np.zeros(n, dtype=np.bool_)  # rows for the reference path
 
 
@@ -159,6 +160,37 @@ class Fragments:
     floor: str | None
     matched: tuple[str, ...]
     errors: list[str]
+
+
+@dataclass
+class Decided:
+    """A chunk's decisions: `frags[index[k]]` is row k's (index -1: the row is bad, its
+    message in `errors`); rows the reference path decided with text have `redacted`."""
+
+    frags: list[Fragments]
+    index: np.ndarray
+    errors: dict[int, str] = field(default_factory=dict)
+    redacted: dict[int, tuple[str, list[tuple[int, int]]]] = field(default_factory=dict)
+    decisions: dict[int, Any] = field(default_factory=dict)  # row -> reference decision
+
+
+def fragments_of(d: Any) -> Fragments:
+    """The output fragments of a decision (`RuntimeDecision`)."""
+    dd = d.to_dict()
+    del dd["scores"]
+    errors = dd.pop("errors", [])
+    dd.pop("redacted", None)
+    dd.pop("spans", None)
+    rec = audit_record(d, None, time="", decision_id="")
+    for k in ("schema", "decision_id", "time", "id", "scores"):
+        del rec[k]
+    return Fragments(
+        out_mid=", " + json.dumps(dd, ensure_ascii=False)[1:-1] + ', "scores": ',
+        out_tail=(', "errors": ' + json.dumps(errors, ensure_ascii=False) if errors else "")
+        + "}\n",
+        audit_mid=", " + json.dumps(rec, ensure_ascii=False)[1:-1] + ', "scores": ',
+        action=d.action, argument=d.argument, rule=d.rule, winner=d.winner, floor=d.floor,
+        matched=tuple(d.matched), errors=list(errors))
 
 
 class Engine:
@@ -198,6 +230,11 @@ class Engine:
         ok = ~cols.bad
         out: list[np.ndarray] = []
         for i, var in enumerate(self.variables):
+            given = cols.pieces.get(var.name)
+            if given is not None:
+                ok &= given >= 0
+                out.append(given)
+                continue
             vals = cols.values.get(var.name)
             if vals is None:
                 if var.kind == "score":
@@ -289,30 +326,42 @@ class Engine:
         m = c.all_entries
         for i, p in enumerate(pieces):
             m &= c.bits[i][p]
-        d = c._decide(m, {}, [], None)
-        dd = d.to_dict()
-        del dd["scores"]
-        errors = dd.pop("errors", [])
-        rec = audit_record(d, None, time="", decision_id="")
-        for k in ("schema", "decision_id", "time", "id", "scores"):
-            del rec[k]
-        f = Fragments(
-            out_mid=", " + json.dumps(dd, ensure_ascii=False)[1:-1] + ', "scores": ',
-            out_tail=(', "errors": ' + json.dumps(errors, ensure_ascii=False) if errors else "")
-            + "}\n",
-            audit_mid=", " + json.dumps(rec, ensure_ascii=False)[1:-1] + ', "scores": ',
-            action=d.action, argument=d.argument, rule=d.rule, winner=d.winner, floor=d.floor,
-            matched=tuple(d.matched), errors=list(errors))
+        f = fragments_of(c._decide(m, {}, [], None))
         if len(self._combos) >= COMBO_CACHE:
             self._combos.clear()
         self._combos[pieces] = f
         return f
 
-    # ---- the reference path ----------------------------------------------------------------
+    # ---- any columns: combinations, then the reference path ---------------------------------
 
-    def reference(self, event_id: Any, text: Any, context: Any, scores: Any) -> Any:
-        """The per-event decision (raises `InvalidEvent` as `check` does)."""
-        return self.checker.check(text=text, context=context, scores=scores)
+    def decide(self, cols: Columns, event: Callable[[int], tuple[Any, Any, Any, Any]]
+               ) -> Decided:
+        """Decide the rows of `cols`; a row not ok goes to `event(k)` (its `(id, text,
+        context, scores)`, or `BadLine`/`InvalidEvent`) and `Checker.check`."""
+        ok, pieces = self.pieces(cols)
+        good = np.flatnonzero(ok)
+        index = np.full(cols.n, -1, dtype=np.intp)
+        frags: list[Fragments] = []
+        if good.size:
+            inverse, frags = self.combos(pieces, good if good.size < cols.n else None)
+            index[good] = inverse
+        out = Decided(frags, index)
+        for k in np.flatnonzero(~ok).tolist():
+            try:
+                _, text, context, scores = event(k)
+                d = self.checker.check(text=text, context=context, scores=scores)
+            except BadLine as exc:
+                out.errors[k] = exc.message
+                continue
+            except InvalidEvent as exc:
+                out.errors[k] = str(exc)
+                continue
+            index[k] = len(frags)
+            frags.append(fragments_of(d))
+            out.decisions[k] = d
+            if d.redacted is not None:
+                out.redacted[k] = (d.redacted, list(d.spans))
+        return out
 
 
 def id_json(x: Any) -> str:
