@@ -32,7 +32,10 @@ def _event(r: dict[str, Any]) -> dict[str, Any]:
     ev: dict[str, Any] = {"context": {}, "scores": {}}
     if "id" in r:
         ev["id"] = r["id"]
-    for k, v in r.items():
+    for k in COLUMNS:  # in column order (the order `scores` is written in)
+        if k not in r:
+            continue
+        v = r[k]
         head, _, rest = k.partition(".")
         if head in ("context", "scores"):
             ev[head][rest] = v
