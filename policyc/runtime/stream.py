@@ -240,19 +240,19 @@ class Engine:
                 if var.kind == "score":
                     out.append(np.full(n, self.zero_piece[i], dtype=np.int32))
                     continue
-                p = self.missing_piece[i]
-                if p < 0:
+                miss = self.missing_piece[i]
+                if miss < 0:
                     ok[:] = False
-                out.append(np.full(n, max(p, 0), dtype=np.int32))
+                out.append(np.full(n, max(miss, 0), dtype=np.int32))
                 continue
             if var.kind == "enum":
-                p = self._enum(i, vals, n)
+                col = self._enum(i, vals, n)
             elif var.kind == "bool":
-                p = self._bool(i, vals, n)
+                col = self._bool(i, vals, n)
             else:
-                p = self._numeric(i, vals, n)
-            ok &= p >= 0
-            out.append(p)
+                col = self._numeric(i, vals, n)
+            ok &= col >= 0
+            out.append(col)
         return ok, out
 
     def _enum(self, i: int, vals: Any, n: int) -> np.ndarray:
@@ -387,28 +387,60 @@ class ChunkResult:
 class JsonlEngine(Engine):
     """JSON Lines chunks to decision lines and audit records."""
 
+    def columns(self, objs: list[dict[str, Any]]) -> tuple[Columns, list[Any], list[Any]]:
+        """Columns of decoded events (`trusted`), with each row's scores and id."""
+        n = len(objs)
+        cols = Columns(n)
+        ctxs = [o.get("context", _EMPTY) for o in objs]
+        scs = [o.get("scores", _EMPTY) for o in objs]
+        ids = [o.get("id") for o in objs]
+        cn, sn = self.context_names, self.score_names
+        cols.bad |= ~np.fromiter((type(c) is dict and c.keys() <= cn for c in ctxs),
+                                 dtype=np.bool_, count=n)
+        cols.bad |= ~np.fromiter((type(s) is dict and s.keys() <= sn for s in scs),
+                                 dtype=np.bool_, count=n)
+        # an event needs `context` or `scores`; an id is a string or a plain number (a
+        # float this large may be an integer past 64 bits, which orjson reads as a float)
+        cols.bad |= np.fromiter(
+            ((c is _EMPTY and s is _EMPTY) or not (type(x) is str or x is None or type(x) is int
+                                                  or type(x) is float and abs(x) < _BIG)
+             for c, s, x in zip(ctxs, scs, ids, strict=True)), dtype=np.bool_, count=n)
+        if cols.bad.any():  # not objects: no `.get` below
+            ctxs = [c if type(c) is dict else _EMPTY for c in ctxs]
+            scs = [s if type(s) is dict else _EMPTY for s in scs]
+        for i in self.context_vars:
+            name = self.variables[i].name
+            cols.values[name] = [c.get(name, _MISSING) for c in ctxs]
+        for i in self.score_vars:
+            name = self.variables[i].name
+            cols.values[name] = [s.get(name, _MISSING) for s in scs]
+        return cols, scs, ids
+
+    def decide_chunk_columns(self, chunk: Chunk) -> Decided:
+        """A chunk as `Decided` (for `replay`): the same trust rules as `decide_chunk`."""
+        rows, objs = trusted(chunk.raws)
+        cols, _, _ = self.columns(objs)
+        full = Columns(len(chunk.raws))
+        full.bad[:] = True
+        pos = np.array(rows, dtype=np.intp)
+        full.bad[pos] = cols.bad
+        for name, vals in cols.values.items():
+            col: list[Any] = [_MISSING] * full.n
+            for j, k in enumerate(rows):
+                col[k] = vals[j]
+            full.values[name] = col
+
+        def event(k: int) -> tuple[Any, Any, Any, Any]:
+            raw = chunk.raws[k]
+            line = Line(chunk.first + k, raw or b"", 0, raw is None)
+            return event_from_json(parse_line(line))  # type: ignore[no-any-return]
+        return self.decide(full, event)
+
     def decide_chunk(self, chunk: Chunk, audit: bool) -> ChunkResult:
         raws = chunk.raws
         n = len(raws)
-        fast: list[int] = []
-        objs: list[dict[str, Any]] = []
-        ref: list[int] = []
-        loads, keys = _loads, _EVENT_KEYS
-        for k, raw in enumerate(raws):
-            if raw is None or b"\\u003" in raw:
-                ref.append(k)
-                continue
-            try:
-                obj = loads(raw)
-                if type(obj) is dict and "text" not in obj and obj.keys() <= keys and (
-                        raw.count(b":") == len(obj) + len(obj.get("context", _EMPTY))
-                        + len(obj.get("scores", _EMPTY)) or _plain(obj, raw)):
-                    fast.append(k)
-                    objs.append(obj)
-                    continue
-            except (_JSONDecodeError, TypeError):  # TypeError: `len` of a number
-                pass
-            ref.append(k)
+        fast, objs = trusted(raws)
+        ref = sorted(set(range(n)) - set(fast)) if len(fast) < n else []
         lines: list[Any] = [None] * n
         records: list[Any] = [None] * n if audit else []
         if objs:
@@ -436,30 +468,7 @@ class JsonlEngine(Engine):
     def _fast(self, fast: list[int], objs: list[dict[str, Any]], lines: list[Any],
               records: list[Any], ref: list[int], audit: bool) -> None:
         n = len(objs)
-        cols = Columns(n)
-        ctxs = [o.get("context", _EMPTY) for o in objs]
-        scs = [o.get("scores", _EMPTY) for o in objs]
-        ids = [o.get("id") for o in objs]
-        cn, sn = self.context_names, self.score_names
-        cols.bad |= ~np.fromiter((type(c) is dict and c.keys() <= cn for c in ctxs),
-                                 dtype=np.bool_, count=n)
-        cols.bad |= ~np.fromiter((type(s) is dict and s.keys() <= sn for s in scs),
-                                 dtype=np.bool_, count=n)
-        # an event needs `context` or `scores`; an id is a string or a plain number (a
-        # float this large may be an integer past 64 bits, which orjson reads as a float)
-        cols.bad |= np.fromiter(
-            ((c is _EMPTY and s is _EMPTY) or not (type(x) is str or x is None or type(x) is int
-                                                  or type(x) is float and abs(x) < _BIG)
-             for c, s, x in zip(ctxs, scs, ids, strict=True)), dtype=np.bool_, count=n)
-        if cols.bad.any():  # not objects: no `.get` below
-            ctxs = [c if type(c) is dict else _EMPTY for c in ctxs]
-            scs = [s if type(s) is dict else _EMPTY for s in scs]
-        for i in self.context_vars:
-            name = self.variables[i].name
-            cols.values[name] = [c.get(name, _MISSING) for c in ctxs]
-        for i in self.score_vars:
-            name = self.variables[i].name
-            cols.values[name] = [s.get(name, _MISSING) for s in scs]
+        cols, scs, ids = self.columns(objs)
         ok, pieces = self.pieces(cols)
         good = np.flatnonzero(ok)
         if good.size < n:
@@ -483,6 +492,27 @@ class JsonlEngine(Engine):
 
 
 _EMPTY: dict[str, Any] = {}
+
+
+def trusted(raws: Sequence[bytes | None]) -> tuple[list[int], list[dict[str, Any]]]:
+    """The lines orjson reads exactly as the strict reader would, as text-less events
+    (their positions, their values); every other line takes the reference path."""
+    fast: list[int] = []
+    objs: list[dict[str, Any]] = []
+    loads, keys = _loads, _EVENT_KEYS
+    for k, raw in enumerate(raws):
+        if raw is None or b"\\u003" in raw:
+            continue
+        try:
+            obj = loads(raw)
+            if type(obj) is dict and "text" not in obj and obj.keys() <= keys and (
+                    raw.count(b":") == len(obj) + len(obj.get("context", _EMPTY))
+                    + len(obj.get("scores", _EMPTY)) or _plain(obj, raw)):
+                fast.append(k)
+                objs.append(obj)
+        except (_JSONDecodeError, TypeError):  # TypeError: `len` of a number
+            pass
+    return fast, objs
 
 
 def _plain(obj: dict[str, Any], raw: bytes) -> bool:
