@@ -34,8 +34,9 @@ BATCH_ROWS = 1 << 18
 LABEL_COLUMNS = frozenset(("label", "categories", "expect", "group"))
 _MAGIC = b"PAR1"
 
-OUTPUT_SCHEMA_FIELDS = [("row", pa.int64()), ("action", pa.string()), ("argument", pa.string()),
-                        ("rule", pa.string()), ("winner", pa.string()), ("floor", pa.string()),
+_DICT = pa.dictionary(pa.int32(), pa.string())
+OUTPUT_SCHEMA_FIELDS = [("row", pa.int64()), ("action", _DICT), ("argument", _DICT),
+                        ("rule", _DICT), ("winner", _DICT), ("floor", _DICT),
                         ("matched", pa.list_(pa.string())), ("errors", pa.list_(pa.string())),
                         ("redacted", pa.string())]
 
@@ -146,24 +147,33 @@ def output_table(d: Decided, rows: np.ndarray, ids: pa.Array | None) -> pa.Table
     """The decided rows (`rows`: their 0-based positions in the batch) as columns."""
     keep = d.index >= 0
     pos = np.flatnonzero(keep)
-    take = pa.array(d.index[pos])
+    idx = pa.array(d.index[pos].astype(np.int32))
     f = d.frags
 
-    def col(values: list[Any], t: pa.DataType) -> pa.Array:
-        return pa.array(values, type=t).take(take)
+    def col(values: list[str | None]) -> pa.Array:  # dictionary-encoded: few distinct values
+        uniq = sorted({v for v in values if v is not None})
+        at = {v: k for k, v in enumerate(uniq)}
+        lut = np.array([at.get(v, -1) if v is not None else -1 for v in values] or [-1],
+                       dtype=np.int32)
+        ind = lut[d.index[pos]]
+        return pa.DictionaryArray.from_arrays(pa.array(ind, mask=ind < 0),
+                                              pa.array(uniq, type=pa.string()))
+
+    def lists(values: list[list[str]]) -> pa.Array:
+        return pa.array(values, type=pa.list_(pa.string())).take(idx)
 
     red = None
     if d.redacted:
         red = pa.array([d.redacted.get(k, (None,))[0] for k in pos.tolist()], type=pa.string())
     data = {
         "row": pa.array(rows[pos] + 1, type=pa.int64()),
-        "action": col([x.action for x in f], pa.string()),
-        "argument": col([x.argument for x in f], pa.string()),
-        "rule": col([x.rule for x in f], pa.string()),
-        "winner": col([x.winner for x in f], pa.string()),
-        "floor": col([x.floor for x in f], pa.string()),
-        "matched": col([list(x.matched) for x in f], pa.list_(pa.string())),
-        "errors": col([x.errors for x in f], pa.list_(pa.string())),
+        "action": col([x.action for x in f]),
+        "argument": col([x.argument for x in f]),
+        "rule": col([x.rule for x in f]),
+        "winner": col([x.winner for x in f]),
+        "floor": col([x.floor for x in f]),
+        "matched": lists([list(x.matched) for x in f]),
+        "errors": lists([x.errors for x in f]),
         "redacted": red if red is not None else pa.nulls(len(pos), pa.string()),
     }
     table = pa.table(data)
@@ -173,18 +183,35 @@ def output_table(d: Decided, rows: np.ndarray, ids: pa.Array | None) -> pa.Table
 
 
 class ParquetOut:
-    """A Parquet writer opened at the first table (its `id` type comes from the input)."""
+    """A Parquet writer opened at the first table (its `id` type comes from the input).
+
+    Tables are written in a worker thread (pyarrow releases the GIL while it encodes), one
+    at a time and in order, while the next batch is decided."""
 
     def __init__(self, sink: Any):
         self.sink = sink
         self.writer: pq.ParquetWriter | None = None
+        self._pool: Any = None
+        self._pending: Any = None
 
     def write(self, table: pa.Table) -> None:
         if self.writer is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self.writer = pq.ParquetWriter(self.sink, table.schema)
-        self.writer.write_table(table)
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="policyc-parquet")
+        self._wait()
+        self._pending = self._pool.submit(self.writer.write_table, table)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # a write error surfaces here
 
     def close(self, empty_id: pa.DataType | None = None) -> None:
+        self._wait()
+        if self._pool is not None:
+            self._pool.shutdown()
         if self.writer is None:  # no row decided: an empty file with the columns
             fields = list(OUTPUT_SCHEMA_FIELDS)
             if empty_id is not None:

@@ -303,7 +303,16 @@ class Engine:
             for p, size in zip(cols[1:], self.sizes[1:], strict=True):
                 key *= size
                 key += p
-            uniq, inverse = np.unique(key, return_inverse=True)
+            space = math.prod(self.sizes)
+            if space <= (1 << 22):  # a small key space: O(n) with a lookup table
+                seen = np.zeros(space, dtype=np.bool_)
+                seen[key] = True
+                uniq = np.flatnonzero(seen)
+                remap = np.zeros(space, dtype=np.intp)
+                remap[uniq] = np.arange(uniq.size)
+                inverse = remap[key]
+            else:
+                uniq, inverse = np.unique(key, return_inverse=True)
             decided = [self._fragments(self._unhorner(int(k))) for k in uniq]
         else:
             stacked = np.stack(cols, axis=1)
