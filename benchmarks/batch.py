@@ -54,7 +54,7 @@ def write_jsonl(path: Path, n: int) -> None:
     with path.open("w") as fh:
         for k in range(0, n, 10_000):
             fh.write("".join(
-                '{"id": "e%d", "scores": {"%s": %r}}\n' % (j, CATS[j % 2], round(rnd.random(), 3))
+                f'{{"id": "e{j}", "scores": {{"{CATS[j % 2]}": {round(rnd.random(), 3)!r}}}}}\n'
                 for j in range(k, min(n, k + 10_000))))
 
 
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         dt, mb = run(["check", str(bundle), "--input", str(pf), "--output",
                       str(folder / "o.parquet")])
         show(f"policyc check --input Parquet ({size:,})", size, dt, mb)
-        show(f"  same, start-up excluded", size, dt - start)
+        show("  same, start-up excluded", size, dt - start)
 
     if a.text_events:
         from policyc import datasets  # noqa: F401  (the default classifier's corpus)

@@ -32,12 +32,15 @@ def run_replay(target: Path, events: Path, against: Path | None, engine: str, js
         old = load_target(against, path) if against is not None else None
 
         def report(bad: BadLine) -> None:
-            err.print(f"{events}:{bad.number}: skipped: {bad.message}", markup=False)
+            where = f"{events}:{bad.number}" if bad.number else str(events)
+            err.print(f"{where}: skipped: {bad.message}", markup=False)
 
         if engine == "ray":
             from policyc.runtime.ray_engine import replay_ray
 
-            counts = replay_ray(events, new, old, report, limit)
+            counts = replay_ray(events, target_bytes(target, path),
+                                target_bytes(against, path) if against is not None else None,
+                                report, limit)
         else:
             counts = replay(events, new, old, report, limit)
     except ColumnError as exc:
@@ -74,3 +77,21 @@ def run_replay(target: Path, events: Path, against: Path | None, engine: str, js
             err.print(f"{counts.skipped} row(s) skipped", markup=False)
         return 1
     return 0
+
+
+def target_bytes(target: Path, path: list[Path]) -> bytes:
+    """The bundle bytes of a target (a bundle file, or a policy compiled in memory): what
+    `--engine ray` ships to its workers."""
+    from policyc.inputs import is_bundle
+    from policyc.semantics.loader import named_policy
+
+    target = named_policy(target, path) or target
+    if is_bundle(target):
+        return target.read_bytes()
+    from policyc.compile.pipeline import compile_program
+    from policyc.inputs import load_inputs
+
+    state = compile_program(load_inputs([target], list(path)))
+    if state.bundle is None:
+        raise UsageError(f"{target} could not be compiled")
+    return state.bundle  # type: ignore[no-any-return]
