@@ -30,7 +30,7 @@ from policyc.runtime.jsonl import BadLine, Tally, dumps_line
 from policyc.runtime.stream import Columns, Decided, Engine, Interrupted, id_json
 
 #: Rows decided at a time.
-BATCH_ROWS = 1 << 18
+BATCH_ROWS = 1 << 17
 LABEL_COLUMNS = frozenset(("label", "categories", "expect", "group"))
 _MAGIC = b"PAR1"
 
