@@ -176,8 +176,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
-    from policyc.compile.pipeline import compile_program
     from policyc.commands.inputs import load_inputs
+    from policyc.compile.pipeline import compile_program
 
     rnd = random.Random(1)
     work = Path(tempfile.mkdtemp(prefix="policyc-serve-bench-"))

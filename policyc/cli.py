@@ -481,6 +481,34 @@ def sign(
     raise typer.Exit(run_sign(bundle, key, output, generate_key))
 
 
+@app.command()
+def replay(
+    target: TargetArg,
+    events: Annotated[Path, typer.Argument(
+        metavar="EVENTS", help="Logged events: JSON Lines or Parquet.")],
+    against: Annotated[Optional[Path], typer.Option(
+        "--against", metavar="OLD", help="Count what changes against this policy or bundle.")
+    ] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", metavar="ENGINE", help="local (default) or ray (`policyc[ray]`).")
+    ] = "local",
+    format: FormatOpt = OutFormat.text,
+    fail_on: Annotated[Optional[DiffFailOn], typer.Option(
+        "--fail-on", metavar="CHANGE",
+        help="Exit 1 when a row is loosened (`loosened`) or changes at all (`any`).")] = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", metavar="N", help="Flipped rows listed (counts cover all).")] = 20,
+    path: PathOpt = None,
+    quiet: QuietOpt = False,
+    color: ColorOpt = None,
+) -> None:
+    """Decide logged events under a policy; with --against, count what changes."""
+    from policyc.commands.replay import run_replay
+
+    raise typer.Exit(run_replay(target, events, against, engine, format is OutFormat.json,
+                                fail_on.value if fail_on else None, limit, list(path or [])))
+
+
 def main() -> Any:
     """Console entry point: typer's usage errors already exit 2 (CLI.md)."""
     # A short-lived process holding a big policy's trees and decision maps: full

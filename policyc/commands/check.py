@@ -20,10 +20,11 @@ from typing import IO, Any
 from policyc.commands.console import UsageError, console, quiet
 from policyc.commands.event_flags import INPUT_ERRORS, decide_one, input_failure
 from policyc.commands.inputs import is_stdin, load_target
+from policyc.runtime import columns
 from policyc.runtime.audit import audit_record
-from policyc.runtime.checker import Checker, InvalidEvent, RuntimeDecision
-from policyc.runtime.events import event_from_json
-from policyc.runtime.jsonl import BadLine, Tally, dumps_line, parse_line, read_lines
+from policyc.runtime.checker import Checker, RuntimeDecision
+from policyc.runtime.jsonl import BadLine, Tally, dumps_line
+from policyc.runtime.stream import decide_jsonl
 
 
 def _line(d: RuntimeDecision) -> str:
@@ -116,43 +117,10 @@ def decide_lines(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
     """Decide every JSON Lines event of `source`: a decision line to `out` (and an audit
     record to `audit`) for each good line, `report` for each bad one, nothing else.
 
-    Stops between two events when `stop.signum` is set. The tally always has
-    `lines == decided + skipped`.
+    Stops between two chunks of lines (`runtime.stream`) when `stop.signum` is set; the
+    tally always has `lines == decided + skipped`.
     """
-    tally = Tally()
-    lines = read_lines(source)
-    while stop is None or not stop.signum:
-        if stop is not None:
-            try:
-                stop.reading = True
-                line = next(lines, None)
-            except _Interrupted:
-                break
-            finally:
-                stop.reading = False
-        else:
-            line = next(lines, None)
-        if line is None:
-            break
-        tally.lines += 1
-        if progress is not None:
-            progress(line.end)
-        try:
-            event_id, text, context, scores = event_from_json(parse_line(line))
-            d = checker.check(text=text, context=context, scores=scores)
-        except BadLine as exc:
-            tally.skipped += 1
-            report(exc)
-            continue
-        except InvalidEvent as exc:
-            tally.skipped += 1
-            report(BadLine(line.number, str(exc)))
-            continue
-        out.write(dumps_line({"id": event_id, **d.to_dict()}))
-        if audit is not None:
-            audit.write(dumps_line(audit_record(d, event_id)))
-        tally.decided += 1
-    return tally
+    return decide_jsonl(checker, source, out, audit, report, stop, progress, _Interrupted)
 
 
 def _run_batch(checker: Checker, input: Path, output: Path | None, audit_log: Path | None
@@ -206,7 +174,15 @@ def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path |
             err.print(f"{name}:{bad.number}: skipped: {bad.message}", markup=False)
 
         stop = stack.enter_context(StopOnSignal())
-        tally = decide_lines(checker, source, out, audit, report, stop, advance)
+        if not is_stdin(input) and columns.is_parquet(input):  # docs/cli.md, Columnar input
+            sink = columns.ParquetOut(out) if output is not None and not to_stdout \
+                and output.suffix.lower() in (".parquet", ".pq") else out
+            try:
+                tally = columns.decide_parquet(checker, input, sink, audit, report, stop)
+            except columns.ColumnError as exc:
+                raise UsageError(str(exc), exc.help) from None
+        else:
+            tally = decide_lines(checker, source, out, audit, report, stop, advance)
         out.flush()
         if audit is not None:
             audit.flush()

@@ -23,16 +23,25 @@ def _modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
-def _is_diagnostic_class(func: ast.expr) -> bool:
+def _foreign_names(tree: ast.Module) -> set[str]:
+    """Names bound to other libraries' modules (`from lsprotocol import types as lsp`):
+    their `Diagnostic` is not policyc's."""
+    return {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            and (node.module or "").split(".")[0] not in ("policyc", "") for a in node.names}
+
+
+def _is_diagnostic_class(func: ast.expr, foreign: set[str]) -> bool:
     return (isinstance(func, ast.Name) and func.id == "Diagnostic") or (
-        isinstance(func, ast.Attribute) and func.attr == "Diagnostic")
+        isinstance(func, ast.Attribute) and func.attr == "Diagnostic"
+        and not (isinstance(func.value, ast.Name) and func.value.id in foreign))
 
 
 def _direct_constructions(path: Path, root: Path = REPO) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    foreign = _foreign_names(tree)
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _is_diagnostic_class(node.func):
+        if isinstance(node, ast.Call) and _is_diagnostic_class(node.func, foreign):
             keywords = sorted(k.arg for k in node.keywords if k.arg)
             found.append(f"{path.relative_to(root)}:{node.lineno} Diagnostic({', '.join(keywords)})")
     return found
@@ -51,6 +60,10 @@ def test_the_check_sees_a_hard_coded_severity(tmp_path: Path) -> None:
     bad.write_text("from policyc import diagnostics\n"
                    "d = diagnostics.Diagnostic(code='POL101', severity='warning', message='m')\n")
     assert _direct_constructions(bad, tmp_path) == ["bad.py:2 Diagnostic(code, message, severity)"]
+    other = tmp_path / "lsp.py"  # another library's Diagnostic is not policyc's
+    other.write_text("from lsprotocol import types as lsp\n"
+                     "d = lsp.Diagnostic(range=None, message='m')\n")
+    assert _direct_constructions(other, tmp_path) == []
 
 
 def _codes_used() -> dict[str, list[str]]:

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers.serve_process import REPO, Server
-
 from helpers import doc_commands
+from helpers.serve_process import REPO, Server
 
 PAGE = REPO / "docs" / "serve.md"
 SHOWN_URL = "http://127.0.0.1:8321"

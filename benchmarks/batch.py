@@ -1,0 +1,193 @@
+"""Batch throughput of `policyc check --input` against the vectorized core (issue 15).
+
+Plain script::
+
+    python benchmarks/batch.py [--jsonl-events 1000000] [--parquet-events 10000000]
+                               [--text-events 2000] [--folder DIR]
+
+Reports, in one run, on score-only events of a two-rule policy:
+
+* `check_batch` in-process (the ceiling: columns already in memory);
+* a bare `json.loads` pass over the JSONL file (what reading JSON costs at least);
+* `policyc check --input FILE.jsonl --output OUT.jsonl`, end to end (fresh process);
+* `policyc check --input FILE.parquet --output OUT.parquet`, end to end and with the
+  start-up (the same command on a 1-row file) subtracted;
+* peak RSS of each `policyc` process (its own, from `wait4`), at 1/10 and at full size;
+* text events through the default classifier: `policyc check --input` against
+  `Bindings.scores_batch` + `check_batch` in-process on the same texts.
+
+Goals: JSONL >= 300 k events/s and within 2.5x of the `json.loads` pass; Parquet >= 3 M
+events/s start-up excluded; peak memory <= 200 MB, flat in the input size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+POLICY = """policy bench.two version "1" {
+  owner "bench"
+  categories { hate, self_harm { intent } }
+  threshold default 0.5
+  resolve most-restrictive
+  default allow
+  rule r1: refuse when hate
+  rule r2: redirect("help") when self_harm.intent
+}
+"""
+CATS = ("hate", "self_harm.intent")
+
+
+def write_jsonl(path: Path, n: int) -> None:
+    rnd = random.Random(1)
+    with path.open("w") as fh:
+        for k in range(0, n, 10_000):
+            fh.write("".join(
+                f'{{"id": "e{j}", "scores": {{"{CATS[j % 2]}": {round(rnd.random(), 3)!r}}}}}\n'
+                for j in range(k, min(n, k + 10_000))))
+
+
+def write_parquet(path: Path, n: int) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(1)
+    with pq.ParquetWriter(path, pa.schema([("id", pa.int64()), ("scores.hate", pa.float64()),
+                                           ("scores.self_harm.intent", pa.float64())])) as w:
+        for k in range(0, n, 1 << 20):
+            m = min(n, k + (1 << 20)) - k
+            x = np.round(rng.random(m), 3)
+            odd = np.arange(k, k + m) % 2 == 1
+            w.write_table(pa.table({"id": np.arange(k, k + m),
+                                    "scores.hate": np.where(odd, x, 0.0),
+                                    "scores.self_harm.intent": np.where(odd, 0.0, x)}))
+
+
+def run(args: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one fresh `policyc` process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "policyc", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    dt = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"policyc {' '.join(args)} failed: {proc.stderr.read().decode()}")
+    return dt, usage.ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--jsonl-events", type=int, default=1_000_000)
+    ap.add_argument("--parquet-events", type=int, default=10_000_000)
+    ap.add_argument("--text-events", type=int, default=2_000)
+    ap.add_argument("--folder", type=Path, default=None)
+    a = ap.parse_args(argv)
+    folder = a.folder or Path(tempfile.mkdtemp(prefix="policyc-batch-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    pol = folder / "two.pol"
+    pol.write_text(POLICY)
+    bundle = folder / "two.pbundle"
+    subprocess.run([sys.executable, "-m", "policyc", "compile", str(pol), "-o", str(bundle)],
+                   check=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                   capture_output=True)
+    rows: list[tuple[str, str]] = []
+
+    def show(what: str, n: int, dt: float, mb: float | None = None) -> None:
+        rate = f"{n / dt / 1e3:,.0f} k/s" if dt > 0 else "-"
+        rows.append((what, f"{n:>11,}  {dt:7.2f} s  {rate:>12}" + (f"  {mb:6.0f} MB" if mb else "")))
+        print(f"{what:58} {rows[-1][1]}", flush=True)
+
+    # the ceiling: check_batch in-process
+    import numpy as np
+
+    from policyc.runtime import Bundle
+
+    chk = Bundle.load(bundle)
+    n = a.jsonl_events
+    x = np.round(np.random.default_rng(1).random(n), 3)
+    odd = np.arange(n) % 2 == 1
+    cols = {"hate": np.where(odd, x, 0.0), "self_harm.intent": np.where(odd, 0.0, x)}
+    t = time.perf_counter()
+    chk.check_batch({}, cols)
+    show("check_batch in-process (ceiling)", n, time.perf_counter() - t)
+
+    for size in (n // 10, n):
+        jl = folder / f"s{size}.jsonl"
+        if not jl.exists():
+            write_jsonl(jl, size)
+        if size == n:
+            t = time.perf_counter()
+            with jl.open("rb") as fh:
+                for line in fh:
+                    json.loads(line)
+            bare = time.perf_counter() - t
+            show("bare json.loads pass", n, bare)
+        dt, mb = run(["check", str(bundle), "--input", str(jl), "--output", str(folder / "o.jsonl")])
+        show(f"policyc check --input JSONL ({size:,})", size, dt, mb)
+    print(f"  JSONL end to end / json.loads pass: {dt / bare:.2f}x (goal <= 2.5x)")
+
+    one = folder / "one.parquet"
+    write_parquet(one, 1)
+    start, _ = run(["check", str(bundle), "--input", str(one), "--output", str(folder / "o1.parquet")])
+    show("policyc check start-up (1-row Parquet)", 1, start)
+    p = a.parquet_events
+    for size in (p // 10, p):
+        pf = folder / f"s{size}.parquet"
+        if not pf.exists():
+            write_parquet(pf, size)
+        dt, mb = run(["check", str(bundle), "--input", str(pf), "--output",
+                      str(folder / "o.parquet")])
+        show(f"policyc check --input Parquet ({size:,})", size, dt, mb)
+        show("  same, start-up excluded", size, dt - start)
+
+    if a.text_events:
+        from policyc import datasets  # noqa: F401  (the default classifier's corpus)
+
+        text_bench(folder, a.text_events, show)
+    return 0
+
+
+def text_bench(folder: Path, n: int, show: Any) -> None:
+    """Text events through the default classifier: end to end against in-process batch."""
+    import shutil
+
+    from policyc.runtime import Bundle
+    from policyc.runtime.onnx_binding import default_model_path
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from text_path import POLICY as TEXT_POLICY
+    from text_path import _short_prompts
+
+    shutil.copy(default_model_path(), folder / "default_text.onnx")
+    (folder / "text.pol").write_text(TEXT_POLICY)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-m", "policyc", "compile", str(folder / "text.pol"), "-o",
+                    str(folder / "text.pbundle")], check=True, env=env, capture_output=True)
+    texts = (_short_prompts() * (n // max(1, len(_short_prompts())) + 1))[:n]
+    tj = folder / "text.jsonl"
+    tj.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in enumerate(texts)))
+    chk = Bundle.load(folder / "text.pbundle")
+    t = time.perf_counter()
+    chk.check_batch({}, chk.bindings.scores_batch(texts))
+    show("text: scores_batch + check_batch in-process", n, time.perf_counter() - t)
+    dt, mb = run(["check", str(folder / "text.pbundle"), "--input", str(tj), "--output",
+                  str(folder / "ot.jsonl")])
+    show("text: policyc check --input JSONL", n, dt, mb)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""`policyc replay POLICY EVENTS [--against OLD] [--engine local|ray]` (docs/cli.md).
+
+Exit codes: 0 done; 1 `--fail-on` matched, or rows were skipped; 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from policyc.commands.console import UsageError, quiet
+from policyc.commands.console import console as _console
+from policyc.commands.event_flags import input_failure
+from policyc.commands.inputs import is_bundle, load_inputs, load_target
+from policyc.runtime.bundle import BundleError
+from policyc.runtime.checker import InvalidEvent
+from policyc.runtime.jsonl import BadLine
+
+
+def run_replay(target: Path, events: Path, against: Path | None, engine: str, json_out: bool,
+               fail_on: str | None, limit: int, path: list[Path]) -> int:
+    from policyc.runtime.columns import ColumnError
+    from policyc.runtime.replay import replay
+
+    err = _console(stderr=True)
+    try:
+        if engine not in ("local", "ray"):
+            raise UsageError(f"unknown engine `{engine}`", "use `--engine local` or `--engine ray`")
+        if not events.is_file():
+            raise UsageError(f"cannot read {events}: no such file")
+        new = load_target(target, path)
+        old = load_target(against, path) if against is not None else None
+
+        def report(bad: BadLine) -> None:
+            where = f"{events}:{bad.number}" if bad.number else str(events)
+            err.print(f"{where}: skipped: {bad.message}", markup=False)
+
+        if engine == "ray":
+            from policyc.runtime.ray_engine import replay_ray
+
+            counts = replay_ray(events, target_bytes(target, path),
+                                target_bytes(against, path) if against is not None else None,
+                                report, limit)
+        else:
+            counts = replay(events, new, old, report, limit)
+    except ColumnError as exc:
+        return input_failure(UsageError(str(exc), exc.help))
+    except (UsageError, BundleError, InvalidEvent) as exc:
+        return input_failure(exc)
+    doc = counts.to_dict(old is not None)
+    if json_out:
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    else:
+        lines = [f"{counts.rows} rows: {counts.decided} decided, {counts.skipped} skipped",
+                 "decisions: " + ", ".join(f"{a} {c}" for a, c in doc["actions"].items())]
+        if old is not None:
+            ch = doc["changed"]
+            lines.append(f"changed: {sum(ch.values())} rows ({ch['loosened']} loosened, "
+                         f"{ch['tightened']} tightened, {ch['changed']} changed argument)")
+            for p in doc["pairs"]:
+                if p["old"] != p["new"]:
+                    lines.append(f"  {p['old']} -> {p['new']}: {p['count']}")
+            if doc["rules"]:
+                lines.append("by rule: " + ", ".join(f"`{r}` {c}" for r, c in doc["rules"].items()))
+            for f in doc["flips"]:
+                who = f"id {json.dumps(f['id'])}" if f["id"] is not None else f"row {f['row']}"
+                lines.append(f"  {who}: {f['old']} -> {f['new']} ({f['kind']}, rule "
+                             f"`{f['new_rule'] or f['old_rule']}`)")
+        sys.stdout.write("\n".join(lines) + "\n")
+    ch = doc.get("changed", {})
+    if fail_on == "loosened" and ch.get("loosened"):
+        return 1
+    if fail_on == "any" and sum(ch.values()):
+        return 1
+    if counts.skipped:
+        if not quiet():
+            err.print(f"{counts.skipped} row(s) skipped", markup=False)
+        return 1
+    return 0
+
+
+def target_bytes(target: Path, path: list[Path]) -> bytes:
+    """The bundle bytes of a target (a bundle file, or a policy compiled in memory): what
+    `--engine ray` ships to its workers."""
+    from policyc.semantics.loader import named_policy
+
+    target = named_policy(target, path) or target
+    if is_bundle(target):
+        return target.read_bytes()
+    from policyc.compile.pipeline import compile_program
+    from policyc.lint.gate import COMPILE_GATE
+
+    state = compile_program(load_inputs([target], list(path)), gate=COMPILE_GATE)
+    if state.bundle is None:
+        raise UsageError(f"{target} could not be compiled")
+    return state.bundle  # type: ignore[no-any-return]

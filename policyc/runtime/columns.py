@@ -1,0 +1,284 @@
+"""Parquet in and out for the streaming engine (docs/cli.md, *Columnar input*).
+
+Columns map to event fields: `id`, `text`, `context.<attribute>`, `scores.<category>`;
+the labels `eval` reads (`label`, `categories`, `expect`, `group`) are ignored here.
+A null cell is an absent field (an attribute takes its default, a score is 0), since
+a column cannot leave a cell out. Any other column is refused before anything is
+decided (`ColumnError`).
+
+Decisions come back as columns: `row` (1-based row of the input), `id` (as the input
+has it; from JSON Lines, a string: string ids as they are, numbers as their JSON text),
+`action`, `argument`, `rule`, `winner`, `floor`, `matched` and `errors` (lists of
+strings), `redacted` (the redacted text of a `redact` decision on text, else null).
+Bad rows are reported as `FILE:ROW: skipped: why` with the message the same event in
+JSON Lines would get, and left out of the output, as in JSON Lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from policyc.runtime.checker import Checker
+from policyc.runtime.jsonl import BadLine, Tally, dumps_line
+from policyc.runtime.stream import Columns, Decided, Engine, Interrupted, id_json
+
+#: Rows decided at a time.
+BATCH_ROWS = 1 << 17
+LABEL_COLUMNS = frozenset(("label", "categories", "expect", "group"))
+_MAGIC = b"PAR1"
+
+_DICT = pa.dictionary(pa.int32(), pa.string())
+OUTPUT_SCHEMA_FIELDS = [("row", pa.int64()), ("action", _DICT), ("argument", _DICT),
+                        ("rule", _DICT), ("winner", _DICT), ("floor", _DICT),
+                        ("matched", pa.list_(pa.string())), ("errors", pa.list_(pa.string())),
+                        ("redacted", pa.string())]
+
+
+class ColumnError(ValueError):
+    """A column the mapping does not know, or a file that is not Parquet."""
+
+    def __init__(self, message: str, help: str | None = None):
+        super().__init__(message)
+        self.help = help
+
+
+def is_parquet(path: Path) -> bool:
+    """A Parquet file: by its suffix (`.parquet`, `.pq`), or its magic bytes."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return True
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4) == _MAGIC
+    except OSError:
+        return False
+
+
+def check_columns(names: list[str]) -> None:
+    for name in names:
+        if name in ("id", "text") or name in LABEL_COLUMNS:
+            continue
+        head, dot, rest = name.partition(".")
+        if dot and rest and head in ("context", "scores"):
+            continue
+        raise ColumnError(f"unknown column `{name}`",
+                          "columns are `id`, `text`, `context.<attribute>`, "
+                          "`scores.<category>` (and the labels `label`, `categories`, "
+                          "`expect`, `group`)")
+
+
+def batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    try:
+        f = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ColumnError(f"cannot read {path} as Parquet: {exc}") from None
+    check_columns(f.schema_arrow.names)
+    yield from f.iter_batches(batch_size=rows)
+
+
+class ArrowEngine(Engine):
+    """Record batches to decisions (vectorized: no per-row Python for good rows)."""
+
+    def columns(self, batch: pa.RecordBatch) -> Columns:
+        n = batch.num_rows
+        cols = Columns(n)
+        names = batch.schema.names
+        for name in names:  # a name the policy does not declare: every row says so
+            head, _, rest = name.partition(".")
+            if head == "context" and rest not in self.context_names \
+                    or head == "scores" and rest not in self.score_names:
+                nulls = batch.column(name).is_null().to_numpy(zero_copy_only=False)
+                cols.bad |= ~nulls
+        if "text" in names:
+            cols.bad |= ~batch.column("text").is_null().to_numpy(zero_copy_only=False)
+        for i, var in enumerate(self.variables):
+            col = f"{'scores' if var.kind == 'score' else 'context'}.{var.name}"
+            if col not in names:
+                continue
+            arr = batch.column(col)
+            null = arr.is_null().to_numpy(zero_copy_only=False)
+            t = arr.type
+            if var.kind == "enum" and (pa.types.is_string(t) or pa.types.is_large_string(t)
+                                       or pa.types.is_dictionary(t)):
+                enc = arr if pa.types.is_dictionary(t) else pc.dictionary_encode(arr)
+                lut = self.enum_lut[i]
+                values = enc.dictionary.to_pylist()
+                table = np.array([lut.get(v, -1) if isinstance(v, str) else -1 for v in values]
+                                 + [self.missing_piece[i]], dtype=np.int32)
+                idx = enc.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+                cols.pieces[var.name] = table[idx]
+            elif var.kind == "bool" and pa.types.is_boolean(t):
+                p = arr.fill_null(False).to_numpy(zero_copy_only=False).astype(np.int32)
+                if null.any():
+                    p[null] = self.missing_piece[i]
+                cols.pieces[var.name] = p
+            elif var.kind in ("number", "score") and (pa.types.is_integer(t)
+                                                      or pa.types.is_floating(t)):
+                x = arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+                if null.any():
+                    x = x.copy()
+                    fill = 0.0 if var.kind == "score" else (
+                        np.nan if var.default is None else float(var.default))
+                    x[null] = fill
+                cols.values[var.name] = x
+            else:  # a column of another type: row by row (refused with the row's message)
+                cols.bad |= ~null
+        return cols
+
+    def decide_batch(self, batch: pa.RecordBatch) -> Decided:
+        return self.decide(self.columns(batch), lambda k: event_of(batch, k))
+
+
+def event_of(batch: pa.RecordBatch, k: int) -> tuple[Any, Any, Any, Any]:
+    """Row k as a JSON event would give it: (id, text, context, scores), nulls left out."""
+    row = batch.slice(k, 1).to_pylist()[0]
+    context = {n[8:]: v for n, v in row.items() if n.startswith("context.") and v is not None}
+    scores = {n[7:]: v for n, v in row.items() if n.startswith("scores.") and v is not None}
+    return row.get("id"), row.get("text"), context, scores
+
+
+def output_table(d: Decided, rows: np.ndarray, ids: pa.Array | None) -> pa.Table:
+    """The decided rows (`rows`: their 0-based positions in the batch) as columns."""
+    keep = d.index >= 0
+    pos = np.flatnonzero(keep)
+    idx = pa.array(d.index[pos].astype(np.int32))
+    f = d.frags
+
+    def col(values: list[str | None]) -> pa.Array:  # dictionary-encoded: few distinct values
+        uniq = sorted({v for v in values if v is not None})
+        at = {v: k for k, v in enumerate(uniq)}
+        lut = np.array([at.get(v, -1) if v is not None else -1 for v in values] or [-1],
+                       dtype=np.int32)
+        ind = lut[d.index[pos]]
+        return pa.DictionaryArray.from_arrays(pa.array(ind, mask=ind < 0),
+                                              pa.array(uniq, type=pa.string()))
+
+    def lists(values: list[list[str]]) -> pa.Array:
+        return pa.array(values, type=pa.list_(pa.string())).take(idx)
+
+    red = None
+    if d.redacted:
+        red = pa.array([d.redacted.get(k, (None,))[0] for k in pos.tolist()], type=pa.string())
+    data = {
+        "row": pa.array(rows[pos] + 1, type=pa.int64()),
+        "action": col([x.action for x in f]),
+        "argument": col([x.argument for x in f]),
+        "rule": col([x.rule for x in f]),
+        "winner": col([x.winner for x in f]),
+        "floor": col([x.floor for x in f]),
+        "matched": lists([list(x.matched) for x in f]),
+        "errors": lists([x.errors for x in f]),
+        "redacted": red if red is not None else pa.nulls(len(pos), pa.string()),
+    }
+    table = pa.table(data)
+    if ids is not None:
+        table = table.add_column(1, "id", ids.take(pa.array(pos)))
+    return table
+
+
+class ParquetOut:
+    """A Parquet writer opened at the first table (its `id` type comes from the input).
+
+    Tables are written in a worker thread (pyarrow releases the GIL while it encodes), one
+    at a time and in order, while the next batch is decided."""
+
+    def __init__(self, sink: Any):
+        self.sink = sink
+        self.writer: pq.ParquetWriter | None = None
+        self._pool: Any = None
+        self._pending: Any = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.writer is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.writer = pq.ParquetWriter(self.sink, table.schema)
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="policyc-parquet")
+        self._wait()
+        self._pending = self._pool.submit(self.writer.write_table, table)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # a write error surfaces here
+
+    def close(self, empty_id: pa.DataType | None = None) -> None:
+        self._wait()
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self.writer is None:  # no row decided: an empty file with the columns
+            fields = list(OUTPUT_SCHEMA_FIELDS)
+            if empty_id is not None:
+                fields.insert(1, ("id", empty_id))
+            self.writer = pq.ParquetWriter(self.sink, pa.schema(fields))
+        self.writer.close()
+
+
+def decide_parquet(checker: Checker, path: Path, out: IO[bytes] | ParquetOut,
+                   audit: IO[bytes] | None, report: Callable[[BadLine], None],
+                   stop: Any = None, progress: Callable[[int], None] | None = None,
+                   rows: int = BATCH_ROWS) -> Tally:
+    """`check --input FILE.parquet`: decisions to Parquet (`ParquetOut`) or JSON Lines."""
+    from policyc.runtime.audit import AUDIT_SCHEMA, audit_record, new_decision_id, now
+
+    engine = ArrowEngine(checker)
+    tally = Tally()
+    first = 0
+    id_type = None
+    for batch in batches(path, rows):
+        if stop is not None and stop.signum:
+            break
+        d = engine.decide_batch(batch)
+        n = batch.num_rows
+        for k in sorted(d.errors):
+            report(BadLine(first + k + 1, d.errors[k]))
+        has_id = "id" in batch.schema.names
+        ids = batch.column("id") if has_id else None
+        id_type = ids.type if ids is not None else None
+        if isinstance(out, ParquetOut):
+            out.write(output_table(d, np.arange(first, first + n), ids))
+        if audit is not None or not isinstance(out, ParquetOut):
+            lines, records = [], []
+            py_ids = ids.to_pylist() if ids is not None else [None] * n
+            score_cols = [(c[7:], batch.column(c).to_pylist()) for c in batch.schema.names
+                          if c.startswith("scores.")]
+            q = engine.quoted
+            for k in np.flatnonzero(d.index >= 0).tolist():
+                ref = d.decisions.get(k)
+                if ref is not None:  # decided by `check`: its own scores, redaction
+                    lines.append(dumps_line({"id": py_ids[k], **ref.to_dict()}).decode())
+                    if audit is not None:
+                        records.append(dumps_line(audit_record(ref, py_ids[k])).decode())
+                    continue
+                f = d.frags[d.index[k]]
+                sj = "{" + ", ".join([f"{q[name]}: {float(col[k])!r}"
+                                      for name, col in score_cols if col[k]]) + "}"
+                ij = id_json(py_ids[k])
+                lines.append('{"id": ' + ij + f.out_mid + sj + f.out_tail)
+                if audit is not None:
+                    records.append(f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "'
+                                   f'{new_decision_id()}", "time": "{now()}", "id": {ij}'
+                                   + f.audit_mid + sj + "}\n")
+            if not isinstance(out, ParquetOut):
+                out.write("".join(lines).encode("utf-8"))
+            if audit is not None:
+                audit.write("".join(records).encode("utf-8"))
+        tally.lines += n
+        tally.skipped += len(d.errors)
+        tally.decided += n - len(d.errors)
+        first += n
+        if progress is not None:
+            progress(first)
+    if isinstance(out, ParquetOut):
+        out.close(id_type)
+    return tally
+
+
+__all__ = ["ArrowEngine", "ColumnError", "Interrupted", "ParquetOut", "batches",
+           "decide_parquet", "is_parquet"]

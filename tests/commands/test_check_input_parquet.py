@@ -1,0 +1,122 @@
+"""Parquet in and out (`policyc.runtime.columns`): the same decisions and the same error
+reports as the same events in JSON Lines, through the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from commands.test_check_input_engine import POLICY
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policyc.commands.check import decide_lines
+from policyc.commands.inputs import load_target
+from policyc.runtime.columns import ParquetOut, decide_parquet
+
+COLUMNS = {"context.aud": (pa.string(), st.sampled_from(["x", "y", "z", "w"])),
+           "context.pro": (pa.bool_(), st.booleans()),
+           "context.age": (pa.float64(), st.sampled_from([3.0, 18.0, 20.5, -1.0])),
+           "scores.c.a": (pa.float64(), st.sampled_from([0.0, 0.2, 0.5, 0.7, 1.0, 1.5])),
+           "scores.d": (pa.float64(), st.sampled_from([0.0, 0.5, 0.9, -0.5])),
+           "id": (pa.string(), st.text(max_size=4))}
+row = st.fixed_dictionaries({}, optional={k: v for k, (_, v) in COLUMNS.items()})
+
+
+def _event(r: dict[str, Any]) -> dict[str, Any]:
+    ev: dict[str, Any] = {"context": {}, "scores": {}}
+    if "id" in r:
+        ev["id"] = r["id"]
+    for k in COLUMNS:  # in column order (the order `scores` is written in)
+        if k not in r:
+            continue
+        v = r[k]
+        head, _, rest = k.partition(".")
+        if head in ("context", "scores"):
+            ev[head][rest] = v
+    return ev
+
+
+def _policyc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "policyc", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def _write(tmp: Path, rows: list[dict[str, Any]]) -> tuple[Path, Path]:
+    jl, pqf = tmp / "e.jsonl", tmp / "e.parquet"
+    jl.write_text("".join(json.dumps(_event(r)) + "\n" for r in rows))
+    pq.write_table(pa.table({k: pa.array([r.get(k) for r in rows], type=t)
+                             for k, (t, _) in COLUMNS.items()}), pqf)
+    return jl, pqf
+
+
+_checker: list[Any] = []
+
+
+def _run_jsonl(checker: Any, path: Path) -> tuple[bytes, list[tuple[int, str]]]:
+    out, bad = io.BytesIO(), []
+    with path.open("rb") as fh:
+        decide_lines(checker, fh, out, None, lambda b: bad.append((b.number, b.message)))
+    return out.getvalue(), bad
+
+
+def _run_parquet(checker: Any, path: Path, sink: Any) -> list[tuple[int, str]]:
+    bad: list[tuple[int, str]] = []
+    decide_parquet(checker, path, sink, None, lambda b: bad.append((b.number, b.message)),
+                   rows=7)
+    return bad
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(rows=st.lists(row, max_size=30))
+def test_parquet_and_jsonl_decide_alike(tmp_path_factory: Any, rows: list[dict[str, Any]]) -> None:
+    tmp = tmp_path_factory.mktemp("c")
+    if not _checker:
+        pol = tmp / "p.pol"
+        pol.write_text(POLICY)
+        _checker.append(load_target(pol, []))
+    checker = _checker[0]
+    jl, pqf = _write(tmp, rows)
+    a_out, a_bad = _run_jsonl(checker, jl)
+    b_out = io.BytesIO()
+    b_bad = _run_parquet(checker, pqf, b_out)
+    c_bad = _run_parquet(checker, pqf, ParquetOut(str(tmp / "o.parquet")))
+    assert a_bad == b_bad == c_bad
+    assert a_out == b_out.getvalue()
+    got = pq.read_table(tmp / "o.parquet").to_pylist()
+    want = [json.loads(line) for line in a_out.splitlines()]
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert (g["id"], g["action"], g["argument"], g["rule"], g["matched"]) == \
+            (w["id"], w["action"], w["argument"], w["rule"], w["matched"])
+        assert g["errors"] == w.get("errors", [])
+
+
+def test_parquet_through_the_cli(tmp_path: Path) -> None:
+    pol = tmp_path / "p.pol"
+    pol.write_text(POLICY)
+    rows = [{"id": "a", "context.aud": "x", "context.pro": True, "context.age": 20.0,
+             "scores.c.a": 0.7}, {"id": "b", "context.aud": "w"}]
+    jl, pqf = _write(tmp_path, rows)
+    a = _policyc("check", str(pol), "--input", str(jl))
+    b = _policyc("check", str(pol), "--input", str(pqf), "--output", str(tmp_path / "o.pq"))
+    assert a.returncode == b.returncode == 1
+    assert a.stderr.replace(str(jl), "F") == b.stderr.replace(str(pqf), "F")
+    assert f"{pqf}:2: skipped: `aud` = \"w\" is not a declared value" in b.stderr
+    got = pq.read_table(tmp_path / "o.pq").to_pylist()
+    assert [(r["row"], r["id"], r["action"], r["rule"]) for r in got] == [(1, "a", "refuse", "r1")]
+
+
+def test_unknown_column_is_a_usage_error(tmp_path: Path) -> None:
+    pol = tmp_path / "p.pol"
+    pol.write_text(POLICY)
+    pq.write_table(pa.table({"contxt.aud": ["x"]}), tmp_path / "e.parquet")
+    r = _policyc("check", str(pol), "--input", str(tmp_path / "e.parquet"))
+    assert r.returncode == 2 and "unknown column `contxt.aud`" in r.stderr
+    assert "Traceback" not in r.stderr
