@@ -445,7 +445,7 @@ class TestV1(_Closed):
 
 
 #: A 95 % Wilson score interval [lo, hi] (null when the rate is undefined: n = 0).
-Interval = Annotated[list[Ratio], Field(min_length=2, max_length=2)]
+WilsonCI = Annotated[list[Ratio], Field(min_length=2, max_length=2)]
 
 
 class Rate(_Closed):
@@ -454,7 +454,7 @@ class Rate(_Closed):
     value: Ratio | None
     count: Count
     n: Count
-    ci: Interval | None
+    ci: WilsonCI | None
 
 
 class SliceRates(_Closed):
@@ -521,7 +521,7 @@ class CategoryMetrics(_Closed):
     f1: Ratio | None
     fpr: Ratio | None
     fnr: Ratio | None
-    ci: dict[Literal["precision", "recall", "fpr", "fnr"], Interval | None] = Field(
+    ci: dict[Literal["precision", "recall", "fpr", "fnr"], WilsonCI | None] = Field(
         default=ABSENT, description="95 % Wilson interval of each rate")
 
 
@@ -550,7 +550,7 @@ class EvalGroup(_Closed):
     refusal_rate: Ratio | None = ABSENT
     passed: Count = ABSENT
     pass_rate: Ratio | None = ABSENT
-    ci: Interval | None = Field(default=ABSENT,
+    ci: WilsonCI | None = Field(default=ABSENT,
                                 description="95 % Wilson interval of the group's rate")
 
 
