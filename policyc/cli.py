@@ -383,6 +383,17 @@ def eval_(
         "--sweep", help="Recommend a threshold per category for --target-fpr.")] = False,
     target_fpr: Annotated[float, typer.Option(
         "--target-fpr", metavar="RATE", help="False-positive rate the sweep aims at.")] = 0.05,
+    slice_by: Annotated[Optional[list[str]], typer.Option(
+        "--slice-by", metavar="FIELD[,FIELD…]",
+        help="Break the rates down by these data fields (e.g. kind,language,obfuscation).")
+    ] = None,
+    where: Annotated[Optional[list[str]], typer.Option(
+        "--where", metavar="FIELD=VALUE",
+        help="Evaluate only rows whose field has this value (repeatable).")] = None,
+    split: Annotated[Optional[str], typer.Option(
+        "--split", metavar="train|test",
+        help="Evaluate only rows of this `split` (same as --where split=…); "
+             "sweep on train, report on test.")] = None,
     path: PathOpt = None,
     stdin_filename: StdinNameOpt = None,
     quiet: QuietOpt = False,
@@ -393,7 +404,8 @@ def eval_(
 
     raise typer.Exit(command.run(bundle, data, output, json_file, report, sweep, target_fpr,
                                  list(path or []), json_stdout=format is OutFormat.json,
-                                 stdin_filename=stdin_filename))
+                                 stdin_filename=stdin_filename, slice_by=slice_by,
+                                 where=where, split=split))
 
 
 @app.command()

@@ -22,15 +22,19 @@ from rich.table import Table
 from policyc.commands.console import UsageError, console, fail, note
 from policyc.commands.inputs import is_bundle, is_stdin, load_inputs, load_target
 from policyc.evaluate import metrics as M
-from policyc.evaluate.data import DataError, load_dataset
+from policyc.evaluate.data import DataError, load_dataset, parse_where, select
 from policyc.evaluate.report import ReportError, write_report
 from policyc.evaluate.run import (
+    RATE_LABELS,
+    SLICE_LABELS,
     EvalError,
     EvalResult,
     Gate,
     PolicyInfo,
     evaluate,
     fmt,
+    fmt_rate,
+    group_rate_text,
     threshold_text,
     to_dict,
 )
@@ -71,6 +75,9 @@ def print_tables(r: EvalResult, console: Console) -> None:
     console.print(f"policy {p['name']} {p['version']} ({p['hash'][:19]}…) on {r.data}: "
                   f"{len(r.outcomes)} events ({r.rates['benign']} benign, "
                   f"{r.rates['harmful']} harmful), {len(r.skipped)} skipped", markup=False)
+    if r.where:
+        console.print("rows selected by " + ", ".join(f"{k}={v}" for k, v in r.where.items())
+                      + f" ({r.excluded} other rows left out)", markup=False)
     for remark in r.notes:
         console.print(f"note: {remark}", markup=False)
     for line, msg in r.skipped[:20]:
@@ -78,21 +85,11 @@ def print_tables(r: EvalResult, console: Console) -> None:
     if len(r.skipped) > 20:
         console.print(f"… and {len(r.skipped) - 20} more skipped lines", markup=False)
 
-    t = Table(title="Rates", title_justify="left")
+    t = Table(title="Rates (count/events, 95% Wilson interval)", title_justify="left")
     t.add_column("metric")
     t.add_column("value", justify="right")
-    t.add_column("events", justify="right")
-    rt = r.rates
-    t.add_row("benign refusal rate (refuse/escalate)", fmt(r.metrics["benign_refusal_rate"], True),
-              f"{rt['benign_refused']}/{rt['benign']}")
-    t.add_row("benign redirect rate", fmt(r.metrics["benign_redirect_rate"], True),
-              f"{rt['benign_redirected']}/{rt['benign']}")
-    t.add_row("harmful pass rate (allow/warn)", fmt(r.metrics["harmful_pass_rate"], True),
-              f"{rt['harmful_passed']}/{rt['harmful']}")
-    t.add_row("harmful block rate (refuse/escalate)", fmt(r.metrics["harmful_block_rate"], True),
-              f"{rt['harmful_blocked']}/{rt['harmful']}")
-    t.add_row("expected decision matched", fmt(r.metrics["accuracy"], True),
-              f"{rt['matched_expect']}/{rt['with_expect']}")
+    for name, label in RATE_LABELS:
+        t.add_row(label, fmt_rate(r.rate_ci.get(name)))
     console.print(t)
 
     if r.per_category:
@@ -105,6 +102,14 @@ def print_tables(r: EvalResult, console: Console) -> None:
             t.add_row(cat, threshold_text(v), str(v["positives"]), str(v["negatives"]),
                       str(v["tp"]), str(v["fp"]), str(v["fn"]), str(v["tn"]), fmt(v["precision"]),
                       fmt(v["recall"]), fmt(v["fpr"]), fmt(v["fnr"]))
+        console.print(t)
+        t = Table(title="Per category rates (count/events, 95% Wilson interval)",
+                  title_justify="left")
+        for col in ("category", "precision", "recall", "FPR", "FNR"):
+            t.add_column(col, justify="left" if col == "category" else "right")
+        for cat in r.per_category:
+            t.add_row(cat, *(fmt_rate(r.rate_ci.get(f"{fam}.{cat}"))
+                             for fam in ("precision", "recall", "fpr", "fnr")))
         console.print(t)
     if r.unknown_categories:
         console.print("categories in the data that the policy does not have (not measured): "
@@ -135,9 +140,10 @@ def print_tables(r: EvalResult, console: Console) -> None:
                                                          "refused/passed") else "left")
         for g in worst:
             n = g.get("refused", g.get("passed"))
-            rate = g.get("refusal_rate", g.get("pass_rate"))
-            t.add_row(str(g["label"]), str(g["group"]), str(g["events"]), str(n), fmt(rate, True))
+            t.add_row(str(g["label"]), str(g["group"]), str(g["events"]), str(n),
+                      group_rate_text(g))
         console.print(t)
+    print_slices(r, console)
 
     lat = r.latency
     console.print(f"latency per event (ms): p50 {fmt(lat['p50'])}  p95 {fmt(lat['p95'])}  "
@@ -176,6 +182,18 @@ def print_tables(r: EvalResult, console: Console) -> None:
         console.print("no gates declared", markup=False)
 
 
+def print_slices(r: EvalResult, console: Console) -> None:
+    """One table per `--slice-by` field: the key rates per value of the field."""
+    for name, values in r.slices.items():
+        t = Table(title=f"By {name} (count/events, 95% Wilson interval)", title_justify="left")
+        for col in (name, "events", "benign", "harmful", *(lab for _, lab in SLICE_LABELS)):
+            t.add_column(col, justify="left" if col == name else "right")
+        for value, row in values.items():
+            t.add_row(value, str(row["events"]), str(row["benign"]), str(row["harmful"]),
+                      *(fmt_rate(row[m]) for m, _ in SLICE_LABELS))
+        console.print(t)
+
+
 def stdout_console() -> Console:
     """Rich on stdout; wide enough for the tables when not on a terminal (CI logs)."""
     out = console()
@@ -186,19 +204,39 @@ def stdout_console() -> Console:
 
 def run(bundle: Path, data: Path, output: Path | None, json_file: Path | None,
         report: Path | None, sweep: bool, target_fpr: float, path: list[Path],
-        json_stdout: bool = False, stdin_filename: str | None = None) -> int:
+        json_stdout: bool = False, stdin_filename: str | None = None,
+        slice_by: list[str] | None = None, where: list[str] | None = None,
+        split: str | None = None) -> int:
     """`output` (or its old name `json_file`) is a file for the metrics JSON (`-`: stdout);
-    `json_stdout` prints the JSON instead of the tables."""
+    `json_stdout` prints the JSON instead of the tables. `slice_by`: fields to break the
+    rates down by (`kind,language`); `where` (`split=test`) and `split` select rows."""
     if output is not None and json_file is not None:
         return fail("`--output` and `--json` both name the metrics file", "give one of them")
     json_out = output or json_file
     if not 0.0 <= target_fpr <= 1.0:
         return fail(f"--target-fpr {target_fpr:g} is not in [0, 1]")
+    fields = [f.strip() for spec in slice_by or [] for f in spec.split(",") if f.strip()]
+    if slice_by and not fields:
+        return fail("`--slice-by` names no field", "e.g. `--slice-by kind,language`")
+    try:
+        conditions = parse_where(list(where or []))
+    except DataError as exc:
+        return fail(str(exc))
+    if split is not None:
+        if conditions.get("split", split) != split:
+            return fail(f"`--split {split}` contradicts `--where split={conditions['split']}`")
+        conditions["split"] = split
     try:
         checker = load_target(bundle, list(path), stdin_filename)
         info = policy_info(bundle, checker, list(path), stdin_filename)
         dataset = load_dataset(data)
-        result = evaluate(checker, info, dataset, sweep, target_fpr)
+        excluded = select(dataset, conditions)
+        if conditions and not dataset.events and not dataset.skipped:
+            where_text = ", ".join(f"{k}={v}" for k, v in conditions.items())
+            return fail(f"{data}: no row has {where_text}",
+                        "check the field names and values of `--where`/`--split`")
+        result = evaluate(checker, info, dataset, sweep, target_fpr, fields, conditions,
+                          excluded)
     except (UsageError, EvalError) as exc:
         return fail(str(exc), exc.help)
     except BundleError as exc:
@@ -210,6 +248,8 @@ def run(bundle: Path, data: Path, output: Path | None, json_file: Path | None,
             console(stderr=True).print(f"{data}:{line}: skipped: {msg}", markup=False)
         return fail(f"{data}: no event could be decided",
                     "each line is a JSON object with `text`, `scores` or `context`")
+    for warning in result.warnings:  # kept under --quiet: it questions the figures
+        console(stderr=True).print(f"warning: {warning}", markup=False)
     if json_stdout or is_stdin(json_out):
         sys.stdout.write(json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n")
     else:

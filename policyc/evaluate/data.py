@@ -11,7 +11,9 @@
 - `expect`: an action, optionally with its argument, as `refuse`,
   `redirect(crisis_resources)` or `redirect("crisis_resources")` (optional);
 - `group` (else `category`, a sub-group such as `homonym`) groups events in the
-  per-group table; any other key (`trigger`, `source`, …) is kept out of the way.
+  per-group table; any other key (`trigger`, `source`, …) is kept out of the way;
+- every string-valued key but `text` (`kind`, `language`, `obfuscation`, `split`,
+  `category` …) is kept in `Event.fields`, for `--slice-by FIELD` and `--where FIELD=VALUE`.
 
 A malformed line is reported with its line number and skipped.
 """
@@ -44,6 +46,7 @@ class Event:
     categories: tuple[str, ...]
     expect: tuple[str, str | None] | None
     group: str | None
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,7 +98,31 @@ def parse_event(obj: Any, line: int) -> Event:
     expect = parse_expect(obj["expect"]) if obj.get("expect") is not None else None
     group = obj.get("group", obj.get("category"))
     return Event(line, obj.get("id"), text, dict(context), dict(scores), label,
-                 tuple(dict.fromkeys(cats)), expect, group if isinstance(group, str) else None)
+                 tuple(dict.fromkeys(cats)), expect, group if isinstance(group, str) else None,
+                 {k: v for k, v in obj.items() if isinstance(v, str) and k != "text"})
+
+
+def parse_where(specs: list[str]) -> dict[str, str]:
+    """`--where FIELD=VALUE` (repeatable, or comma-separated) as {field: value}."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        for part in spec.split(","):
+            name, sep, value = part.partition("=")
+            if not sep or not name.strip():
+                raise DataError(f"`--where {part}` is not FIELD=VALUE (e.g. `--where split=test`)")
+            out[name.strip()] = value.strip()
+    return out
+
+
+def select(data: Dataset, where: dict[str, str]) -> int:
+    """Keep only the events whose fields match every `where` pair; returns how many left."""
+    if not where:
+        return 0
+    kept = [ev for ev in data.events
+            if all(ev.fields.get(k) == v for k, v in where.items())]
+    dropped = len(data.events) - len(kept)
+    data.events = kept
+    return dropped
 
 
 def load_dataset(path: Path) -> Dataset:

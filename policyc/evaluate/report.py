@@ -16,11 +16,22 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from policyc.evaluate import metrics as M
 from policyc.evaluate.plots import Marker, Series, heatmap, line_chart
-from policyc.evaluate.run import EvalError, EvalResult, fmt, threshold_text
+from policyc.evaluate.run import (
+    RATE_LABELS,
+    SLICE_LABELS,
+    EvalError,
+    EvalResult,
+    fmt,
+    fmt_rate,
+    group_rate_text,
+    threshold_text,
+)
 
 GRID = [i / 100 for i in range(101)]
 
@@ -59,6 +70,29 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+#: Derived two-way slices the report always shows when the data has the field:
+#: (title, field, name of the derived field, value -> side).
+DERIVED_SLICES = (
+    ("Obfuscated vs plain text", "obfuscation", "text",
+     lambda v: "plain" if v in (M.MISSING, "none") else "obfuscated"),
+    ("Familiar vs unfamiliar text (language other than English)", "language", "text",
+     lambda v: "familiar (en)" if v in (M.MISSING, "en") else "unfamiliar"),
+)
+
+
+def report_slices(r: EvalResult) -> list[tuple[str, str, dict[str, dict[str, Any]]]]:
+    """(title, column name, rates per value): the `--slice-by` tables, then the
+    obfuscated-vs-plain and unfamiliar-text slices when the data has those fields."""
+    out = [(f"By {name}", name, values) for name, values in r.slices.items()]
+    for title, source, column, side in DERIVED_SLICES:
+        if not any(source in o.fields for o in r.outcomes):
+            continue
+        outcomes = [replace(o, fields={column: side(o.fields.get(source, M.MISSING))})
+                    for o in r.outcomes]
+        out.append((title, column, M.slices(outcomes, column)))
+    return out
 
 
 def write_report(r: EvalResult, folder: Path) -> Path:
@@ -101,21 +135,12 @@ def write_report(r: EvalResult, folder: Path) -> Path:
                  "undefined" if g.actual is None else f"{g.actual:.4g}",
                  "pass" if g.passed else "FAIL"] for g in r.gates]
         parts += ["<h2>Gates</h2>", _table(["gate", "actual", "result"], rows)]
-    rt, m = r.rates, r.metrics
-    parts += ["<h2>Rates</h2>", _table(["metric", "value", "events"], [
-        ["benign refusal rate (refuse/escalate)", fmt(m["benign_refusal_rate"], True),
-         f"{rt['benign_refused']}/{rt['benign']}"],
-        ["benign redirect rate", fmt(m["benign_redirect_rate"], True),
-         f"{rt['benign_redirected']}/{rt['benign']}"],
-        ["harmful pass rate (allow/warn)", fmt(m["harmful_pass_rate"], True),
-         f"{rt['harmful_passed']}/{rt['harmful']}"],
-        ["harmful block rate (refuse/escalate)", fmt(m["harmful_block_rate"], True),
-         f"{rt['harmful_blocked']}/{rt['harmful']}"],
-        ["expected decision matched", fmt(m["accuracy"], True),
-         f"{rt['matched_expect']}/{rt['with_expect']}"],
-        ["latency p50 / p95 / p99 (ms)",
-         f"{fmt(r.latency['p50'])} / {fmt(r.latency['p95'])} / {fmt(r.latency['p99'])}",
-         str(len(r.outcomes))]])]
+    parts += ["<h2>Rates (count/events, 95% Wilson interval)</h2>",
+              _table(["metric", "value"], [
+                  *([label, fmt_rate(r.rate_ci.get(name))] for name, label in RATE_LABELS),
+                  ["latency p50 / p95 / p99 (ms)",
+                   f"{fmt(r.latency['p50'])} / {fmt(r.latency['p95'])} / "
+                   f"{fmt(r.latency['p99'])} ({len(r.outcomes)} events)"]])]
     if r.per_category:
         rows = []
         for cat, v in r.per_category.items():
@@ -125,6 +150,11 @@ def write_report(r: EvalResult, folder: Path) -> Path:
         parts += ["<h2>Per category</h2>", _table(
             ["category", "threshold", "pos", "neg", "TP", "FP", "FN", "TN", "precision",
              "recall", "FPR", "FNR"], rows)]
+        rows = [[cat, *(fmt_rate(r.rate_ci.get(f"{fam}.{cat}"))
+                        for fam in ("precision", "recall", "fpr", "fnr"))]
+                for cat in r.per_category]
+        parts += ["<h3>Per category rates (count/events, 95% Wilson interval)</h3>",
+                  _table(["category", "precision", "recall", "FPR", "FNR"], rows)]
     if r.sweep:
         rows = []
         for cat, s in r.sweep.items():
@@ -143,11 +173,16 @@ def write_report(r: EvalResult, folder: Path) -> Path:
         rows = []
         for g in r.groups:
             n = g.get("refused", g.get("passed"))
-            rate = g.get("refusal_rate", g.get("pass_rate"))
             rows.append([str(g["label"] or "–"), str(g["group"]), str(g["events"]),
-                         "–" if n is None else str(n), fmt(rate, True)])
+                         "–" if n is None else str(n), group_rate_text(g)])
         parts += ["<h2>Groups</h2>", _table(
             ["label", "group", "events", "refused (benign) / passed (harmful)", "rate"], rows)]
+    for title, name, values in report_slices(r):
+        rows = [[value, str(row["events"]), str(row["benign"]), str(row["harmful"]),
+                 *(fmt_rate(row[m]) for m, _ in SLICE_LABELS)] for value, row in values.items()]
+        parts += [f"<h2>{html.escape(title)} (count/events, 95% Wilson interval)</h2>",
+                  _table([name, "events", "benign", "harmful",
+                          *(lab for _, lab in SLICE_LABELS)], rows)]
     parts.append("<h2>Plots</h2>")
     for name, caption in images:
         parts.append(f'<figure><img src="{html.escape(name)}" alt="{html.escape(caption)}">'

@@ -63,6 +63,11 @@ class EvalResult:
     sweep: dict[str, dict[str, Any]] | None
     target_fpr: float
     notes: list[str]
+    rate_ci: dict[str, dict[str, Any]] = field(default_factory=dict)
+    slices: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)
+    excluded: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed_gates(self) -> list[M.GateResult]:
@@ -85,9 +90,18 @@ def _known_categories(taxonomy: M.Taxonomy) -> list[str]:
 # ---- evaluation -----------------------------------------------------------------------------
 
 
+SWEEP_ON_TEST = ("`--sweep` ran on rows whose `split` is `test`: thresholds chosen on the "
+                 "test split make its figures optimistic; sweep on `--split train` and "
+                 "report on `--split test`")
+
+
 def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
-             target_fpr: float = 0.05) -> EvalResult:
-    """Decide every event (timed), then compute every metric and check the gates."""
+             target_fpr: float = 0.05, slice_by: list[str] | None = None,
+             where: dict[str, str] | None = None, excluded: int = 0) -> EvalResult:
+    """Decide every event (timed), then compute every metric and check the gates.
+
+    `slice_by`: data fields to break the key rates down by; `where`/`excluded`: the
+    row selection already applied to `data` (reported, not applied here)."""
     taxonomy = M.Taxonomy(info.thresholds)
     known = _known_categories(taxonomy)
     for g in info.gates:
@@ -125,6 +139,9 @@ def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
     rates = M.rates(outcomes)
     metric_values = M.metric_table(rates, per_category, latency)
     gates = [M.check_gate(g.metric, g.op, g.value, metric_values, known) for g in info.gates]
+    warnings = []
+    if sweep and any(o.fields.get("split") == "test" for o in outcomes):
+        warnings.append(SWEEP_ON_TEST)
     sweep_out = None
     if sweep:
         sweep_out = {}
@@ -143,7 +160,10 @@ def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
         rates=rates, metrics=metric_values, latency=latency,
         confusion=M.confusion(outcomes), label_actions=M.label_actions(outcomes),
         groups=M.groups(outcomes), gates=[g for g in gates if g is not None],
-        sweep=sweep_out, target_fpr=target_fpr, notes=list(info.notes))
+        sweep=sweep_out, target_fpr=target_fpr, notes=list(info.notes),
+        rate_ci=M.rate_table(rates, per_category),
+        slices={f: M.slices(outcomes, f) for f in dict.fromkeys(slice_by or [])},
+        where=dict(where or {}), excluded=excluded, warnings=warnings)
 
 
 def _decide_all(checker: Any, data: Dataset, outcomes: list[M.DecidedEvent],
@@ -163,7 +183,7 @@ def _decide_all(checker: Any, data: Dataset, outcomes: list[M.DecidedEvent],
             continue
         outcomes.append(M.DecidedEvent(ev.line, ev.id, ev.label, ev.categories, ev.expect,
                                   d.action, d.argument, d.rule, dict(d.scores), elapsed,
-                                  ev.group, list(d.errors)))
+                                  ev.group, list(d.errors), dict(ev.fields)))
 
 
 # ---- output -----------------------------------------------------------------------------------
@@ -171,15 +191,21 @@ def _decide_all(checker: Any, data: Dataset, outcomes: list[M.DecidedEvent],
 
 def to_dict(r: EvalResult) -> dict[str, Any]:
     """The `policyc/eval/v1` object (documented in docs/eval.md)."""
+    per_category = {cat: {**v, "ci": {fam: rv["ci"] for fam, rv in M.category_rates(v).items()}}
+                    for cat, v in r.per_category.items()}
+    data: dict[str, Any] = {"file": r.data, "events": len(r.outcomes),
+                            "skipped": len(r.skipped), "benign": r.rates["benign"],
+                            "harmful": r.rates["harmful"], "with_expect": r.rates["with_expect"]}
+    if r.where:
+        data.update(where=r.where, excluded=r.excluded)
     return {
         "schema": SCHEMA,
         "policy": r.policy,
-        "data": {"file": r.data, "events": len(r.outcomes), "skipped": len(r.skipped),
-                 "benign": r.rates["benign"], "harmful": r.rates["harmful"],
-                 "with_expect": r.rates["with_expect"]},
+        "data": data,
         "metrics": r.metrics,
+        "rates": r.rate_ci,
         "counts": dict(r.rates),
-        "categories": r.per_category,
+        "categories": per_category,
         "unknown_categories": r.unknown_categories,
         "confusion": r.confusion,
         "label_actions": r.label_actions,
@@ -189,8 +215,21 @@ def to_dict(r: EvalResult) -> dict[str, Any]:
         "passed": not r.failed_gates,
         "sweep": r.sweep,
         "skipped": [{"line": line, "message": msg} for line, msg in r.skipped],
-        "notes": r.notes,
+        "notes": [*r.notes, *r.warnings],
+        "slices": r.slices,
     }
+
+
+#: The global rates in the order of the tables, with their labels.
+RATE_LABELS = (
+    ("benign_refusal_rate", "benign refusal rate (refuse/escalate)"),
+    ("benign_redirect_rate", "benign redirect rate"),
+    ("harmful_pass_rate", "harmful pass rate (allow/warn)"),
+    ("harmful_block_rate", "harmful block rate (refuse/escalate)"),
+    ("accuracy", "expected decision matched"),
+)
+SLICE_LABELS = (("benign_refusal_rate", "benign refused"),
+                ("harmful_pass_rate", "harmful passed"), ("accuracy", "expected matched"))
 
 
 def threshold_text(v: dict[str, Any]) -> str:
@@ -198,6 +237,24 @@ def threshold_text(v: dict[str, Any]) -> str:
     if v["threshold"] is not None:
         return f"{v['threshold']:g}"
     return "/".join(sorted({f"{x:g}" for x in v["leaves"].values()})) or "–"
+
+
+def group_rate_text(g: dict[str, Any]) -> str:
+    """A group's refusal or pass rate with its count and interval."""
+    n = g.get("refused", g.get("passed"))
+    rate = g.get("refusal_rate", g.get("pass_rate"))
+    if n is None or rate is None:
+        return "–"
+    return fmt_rate({"value": rate, "count": n, "n": g["events"], "ci": g["ci"]})
+
+
+def fmt_rate(v: dict[str, Any] | None) -> str:
+    """A `rate` object as `13.9% (50/360, 95% CI 10.7–17.9%)` (`–` when undefined)."""
+    if v is None or v["value"] is None:
+        return "–" if v is None else "– (0/0)"
+    lo, hi = v["ci"]
+    return (f"{100 * v['value']:.1f}% ({v['count']}/{v['n']}, "
+            f"95% CI {100 * lo:.1f}–{100 * hi:.1f}%)")
 
 
 def fmt(x: float | None, pct: bool = False, digits: int = 3) -> str:

@@ -444,6 +444,30 @@ class TestV1(_Closed):
 # ---- eval/v1 -----------------------------------------------------------------------------------
 
 
+#: A 95 % Wilson score interval [lo, hi] (null when the rate is undefined: n = 0).
+WilsonCI = Annotated[list[Ratio], Field(min_length=2, max_length=2)]
+
+
+class Rate(_Closed):
+    """A rate with its evidence: `count` of `n` events and the 95 % Wilson interval."""
+
+    value: Ratio | None
+    count: Count
+    n: Count
+    ci: WilsonCI | None
+
+
+class SliceRates(_Closed):
+    """The key rates of the events with one value of a `--slice-by` field."""
+
+    events: Count
+    benign: Count
+    harmful: Count
+    benign_refusal_rate: Rate
+    harmful_pass_rate: Rate
+    accuracy: Rate
+
+
 class EvalPolicy(_Closed):
     """The policy evaluated."""
 
@@ -461,6 +485,10 @@ class EvalData(_Closed):
     benign: Count
     harmful: Count
     with_expect: Count
+    where: dict[str, str] = Field(
+        default=ABSENT, description="the row selection (`--where`, `--split`); only when given")
+    excluded: Count = Field(default=ABSENT,
+                            description="rows left out by `where`; only with `where`")
 
 
 class EvalCounts(_Closed):
@@ -493,6 +521,8 @@ class CategoryMetrics(_Closed):
     f1: Ratio | None
     fpr: Ratio | None
     fnr: Ratio | None
+    ci: dict[Literal["precision", "recall", "fpr", "fnr"], WilsonCI | None] = Field(
+        default=ABSENT, description="95 % Wilson interval of each rate")
 
 
 class Confusion(_Closed):
@@ -520,6 +550,8 @@ class EvalGroup(_Closed):
     refusal_rate: Ratio | None = ABSENT
     passed: Count = ABSENT
     pass_rate: Ratio | None = ABSENT
+    ci: WilsonCI | None = Field(default=ABSENT,
+                                description="95 % Wilson interval of the group's rate")
 
 
 class Latency(_Closed):
@@ -584,6 +616,9 @@ class EvalV1(_Closed):
     data: EvalData
     metrics: dict[str, float | None] = Field(
         description="every metric a gate may name (null when undefined on the data)")
+    rates: dict[str, Rate] = Field(
+        default=ABSENT, description="every rate of `metrics` with its count, n and 95 % "
+                                    "Wilson interval (`recall.violence` style per category)")
     counts: EvalCounts
     categories: dict[str, CategoryMetrics]
     unknown_categories: list[str]
@@ -596,6 +631,9 @@ class EvalV1(_Closed):
     sweep: dict[str, SweepResult] | None = Field(description="null without `--sweep`")
     skipped: list[SkippedLine]
     notes: list[str]
+    slices: dict[str, dict[str, SliceRates]] = Field(
+        default=ABSENT, description="per `--slice-by` field, per value (`(missing)` for rows "
+                                    "without the field): the key rates")
 
 
 # ---- rules/v1, compile/v1 ----------------------------------------------------------------------
