@@ -104,7 +104,7 @@ def test_enums_agree_with_the_code() -> None:
     from policyc.diagnostics import Severity
     from policyc.render import contracts
     from policyc.runtime.bundle import Manifest
-    from policyc.runtime.decision import RESTRICTIVENESS
+    from policyc.runtime.actions import RESTRICTIVENESS
 
     assert list(typing.get_args(contracts.Action)) == list(RESTRICTIVENESS)
     assert list(typing.get_args(contracts.Severity)) == [s.value for s in Severity]
