@@ -103,8 +103,8 @@ def test_enums_agree_with_the_code() -> None:
     code's, in the code's order."""
     from policyc.diagnostics import Severity
     from policyc.render import contracts
-    from policyc.runtime.bundle import Manifest
     from policyc.runtime.actions import RESTRICTIVENESS
+    from policyc.runtime.bundle import Manifest
 
     assert list(typing.get_args(contracts.Action)) == list(RESTRICTIVENESS)
     assert list(typing.get_args(contracts.Severity)) == [s.value for s in Severity]
