@@ -24,15 +24,45 @@ def scope_text(c: Change) -> str:
 
 
 def _group_key(c: Change) -> str:
-    return ", ".join(c.region) or "everything"
+    """Rows are grouped by their causes (`diff/causes.py`)."""
+    return " + ".join(e.text for e in c.causes) or "no edit found"
+
+
+def _decision_text(o: Resolution) -> str:
+    return "(no decision)" if o.decision is None else str(o.decision)
+
+
+def effect_text(rows: list[Change]) -> str:
+    """`loosens refuse → warn in 2 rows; tightens …`: a cause's rows, loosenings first."""
+    if not rows:
+        return "no effect on decisions"
+    verbs = {"loosened": "loosens", "tightened": "tightens", "changed": "changes"}
+    parts = []
+    for kind, verb in verbs.items():
+        pairs: dict[str, int] = {}
+        for c in rows:
+            if c.kind == kind:
+                key = f"{_decision_text(c.old)} → {_decision_text(c.new)}"
+                pairs[key] = pairs.get(key, 0) + 1
+        if pairs:
+            parts.append(f"{verb} " + ", ".join(
+                f"{k} in {n} row{'s' if n != 1 else ''}" for k, n in pairs.items()))
+    return "; ".join(parts)
+
+
+def _summary_line(report: DiffReport) -> str:
+    s = report.summary()
+    return (f"{s['loosened']} loosened, {s['tightened']} tightened, {s['changed']} changed "
+            f"({s['pairs']} decision pair{'s' if s['pairs'] != 1 else ''})")
 
 
 def to_text(report: DiffReport) -> str:
-    s = report.summary()
     lines = [f"{report.old.name} {report.old.version} → {report.new.name} {report.new.version}: "
-             f"{s['loosened']} loosened, {s['tightened']} tightened, {s['changed']} changed"]
+             f"{_summary_line(report)}"]
     if not report.changes and not report.bindings:
         lines.append("no semantic change: every event gets the same decision")
+    for cause, rows in report.cause_effects():
+        lines.append(f"  {cause.text}: {effect_text(rows)}")
     groups: dict[str, list[Change]] = {}
     for c in report.changes:
         groups.setdefault(_group_key(c), []).append(c)
@@ -58,6 +88,8 @@ def to_text(report: DiffReport) -> str:
 
 
 def to_markdown(report: DiffReport) -> str:
+    """A GitHub PR comment: the causes and their effects in a table, the rows folded
+    by kind (loosenings first) in `<details>`."""
     s = report.summary()
     unaccepted = len(report.unaccepted_loosenings())
     icon = "🔴" if unaccepted else ("🟡" if report.changes or report.bindings else "🟢")
@@ -65,22 +97,33 @@ def to_markdown(report: DiffReport) -> str:
            f"{report.new.version}", "",
            f"**{s['loosened']} loosened** ({unaccepted} not accepted) · "
            f"**{s['tightened']} tightened** · **{s['changed']} changed** · "
+           f"{s['pairs']} decision pair{'s' if s['pairs'] != 1 else ''} · "
            f"{len(report.bindings)} binding change{'s' if len(report.bindings) != 1 else ''}", ""]
     if not report.changes and not report.bindings:
         out.append("No semantic change: every event gets the same decision.")
         return "\n".join(out) + "\n"
-    if report.changes:
-        out += ["| | region | old | new | witness |", "|---|---|---|---|---|"]
-        for c in report.changes:
-            mark = {"loosened": "🔻 loosened", "tightened": "🔺 tightened",
-                    "changed": "🔷 changed"}[c.kind]
-            if c.accepted:
-                mark += f" (accepted: {_md(c.accepted.reason)})"
-            out.append(f"| {mark} | {_md(region_text(c.region) + scope_text(c))} "
-                       f"| {_md(outcome_text(c.old))} "
-                       f"| {_md(outcome_text(c.new))} | "
-                       f"`{_md(json.dumps(c.witness, ensure_ascii=False))}` |")
+    effects = report.cause_effects()
+    if effects:
+        out += ["| cause | effect |", "|---|---|"]
+        out += [f"| {_md(e.text)} | {_md(effect_text(rows))} |" for e, rows in effects]
         out.append("")
+    labels = {"loosened": "🔻 loosened", "tightened": "🔺 tightened", "changed": "🔷 changed"}
+    for kind, label in labels.items():
+        rows = [c for c in report.changes if c.kind == kind]
+        if not rows:
+            continue
+        out += [f"<details><summary>{label}: {len(rows)} row{'s' if len(rows) != 1 else ''}"
+                "</summary>", "",
+                "| region | old | new | causes | witness |", "|---|---|---|---|---|"]
+        for c in rows:
+            region = region_text(c.region) + scope_text(c)
+            if c.accepted:
+                region += f" (accepted: {c.accepted.reason})"
+            out.append(f"| {_md(region)} | {_md(outcome_text(c.old))} "
+                       f"| {_md(outcome_text(c.new))} "
+                       f"| {_md('; '.join(e.text for e in c.causes))} | "
+                       f"`{_md(json.dumps(c.witness, ensure_ascii=False))}` |")
+        out += ["", "</details>", ""]
     if report.bindings:
         out += ["**Binding changes** (cannot be analyzed; review the model or pattern):", ""]
         for b in report.bindings:

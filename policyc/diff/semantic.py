@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policyc.diff.causes import Cause, program_edits, row_causes
 from policyc.semantics.formula import variables
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.regions.boxes import describe_box, witness
@@ -42,6 +43,7 @@ class Change:
     witness: dict[str, Any]
     accepted: Acceptance | None = None
     scope: tuple[str, str] | None = None  # see `Difference`: (rule, version)
+    causes: list[Cause] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -53,6 +55,7 @@ class Change:
             out["scope"] = {"rule": self.scope[0], "version": self.scope[1]}
         if self.accepted is not None:
             out["accepted"] = {"by": self.accepted.target, "reason": self.accepted.reason}
+        out["causes"] = [c.to_dict() for c in self.causes]
         return out
 
 
@@ -76,12 +79,23 @@ class DiffReport:
     new_hash: str
     changes: list[Change]
     bindings: list[BindingChange] = field(default_factory=list)
+    edits: list[Cause] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
+        """Rows by kind (the rows partition the changed events), and `pairs`: the
+        distinct (old decision → new decision) pairs among them."""
         out = {"loosened": 0, "tightened": 0, "changed": 0}
         for c in self.changes:
             out[c.kind] += 1
+        out["pairs"] = len({(c.old.key(), c.new.key()) for c in self.changes})
         return out
+
+    def cause_effects(self) -> list[tuple[Cause, list[Change]]]:
+        """Each edit with the rows it causes (rows first by kind: loosened first), then
+        the edits no row names (e.g. a parent's version with no effect)."""
+        out = [(e, [c for c in self.changes if e in c.causes]) for e in self.edits]
+        return sorted(out, key=lambda t: (not t[1], min(
+            (("loosened", "tightened", "changed").index(c.kind) for c in t[1]), default=3)))
 
     def unaccepted_loosenings(self) -> list[Change]:
         return [c for c in self.changes if c.kind == "loosened" and c.accepted is None]
@@ -96,7 +110,15 @@ class DiffReport:
         }
         if self.bindings:
             out["bindings"] = [b.to_dict() for b in self.bindings]
+        out["causes"] = [e.to_dict() | {"rows": _counts(rows)} for e, rows in self.cause_effects()]
         return out
+
+
+def _counts(rows: list[Change]) -> dict[str, int]:
+    out = {"loosened": 0, "tightened": 0, "changed": 0}
+    for c in rows:
+        out[c.kind] += 1
+    return out
 
 
 def _decision_json(o: Resolution) -> dict[str, Any]:
@@ -134,12 +156,16 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
     changed rule (None: no bound, see `diff_maps`)."""
     found = changed_regions(old, new, budget)
     accepted = {acc.target: acc for acc in acceptances(new_source)}
+    edits = program_edits(old, new)
     changes = [_change(d, found.space, accepted) for d in found.regions]
+    for c in changes:
+        c.causes = row_causes(edits, {c.old.rule, c.new.rule, c.old.floor, c.new.floor},
+                              set(c.region), c.witness)
     changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),
                                 sorted(c.region), str(c.region)))
     return DiffReport(old, new, hashes[0] or source_hash(old),
                       hashes[1] or source_hash(new), changes,
-                      binding_changes(old, new))
+                      binding_changes(old, new), edits)
 
 
 def _change(d: Difference, space: Space, accepted: dict[str, Acceptance]) -> Change:

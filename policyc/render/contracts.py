@@ -280,8 +280,8 @@ class DiffChange(_Closed):
     witness: Witness
     scope: Scope = ABSENT
     accepted: Accepted = ABSENT
-    causes: list[dict[str, Any]] = Field(ABSENT, description="additive: what made the "
-                                                             "decision change")
+    causes: list[DiffCause] = Field(ABSENT, description="additive: what made the "
+                                                        "decision change")
 
 
 class ChangeCounts(_Closed):
@@ -290,6 +290,32 @@ class ChangeCounts(_Closed):
     loosened: Count
     tightened: Count
     changed: Count
+
+
+class DiffCause(_Closed):
+    """An edit between the two programs that makes rows differ."""
+
+    kind: Literal["rule", "threshold", "set", "strategy", "default", "parent"]
+    target: str | None = Field(description="rule id, category (null: `threshold default`), "
+                                            "set or parent name")
+    change: str = Field(description="`added`, `removed`, `changed`, or the field of a rule "
+                                    "edit: `guard`, `action`, `priority`, `locked`")
+    old: str | None
+    new: str | None
+    text: str
+
+
+class DiffCauseEffect(DiffCause):
+    """A cause with the rows it explains, by kind."""
+
+    rows: ChangeCounts
+
+
+class DiffSummary(ChangeCounts):
+    """Rows by kind (they partition the changed events) and distinct decision pairs."""
+
+    pairs: Count = Field(ABSENT, description="additive: distinct (old decision → new "
+                                             "decision) pairs among the rows")
 
 
 class BindingChange(_Closed):
@@ -333,8 +359,10 @@ class DiffV1(_Closed):
     old: DiffSide
     new: DiffSide
     changes: list[DiffChange]
-    summary: ChangeCounts
+    summary: DiffSummary
     bindings: list[BindingChange] = Field(ABSENT, description="when a binding changed")
+    causes: list[DiffCauseEffect] = Field(ABSENT, description="additive: every edit between "
+                                                              "the versions, rows it explains")
     replay: Replay = Field(ABSENT, description="with `--replay`")
 
 

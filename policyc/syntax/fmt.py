@@ -136,6 +136,11 @@ def _set(expr: ast.SetExpr, min_prec: int = 0) -> str:
 _OR, _AND, _NOT, _ATOM = 1, 2, 3, 4
 
 
+def guard_text(guard: ast.Guard) -> str:
+    """A guard as `fmt` writes it (diff causes show a changed guard this way)."""
+    return _guard(guard)
+
+
 def _guard(guard: ast.Guard, min_prec: int = 0) -> str:
     if isinstance(guard, ast.Or):
         prec, text = _OR, " or ".join(_guard(g, _OR) for g in guard.items)

@@ -33,7 +33,7 @@ def test_diff_json_contract_and_gate(monkeypatch: pytest.MonkeyPatch) -> None:
     args = ["diff", "tests/golden/diff/old.pol", "tests/golden/diff/new.pol"]
     data = json.loads(CliRunner().invoke(app, [*args, "--format", "json"]).output)
     assert data["schema"] == "policyc/diff/v1"
-    assert set(data["summary"]) == {"loosened", "tightened", "changed"}
+    assert set(data["summary"]) == {"loosened", "tightened", "changed", "pairs"}
     for change in data["changes"]:
         assert set(change) >= {"kind", "region", "old", "new", "witness"}
         assert set(change["old"]) == {"action", "argument", "rule"}
@@ -69,3 +69,22 @@ def test_scoped_rows_hold_at_their_witnesses(monkeypatch: pytest.MonkeyPatch) ->
         for k in ("old", "new"):
             d = outcomes[k].decision
             assert (d.action, d.argument) == (c[k]["action"], c[k]["argument"]), c
+
+
+def test_causes_name_the_edits_and_counts_are_true(monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/diff: rows are disjoint (9, not double counted), each names its edits."""
+    monkeypatch.chdir(ROOT)
+    data = json.loads(CliRunner().invoke(app, ["diff", "examples/diff/v1.pol",
+                                               "examples/diff/v2.pol", "--format",
+                                               "json"]).output)
+    texts = {c["text"]: c["rows"] for c in data["causes"]}
+    assert texts["threshold self_harm.instructions 0.3 → 0.5"]["loosened"] > 0
+    assert texts['rule teen_intent: action redirect("crisis_resources") → '
+                 'warn("crisis_resources")']["loosened"] > 0
+    assert texts["rule harassment_refuse added"] == {"loosened": 0, "tightened": 3,
+                                                     "changed": 0}
+    assert all(c["causes"] for c in data["changes"])
+    assert data["summary"]["pairs"] == len({(json.dumps(c["old"]), json.dumps(c["new"]))
+                                            for c in data["changes"]})
+    text = CliRunner().invoke(app, ["diff", "examples/diff/v1.pol", "examples/diff/v2.pol"])
+    assert "threshold self_harm.instructions 0.3 → 0.5: loosens refuse → " in text.output

@@ -360,7 +360,9 @@ def test_every_schema_has_invalid_cases() -> None:
     ("decision", "/latency_ms", 0.25),
     ("decision", "/errors", ["classifier `c` failed: timeout"]),
     ("decision", "/id", 7),
-    ("diff", "/changes/0/causes", [{"rule": "harassment_warn", "what": "threshold"}]),
+    ("diff", "/changes/0/causes", [{"kind": "threshold", "target": "harassment",
+                                    "change": "changed", "old": "0.5", "new": "0.7",
+                                    "text": "threshold harassment 0.5 → 0.7"}]),
 ])
 def test_additive_keys_are_accepted(outputs: dict[str, list[Any]], kind: str, pointer: str,
                                     value: Any) -> None:

@@ -1,14 +1,15 @@
 """Fewer, larger diff regions: merge the boxes of one change without changing the set.
 
 Plain boxes with the same change that differ on one variable only become one box;
-small groups are then grown while they stay inside the group's union (regions may
-overlap, each still exact). Large groups merge by hashing, linear per pass. Scoped
-rows (`compare.Difference`) pass through: each stands for its own witness.
+small groups are then grown while they stay inside the group's union, and cut apart
+again so the rows of a report partition the changed space (no event in two rows, each
+exact). Large groups merge by hashing, linear per pass. Scoped rows
+(`compare.Difference`) pass through: each stands for its own witness.
 """
 
 from __future__ import annotations
 
-from policyc.semantics.regions.boxes import Box, box_subtract, witness_point
+from policyc.semantics.regions.boxes import Box, box_and, box_subtract, normalize, witness_point
 from policyc.semantics.regions.compare import Difference
 from policyc.semantics.regions.decision_map import DecisionMap
 from policyc.semantics.regions.space import Space
@@ -33,26 +34,12 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
         groups.setdefault(change(d), []).append(dict(d.box))
     sample = {change(d): d for d in diffs}
     for key, boxes in groups.items():
-        norm = [{v: m for v, m in bx.items() if m != space.vars[v].domain} for bx in boxes]
+        norm = _disjoint([normalize(bx, space) for bx in boxes], space)
         if len(norm) > _PAIRWISE_LIMIT:
             norm = _merge_by_hash(norm, space)
-        changed = len(norm) <= _PAIRWISE_LIMIT
-        while changed:
-            changed = False
-            i = 0
-            while i < len(norm):
-                j = i + 1
-                while j < len(norm):
-                    merged = _merge_two(norm[i], norm[j], space)
-                    if merged is not None:
-                        norm[i] = merged
-                        norm.pop(j)
-                        changed = True
-                    else:
-                        j += 1
-                i += 1
         if len(norm) <= _PAIRWISE_LIMIT:
-            norm = _expand(norm, space)
+            norm = _merge_pairs(_disjoint(_expand(_merge_pairs(norm, space), space), space),
+                                space)
         d0 = sample[key]
         for bx in norm:
             if a is not None and b is not None:  # what decides at the region's witness
@@ -66,6 +53,45 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
 #: Above this many boxes of one change, pairwise merging and growing (quadratic and
 #: worse) give way to merging by hashing (`policyc diff --exact` on large diffs).
 _PAIRWISE_LIMIT = 200
+
+
+def _merge_pairs(boxes: list[Box], space: Space) -> list[Box]:
+    """Merge boxes that differ on one variable only, until none do. Disjoint boxes stay
+    disjoint: a merged box is exactly the union of the two."""
+    norm = list(boxes)
+    changed = True
+    while changed:
+        changed = False
+        i = 0
+        while i < len(norm):
+            j = i + 1
+            while j < len(norm):
+                merged = _merge_two(norm[i], norm[j], space)
+                if merged is not None:
+                    norm[i] = merged
+                    norm.pop(j)
+                    changed = True
+                else:
+                    j += 1
+            i += 1
+    return norm
+
+
+def _disjoint(boxes: list[Box], space: Space) -> list[Box]:
+    """The same union as pairwise disjoint boxes: the largest boxes stay whole, each
+    later one loses what earlier ones cover."""
+    out: list[Box] = []
+    for bx in sorted(boxes, key=len):
+        pieces = [bx]
+        for k in out:
+            if not pieces:
+                break
+            nxt: list[Box] = []
+            for p in pieces:
+                nxt.extend(box_subtract(p, k, space) if box_and(p, k) is not None else [p])
+            pieces = nxt
+        out.extend(normalize(p, space) for p in pieces)
+    return out
 
 
 def _merge_by_hash(boxes: list[Box], space: Space) -> list[Box]:

@@ -1,0 +1,132 @@
+"""Why two versions decide differently: the edits between the two flattened programs.
+
+Rules are compared by id (guard as written, action, priority, locked), then the
+thresholds in force, the named sets, the strategy, the default, the parents and their
+versions. A diff row's causes are the edits of the rules that decide its witness in
+either version, the threshold edits of the categories it constrains, and the edits of
+the parents those came from; a row none of these explains gets the policy-wide edits
+(strategy, default, sets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from policyc.semantics.model import FlatPolicy, FlatRule
+from policyc.syntax.fmt import format_number, guard_text
+
+
+@dataclass(frozen=True)
+class Cause:
+    kind: str  # rule | threshold | set | strategy | default | parent
+    target: str | None  # the rule id, category (None: `threshold default`), set or parent
+    change: str  # added | removed | changed; for a rule edit, the field: guard, action, …
+    old: str | None = None
+    new: str | None = None
+    origin: str = ""  # the policy that declared the edited item (for parent edits)
+
+    @property
+    def text(self) -> str:
+        head = {"rule": f"rule {self.target}", "threshold": f"threshold {self.target or 'default'}",
+                "set": f"set {self.target}", "parent": f"parent {self.target}",
+                "strategy": "strategy", "default": "default"}[self.kind]
+        if self.change in ("added", "removed"):
+            return f"{head} {self.change}"
+        field = f": {self.change}" if self.kind == "rule" else ""
+        return f"{head}{field} {self.old} → {self.new}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "target": self.target, "change": self.change,
+                "old": self.old, "new": self.new, "text": self.text}
+
+
+def _rule_fields(r: FlatRule) -> dict[str, str]:
+    if r.guard is not None:
+        guard = guard_text(r.guard)
+    elif r.sugar is not None:
+        guard = f"{r.sugar} " + " | ".join("{" + ", ".join(sorted(s)) + "}"
+                                           for s in r.category_sets)
+    else:
+        guard = repr(r.formula)
+    return {"guard": guard, "action": str(r.decision), "priority": str(r.priority),
+            "locked": str(r.locked).lower()}
+
+
+def program_edits(old: FlatPolicy, new: FlatPolicy) -> list[Cause]:
+    """Every edit from `old` to `new`, in a stable order."""
+    out: list[Cause] = []
+    rules_old = {r.id: r for r in old.rules}
+    rules_new = {r.id: r for r in new.rules}
+    for rid in [*rules_old, *(r for r in rules_new if r not in rules_old)]:
+        a, b = rules_old.get(rid), rules_new.get(rid)
+        if a is None or b is None:
+            r = a or b
+            assert r is not None
+            out.append(Cause("rule", rid, "added" if a is None else "removed", origin=r.origin))
+            continue
+        fa, fb = _rule_fields(a), _rule_fields(b)
+        out += [Cause("rule", rid, k, fa[k], fb[k], b.origin) for k in fa if fa[k] != fb[k]]
+    cats = sorted(set(old.categories) | set(new.categories))
+    for key in [None, *cats]:
+        ta, tb = old.thresholds.get(key), new.thresholds.get(key)
+        va = None if ta is None else (old.threshold(key) if key else ta.value)
+        vb = None if tb is None else (new.threshold(key) if key else tb.value)
+        if ta is None and tb is None or va == vb:
+            continue
+        origin = (tb or ta).origin  # type: ignore[union-attr]
+        out.append(Cause("threshold", key, "changed",
+                         format_number(va) if va is not None else "(inherited)",
+                         format_number(vb) if vb is not None else "(inherited)", origin))
+    for name in sorted(set(old.sets) | set(new.sets)):
+        sa, sb = old.sets.get(name), new.sets.get(name)
+        if sa != sb:
+            if sa is None or sb is None:
+                out.append(Cause("set", name, "added" if sa is None else "removed"))
+            else:
+                out.append(Cause("set", name, "changed", _set_text(sa), _set_text(sb)))
+    if old.strategy != new.strategy:
+        out.append(Cause("strategy", None, "changed", old.strategy, new.strategy))
+    if old.default != new.default:
+        out.append(Cause("default", None, "changed", str(old.default or "(none)"),
+                         str(new.default or "(none)")))
+    pa = {n: p.version for n, p in old.ancestors.items() if n != old.name}
+    pb = {n: p.version for n, p in new.ancestors.items() if n != new.name}
+    for name in [*pa, *(n for n in pb if n not in pa)]:
+        if name not in pb or name not in pa:
+            out.append(Cause("parent", name, "added" if name not in pa else "removed"))
+        elif pa[name] != pb[name]:
+            out.append(Cause("parent", name, "changed", pa[name], pb[name]))
+    return out
+
+
+def _set_text(s: frozenset[str]) -> str:
+    return "{" + ", ".join(sorted(s)) + "}"
+
+
+def row_causes(edits: list[Cause], rules: set[str | None], region_vars: set[str],
+               witness: dict[str, Any]) -> list[Cause]:
+    """The edits that make a row differ (see the module docstring); `rules`: the rules
+    deciding its witness in both versions (None: the default), `region_vars`: the
+    variables its region constrains. A threshold edit counts where the row constrains a
+    score under that category and its witness lies between the two thresholds."""
+    out = [e for e in edits if e.kind == "rule" and e.target in rules]
+    out += [e for e in edits if e.kind == "threshold" and any(
+        (e.target is None or v == e.target or v.startswith(e.target + "."))
+        and _between(witness.get(v, 0.0), e) for v in region_vars)]
+    origins = {e.origin for e in out}
+    out += [e for e in edits if e.kind == "parent" and e.target in origins]
+    if None in rules:
+        out += [e for e in edits if e.kind == "default"]
+    if not [e for e in out if e.kind != "parent"]:
+        out += [e for e in edits if e.kind in ("strategy", "default", "set")
+                and e not in out]
+    return out
+
+
+def _between(value: Any, e: Cause) -> bool:
+    try:
+        lo, hi = sorted((float(e.old or 0.5), float(e.new or 0.5)))
+    except ValueError:  # an inherited threshold: the bounds are not known here
+        return True
+    return isinstance(value, (int, float)) and lo <= value < hi
