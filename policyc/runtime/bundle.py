@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_serializer,
+)
 
 SCHEMA = "policyc/bundle/v1"
 MANIFEST = "manifest.json"
@@ -150,6 +157,17 @@ class ClassifierSpec(_Model):
     source: str  # the path as written in the policy
     labels: list[tuple[str, str]]  # (category leaf, model label)
     on_error: DecisionSpec | None = None
+    #: the text normalization applied before the model, by version ("policyc-fold/1");
+    #: None: the raw text (and the key is left out of the manifest, as bundles written
+    #: before it existed have it)
+    normalize: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_normalization(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("normalize") is None:
+            data.pop("normalize", None)
+        return data
 
 
 class DetectorSpec(_Model):

