@@ -435,8 +435,8 @@ def team_prompts(directory: Path, split: str | None = None) -> list[LabelledText
     ``directory`` is the folder of the ``*.jsonl`` files; ``split`` is ``"train"``,
     ``"test"`` or ``None`` (both).  The split is the rows' own ``split`` field (by
     template family, see the folder's README), never :func:`split_of`.  ``source`` is
-    ``"team:<file>/<family>"``, so a family can group cross-validation folds.  Sorted
-    by file, then row order.
+    ``"team:<file>/<category>/<family>"`` (the family groups cross-validation folds; the
+    category is the team category or benign kind).  Sorted by file, then row order.
     """
     out: list[LabelledText] = []
     for path in sorted(Path(directory).glob("*.jsonl")):
@@ -450,5 +450,5 @@ def team_prompts(directory: Path, split: str | None = None) -> list[LabelledText
                 label = HARMFUL if row["label"] == HARMFUL else BENIGN
                 cats = _sorted_categories(row.get("categories", ())) if label == HARMFUL else ()
                 out.append(LabelledText(_clean(row["text"]), label, cats,
-                                        f"team:{path.stem}/{row['family']}"))
+                                        f"team:{path.stem}/{row['category']}/{row['family']}"))
     return out

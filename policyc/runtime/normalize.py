@@ -15,6 +15,11 @@ slower ``*_with_offsets`` functions, which produce the same strings.
 
 Leetspeak (``p1pe b0mb``) is deliberately not folded: digits are not visual
 confusables and folding them would hurt precision.
+
+``fold_words`` is for models, not detectors: ``fold``, then digits read as letters
+inside words that mix both (``b0mb`` -> ``bomb``, ``2024`` stays) and letters spelled
+out with spaces joined (``b o m b`` -> ``bomb``). A lexical model loses such words
+entirely; a keyword list would gain false matches from them.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ __all__ = [
     "MAX_EXPANSION",
     "NORMALIZATION_VERSION",
     "NormalizationLimitError",
+    "WORDS_VERSION",
     "check_expansion",
     "fold",
     "fold_with_offsets",
+    "fold_words",
     "light",
     "light_with_offsets",
     "span_to_original",
@@ -42,6 +49,8 @@ __all__ = [
 #: Bump when the tables below change: detector fingerprints include it, so a
 #: bundle compiled with other tables is seen as changed.
 NORMALIZATION_VERSION = 1
+#: Bump when `fold_words`' own steps change (models record it, see `onnx_binding`).
+WORDS_VERSION = 1
 
 
 def _ranges(*items: int | tuple[int, int]) -> list[int]:
@@ -228,6 +237,35 @@ def fold(text: str) -> str:
         text = text.translate(_CAPITALS)
     text = text.casefold()
     return text.translate(_FOLD_TABLE) if _HAS_FOLDABLE.search(text) else text
+
+
+# fold_words: a token with a digit and a letter has its look-alike digits read as
+# letters; three or more single letters or digits separated by single spaces are joined
+_MIXED_TOKEN = re.compile(r"\w*\d\w*")
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+_LEET_DIGITS = str.maketrans("013457", "oieast")
+_SPACED_OUT = re.compile(r"(?<!\S)(?:[^\W_] ){2,}[^\W_](?!\S)")
+
+
+def _unleet(match: re.Match[str]) -> str:
+    word = match.group()
+    return word.translate(_LEET_DIGITS) if _HAS_LETTER.search(word) else word
+
+
+def _unspace(match: re.Match[str]) -> str:
+    return match.group().replace(" ", "")
+
+
+def fold_words(text: str) -> str:
+    """``fold``, then leetspeak digits inside words and spaced-out letters undone.
+
+    For models (see the module docstring). Raises `NormalizationLimitError` as
+    ``fold`` does.
+    """
+    text = fold(text)
+    if _MIXED_TOKEN.search(text) is not None:
+        text = _MIXED_TOKEN.sub(_unleet, text)
+    return _SPACED_OUT.sub(_unspace, text)
 
 
 def light(text: str) -> str:
