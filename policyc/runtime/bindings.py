@@ -143,7 +143,8 @@ class Bindings:
         try:
             from policyc.runtime.onnx_binding import OnnxClassifier
 
-            model = OnnxClassifier(self._data.blob(spec.file), dict(spec.labels))
+            model = OnnxClassifier(self._data.blob(spec.file), dict(spec.labels),
+                                   normalize=spec.normalize)
             self._models[spec.name] = model
         except Exception as err:  # binding failures are data, not crashes
             self._model_errors[spec.name] = f"classifier `{spec.name}` cannot be loaded: {err}"

@@ -29,10 +29,16 @@ import hashlib
 import io
 import json
 import zipfile
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_serializer,
+)
 
 SCHEMA = "policyc/bundle/v1"
 MANIFEST = "manifest.json"
@@ -143,6 +149,17 @@ class ClassifierSpec(_Model):
     source: str  # the path as written in the policy
     labels: list[tuple[str, str]]  # (category leaf, model label)
     on_error: DecisionSpec | None = None
+    #: the text normalization applied before the model, by version ("policyc-fold/1");
+    #: None: the raw text (and the key is left out of the manifest, as bundles written
+    #: before it existed have it)
+    normalize: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_normalization(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("normalize") is None:
+            data.pop("normalize", None)
+        return data
 
 
 class DetectorSpec(_Model):

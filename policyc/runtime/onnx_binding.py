@@ -5,6 +5,13 @@ A model takes one string tensor ``[N]`` and returns one float tensor ``[N, L]``
 metadata under ``policyc.labels``.  A policy refers to *categories*; ``labels``
 maps each category to a model column.
 
+The text is normalized before the model sees it, like the detectors' text
+(:data:`FOLD`, :func:`policyc.runtime.normalize.fold`: NFKC, case folding,
+invisible characters removed, confusables mapped to Latin), or with leetspeak and
+spaced-out letters undone as well (:data:`FOLD_WORDS`, ``fold_words``) when the
+model's metadata ``policyc.normalize`` asks for it, unless ``normalize=None``.
+A bundle records the choice per classifier, by version.
+
 Only numpy, onnxruntime and the standard library are imported here.
 """
 
@@ -21,10 +28,14 @@ import numpy as np
 import onnxruntime as ort
 
 from policyc.runtime.errors import BindingError
+from policyc.runtime.normalize import NORMALIZATION_VERSION, WORDS_VERSION, fold, fold_words
 
 __all__ = [
     "BindingError",
+    "FOLD",
+    "FOLD_WORDS",
     "LABELS_KEY",
+    "NORMALIZE_KEY",
     "OnnxClassifier",
     "VERSION_KEY",
     "default_model_path",
@@ -33,6 +44,14 @@ __all__ = [
 
 LABELS_KEY = "policyc.labels"
 VERSION_KEY = "policyc.model_version"
+NORMALIZE_KEY = "policyc.normalize"
+#: The normalization of string-input models by default: the detectors' `fold`, by version.
+FOLD = f"policyc-fold/{NORMALIZATION_VERSION}"
+#: `fold`, then leetspeak and spaced-out letters undone (a model asks for it in metadata).
+FOLD_WORDS = f"{FOLD}+words/{WORDS_VERSION}"
+_NORMALIZERS = {FOLD: fold, FOLD_WORDS: fold_words}
+#: `normalize` argument: the model's own `policyc.normalize`, else FOLD
+AUTO = "auto"
 DEFAULT_MODEL = "default_text.onnx"
 #: onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
 _ORT_FATAL = 4
@@ -95,6 +114,16 @@ class OnnxClassifier:
     Raises :class:`BindingError` if the session cannot be created, the metadata
     lacks ``policyc.labels``, a mapped label is missing, or the output has the
     wrong shape.
+
+    ``normalize``: the text normalization applied before the model. ``"auto"`` (the
+    default) takes the model's metadata ``policyc.normalize`` if it has one, else
+    :data:`FOLD` (these are string-input models; a tokenizer model has its own
+    normalizer and would take ``None``); :data:`FOLD` or :data:`FOLD_WORDS` name
+    one; ``None`` gives the model the text as it is. Any other value (e.g. a
+    version this runtime does not have) raises :class:`BindingError`. The choice
+    is in ``.normalize``. A text whose normal form would be too long
+    (``NormalizationLimitError``) is a :class:`BindingError` too, as it is for
+    the detectors.
     """
 
     def __init__(
@@ -102,6 +131,7 @@ class OnnxClassifier:
         model: str | os.PathLike[str] | bytes,
         labels: Mapping[str, str] | None = None,
         *,
+        normalize: str | None = AUTO,
         max_batch: int = 1024,
         max_chars: int = 1 << 20,
     ) -> None:
@@ -169,6 +199,16 @@ class OnnxClassifier:
                 f"{self.source}: {LABELS_KEY} must be a non-empty JSON array of distinct "
                 f"strings, got {raw!r}"
             )
+        if normalize == AUTO:
+            normalize = meta.get(NORMALIZE_KEY, FOLD)
+        if normalize is not None and normalize not in _NORMALIZERS:
+            raise BindingError(
+                f"{self.source}: unsupported text normalization {normalize!r}: this runtime "
+                f"has {', '.join(map(repr, _NORMALIZERS))} (a newer policyc wrote it?)"
+            )
+        self.normalize: str | None = normalize
+        self._folds = normalize is not None
+        self._normalizer = _NORMALIZERS.get(normalize or "", fold)
         self.model_labels: tuple[str, ...] = tuple(model_labels)
         self.model_version: str | None = meta.get(VERSION_KEY)
         self.metadata: dict[str, str] = dict(meta)
@@ -242,6 +282,8 @@ class OnnxClassifier:
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
+        if self._folds:
+            text = self._normal(text)
         spare = self._spare_inputs
         try:
             one = spare.pop()
@@ -260,6 +302,12 @@ class OnnxClassifier:
             return self._run(arr).tolist()[0]  # type: ignore[no-any-return]
         return out.tolist()[0]  # type: ignore[no-any-return]
 
+    def _normal(self, text: str) -> str:
+        try:
+            return self._normalizer(text)
+        except ValueError as exc:  # NormalizationLimitError: as the detectors report it
+            raise BindingError(str(exc)) from exc
+
     @property
     def columns(self) -> tuple[tuple[str, int], ...]:
         """``(category, index into score_row)`` for each bound category."""
@@ -272,10 +320,11 @@ class OnnxClassifier:
         if n == 0:
             return result
         arr = np.empty(n, dtype=object)
+        normal = self._normal if self._folds else None
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] must be str, not {type(t).__name__}")
-            arr[i] = t
+            arr[i] = t if normal is None else normal(t)
         if n == 1:
             result[:] = self._run(arr)
             return result

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "stdlib_policies" / "models" / "default_text.onnx"
 LABELS = [
     "violence", "self_harm", "sexual", "hate", "harassment", "illicit", "jailbreak", "privacy",
+    "unfamiliar",
 ]
 
 TEXTS = [
@@ -81,7 +82,8 @@ def _tiny_model(*, labels: list[str] | None, n_out: int = 2, version: str | None
 def test_loads_default_model_with_metadata(clf):
     assert clf.model_labels == tuple(LABELS)
     assert clf.categories == tuple(LABELS)
-    assert clf.model_version == "2.1.1"
+    assert clf.model_version == "3.0.0"
+    assert clf.normalize == "policyc-fold/1+words/1"  # the model's metadata asks for it
     assert clf.sha256 == sha256_file(MODEL)
     assert default_model_path().resolve() == MODEL.resolve()
     assert "OnnxClassifier(" in repr(clf)

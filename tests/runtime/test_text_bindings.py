@@ -166,12 +166,15 @@ def test_batch_scores_equal_one_by_one_with_the_screen(tmp_path: Path, copies: i
 
 
 def test_text_too_expanding_to_normalize_fails_closed(tmp_path: Path) -> None:
-    """100,000 x U+FDFA: NFKC would make it 3.3 MB; the detector reports a failure."""
+    """100,000 x U+FDFA: NFKC would make it 3.3 MB; the detector reports a failure, and
+    so does the classifier, which sees the same normal form (issue 14: fail closed, never
+    score the raw text an attacker padded to dodge the normalization)."""
     b = _bundle(tmp_path)
     text = "\ufdfa" * 100_000
     scores, failures = b.bindings.scores(text)
-    assert [f.categories for f in failures] == [("drugs",)]
+    assert [f.binding for f in failures] == ["detector drugs", "m"]
     assert "U+FDFA" in failures[0].message and "`drugs`" in failures[0].message
+    assert failures[1].message.startswith("classifier `m` failed: text not normalized")
     d = b.check(text=text)
     assert (d.action, d.rule) == ("refuse", None)
     assert any("detector `drugs` failed: text not normalized" in e for e in d.errors)
