@@ -31,9 +31,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+if str(ROOT) not in sys.path:  # running as a plain script from a checkout
+    sys.path.insert(0, str(ROOT))
 
-import obfuscate  # noqa: E402
+from tools import obfuscate  # noqa: E402
 
 TEAM = ROOT / "examples" / "data" / "team"
 DOCS = ROOT / "docs" / "eval.md"

@@ -132,10 +132,7 @@ def test_fold_words(text, expected):
 
 
 def test_obfuscated_variants_are_deterministic_and_enough():
-    import sys
-
-    sys.path.insert(0, str(REPO / "tools"))
-    import obfuscate
+    from tools import obfuscate
 
     rows = list(obfuscate.rows("test"))
     got = obfuscate.variants(rows)
