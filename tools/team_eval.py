@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # running as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from policyc.evaluate.metrics import wilson  # noqa: E402
 from tools import obfuscate  # noqa: E402
 
 TEAM = ROOT / "examples" / "data" / "team"
@@ -75,16 +75,6 @@ def run_eval(policy: Path, data: Path) -> dict:
     if proc.returncode == 2 or not proc.stdout.strip():
         raise SystemExit(f"policyc eval failed on {data}:\n{proc.stderr}")
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
-
-
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, mid - half), min(1.0, mid + half))
 
 
 def _count(groups: list[dict], pred) -> tuple[int, int]:
@@ -130,7 +120,7 @@ def report(results: dict[str, dict]) -> tuple[str, dict[str, tuple[int, int]]]:
              "|---|---|---|---|---|---|"]
     for name, (k, n) in rows.items():
         rate = k / n if n else 0.0
-        lo, hi = wilson(k, n)
+        lo, hi = wilson(k, n) or (0.0, 1.0)
         target = targets.get(name, "")
         if name == "obfuscated harmful passed":
             met = "yes" if rate <= plain_pass + 0.10 else "**no**"

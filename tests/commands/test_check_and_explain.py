@@ -8,24 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.chat_policy import POLICY
 from typer.testing import CliRunner
 
 from policyc.cli import app
 
-POLICY = """policy acme.chat version "2.3.0" {
-  context audience: enum { adult, teen, child }
-  context verified: bool = false
-  categories { self_harm { intent, support } pii { email } }
-  detector pii.email = regex "[a-z]+@[a-z]+\\\\.com"
-  resolve most-restrictive
-  default allow
-  locked rule no_intent: refuse when self_harm.intent and audience == child
-  rule teen_sensitive: redirect("crisis_resources")
-      when any { self_harm } and audience in { teen, child }
-  rule pii_redact: redact("pii") when pii.email
-  rule note: warn("w") when self_harm.support
-}
-"""
 KEYS = ["schema", "action", "argument", "rule", "policy", "version", "hash", "matched", "scores"]
 runner = CliRunner()
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.chat_policy import POLICY
 from jsonschema import Draft202012Validator
 
 from policyc.runtime import Bundle, InvalidEvent
@@ -25,20 +26,6 @@ from policyc.runtime import audit as audit_v1
 from policyc.runtime.audit import audit_record, comparable
 from policyc.runtime.jsonl import BadLine, dumps_line, parse_line, read_lines
 
-POLICY = """policy acme.chat version "2.3.0" {
-  context audience: enum { adult, teen, child }
-  context verified: bool = false
-  categories { self_harm { intent, support } pii { email } }
-  detector pii.email = regex "[a-z]+@[a-z]+\\\\.com"
-  resolve most-restrictive
-  default allow
-  locked rule no_intent: refuse when self_harm.intent and audience == child
-  rule teen_sensitive: redirect("crisis_resources")
-      when any { self_harm } and audience in { teen, child }
-  rule pii_redact: redact("pii") when pii.email
-  rule note: warn("w") when self_harm.support
-}
-"""
 #: a locked floor under first-match, and no default (so `on_error` decides)
 FLOOR_POLICY = """policy acme.floor version "1.0.0" {
   context audience: enum { adult, teen }

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.chat_policy import POLICY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,20 +24,6 @@ from policyc.commands.inputs import load_target
 from policyc.runtime.audit import comparable
 from policyc.runtime.jsonl import BadLine
 
-POLICY = """policy acme.chat version "2.3.0" {
-  context audience: enum { adult, teen, child }
-  context verified: bool = false
-  categories { self_harm { intent, support } pii { email } }
-  detector pii.email = regex "[a-z]+@[a-z]+\\\\.com"
-  resolve most-restrictive
-  default allow
-  locked rule no_intent: refuse when self_harm.intent and audience == child
-  rule teen_sensitive: redirect("crisis_resources")
-      when any { self_harm } and audience in { teen, child }
-  rule pii_redact: redact("pii") when pii.email
-  rule note: warn("w") when self_harm.support
-}
-"""
 ODD = ["\ud800", "\udfff", "\udc00\ud800", "\u2028", "\u2029", "\u0085", "\r", "\x00", "é",
        "\U0001f600", "bob@example.com"]
 
