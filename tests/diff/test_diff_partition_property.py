@@ -41,9 +41,32 @@ def _check_partition(old: FlatPolicy, new: FlatPolicy) -> None:
         for d in holding:
             assert (d.old.key(), d.new.key()) == (oa, ob)
     report = semantic_diff(old, new, budget=None)
+    for event in flat.grid(space):  # the printed constraints: every event they match changes
+        point = a.point_of(event)  # as the row says, and the rows' events never overlap
+        oa, ob = a.decide_point(point).key(), b.decide_point(point).key()
+        matching = [c for c in report.changes if _matches(c.region, event)]
+        assert len(matching) == (oa != ob), (event, [c.region for c in matching])
+        for c in matching:
+            assert (c.old.key(), c.new.key()) == (oa, ob), (event, c.region)
     s = report.summary()
     assert s["loosened"] + s["tightened"] + s["changed"] == len(rows)
     assert s["pairs"] == len({(d.old.key(), d.new.key()) for d in rows})
+
+
+def _matches(region: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether an event meets a row's printed constraints (`describe_box`'s JSON)."""
+    return all(_meets(c, event[name]) for name, c in region.items())
+
+
+def _meets(c: dict[str, Any], value: Any) -> bool:
+    if "in" in c:
+        return value in c["in"]
+    if "any_of" in c:
+        return any(_meets(x, value) for x in c["any_of"])
+    ops = {"eq": value == c.get("eq"), "ge": value >= c.get("ge", value),
+           "gt": "gt" not in c or value > c["gt"], "le": value <= c.get("le", value),
+           "lt": "lt" not in c or value < c["lt"]}
+    return all(ops[k] for k in c)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,7 +3,8 @@
 Plain boxes with the same change that differ on one variable only become one box;
 small groups are then grown while they stay inside the group's union, and cut apart
 again so the rows of a report partition the changed space (no event in two rows, each
-exact). Large groups merge by hashing, linear per pass. Scoped rows
+exact), and each row then sheds the constraints it does not need (`_fewest_constraints`).
+Large groups merge by hashing, linear per pass. Scoped rows
 (`compare.Difference`) pass through: each stands for its own witness.
 """
 
@@ -40,6 +41,7 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
         if len(norm) <= _PAIRWISE_LIMIT:
             norm = _merge_pairs(_disjoint(_expand(_merge_pairs(norm, space), space), space),
                                 space)
+            norm = _fewest_constraints(norm, space)
         d0 = sample[key]
         for bx in norm:
             if a is not None and b is not None:  # what decides at the region's witness
@@ -53,6 +55,54 @@ def merge_regions(diffs: list[Difference], space: Space, a: DecisionMap | None =
 #: Above this many boxes of one change, pairwise merging and growing (quadratic and
 #: worse) give way to merging by hashing (`policyc diff --exact` on large diffs).
 _PAIRWISE_LIMIT = 200
+
+
+#: Bounds on the constraint-shedding pass: groups of more boxes, and widened boxes of more
+#: grid cells, are left as they are (the pass stays a small share of a large diff).
+_SHED_GROUP_LIMIT = 60
+_SHED_CELL_LIMIT = 4096
+
+
+def _cells(box: Box, space: Space) -> int:
+    n = 1
+    for v, var in enumerate(space.vars):
+        n *= bin(box.get(v, var.domain)).count("1")
+    return n
+
+
+def _fewest_constraints(boxes: list[Box], space: Space) -> list[Box]:
+    """The same union as disjoint boxes with fewer constraints: a box drops a variable
+    (widens it to its whole domain) when every event of the widened box is in the group,
+    so changes as the row says; the other boxes give up what the widened one now covers.
+    A change is kept only when it lowers the constraints printed in all (then the rows),
+    so the pass ends; it is skipped above `_SHED_GROUP_LIMIT` boxes or
+    `_SHED_CELL_LIMIT` cells per widened box."""
+    if not 2 <= len(boxes) <= _SHED_GROUP_LIMIT:
+        return boxes
+
+    def cost(bs: list[Box]) -> tuple[int, int]:
+        return sum(len(bx) for bx in bs), len(bs)
+
+    cur = list(boxes)
+    improved = True
+    while improved:
+        improved = False
+        for i, bx in enumerate(cur):
+            for v in sorted(bx, key=lambda v: -bin(bx[v]).count("1")):
+                wide = {k: m for k, m in bx.items() if k != v}
+                if _cells(wide, space) > _SHED_CELL_LIMIT or not _covered(wide, cur, space):
+                    continue
+                rest: list[Box] = []
+                for j, other in enumerate(cur):
+                    if j != i:
+                        rest.extend(normalize(p, space) for p in box_subtract(other, wide, space))
+                trial = _merge_pairs([wide, *rest], space)
+                if cost(trial) < cost(cur):
+                    cur, improved = trial, True
+                    break
+            if improved:
+                break
+    return cur
 
 
 def _merge_pairs(boxes: list[Box], space: Space) -> list[Box]:
