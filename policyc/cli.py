@@ -59,6 +59,10 @@ PathOpt = Annotated[Optional[list[Path]], typer.Option(
 StdinNameOpt = Annotated[Optional[str], typer.Option(
     "--stdin-filename", metavar="NAME",
     help="With `-`: the file name standard input stands for (messages, parent lookup).")]
+VerifyKeyOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--verify-key", metavar="PUBLIC_KEY", help="Trusted Ed25519 public key (PEM, "
+    "repeatable): a bundle not signed by one of them is refused; policy source compiled "
+    "here is not a bundle [default: POLICYC_VERIFY_KEY].")]
 FilesArg = Annotated[list[Path], typer.Argument(
     metavar="FILES", help="Policy files or folders (recursive); `-` reads standard input.")]
 
@@ -254,6 +258,7 @@ def check(
     audit_log: Annotated[Optional[Path], typer.Option(
         "--audit-log", metavar="FILE",
         help="Append `policyc/audit/v1` records (JSON Lines).")] = None,
+    verify_key: VerifyKeyOpt = None,
     path: PathOpt = None,
     stdin_filename: StdinNameOpt = None,
     quiet: QuietOpt = False,
@@ -264,7 +269,8 @@ def check(
 
     raise typer.Exit(command.run(target, text, context or [], score or [],
                                  json_out or format is OutFormat.json, input, output,
-                                 audit_log, list(path or []), stdin_filename=stdin_filename))
+                                 audit_log, list(path or []), stdin_filename=stdin_filename,
+                                 verify_key=verify_key))
 
 
 @app.command()
@@ -274,6 +280,7 @@ def explain(
     context: ContextOpt = None,
     score: ScoreOpt = None,
     format: FormatOpt = OutFormat.text,
+    verify_key: VerifyKeyOpt = None,
     path: PathOpt = None,
     stdin_filename: StdinNameOpt = None,
     quiet: QuietOpt = False,
@@ -284,7 +291,7 @@ def explain(
 
     raise typer.Exit(command.run(target, text, context or [], score or [], list(path or []),
                                  json_out=format is OutFormat.json,
-                                 stdin_filename=stdin_filename))
+                                 stdin_filename=stdin_filename, verify_key=verify_key))
 
 
 # ---- compile -----------------------------------------------------------------------------------
@@ -333,6 +340,7 @@ def diff(
         "--exact", help="Always split regions into exact boxes, however many (may be slow "
         "on large policies); by default a changed rule whose boxes would be too many is "
         "reported as scoped rows.")] = False,
+    verify_key: VerifyKeyOpt = None,
     path: PathOpt = None,
     quiet: QuietOpt = False,
     color: ColorOpt = None,
@@ -341,7 +349,7 @@ def diff(
     from policyc.commands import diff as command
 
     raise typer.Exit(command.run(old, new, format.value, fail_on.value if fail_on else None,
-                                 replay, list(path or []), exact=exact))
+                                 replay, list(path or []), exact=exact, verify_key=verify_key))
 
 
 # ---- test / eval ------------------------------------------------------------------------------
@@ -394,6 +402,7 @@ def eval_(
         "--split", metavar="train|test",
         help="Evaluate only rows of this `split` (same as --where split=…); "
              "sweep on train, report on test.")] = None,
+    verify_key: VerifyKeyOpt = None,
     path: PathOpt = None,
     stdin_filename: StdinNameOpt = None,
     quiet: QuietOpt = False,
@@ -405,7 +414,7 @@ def eval_(
     raise typer.Exit(command.run(bundle, data, output, json_file, report, sweep, target_fpr,
                                  list(path or []), json_stdout=format is OutFormat.json,
                                  stdin_filename=stdin_filename, slice_by=slice_by,
-                                 where=where, split=split))
+                                 where=where, split=split, verify_key=verify_key))
 
 
 @app.command()
@@ -430,9 +439,7 @@ def serve(
         "--default", metavar="NAME", help="Policy of /v1/check [default: the first].")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="Port (0: any free one).")] = 8321,
-    verify_key: Annotated[Optional[list[Path]], typer.Option(
-        "--verify-key", metavar="PUBLIC_KEY", help="Trusted Ed25519 public key (PEM, "
-        "repeatable): unsigned bundles are refused [default: POLICYC_VERIFY_KEY].")] = None,
+    verify_key: VerifyKeyOpt = None,
     decision_log: Annotated[Optional[Path], typer.Option(
         "--decision-log", metavar="FILE", help="Append policyc/audit/v1 records here.")
     ] = None,
@@ -510,6 +517,7 @@ def replay(
         help="Exit 1 when a row is loosened (`loosened`) or changes at all (`any`).")] = None,
     limit: Annotated[int, typer.Option(
         "--limit", metavar="N", help="Flipped rows listed (counts cover all).")] = 20,
+    verify_key: VerifyKeyOpt = None,
     path: PathOpt = None,
     quiet: QuietOpt = False,
     color: ColorOpt = None,
@@ -518,7 +526,8 @@ def replay(
     from policyc.commands.replay import run_replay
 
     raise typer.Exit(run_replay(target, events, against, engine, format is OutFormat.json,
-                                fail_on.value if fail_on else None, limit, list(path or [])))
+                                fail_on.value if fail_on else None, limit, list(path or []),
+                                verify_key=verify_key))
 
 
 def main() -> Any:

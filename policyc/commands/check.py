@@ -38,7 +38,8 @@ def _line(d: RuntimeDecision) -> str:
 
 def run(target: Path, text: str | None, context_list: list[str], score_list: list[str],
         json_out: bool, input: Path | None, output: Path | None, audit_log: Path | None,
-        path: list[Path], stdin_filename: str | None = None) -> int:
+        path: list[Path], stdin_filename: str | None = None,
+        verify_key: list[Path] | None = None) -> int:
     try:
         if input is not None:
             if context_list or score_list or text is not None:
@@ -46,10 +47,10 @@ def run(target: Path, text: str | None, context_list: list[str], score_list: lis
             if is_stdin(target) and is_stdin(input):
                 raise UsageError("the policy and `--input` cannot both be standard input",
                                  "give the policy or bundle as a file")
-            return _run_batch(load_target(target, path, stdin_filename), input, output,
-                              audit_log)
+            return _run_batch(load_target(target, path, stdin_filename, verify_key), input,
+                              output, audit_log)
         _, decision = decide_one(target, text, context_list, score_list, path,
-                                 stdin_filename)
+                                 stdin_filename, verify_key)
         if audit_log is not None:
             with _open(audit_log, "ab") as fh:
                 fh.write(dumps_line(audit_record(decision, None)))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from policyc.commands.console import console, print_diagnostics
-from policyc.commands.inputs import is_bundle
+from policyc.commands.console import UsageError, console, fail, print_diagnostics
+from policyc.commands.inputs import is_bundle, verify_keys
 from policyc.diff.replay import replay
 from policyc.diff.report import to_markdown, to_text
 from policyc.diff.semantic import semantic_diff
@@ -24,10 +25,14 @@ from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program, load_program
 from policyc.semantics.regions.compare import EXACT_BUDGET
 
+if TYPE_CHECKING:
+    from policyc.runtime.signing import VerifyKeys
 
-def _load_one(path: Path, search: list[Path],
-              err: Console) -> tuple[FlatPolicy, str, Program | None, str | None] | None:
-    """A `.pol` file (flattened with its hierarchy), a compiled bundle, or a policy name
+
+def _load_one(path: Path, search: list[Path], err: Console, keys: VerifyKeys | None = None
+              ) -> tuple[FlatPolicy, str, Program | None, str | None] | None:
+    """A `.pol` file (flattened with its hierarchy), a compiled bundle (checked against
+    `keys`, the `--verify-key` files; None: `POLICYC_VERIFY_KEY`), or a policy name
     (`std.baseline`, or one declared in a `--path` folder)."""
     named = named_policy(path, search)
     if named is not None:
@@ -48,7 +53,7 @@ def _load_one(path: Path, search: list[Path],
         from policyc.runtime.bundle import BundleError
 
         try:
-            flat, digest = load_bundle_policy(str(path))
+            flat, digest = load_bundle_policy(str(path), verify_key=keys)
         except BundleError as e:
             err.print(f"error: {e}", markup=False)
             err.print("  = help: recompile it with `policyc compile`, or diff the `.pol` "
@@ -76,10 +81,14 @@ def _bundle_hash(program: Program | None, flat: FlatPolicy) -> str | None:
 
 
 def run(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path | None,
-        search: list[Path], exact: bool = False) -> int:
+        search: list[Path], exact: bool = False, verify_key: list[Path] | None = None) -> int:
     err = console(stderr=True)
-    a = _load_one(old, search, err)
-    b = _load_one(new, search, err)
+    try:
+        keys = verify_keys(verify_key)
+    except UsageError as e:
+        return fail(str(e), e.help)
+    a = _load_one(old, search, err, keys)
+    b = _load_one(new, search, err, keys)
     if a is None or b is None:
         return 2
     hashes = (a[3] or _bundle_hash(a[2], a[0]), b[3] or _bundle_hash(b[2], b[0]))

@@ -206,7 +206,7 @@ def run(bundle: Path, data: Path, output: Path | None, json_file: Path | None,
         report: Path | None, sweep: bool, target_fpr: float, path: list[Path],
         json_stdout: bool = False, stdin_filename: str | None = None,
         slice_by: list[str] | None = None, where: list[str] | None = None,
-        split: str | None = None) -> int:
+        split: str | None = None, verify_key: list[Path] | None = None) -> int:
     """`output` (or its old name `json_file`) is a file for the metrics JSON (`-`: stdout);
     `json_stdout` prints the JSON instead of the tables. `slice_by`: fields to break the
     rates down by (`kind,language`); `where` (`split=test`) and `split` select rows."""
@@ -227,7 +227,7 @@ def run(bundle: Path, data: Path, output: Path | None, json_file: Path | None,
             return fail(f"`--split {split}` contradicts `--where split={conditions['split']}`")
         conditions["split"] = split
     try:
-        checker = load_target(bundle, list(path), stdin_filename)
+        checker = load_target(bundle, list(path), stdin_filename, verify_key)
         info = policy_info(bundle, checker, list(path), stdin_filename)
         dataset = load_dataset(data)
         excluded = select(dataset, conditions)

@@ -84,10 +84,10 @@ def _unknown_category(name: str, leaves: frozenset[str]) -> UsageError:
 
 
 def decide_one(target: Path, text: str | None, context_list: list[str],
-               score_list: list[str], path: list[Path], stdin_filename: str | None = None
-               ) -> tuple[Checker, RuntimeDecision]:
+               score_list: list[str], path: list[Path], stdin_filename: str | None = None,
+               verify_key: list[Path] | None = None) -> tuple[Checker, RuntimeDecision]:
     """Load the bundle (or compile the `.pol`) and decide the event given by flags."""
-    checker = load_target(target, path, stdin_filename)
+    checker = load_target(target, path, stdin_filename, verify_key)
     context, scores = parse_event(checker, context_list, score_list)
     return checker, checker.check(text=text, context=context, scores=scores)
 

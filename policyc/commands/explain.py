@@ -14,9 +14,11 @@ from policyc.render.explain import explain_json, explain_text
 
 
 def run(target: Path, text: str | None, context_list: list[str], score_list: list[str],
-        path: list[Path], json_out: bool = False, stdin_filename: str | None = None) -> int:
+        path: list[Path], json_out: bool = False, stdin_filename: str | None = None,
+        verify_key: list[Path] | None = None) -> int:
     try:
-        checker, d = decide_one(target, text, context_list, score_list, path, stdin_filename)
+        checker, d = decide_one(target, text, context_list, score_list, path, stdin_filename,
+                                verify_key)
         context, _ = parse_event(checker, context_list, score_list)
     except INPUT_ERRORS as exc:
         return input_failure(exc)

@@ -8,8 +8,12 @@
   be asked to read its own output as source.
 - Commands that take files or folders refuse (exit 2) when they find no policy at all:
   an empty folder passing a CI gate is a misconfiguration, not a success.
-- A target (`check`, `explain`, `eval`) is a bundle, policy source compiled in memory,
-  or a policy name (`std.baseline`, or one declared in a `--path` folder).
+- A target (`check`, `explain`, `eval`, `replay`) is a bundle, policy source compiled in
+  memory, or a policy name (`std.baseline`, or one declared in a `--path` folder).
+- `--verify-key FILE` (repeatable; default: `POLICYC_VERIFY_KEY`) applies to every bundle
+  a command loads: one without a valid signature by one of the keys is refused (exit 2).
+  A policy compiled from source in the same command is not a bundle: never verified.
+  The key files are read first, so a missing or bad key exits 2 whatever the target.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from policyc.commands.console import UsageError, console
 
 if TYPE_CHECKING:
     from policyc.runtime.checker import Checker
+    from policyc.runtime.signing import VerifyKeys
     from policyc.semantics.program import Program
 
 STDIN = "-"
@@ -123,20 +128,42 @@ def given_files(files: Sequence[Path]) -> int:
     return len(expand_inputs(list(files))[0])
 
 
-def load_target(target: Path, path: list[Path], stdin_filename: str | None = None) -> Checker:
+def verify_keys(paths: Sequence[Path] | VerifyKeys | None) -> VerifyKeys | None:
+    """The keys of `--verify-key` (None: none given, so bundles follow
+    `POLICYC_VERIFY_KEY`); a key file that cannot be read or is not an Ed25519 public key
+    is a usage error (exit 2)."""
+    from policyc.runtime.bundle import BundleError
+    from policyc.runtime.signing import VerifyKeys, load_verify_keys
+
+    if paths is None or isinstance(paths, VerifyKeys):
+        return paths
+    if not paths:
+        return None
+    try:
+        return load_verify_keys(list(paths))
+    except BundleError as err:
+        raise UsageError(f"--verify-key: {err}",
+                         "give the Ed25519 public key (PEM) the bundles are signed with, "
+                         "e.g. the FILE.pub of `policyc sign --generate-key FILE`") from None
+
+
+def load_target(target: Path, path: list[Path], stdin_filename: str | None = None,
+                verify_key: Sequence[Path] | VerifyKeys | None = None) -> Checker:
     """A bundle (recognised by its content, whatever its name), or policy source compiled
     in memory (diagnostics rendered, then exit 2); `-` reads either from standard input;
-    a policy name (`std.baseline`, or one in a `--path` folder) stands for its file."""
+    a policy name (`std.baseline`, or one in a `--path` folder) stands for its file.
+    `verify_key`: the `--verify-key` files (see `verify_keys`), checked on bundles only."""
     from policyc.runtime.checker import Bundle
     from policyc.semantics.loader import named_policy
 
+    keys: Any = verify_keys(verify_key)  # None: `POLICYC_VERIFY_KEY` decides
     if not is_stdin(target):
         target = named_policy(target, path) or target
     if is_bundle(target):
         if is_stdin(target):
             return Bundle.from_bytes(read_stdin_bytes(),  # type: ignore[no-any-return]
-                                     stdin_display(stdin_filename))
-        return Bundle.load(target)  # type: ignore[no-any-return]
+                                     stdin_display(stdin_filename), verify_key=keys)
+        return Bundle.load(target, verify_key=keys)  # type: ignore[no-any-return]
     from policyc.compile.pipeline import compile_program
     from policyc.lint.gate import COMPILE_GATE
     from policyc.render.human import render_human
@@ -148,5 +175,5 @@ def load_target(target: Path, path: list[Path], stdin_filename: str | None = Non
         sources = state.program.sources if state.program is not None else {}
         render_human(state.diagnostics, sources, console(stderr=True))
         raise UsageError(f"{shown} could not be compiled")
-    # compiled here from source: nothing to verify (`POLICYC_VERIFY_KEY` is for bundles)
+    # compiled here from source: nothing to verify (the keys are for bundles)
     return Bundle.from_bytes(state.bundle, shown, verify_key=False)

@@ -12,14 +12,15 @@ from pathlib import Path
 from policyc.commands.console import UsageError, quiet
 from policyc.commands.console import console as _console
 from policyc.commands.event_flags import input_failure
-from policyc.commands.inputs import is_bundle, load_inputs, load_target
+from policyc.commands.inputs import is_bundle, load_inputs, load_target, verify_keys
 from policyc.runtime.bundle import BundleError
 from policyc.runtime.checker import InvalidEvent
 from policyc.runtime.jsonl import BadLine
 
 
 def run_replay(target: Path, events: Path, against: Path | None, engine: str, json_out: bool,
-               fail_on: str | None, limit: int, path: list[Path]) -> int:
+               fail_on: str | None, limit: int, path: list[Path],
+               verify_key: list[Path] | None = None) -> int:
     from policyc.runtime.columns import ColumnError
     from policyc.runtime.replay import replay
 
@@ -29,8 +30,9 @@ def run_replay(target: Path, events: Path, against: Path | None, engine: str, js
             raise UsageError(f"unknown engine `{engine}`", "use `--engine local` or `--engine ray`")
         if not events.is_file():
             raise UsageError(f"cannot read {events}: no such file")
-        new = load_target(target, path)
-        old = load_target(against, path) if against is not None else None
+        keys = verify_keys(verify_key)  # read once, for both sides
+        new = load_target(target, path, verify_key=keys)
+        old = load_target(against, path, verify_key=keys) if against is not None else None
 
         def report(bad: BadLine) -> None:
             where = f"{events}:{bad.number}" if bad.number else str(events)

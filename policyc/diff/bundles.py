@@ -95,7 +95,8 @@ def flat_from_bundle(data: BundleData) -> FlatPolicy:
         detectors=detectors, tests=(), gates=())
 
 
-def load_bundle_policy(path: str) -> tuple[FlatPolicy, str]:
-    """(flattened policy, content hash) of a bundle file; raises BundleError."""
-    data = read_bundle_file(path)
+def load_bundle_policy(path: str, verify_key: Any = None) -> tuple[FlatPolicy, str]:
+    """(flattened policy, content hash) of a bundle file; raises BundleError.
+    `verify_key`: as `read_bundle_file` (None: `POLICYC_VERIFY_KEY`, when set)."""
+    data = read_bundle_file(path, verify_key=verify_key)
     return flat_from_bundle(data), data.manifest.hash

@@ -135,3 +135,61 @@ def test_cli_sign_and_verify_key_env(tmp_path: Path, bundle: bytes) -> None:
     bad = _cli("sign", str(path), "--key", str(tmp_path / "k.pem.pub"))
     assert bad.returncode == 2 and "not an unencrypted private key" in bad.stderr
 
+
+
+def test_cli_verify_key_flag_wherever_a_bundle_loads(tmp_path: Path, bundle: bytes,
+                                                     keys: dict[str, Path]) -> None:
+    """`--verify-key` on check, explain, eval, replay and diff (issue 16): a signed bundle
+    passes; an unsigned or re-sealed one exits 2 with the signing error, no traceback."""
+    signed, _ = sign_bundle(bundle, load_private_key(keys["a"]))
+    manifest, files = unpack(signed)
+    sig = files.pop(SIGNATURE_MEMBER)
+    manifest["thresholds"] = dict.fromkeys(manifest["thresholds"], 0.99)
+    paths = {}
+    for name, data in (("signed", signed), ("unsigned", bundle),
+                       ("resealed", zf_bytes(reseal(manifest, files), sig))):
+        paths[name] = tmp_path / f"{name}.pbundle"
+        paths[name].write_bytes(data)
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"text": "hi", "scores": {"harassment": 0.95}, "label": "harmful"}\n')
+    key = ("--verify-key", str(keys["a.pub"]))
+    ev = ("--score", "harassment=0.95")
+    commands = {
+        "check": lambda b: ("check", b, *ev),
+        "explain": lambda b: ("explain", b, *ev),
+        "eval": lambda b: ("eval", b, str(events)),
+        "replay": lambda b: ("replay", b, str(events)),
+        "diff": lambda b: ("diff", str(paths["signed"]), b),
+    }
+    no_env = {VERIFY_KEY_ENV: ""}
+    for cmd, args in commands.items():
+        ok = _cli(*args(str(paths["signed"])), *key, env=no_env)
+        assert ok.returncode in (0, 1), (cmd, ok.stderr)
+        assert "Traceback" not in ok.stderr
+        for bad, message in (("unsigned", "not signed, and a verify key is set"),
+                             ("resealed", "re-sealed")):
+            r = _cli(*args(str(paths[bad])), *key, env=no_env)
+            assert r.returncode == 2, (cmd, bad, r.stdout, r.stderr)
+            assert message in r.stderr and "Traceback" not in r.stderr, (cmd, bad, r.stderr)
+        # without the flag (and no POLICYC_VERIFY_KEY) the re-sealed bundle is whole
+        assert _cli(*args(str(paths["resealed"])), env=no_env).returncode in (0, 1), cmd
+    # a key of another signer refuses, two keys (repeatable) accept
+    other = ("--verify-key", str(keys["b.pub"]))
+    assert _cli("check", str(paths["signed"]), *ev, *other, env=no_env).returncode == 2
+    assert _cli("check", str(paths["signed"]), *ev, *other, *key, env=no_env).returncode == 0
+    # replay --against: both sides are verified
+    r = _cli("replay", str(paths["signed"]), str(events), "--against", str(paths["unsigned"]),
+             *key, env=no_env)
+    assert r.returncode == 2 and "not signed" in r.stderr
+    # source compiled in the command is not a bundle; the flag still wants a readable key
+    src = str(REPO / "examples" / "diff" / "v1.pol")
+    assert _cli("check", src, *ev, *key, env=no_env).returncode == 0
+    for cmd in ("check", "eval", "replay", "diff"):
+        target = src if cmd != "diff" else str(paths["signed"])
+        args = {"check": ("check", target, *ev), "eval": ("eval", target, str(events)),
+                "replay": ("replay", target, str(events)),
+                "diff": ("diff", target, target)}[cmd]
+        r = _cli(*args, "--verify-key", str(tmp_path / "missing.pem"), env=no_env)
+        assert r.returncode == 2, (cmd, r.stderr)
+        assert "--verify-key: cannot read verify key" in r.stderr, (cmd, r.stderr)
+        assert "Traceback" not in r.stderr
