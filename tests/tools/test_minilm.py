@@ -11,10 +11,9 @@ Needs the dev extra (onnx, scikit-learn, tokenizers); never torch.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +30,7 @@ FIXTURE = REPO / "tests" / "data" / "minilm_reference.json"
 TOLERANCE = 1e-4  # on 1 - cosine
 
 
-def _load_build_module():
-    spec = importlib.util.spec_from_file_location("build_minilm", REPO / "tools" / "build_minilm.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_build_module()
+build = importlib.import_module("tools.build_minilm")  # a script in tools/, imported as a module
 
 
 @pytest.fixture(scope="module")
