@@ -56,8 +56,8 @@ def _load_one(path: Path, search: list[Path], err: Console, keys: VerifyKeys | N
             flat, digest = load_bundle_policy(str(path), verify_key=keys)
         except BundleError as e:
             err.print(f"error: {e}", markup=False)
-            err.print("  = help: recompile it with `policyc compile`, or diff the `.pol` "
-                      "sources", markup=False)
+            fix = e.help or "recompile it with `policyc compile`, or diff the `.pol` sources"
+            err.print(f"  = help: {fix}", markup=False)
             return None
         return flat, "", None, digest
     program = load_program([path], search)

@@ -38,7 +38,7 @@ from policyc.evaluate.run import (
     threshold_text,
     to_dict,
 )
-from policyc.runtime.bundle import BundleError
+from policyc.runtime.bundle import RECOMPILE_HELP, BundleError
 
 #: A leaf's threshold when a bundle records none.
 DEFAULT_THRESHOLD = 0.5
@@ -240,7 +240,7 @@ def run(bundle: Path, data: Path, output: Path | None, json_file: Path | None,
     except (UsageError, EvalError) as exc:
         return fail(str(exc), exc.help)
     except BundleError as exc:
-        return fail(str(exc), "recompile the policy with `policyc compile`")
+        return fail(str(exc), exc.help or RECOMPILE_HELP)
     except DataError as exc:
         return fail(str(exc))
     if not result.outcomes:

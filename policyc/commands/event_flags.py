@@ -12,7 +12,7 @@ from typing import Any
 
 from policyc.commands.console import UsageError, did_you_mean, fail
 from policyc.commands.inputs import load_target
-from policyc.runtime.bundle import BundleError
+from policyc.runtime.bundle import RECOMPILE_HELP, BundleError
 from policyc.runtime.checker import Checker, InvalidEvent, RuntimeDecision
 
 #: What `check` and `explain` report as input they cannot process (`input_failure`).
@@ -97,5 +97,5 @@ def input_failure(exc: Exception) -> int:
     if isinstance(exc, UsageError):
         return fail(str(exc), exc.help)
     if isinstance(exc, BundleError):
-        return fail(str(exc), "recompile the policy with `policyc compile`")
+        return fail(str(exc), exc.help or RECOMPILE_HELP)
     return fail(f"invalid event: {exc}")

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from policyc.commands.console import note, print_error
-from policyc.runtime.bundle import BundleError
+from policyc.runtime.bundle import RECOMPILE_HELP, BundleError
 from policyc.runtime.bundle_reader import parse_size
 from policyc.runtime.bundle_signer import sign_bundle
 
@@ -98,7 +98,7 @@ def run_serve(targets: list[str], *, default: str | None, host: str, port: int,
         print_error(str(err), err.help)
         return 2
     except BundleError as err:
-        print_error(str(err), "check the key files given to `--verify-key`")
+        print_error(str(err), err.help or "check the key files given to `--verify-key`")
         return 2
 
 
@@ -156,7 +156,7 @@ def _serve(targets: list[str], default: str | None, host: str, port: int,
     if bad_files:
         service.close()
         status = service.registry.status[bad_files[0]]
-        raise _Bad(str(status.error), "recompile the policy with `policyc compile`")
+        raise _Bad(str(status.error), status.error_help or RECOMPILE_HELP)
     served = sorted(service.registry.policies)
     if config.default is None:
         config.default = next(iter(files), served[0] if served else None)

@@ -72,13 +72,19 @@ class BundleError(Exception):
     """A bundle that cannot be trusted or read: tampered, truncated, wrong schema.
 
     The message is one printable line: names read from a hostile bundle may hold line
-    breaks or terminal escapes, shown escaped (``\\n``, ``\\x1b``).
+    breaks or terminal escapes, shown escaped (``\\n``, ``\\x1b``). `help` is the fix
+    the user should try; a command prints `RECOMPILE_HELP` when there is none.
     """
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, help: str | None = None):
         super().__init__(message if message.isprintable() else "".join(
             c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
             for c in message))
+        self.help = help
+
+
+#: the fix for a bundle that is damaged or from another version: build it again
+RECOMPILE_HELP = "recompile the policy with `policyc compile`"
 
 
 class _Model(BaseModel):

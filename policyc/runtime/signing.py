@@ -48,6 +48,11 @@ VERIFY_KEY_ENV = "POLICYC_VERIFY_KEY"
 #: The signature member is small (about 170 bytes per signature).
 MAX_SIGNATURE_BYTES = 64 << 10
 MAX_SIGNATURES = 64
+#: fixes for a refused signature: recompiling would not help, signing or the right key does
+KEY_HELP = ("check the `--verify-key` files (or `POLICYC_VERIFY_KEY`): PEM files of "
+            "Ed25519 public keys")
+SIGN_HELP = ("sign the bundle with `policyc sign BUNDLE --key KEY`, or verify it with the "
+             "key that signed it")
 
 
 def message(content_hash: str) -> bytes:
@@ -87,7 +92,8 @@ def load_public_key(path: str | Path) -> Any:
     try:
         data = Path(path).read_bytes()
     except OSError as err:
-        raise BundleError(f"cannot read verify key {path}: {err.strerror or err}") from None
+        raise BundleError(f"cannot read verify key {path}: {err.strerror or err}",
+                          KEY_HELP) from None
     key: Any
     try:
         key = serialization.load_pem_public_key(data)
@@ -95,10 +101,11 @@ def load_public_key(path: str | Path) -> Any:
         try:
             key = serialization.load_pem_private_key(data, password=None).public_key()
         except (ValueError, TypeError):
-            raise BundleError(f"verify key {path} is not an Ed25519 key in PEM") from None
+            raise BundleError(f"verify key {path} is not an Ed25519 key in PEM",
+                              KEY_HELP) from None
     if not isinstance(key, ed25519.Ed25519PublicKey):
         raise BundleError(f"verify key {path} is not an Ed25519 key "
-                          f"(it is {type(key).__name__.removeprefix('_')})")
+                          f"(it is {type(key).__name__.removeprefix('_')})", KEY_HELP)
     return key
 
 
@@ -112,7 +119,7 @@ def load_verify_keys(paths: str | Path | Sequence[str | Path]) -> VerifyKeys:
         key = load_public_key(p)
         keys[key_id(_raw_public(key))] = key
     if not keys:
-        raise BundleError("no verify key given")
+        raise BundleError("no verify key given", KEY_HELP)
     return VerifyKeys(keys, ", ".join(str(p) for p in paths))
 
 
@@ -126,7 +133,7 @@ def resolve(verify_key: Any) -> VerifyKeys | None:
         try:
             return load_verify_keys(raw)
         except BundleError as err:
-            raise BundleError(f"{VERIFY_KEY_ENV}: {err}") from None
+            raise BundleError(f"{VERIFY_KEY_ENV}: {err}", err.help) from None
     if verify_key is False:
         return None
     if isinstance(verify_key, VerifyKeys):
@@ -178,10 +185,10 @@ def verify(doc: dict[str, Any] | None, content_hash: str, keys: VerifyKeys | Non
     trusted = ", ".join(keys.ids)
     if doc is None:
         raise BundleError(f"{source}: the bundle is not signed, and a verify key is set "
-                          f"(trusted: {trusted}); sign it with `policyc sign`")
+                          f"(trusted: {trusted})", SIGN_HELP)
     if doc["hash"] != content_hash:
         raise BundleError(f"{source}: the signature is for content {doc['hash']}, not this "
-                          f"bundle's {content_hash} (edited and re-sealed?)")
+                          f"bundle's {content_hash} (edited and re-sealed?)", SIGN_HELP)
     from cryptography.exceptions import InvalidSignature
 
     signers = [s["key_id"] for s in doc["signatures"]]
@@ -194,11 +201,11 @@ def verify(doc: dict[str, Any] | None, content_hash: str, keys: VerifyKeys | Non
                        message(content_hash))
         except (InvalidSignature, ValueError):
             raise BundleError(f"{source}: the signature by key {sig['key_id']} does not "
-                              "verify (tampered or re-sealed?)") from None
+                              "verify (tampered or re-sealed?)", SIGN_HELP) from None
         return str(sig["key_id"])
     by = ", ".join(signers) if signers else "no key"
     raise BundleError(f"{source}: not signed by a trusted key (signed by {by}; trusted: "
-                      f"{trusted})")
+                      f"{trusted})", SIGN_HELP)
 
 
 # ---- signing (`policyc sign`) ---------------------------------------------------------------

@@ -62,6 +62,7 @@ class Status:
 
     path: str
     error: str | None = None
+    error_help: str | None = None  # the fix the bundle error names, if any
     error_at: str | None = None
     missing: bool = False
     pending: tuple[int, int, int] | None = None  # a change seen, waiting to settle
@@ -124,6 +125,7 @@ class Registry:
             warm(checker)
         except BundleError as err:
             status.error, status.error_at = str(err), _utc(time.time())
+            status.error_help = err.help
             status.failed_stamp = stamp
             log.error("bundle %s not loaded (%s): %s", name, path,
                       "the previous bundle keeps serving" if name in self.policies

@@ -171,6 +171,9 @@ def test_cli_verify_key_flag_wherever_a_bundle_loads(tmp_path: Path, bundle: byt
             r = _cli(*args(str(paths[bad])), *key, env=no_env)
             assert r.returncode == 2, (cmd, bad, r.stdout, r.stderr)
             assert message in r.stderr and "Traceback" not in r.stderr, (cmd, bad, r.stderr)
+            # the fix is signing (or the signer's key), never recompiling
+            assert "help: sign the bundle with `policyc sign" in r.stderr, (cmd, r.stderr)
+            assert "recompile" not in r.stderr, (cmd, bad, r.stderr)
         # without the flag (and no POLICYC_VERIFY_KEY) the re-sealed bundle is whole
         assert _cli(*args(str(paths["resealed"])), env=no_env).returncode in (0, 1), cmd
     # a key of another signer refuses, two keys (repeatable) accept
