@@ -98,6 +98,23 @@ def test_compile_refuses_a_broken_narrowing(tmp_path: Path) -> None:
     assert not (tmp_path / "child.bundle").exists()
 
 
+def test_compile_refuses_a_narrowing_child_that_leaves_a_gap(tmp_path: Path) -> None:
+    """Found by hypothesis: dropping the parent's only rule leaves the child with no
+    decision there (`on_error` decides, refuse < escalate); that loosens the parent, so
+    POL302 reports it and compile refuses, not only POL207's coverage gap."""
+    (tmp_path / "parent.pol").write_text(
+        'policy t.parent version "1" {\n  owner "o"\n  categories { c }\n'
+        "  rule p0: escalate\n}\n")
+    (tmp_path / "child.pol").write_text(
+        'policy t.child version "1" {\n  owner "o"\n  extends t.parent narrowing\n'
+        "  drop p0\n}\n")
+    result = policyc("compile", "child.pol", "-o", "child.bundle", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "error[POL302]" in result.stderr
+    assert "escalate → no decision (`on_error` decides) in every event" in result.stderr
+    assert not (tmp_path / "child.bundle").exists()
+
+
 def test_compile_summarizes_the_lint_errors_it_does_not_block_on(tmp_path: Path) -> None:
     (tmp_path / "p.pol").write_text(
         'policy t.p version "1" {\n  owner "o"\n  categories { a, b }\n  resolve unique\n'

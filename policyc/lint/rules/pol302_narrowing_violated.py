@@ -23,16 +23,21 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             continue
         for diff, space in loosened_regions(ctx.policy, ctx.policy.ancestors[ref.name]):
             old, new = diff.old, diff.new
-            if old.decision is None or new.decision is None:
-                continue  # a gap: POL207 (coverage-gap) reports it
+            if new.decision is None:
+                # a gap in the child is loosening too (diff's reading): narrowing is a
+                # guarantee compile enforces, so POL207 alone would let the bundle through
+                got = "no decision (`on_error` decides)"
+                fix = (f"no child rule matches where the parent decides "
+                       f"`{old.rule or 'default'}`; add a rule or a `default` at least as "
+                       f"restrictive as `{old.decision}`")
+            else:
+                got = str(new.decision)
+                fix = (f"the child decides `{new.rule or 'default'}` where the parent "
+                       f"decides `{old.rule or 'default'}`; make the child at least as "
+                       f"restrictive there")
             yield diagnostic("POL302",
                        f"`{ctx.policy.name}` loosens `{ref.name}` (declared `narrowing`): "
-                       f"{old.decision} → {new.decision} in "
+                       f"{old.decision} → {got} in "
                        f"{region_text(describe_box(diff.box, space))}",
-                       span=ref.span,
-                       help=f"the child decides `{new.rule or 'default'}` where the parent "
-                            f"decides `{old.rule or 'default'}`; make the child at least as "
-                            f"restrictive there",
+                       span=ref.span, help=fix,
                        witness=witness(diff.witness_box(), space))
-
-
