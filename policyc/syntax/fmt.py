@@ -526,13 +526,17 @@ class _Formatter:
             if item.labels:
                 self.labels(item.labels, label_slots, depth + 1)
             self.children(depth + 1, [
-                (slot, lambda d, t, text=_option(option): self.out.line(d, text, t))
+                (slot, self._line_of(_option(option)))
                 for option, slot in zip(item.options, option_slots, strict=True)])
             if item.on_error is not None:
                 text = f"on_error {_action(item.on_error)}"
                 self.children(depth + 1, [(error_slot, lambda d, t: self.out.line(d, text, t))])
 
         self.block(depth, head, header, body, close, trailing, empty=empty)
+
+    def _line_of(self, text: str) -> Emit:
+        """Emit one line of `text` (with its trailing comments)."""
+        return lambda d, t: self.out.line(d, text, t)
 
     def labels(self, labels: tuple[ast.Label, ...], slots: list[_Slot | None],
                depth: int) -> None:
