@@ -140,7 +140,7 @@ class Bindings:
         return model
 
     def _build_model(self, spec: ClassifierSpec) -> Any:
-        model = None
+        model: Any = None
         try:
             tok = spec.tokenizer
             if tok is None:
