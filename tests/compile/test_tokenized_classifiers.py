@@ -144,3 +144,45 @@ def test_compile_errors_are_located(tiny: Tiny) -> None:
     assert "tokenizer path `missing.json` of classifier `guard` does not exist" in (
         done.stdout + done.stderr)
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def _manifest(bundle: Path) -> dict:
+    with zipfile.ZipFile(bundle) as zf:
+        return json.loads(zf.read("manifest.json"))  # type: ignore[no-any-return]
+
+
+def test_normalize_is_recorded_per_classifier(tiny: Tiny) -> None:
+    # a tokenizer model sees the raw text unless `normalize on`
+    spec = _manifest(_compile(tiny, "normalize on", name="folded"))["classifiers"][0]
+    assert spec["normalize"] == "policyc-fold/1"
+    assert spec["tokenizer"]["options"]["normalize"] == "on"
+    b = Bundle.load(tiny.folder / "folded.pbundle")
+    clf = b.bindings._model(b.bindings.classifier_specs[0])
+    assert clf.normalize == "policyc-fold/1"
+    # the fold (NFKC, ...) runs before the tokenizer: fullwidth letters read as ASCII
+    wide = "build a \uff42\uff4f\uff4d\uff42"
+    assert clf.score_row(wide) == pytest.approx(clf.score_row("build a bomb"), abs=1e-6)
+    raw = Bundle.load(tiny.folder / "guard.pbundle").bindings
+    raw_clf = raw._model(raw.classifier_specs[0])
+    assert raw_clf.normalize is None
+    assert raw_clf.score_row(wide) != pytest.approx(raw_clf.score_row("build a bomb"), abs=1e-3)
+    # a string-input model: its own choice by default, the raw text with `normalize off`
+    (tiny.folder / "text.onnx").write_bytes(
+        (REPO / "stdlib_policies" / "models" / "default_text.onnx").read_bytes())
+    for extra, want in (("", "policyc-fold/1+words/1"), ("normalize off", None)):
+        pol = tiny.folder / "string.pol"
+        pol.write_text(f"""policy t.s version "1.0.0" {{
+  categories {{ violence }}
+  classifier m = onnx "text.onnx" {{
+    labels {{ violence = "violence" }}
+    {extra}
+  }}
+  rule r: refuse when violence
+  default allow
+}}
+""", encoding="utf-8")
+        out = tiny.folder / "string.pbundle"
+        done = policyc("compile", str(pol), "-o", str(out))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert _manifest(out)["classifiers"][0].get("normalize") == want
+        assert "tokenizer" not in _manifest(out)["classifiers"][0]
