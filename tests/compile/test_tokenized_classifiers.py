@@ -186,3 +186,27 @@ def test_normalize_is_recorded_per_classifier(tiny: Tiny) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         assert _manifest(out)["classifiers"][0].get("normalize") == want
         assert "tokenizer" not in _manifest(out)["classifiers"][0]
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t["options"].update(max_windows=10_000), "`max_windows` takes a whole number"),
+    (lambda t: t["options"].update(activation="relu"), "`activation` takes one of"),
+    (lambda t: t["options"].update(threads=4), "unknown option `threads`"),
+    (lambda t: t.update(sha256="0" * 64), "its tokenizer `models/"),
+    (lambda t: t.update(config_file=None), "its config"),
+])
+def test_a_resealed_manifest_with_a_bad_tokenizer_is_refused(bundle: Path, tmp_path: Path,
+                                                             edit: object,
+                                                             message: str) -> None:
+    from tests.helpers.bundle_craft import reseal, unpack
+
+    manifest, files = unpack(bundle.read_bytes())
+    edit(manifest["classifiers"][0]["tokenizer"])  # type: ignore[operator]
+    if manifest["classifiers"][0]["tokenizer"]["config_file"] is None:
+        files.pop(next(n for n in files if n.endswith(".json")
+                       and n != manifest["classifiers"][0]["tokenizer"]["file"]))
+    bad = tmp_path / "bad.pbundle"
+    bad.write_bytes(reseal(manifest, files))
+    done = policyc("check", str(bad), "--text", "hello")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
