@@ -236,9 +236,11 @@ def _classifier_binding(report: Report, d: ast.Classifier, base: str,
     for p in problems:
         report(p)
     files = [("model", d.path)] + ([("tokenizer", d.tokenizer)] if d.tokenizer else [])
+    missing = False
     for what, path in files:
         problem = path_problem(base, path)
         if problem is not None:
+            missing = True
             report(error("POL116", f"{what} path `{path}` of classifier `{d.name}` "
                                    f"{problem[0]}", d.span, problem[1]))
     config = adjacent_config(base, d.path) if d.tokenizer is not None else None
@@ -253,7 +255,8 @@ def _classifier_binding(report: Report, d: ast.Classifier, base: str,
                                    f"`{label.category}` has children", label.span))
         else:
             labels.append((label.category, label.label))
-    if d.tokenizer is not None and not d.labels:
+    if d.tokenizer is not None and not d.labels and not (missing and config is None):
+        # (a model that is not there has no config.json beside it either: one error)
         labels = _config_labels(report, d, base, config, categories)
     elif config is not None:
         _check_label_names(report, d, base, config)
