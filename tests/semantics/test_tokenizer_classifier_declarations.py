@@ -132,4 +132,4 @@ def test_cache_paths_must_be_pinned_and_present(folder: Path, tmp_path_factory:
     assert "is not in the policyc model cache (looked for " \
            f"{cache / 'models' / 'minilm-9.9.9' / 'model.onnx'})" in out
     assert "python tools/build_minilm.py" in out
-    assert "no config.json" not in out  # the missing model is the one error about it
+    assert "no `config.json`" not in out  # the missing model is the one error about it
