@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from policyc import __version__
+from policyc.compile.models import BoundModel, bind_model
 from policyc.compile.tables import build_tables
 from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.runtime.actions import ACTIONS
@@ -29,12 +30,9 @@ from policyc.runtime.bundle import (
     TestSpec,
     VariableSpec,
     npy_bytes,
-    sha256_bytes,
     write_container,
 )
 from policyc.runtime.detector_specs import build_detector
-from policyc.runtime.normalize import NORMALIZATION_VERSION
-from policyc.semantics.bindings import model_path, model_path_problem
 from policyc.semantics.formula import variables as formula_variables
 from policyc.semantics.model import Decision, FlatPolicy
 from policyc.semantics.program import Program, load_program
@@ -64,8 +62,8 @@ class CompileState:
     lint_errors: list[Diagnostic] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     stop: bool = False
-    #: name -> (sha, bytes, text normalization)
-    models: dict[str, tuple[str, bytes, str | None]] = field(default_factory=dict)
+    #: name -> the classifier's files and text normalization
+    models: dict[str, BoundModel] = field(default_factory=dict)
     detectors: list[DetectorSpec] = field(default_factory=list)
     dm: DecisionMap | None = None
     files: dict[str, bytes] = field(default_factory=dict)
@@ -133,37 +131,15 @@ def lint_errors(state: CompileState) -> None:
 
 
 def resolve_models(state: CompileState) -> None:
-    """Copy each ONNX model into the bundle, pinned by sha256; paths stay in their folder."""
+    """Copy each classifier's files into the bundle, pinned by sha256 (`compile/models.py`)."""
     policy = state.policy
     assert policy is not None
     for c in policy.classifiers:
-        problem = model_path_problem(c)
-        if problem is None:
-            try:
-                data = model_path(c).read_bytes()
-            except OSError as err:
-                problem = f"cannot be read: {err.strerror or err}"
-        if problem is not None:
-            state.diagnostics.append(_diag(
-                "POL116", f"model path `{c.path}` of classifier `{c.name}` {problem}", c.span,
-                "give a path relative to the policy's folder, inside that folder"))
+        bound = bind_model(c)
+        if isinstance(bound, Diagnostic):
+            state.diagnostics.append(bound)
             continue
-        # string-input models see the detectors' normal form (the bundle records it
-        # by version); the language has no per-classifier switch yet
-        normalize: str | None = f"policyc-fold/{NORMALIZATION_VERSION}"
-        try:  # load it once now, so a broken model or a missing label fails the compile
-            from policyc.runtime.onnx_binding import BindingError, OnnxClassifier
-        except ImportError:  # pragma: no cover - onnxruntime not installed
-            pass
-        else:
-            try:
-                normalize = OnnxClassifier(data, dict(c.labels)).normalize
-            except BindingError as err:
-                state.diagnostics.append(_diag(
-                    "POL116", f"classifier `{c.name}` cannot be bound: {err}", c.span,
-                    "check the model file and the `labels` mapping"))
-                continue
-        state.models[c.name] = (sha256_bytes(data), data, normalize)
+        state.models[c.name] = bound
     if any(d.fatal for d in state.diagnostics):
         state.stop = True
 
@@ -268,12 +244,14 @@ def manifest(state: CompileState) -> None:
             decisions.append(spec)
     classifiers = []
     for c in policy.classifiers:
-        sha, data, normalize = state.models[c.name]
-        name = f"models/{sha}.onnx"
-        state.files[name] = data
-        classifiers.append(ClassifierSpec(name=c.name, file=name, sha256=sha, source=c.path,
-                                          labels=list(c.labels), on_error=_dec(c.on_error),
-                                          normalize=normalize))
+        bound = state.models[c.name]
+        name = f"models/{bound.sha256}.onnx"
+        state.files[name] = bound.data
+        state.files.update(bound.extra or {})
+        classifiers.append(ClassifierSpec(name=c.name, file=name, sha256=bound.sha256,
+                                          source=c.path, labels=list(c.labels),
+                                          on_error=_dec(c.on_error), normalize=bound.normalize,
+                                          tokenizer=bound.tokenizer))
     tests = [TestSpec(name=t.name, given=[(a.name, a.value) for a in t.given], text=t.text,
                       expect=_dec(Decision.of(t.expect)) if t.expect else None,
                       expect_rule=t.expect_rule) for t in policy.tests]

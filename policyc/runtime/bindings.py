@@ -89,7 +89,8 @@ class Bindings:
         self._model_users: dict[str, int] = {}
         self._building = threading.Lock()
         for c in self.classifier_specs:
-            self._model_users[c.file] = self._model_users.get(c.file, 0) + 1
+            for member in _members(c):
+                self._model_users[member] = self._model_users.get(member, 0) + 1
         self.categories: frozenset[str] = frozenset(
             [d.category for d in self.detector_specs]
             + [cat for c in self.classifier_specs for cat, _ in c.labels])
@@ -139,18 +140,28 @@ class Bindings:
         return model
 
     def _build_model(self, spec: ClassifierSpec) -> Any:
-        model = None
+        model: Any = None
         try:
-            from policyc.runtime.onnx_binding import OnnxClassifier
+            tok = spec.tokenizer
+            if tok is None:
+                from policyc.runtime.onnx_binding import OnnxClassifier
 
-            model = OnnxClassifier(self._data.blob(spec.file), dict(spec.labels),
-                                   normalize=spec.normalize)
+                model = OnnxClassifier(self._data.blob(spec.file), dict(spec.labels),
+                                       normalize=spec.normalize)
+            else:
+                from policyc.runtime.tokenized_binding import TokenizedClassifier
+
+                model = TokenizedClassifier(
+                    self._data.blob(spec.file), self._data.blob(tok.file), dict(spec.labels),
+                    config=self._data.blob(tok.config_file) if tok.config_file else None,
+                    options=tok.options, source=spec.source)
             self._models[spec.name] = model
         except Exception as err:  # binding failures are data, not crashes
             self._model_errors[spec.name] = f"classifier `{spec.name}` cannot be loaded: {err}"
-        self._model_users[spec.file] -= 1
-        if not self._model_users[spec.file]:  # the sessions hold what they need
-            self._data.release(spec.file)
+        for member in _members(spec):
+            self._model_users[member] -= 1
+            if not self._model_users[member]:  # the sessions hold what they need
+                self._data.release(member)
         return model
 
     def _text_plan(self) -> _TextPlan:
@@ -403,6 +414,14 @@ class Bindings:
     def spans(self, text: str, categories: set[str] | None) -> list[tuple[int, int]]:
         """Detector matches in `text` (for redaction), for `categories` or every detector."""
         return sorted({(s, e) for s, e, _ in self.matches(text, categories)})
+
+
+def _members(spec: ClassifierSpec) -> list[str]:
+    """The bundle members a classifier is built from: its model, tokenizer and config."""
+    tok = spec.tokenizer
+    if tok is None:
+        return [spec.file]
+    return [spec.file, tok.file] + ([tok.config_file] if tok.config_file else [])
 
 
 def _claim_plan(built: list[tuple[str, Any, int]]) -> _ClaimPlan | None:

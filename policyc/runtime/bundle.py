@@ -4,7 +4,8 @@ Layout (a zip archive, entries sorted, fixed timestamps, stored uncompressed):
 
 - ``manifest.json``: the :class:`Manifest` (schema ``policyc/bundle/v1``), canonical JSON;
 - ``tables/*.npy``: numpy arrays, little-endian, loaded with ``allow_pickle=False``;
-- ``models/<sha256>.onnx``: the ONNX models of the classifier bindings, pinned by hash.
+- ``models/<sha256>.onnx``: the ONNX models of the classifier bindings, pinned by hash;
+  ``models/<sha256>.json``: a tokenizer-input model's tokenizer.json and config.json.
 
 The manifest lists every other entry with its sha256, and ``hash`` is the sha256 of
 the canonical manifest JSON with ``hash`` set to ``""``: so it covers every byte of
@@ -63,7 +64,7 @@ Scalar = bool | float | str
 _Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 #: the only member names a compiler writes (besides the manifest)
 _MemberName = Annotated[str, StringConstraints(
-    pattern=r"^(tables/[A-Za-z0-9_.-]{1,100}\.npy|models/[0-9a-f]{64}\.onnx)$")]
+    pattern=r"^(tables/[A-Za-z0-9_.-]{1,100}\.npy|models/[0-9a-f]{64}\.(onnx|json))$")]
 _Index = Annotated[int, Field(ge=0)]
 _Name = Annotated[str, StringConstraints(min_length=1)]
 
@@ -148,6 +149,19 @@ class TableSetSpec(_Model):
     boxes: list[BoxSpec] = []
 
 
+class TokenizerSpec(_Model):
+    """A tokenizer-input classifier's tokenizer.json, its config.json and its options."""
+
+    file: str  # entry name inside the bundle: models/<sha256>.json
+    sha256: _Hex64
+    source: str  # the path as written in the policy
+    config_file: str | None = None  # config.json beside the model, if there was one
+    config_sha256: _Hex64 | None = None
+    config_source: str | None = None
+    #: the checked `classifier { }` options (`classifier_options.OPTIONS`)
+    options: dict[str, str | int] = {}
+
+
 class ClassifierSpec(_Model):
     name: _Name
     file: str  # entry name inside the bundle
@@ -159,12 +173,16 @@ class ClassifierSpec(_Model):
     #: None: the raw text (and the key is left out of the manifest, as bundles written
     #: before it existed have it)
     normalize: str | None = None
+    #: a tokenizer-input model's tokenizer (None: a string-input model, key left out)
+    tokenizer: TokenizerSpec | None = None
 
     @model_serializer(mode="wrap")
     def _leave_out_no_normalization(self, handler: Any) -> Any:
         data = handler(self)
-        if isinstance(data, dict) and data.get("normalize") is None:
-            data.pop("normalize", None)
+        if isinstance(data, dict):
+            for key in ("normalize", "tokenizer"):
+                if data.get(key) is None:
+                    data.pop(key, None)
         return data
 
 

@@ -20,7 +20,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from policyc.runtime.bundle import BundleError, Manifest, TableSetSpec, VariableSpec
+from policyc.runtime.bundle import (
+    BundleError,
+    Manifest,
+    TableSetSpec,
+    TokenizerSpec,
+    VariableSpec,
+)
+from policyc.runtime.classifier_options import OPTIONS, check_option
 from policyc.runtime.events import piece_fn
 from policyc.runtime.validators import VALIDATORS
 
@@ -174,6 +181,23 @@ def _tables_named(m: Manifest) -> None:
                    ("named but not listed in `files`" if odd[0] in named else "never used"))
 
 
+def _tokenizer(where: str, t: TokenizerSpec, files: dict[str, str]) -> None:
+    """A tokenizer's and config's members are pinned like the model; its options are valid."""
+    pinned = [("tokenizer", t.file, t.sha256)]
+    if t.config_file is not None or t.config_sha256 is not None:
+        pinned.append(("config", t.config_file or "", t.config_sha256 or ""))
+    for what, name, sha in pinned:
+        if name != f"models/{sha}.json" or files.get(name) != sha:
+            raise _Bad(f"{where}: its {what} `{name}` is not the member of sha256 {sha}")
+    for key, value in t.options.items():
+        if key not in OPTIONS:
+            raise _Bad(f"{where}: unknown option `{key}`")
+        problem = check_option(key, value, "number" if isinstance(value, int) else
+                               "string" if OPTIONS[key].kind == "string" else "name")
+        if problem is not None:
+            raise _Bad(f"{where}: {problem}")
+
+
 def _bindings(m: Manifest) -> None:
     scores = {v.name for v in m.variables if v.kind == "score"}
     names: set[str] = set()
@@ -184,11 +208,16 @@ def _bindings(m: Manifest) -> None:
         names.add(c.name)
         if c.file != f"models/{c.sha256}.onnx" or m.files.get(c.file) != c.sha256:
             raise _Bad(f"{where}: its model `{c.file}` is not the member of sha256 {c.sha256}")
+        if c.tokenizer is not None:
+            _tokenizer(where, c.tokenizer, m.files)
         cats = [cat for cat, _ in c.labels]
         if len(set(cats)) != len(cats) or not set(cats) <= scores:
             raise _Bad(f"{where}: its labels map distinct category scores")
     models = {name for name in m.files if name.startswith("models/")}
-    unused = sorted(models - {c.file for c in m.classifiers})
+    used = {c.file for c in m.classifiers} | {
+        f for c in m.classifiers if c.tokenizer is not None
+        for f in (c.tokenizer.file, c.tokenizer.config_file) if f is not None}
+    unused = sorted(models - used)
     if unused:
         raise _Bad(f"model member `{unused[0]}` is bound by no classifier")
     for d in m.detectors:

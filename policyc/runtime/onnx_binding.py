@@ -39,6 +39,7 @@ __all__ = [
     "OnnxClassifier",
     "VERSION_KEY",
     "default_model_path",
+    "length_groups",
     "sha256_file",
 ]
 
@@ -78,7 +79,7 @@ def default_model_path() -> Path:
     raise BindingError(f"the default model {DEFAULT_MODEL} is not installed next to {pkg}")
 
 
-def _length_groups(lengths: np.ndarray, max_batch: int, max_chars: int) -> list[np.ndarray]:
+def length_groups(lengths: np.ndarray, max_batch: int, max_chars: int) -> list[np.ndarray]:
     """Indices grouped by similar length (sorted ascending), so padding stays small.
 
     A group ends when its longest text would be more than twice (plus 16 chars)
@@ -101,6 +102,9 @@ def _length_groups(lengths: np.ndarray, max_batch: int, max_chars: int) -> list[
         groups.append(order[start:end])
         start = end
     return groups
+
+
+_length_groups = length_groups  # the name tests/runtime/test_onnx_binding.py imports
 
 
 class OnnxClassifier:
@@ -329,7 +333,7 @@ class OnnxClassifier:
             result[:] = self._run(arr)
             return result
         lengths = np.fromiter((len(t) for t in arr), dtype=np.int64, count=n)
-        for idx in _length_groups(lengths, self._max_batch, self._max_chars):
+        for idx in length_groups(lengths, self._max_batch, self._max_chars):
             result[idx] = self._run(arr[idx])
         return result
 

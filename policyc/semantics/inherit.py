@@ -13,7 +13,12 @@ from typing import Literal
 
 from policyc.diagnostics import Diagnostic, Related, diagnostic
 from policyc.runtime.detector_specs import VALIDATOR_NAMES, DetectorProblem, detector_problem
-from policyc.semantics.bindings import model_path_problem
+from policyc.semantics.bindings import (
+    adjacent_config,
+    classifier_options,
+    config_labels,
+    path_problem,
+)
 from policyc.semantics.model import (
     CategoryInfo,
     ClassifierBinding,
@@ -210,36 +215,98 @@ def merge_classifiers(report: Report, parents: list[FlatPolicy], decls: list[ast
             merged.setdefault(c.name, c)
     base = str(Path(module.path).parent)
     for d in decls:
-        labels = []
-        for label in d.labels:
-            info = categories.get(label.category)
-            if info is None:
-                report(error("POL101", f"unknown category `{label.category}`",
-                                  label.span, did_you_mean(label.category, categories)))
-            elif not info.is_leaf:
-                report(error("POL105", f"a classifier label binds a leaf category; "
-                                            f"`{label.category}` has children", label.span))
-            else:
-                labels.append((label.category, label.label))
-        binding = ClassifierBinding(
-            d.name, d.path, base, tuple(labels),
-            Decision.of(d.on_error) if d.on_error else None, module.policy.name, d.span)
-        problem = model_path_problem(binding)
-        if problem is not None:
-            report(error("POL116", f"model path `{d.path}` of classifier `{d.name}` "
-                                        f"{problem}", d.span,
-                              "give a path relative to the policy's folder, inside that "
-                              "folder"))
+        binding = _classifier_binding(report, d, base, categories, module.policy.name)
         old = merged.get(d.name)
         if old is not None:
             if old.origin == module.policy.name:
                 report(duplicate("classifier", d.name, d.span, old.span))
-            elif (old.path, old.labels) != (binding.path, binding.labels):
+            elif ((old.path, old.labels, old.tokenizer, old.options)
+                  != (binding.path, binding.labels, binding.tokenizer, binding.options)):
                 report(_redeclared(f"classifier `{d.name}` is redeclared differently", d.span,
                                    old.origin, old.span, "give the new classifier another name"))
             continue
         merged[d.name] = binding
     return tuple(merged.values())
+
+
+def _classifier_binding(report: Report, d: ast.Classifier, base: str,
+                        categories: dict[str, CategoryInfo], origin: str) -> ClassifierBinding:
+    """One declared classifier: its paths, options and labels checked (POL116, POL101)."""
+    options, problems = classifier_options(d)
+    for p in problems:
+        report(p)
+    files = [("model", d.path)] + ([("tokenizer", d.tokenizer)] if d.tokenizer else [])
+    missing = False
+    for what, path in files:
+        problem = path_problem(base, path)
+        if problem is not None:
+            missing = True
+            report(error("POL116", f"{what} path `{path}` of classifier `{d.name}` "
+                                   f"{problem[0]}", d.span, problem[1]))
+    config = adjacent_config(base, d.path) if d.tokenizer is not None else None
+    labels = []
+    for label in d.labels:
+        info = categories.get(label.category)
+        if info is None:
+            report(error("POL101", f"unknown category `{label.category}`",
+                         label.span, did_you_mean(label.category, categories)))
+        elif not info.is_leaf:
+            report(error("POL105", f"a classifier label binds a leaf category; "
+                                   f"`{label.category}` has children", label.span))
+        else:
+            labels.append((label.category, label.label))
+    if d.tokenizer is not None and not d.labels and not (missing and config is None):
+        # (a model that is not there has no config.json beside it either: one error)
+        labels = _config_labels(report, d, base, config, categories)
+    elif config is not None:
+        _check_label_names(report, d, base, config)
+    return ClassifierBinding(
+        d.name, d.path, base, tuple(labels),
+        Decision.of(d.on_error) if d.on_error else None, origin, d.span,
+        tokenizer=d.tokenizer, options=options, config=config)
+
+
+def _config_labels(report: Report, d: ast.Classifier, base: str, config: str | None,
+                   categories: dict[str, CategoryInfo]) -> list[tuple[str, str]]:
+    """Without `labels`, each `config.json` `id2label` name binds the leaf of that name."""
+    if config is None:
+        report(error("POL116", f"classifier `{d.name}` has no `labels` and no `config.json` "
+                               f"beside `{d.path}`", d.span,
+                     "map the model's labels with `labels { category = \"label\" }`, or put "
+                     "the model's config.json (with `id2label`) beside it"))
+        return []
+    names = config_labels(base, config)
+    if isinstance(names, str):
+        report(error("POL116", f"classifier `{d.name}`: {names}", d.span,
+                     "map the model's labels with `labels { category = \"label\" }`"))
+        return []
+    leaves = {n for n, i in categories.items() if i.is_leaf}
+    unknown = [n for n in names if n not in leaves]
+    if unknown:
+        listed = ", ".join(f"`{n}`" for n in unknown)
+        guess = did_you_mean(unknown[0], leaves) if len(unknown) == 1 else None
+        verb = "is not a leaf category" if len(unknown) == 1 else "are not leaf categories"
+        report(error("POL101", f"classifier `{d.name}` has no `labels`, and {listed} of "
+                               f"`{config}` (`id2label`) {verb}",
+                     d.span, (guess + " " if guess else "") + "declare them in `categories`, "
+                     "or map the labels with `labels { category = \"label\" }`"))
+        return []
+    return [(n, n) for n in names]
+
+
+def _check_label_names(report: Report, d: ast.Classifier, base: str, config: str) -> None:
+    """Each label `labels` maps to must be a column of the adjacent config.json."""
+    names = config_labels(base, config)
+    if isinstance(names, str):
+        return  # compile reports it with the model
+    for label in d.labels:
+        if label.label not in names:
+            guess = did_you_mean(label.label, names)
+            report(error("POL116", f"classifier `{d.name}` has no label \"{label.label}\" "
+                                   f"(`{config}` `id2label`: "
+                                   f"{', '.join(names)})", label.span,
+                         guess or "map the category to one of the model's labels"))
+
 
 def merge_detectors(report: Report, parents: list[FlatPolicy], decls: list[ast.Detector],
                      categories: dict[str, CategoryInfo],

