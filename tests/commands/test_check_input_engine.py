@@ -156,6 +156,13 @@ TRICKY = [
     + FULL + b'}}',
     b'{"id": -0.0, "context": {' + FULL + b'}, "scores": {"d": -0.0, "c.a": 1}}',
     b'{"context": {"aud": "x", "pro": true, "age": ' + b"[" * 1010 + b"]" * 1010 + b"}}",
+    # an explicit `null` id is refused, an absent one is not
+    b'{"id": null, "context": {' + FULL + b'}}', b'{"id": null, "scores": {"d": 0.7}}',
+    b'{"scores": {"d": 0.7}}',
+    # scores written the slow way: 0, integers, tiny floats (orjson writes them unlike repr)
+    b'{"scores": {"d": 0.00005, "c.a": 0}, "context": {' + FULL + b'}}',
+    b'{"scores": {"d": 1, "c.b": 1e-300}, "context": {' + FULL + b'}}',
+    b'{"scores": {"c.b": 0.0001, "d": 0.30000000000000004}, "context": {' + FULL + b'}}',
 ]
 
 
