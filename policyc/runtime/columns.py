@@ -75,11 +75,76 @@ def check_columns(names: list[str]) -> None:
 
 def batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     try:
-        f = pq.ParquetFile(path)
+        f = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ColumnError(f"cannot read {path} as Parquet: {exc}") from None
     check_columns(f.schema_arrow.names)
-    yield from f.iter_batches(batch_size=rows)
+    yield from f.iter_batches(batch_size=rows, use_threads=False)
+
+
+# ---- arrays to numpy and back, through their buffers -----------------------------------------
+# (`Array.to_numpy`, `pa.array` and `pa.scalar` import pandas, some 50 MB of memory for
+# nothing here: the engine reads and writes the buffers itself)
+
+_NUMPY = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+          "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+          "halffloat": np.float16, "float": np.float32, "double": np.float64}
+
+
+def _bits(buf: pa.Buffer, n: int, offset: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), count=n + offset,
+                         bitorder="little")[offset:].astype(np.bool_)
+
+
+def null_mask(arr: pa.Array) -> np.ndarray:
+    """True where `arr` is null."""
+    n = len(arr)
+    if arr.null_count == 0:
+        return np.zeros(n, dtype=np.bool_)
+    if arr.null_count == n:
+        return np.ones(n, dtype=np.bool_)
+    return ~_bits(arr.buffers()[0], n, arr.offset)
+
+
+def numpy_of(arr: pa.Array) -> np.ndarray:
+    """The values of a fixed-width numeric array (a null's slot holds anything)."""
+    dtype = np.dtype(_NUMPY[str(arr.type)])
+    n, off = len(arr), arr.offset
+    buf = arr.buffers()[1]
+    if buf is None:
+        return np.zeros(n, dtype=dtype)
+    return np.frombuffer(buf, dtype=dtype, count=n + off)[off:]
+
+
+def bits_of(arr: pa.Array) -> np.ndarray:
+    """The values of a boolean array (a null's slot holds anything)."""
+    buf = arr.buffers()[1]
+    return np.zeros(len(arr), np.bool_) if buf is None else _bits(buf, len(arr), arr.offset)
+
+
+def from_numpy(x: np.ndarray) -> pa.Array:
+    x = np.ascontiguousarray(x)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(x.dtype), len(x), [None, pa.py_buffer(x)])
+
+
+def strings(values: list[str | None]) -> pa.Array:
+    """A string array (None: null)."""
+    data = [b"" if v is None else v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, data), dtype=np.int64, count=len(data)), out=offsets[1:])
+    valid = np.fromiter((v is not None for v in values), dtype=np.bool_, count=len(values))
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), len(data), [validity, pa.py_buffer(offsets),
+                                                          pa.py_buffer(b"".join(data))])
+
+
+def string_lists(values: list[list[str]]) -> pa.Array:
+    """A `list<string>` array (no null lists)."""
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum([len(v) for v in values], out=offsets[1:])
+    flat = strings([x for v in values for x in v])
+    return pa.Array.from_buffers(pa.list_(pa.string()), len(values),
+                                 [None, pa.py_buffer(offsets)], children=[flat])
 
 
 class ArrowEngine(Engine):
@@ -93,16 +158,15 @@ class ArrowEngine(Engine):
             head, _, rest = name.partition(".")
             if head == "context" and rest not in self.context_names \
                     or head == "scores" and rest not in self.score_names:
-                nulls = batch.column(name).is_null().to_numpy(zero_copy_only=False)
-                cols.bad |= ~nulls
+                cols.bad |= ~null_mask(batch.column(name))
         if "text" in names:
-            cols.bad |= ~batch.column("text").is_null().to_numpy(zero_copy_only=False)
+            cols.bad |= ~null_mask(batch.column("text"))
         for i, var in enumerate(self.variables):
             col = f"{'scores' if var.kind == 'score' else 'context'}.{var.name}"
             if col not in names:
                 continue
             arr = batch.column(col)
-            null = arr.is_null().to_numpy(zero_copy_only=False)
+            null = null_mask(arr)
             t = arr.type
             if var.kind == "enum" and (pa.types.is_string(t) or pa.types.is_large_string(t)
                                        or pa.types.is_dictionary(t)):
@@ -111,21 +175,18 @@ class ArrowEngine(Engine):
                 values = enc.dictionary.to_pylist()
                 table = np.array([lut.get(v, -1) if isinstance(v, str) else -1 for v in values]
                                  + [self.missing_piece[i]], dtype=np.int32)
-                idx = enc.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+                idx = numpy_of(enc.indices).astype(np.intp)
+                idx[null] = len(values)
                 cols.pieces[var.name] = table[idx]
             elif var.kind == "bool" and pa.types.is_boolean(t):
-                p = arr.fill_null(False).to_numpy(zero_copy_only=False).astype(np.int32)
-                if null.any():
-                    p[null] = self.missing_piece[i]
+                p = bits_of(arr).astype(np.int32)
+                p[null] = self.missing_piece[i]
                 cols.pieces[var.name] = p
-            elif var.kind in ("number", "score") and (pa.types.is_integer(t)
-                                                      or pa.types.is_floating(t)):
-                x = arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+            elif var.kind in ("number", "score") and str(t) in _NUMPY:
+                x = numpy_of(arr).astype(np.float64)
                 if null.any():
-                    x = x.copy()
-                    fill = 0.0 if var.kind == "score" else (
+                    x[null] = 0.0 if var.kind == "score" else (
                         np.nan if var.default is None else float(var.default))
-                    x[null] = fill
                 cols.values[var.name] = x
             else:  # a column of another type: row by row (refused with the row's message)
                 cols.bad |= ~null
@@ -146,8 +207,10 @@ def event_of(batch: pa.RecordBatch, k: int) -> tuple[Any, Any, Any, Any]:
 def output_table(d: Decided, rows: np.ndarray, ids: pa.Array | None) -> pa.Table:
     """The decided rows (`rows`: their 0-based positions in the batch) as columns."""
     keep = d.index >= 0
-    pos = np.flatnonzero(keep)
-    idx = pa.array(d.index[pos].astype(np.int32))
+    every = bool(keep.all())
+    pos = np.arange(len(keep)) if every else np.flatnonzero(keep)
+    which = d.index if every else d.index[pos]
+    idx = from_numpy(which.astype(np.int32))
     f = d.frags
 
     def col(values: list[str | None]) -> pa.Array:  # dictionary-encoded: few distinct values
@@ -155,31 +218,44 @@ def output_table(d: Decided, rows: np.ndarray, ids: pa.Array | None) -> pa.Table
         at = {v: k for k, v in enumerate(uniq)}
         lut = np.array([at.get(v, -1) if v is not None else -1 for v in values] or [-1],
                        dtype=np.int32)
-        ind = lut[d.index[pos]]
-        return pa.DictionaryArray.from_arrays(pa.array(ind, mask=ind < 0),
-                                              pa.array(uniq, type=pa.string()))
-
-    def lists(values: list[list[str]]) -> pa.Array:
-        return pa.array(values, type=pa.list_(pa.string())).take(idx)
+        ind = lut[which]
+        null = ind < 0
+        indices = from_numpy(ind)
+        if null.any():
+            valid = pa.py_buffer(np.packbits(~null, bitorder="little"))
+            indices = pa.Array.from_buffers(pa.int32(), len(ind),
+                                            [valid, pa.py_buffer(np.ascontiguousarray(ind))])
+        return pa.DictionaryArray.from_arrays(indices, strings(list(uniq)))
 
     red = None
     if d.redacted:
-        red = pa.array([d.redacted.get(k, (None,))[0] for k in pos.tolist()], type=pa.string())
-    data = {
-        "row": pa.array(rows[pos] + 1, type=pa.int64()),
-        "action": col([x.action for x in f]),
-        "argument": col([x.argument for x in f]),
-        "rule": col([x.rule for x in f]),
-        "winner": col([x.winner for x in f]),
-        "floor": col([x.floor for x in f]),
-        "matched": lists([list(x.matched) for x in f]),
-        "errors": lists([x.errors for x in f]),
-        "redacted": red if red is not None else pa.nulls(len(pos), pa.string()),
-    }
-    table = pa.table(data)
+        red = strings([d.redacted.get(k, (None,))[0] for k in pos.tolist()])
+    arrays = [from_numpy((rows[pos] + 1).astype(np.int64))]
+    names = ["row"]
     if ids is not None:
-        table = table.add_column(1, "id", ids.take(pa.array(pos)))
-    return table
+        arrays.append(ids if every else ids.take(from_numpy(pos)))
+        names.append("id")
+    arrays += [col([x.action for x in f]), col([x.argument for x in f]),
+               col([x.rule for x in f]), col([x.winner for x in f]), col([x.floor for x in f]),
+               string_lists([list(x.matched) for x in f]).take(idx),
+               string_lists([x.errors for x in f]).take(idx),
+               red if red is not None else pa.nulls(len(pos), pa.string())]
+    names += ["action", "argument", "rule", "winner", "floor", "matched", "errors", "redacted"]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+#: Writer settings: dictionaries for the few-valued columns only (a row number or an id
+#: has as many values as rows: trying a dictionary first costs a third of the write),
+#: integers delta-encoded, statistics for `row` only.
+_DICTIONARY = ["action", "argument", "rule", "winner", "floor", "matched", "errors",
+               "redacted"]
+
+
+def writer_options(schema: pa.Schema) -> dict[str, Any]:
+    delta = {f.name: "DELTA_BINARY_PACKED" for f in schema
+             if f.name in ("row", "id") and pa.types.is_integer(f.type)}
+    return {"use_dictionary": _DICTIONARY, "write_statistics": ["row"],
+            "column_encoding": delta or None}
 
 
 class ParquetOut:
@@ -198,7 +274,8 @@ class ParquetOut:
         if self.writer is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self.writer = pq.ParquetWriter(self.sink, table.schema)
+            self.writer = pq.ParquetWriter(self.sink, table.schema,
+                                             **writer_options(table.schema))
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="policyc-parquet")
         self._wait()
         self._pending = self._pool.submit(self.writer.write_table, table)
@@ -216,7 +293,8 @@ class ParquetOut:
             fields = list(OUTPUT_SCHEMA_FIELDS)
             if empty_id is not None:
                 fields.insert(1, ("id", empty_id))
-            self.writer = pq.ParquetWriter(self.sink, pa.schema(fields))
+            schema = pa.schema(fields)
+            self.writer = pq.ParquetWriter(self.sink, schema, **writer_options(schema))
         self.writer.close()
 
 
