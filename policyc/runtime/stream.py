@@ -297,7 +297,7 @@ class Engine:
             x = np.fromiter((v if type(v) is float else float(v) if type(v) is int
                              else miss if v is _MISSING else nan for v in vals),
                             dtype=np.float64, count=n)
-        p = np.searchsorted(self.dcuts[i], x, side="right").astype(np.int32)
+        p = _pieces_of(self.dcuts[i], x)
         bad = ~((x >= 0.0) & (x <= 1.0)) if score else ~(np.abs(x) < _BIG)  # NaN too
         if bad.any():
             p[bad] = -1
@@ -385,6 +385,17 @@ class Engine:
             if d.redacted is not None:
                 out.redacted[k] = (d.redacted, list(d.spans))
         return out
+
+
+def _pieces_of(dcuts: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`searchsorted(dcuts, x, side="right")`: with a few cuts, one comparison per cut is
+    several times faster (NaN compares false: piece 0, and the row is refused anyway)."""
+    if dcuts.size > 6:
+        return np.searchsorted(dcuts, x, side="right").astype(np.int32)
+    p = np.zeros(x.shape[0], dtype=np.int32)
+    for c in dcuts.tolist():
+        p += x >= c
+    return p
 
 
 def id_json(x: Any) -> str:
