@@ -66,6 +66,7 @@ _MISSING = object()
 _BIG = 9.2e18
 _EVENT_KEYS = frozenset(("id", "text", "context", "scores"))
 _PLAIN_KEYS = frozenset(("id", "context", "scores"))  # an event the columns can take
+_TEXT_KEYS = frozenset(("id", "text", "context", "scores"))
 _SCALAR_ID = (str, int, float)
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -355,6 +356,62 @@ class Engine:
         self._combos[pieces] = f
         return f
 
+    # ---- text events: scored together ------------------------------------------------------
+
+    def text_scores(self, texts: list[str]) -> dict[str, np.ndarray] | None:
+        """`Bindings.scores_batch` of `texts` (models run once over the batch, grouped by
+        length; detectors behind the ASCII screen), or None when the batch cannot be
+        scored: a classifier that fails or is missing, a score outside [0, 1], a text too
+        expanding to normalize. A batch has no per-event `on_error`, so then each text is
+        decided by `check`, which routes its own failure through `on_error`."""
+        bindings = self.checker.bindings
+        if not texts or not bindings.categories:
+            return None
+        try:
+            return bindings.scores_batch(texts)
+        except Exception:  # noqa: BLE001 - any failure: per event, as `check` would
+            return None
+
+    def text_decisions(self, cols: Columns, texts: list[str]
+                       ) -> tuple[np.ndarray, list[Fragments], list[str]] | None:
+        """(index of each text row's combination or -1, the combinations, each row's
+        `scores` object as `check` writes it) for text events without given scores.
+
+        -1: the row goes to `check` (a bad context, or a `redact` decision, whose spans
+        and redacted text `check` computes). None: the batch could not be scored."""
+        got = self.text_scores(texts)
+        if got is None:
+            return None
+        names = list(got)
+        for name in names:
+            if name in self.score_names:
+                cols.values[name] = got[name].astype(np.float64)
+        ok, pieces = self.pieces(cols)
+        index = np.full(cols.n, -1, dtype=np.intp)
+        good = np.flatnonzero(ok)
+        frags: list[Fragments] = []
+        if good.size:
+            inverse, frags = self.combos(pieces, good if good.size < cols.n else None)
+            index[good] = inverse
+            redact = np.array([f.action == "redact" for f in frags], dtype=np.bool_)
+            if redact.any():
+                index[good[redact[inverse]]] = -1
+        return index, frags, self.score_texts([(n, got[n]) for n in names
+                                               if n in self.score_names], cols.n)
+
+    def score_texts(self, columns: list[tuple[str, np.ndarray]], n: int) -> list[str]:
+        """Each row's `scores` object as `check` writes it: the nonzero scores, in the
+        order of `columns` (the bindings' order), each as `repr` of its float."""
+        if not columns:
+            return ["{}"] * n
+        q = self.quoted
+        per: list[list[str]] = []
+        for name, col in columns:
+            head = q[name] + ": "
+            vals = col.tolist()
+            per.append([head + repr(v) + ", " if v else "" for v in vals])
+        return ["{" + r[:-2] + "}" for r in map("".join, zip(*per, strict=True))]
+
     # ---- any columns: combinations, then the reference path ---------------------------------
 
     def decide(self, cols: Columns, event: Callable[[int], tuple[Any, Any, Any, Any]]
@@ -522,6 +579,8 @@ class JsonlEngine(Engine):
                     records[k] = b
         bad: list[BadLine] = []
         ref.sort()
+        if ref and self.checker.bindings.categories:
+            ref = self._texts(raws, ref, lines, records, audit)
         for k in ref:
             line = Line(chunk.first + k, raws[k] or b"", 0, raws[k] is None)
             try:
@@ -539,6 +598,37 @@ class JsonlEngine(Engine):
         out = b"".join([p for p in lines if p is not None])
         return ChunkResult(out, b"".join([p for p in records if p is not None]) if audit
                            else b"", bad, n - len(bad))
+
+    def _texts(self, raws: Sequence[bytes | None], ref: list[int], lines: list[Any],
+               records: list[Any], audit: bool) -> list[int]:
+        """Decide the text events of `ref` together (`text_decisions`); the rows left for
+        `check`, in order."""
+        rows, objs = text_events(raws, ref)
+        if not rows:
+            return ref
+        ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
+        cols, _, ids = self.columns(objs, ctxs, [_EMPTY] * len(objs))
+        for i in self.score_vars:  # the text's scores, not the (absent) given ones
+            cols.values.pop(self.variables[i].name, None)
+        got = self.text_decisions(cols, [o["text"] for o in objs])
+        if got is None:
+            return ref
+        index, frags, scores = got
+        done = set()
+        for j, k in enumerate(rows):
+            c = int(index[j])
+            if c < 0:
+                continue
+            f = frags[c]
+            sj = scores[j]
+            ij = id_json(ids[j])
+            lines[k] = ('{"id": ' + ij + f.out_mid + sj + f.out_tail).encode("utf-8")
+            if audit:
+                records[k] = (f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "'
+                              f'{new_decision_id()}", "time": "{now()}", "id": {ij}'
+                              + f.audit_mid + sj + "}\n").encode("utf-8")
+            done.add(k)
+        return [k for k in ref if k not in done]
 
     def _fast(self, fast: list[int], objs: list[dict[str, Any]], ctxs: list[Any],
               scs: list[Any], ref: list[int], audit: bool
@@ -685,13 +775,13 @@ def _decode(raws: Sequence[bytes | None]
         pass
     fast: list[int] = []
     objs = []
-    loads, keys = _loads, _EVENT_KEYS
+    loads, keys = _loads, _PLAIN_KEYS
     for k, raw in enumerate(raws):
         if raw is None or b"\\u003" in raw:
             continue
         try:
             obj = loads(raw)
-            if type(obj) is dict and "text" not in obj and obj.keys() <= keys and (
+            if type(obj) is dict and obj.keys() <= keys and (
                     raw.count(b":") == len(obj) + len(obj.get("context", _EMPTY))
                     + len(obj.get("scores", _EMPTY)) or _plain(obj, raw)):
                 fast.append(k)
@@ -703,11 +793,55 @@ def _decode(raws: Sequence[bytes | None]
     return fast, objs, ctxs, scs
 
 
-def _plain(obj: dict[str, Any], raw: bytes) -> bool:
+def text_events(raws: Sequence[bytes | None], rows: list[int]
+                ) -> tuple[list[int], list[dict[str, Any]]]:
+    """Of `rows`, the lines orjson reads exactly as the strict reader would that are text
+    events without scores (`{"text": "…", "context": {…}, "id": …}`): the events whose
+    scores all come from the text, which `scores_batch` can score together."""
+    raws_t = [raws[k] for k in rows]
+    try:  # at once, as `_decode`: every line a text event, colons = keys (texts' too)
+        objs = list(map(_loads, raws_t))
+        if set(map(type, objs)) == {dict} and set().union(*objs) <= _TEXT_KEYS:
+            texts = list(map(dict.get, objs, repeat("text")))
+            given = list(map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))
+            if set(map(type, texts)) == {str} and set(map(type, given)) == {dict} \
+                    and not any(given):
+                block = b"\n".join(raws_t)  # type: ignore[arg-type]
+                ctxs = map(dict.get, objs, repeat("context"), repeat(_EMPTY))
+                if b"\\u003" not in block and block.count(b":") == sum(map(len, objs)) \
+                        + sum(map(len, ctxs)) + sum(map(str.count, texts, repeat(":"))):
+                    return list(rows), objs
+    except (_JSONDecodeError, TypeError):
+        pass
+    out_rows: list[int] = []
+    objs = []
+    loads = _loads
+    for k in rows:
+        raw = raws[k]
+        if raw is None or b"\\u003" in raw:
+            continue
+        try:
+            obj = loads(raw)
+        except _JSONDecodeError:
+            continue
+        if type(obj) is not dict or not obj.keys() <= _EVENT_KEYS or obj.get("scores", _EMPTY) != _EMPTY \
+                or type(obj.get("text")) is not str:
+            continue
+        text = obj.pop("text")
+        ok = raw.count(b":") == len(obj) + 1 + text.count(":") + len(obj.get("context", _EMPTY)) \
+            + len(obj.get("scores", _EMPTY)) or _plain(obj, raw, 1 + text.count(":"))
+        if ok:
+            obj["text"] = text
+            out_rows.append(k)
+            objs.append(obj)
+    return out_rows, objs
+
+
+def _plain(obj: dict[str, Any], raw: bytes, extra: int = 0) -> bool:
     """Whether orjson read `obj` exactly as the strict reader would, when the line has
     more colons than keys: they must all be inside strings (a duplicate key always
     leaves one more). Nested values are refused (the columns would refuse them)."""
-    colons = len(obj)
+    colons = len(obj) + extra
     x = obj.get("id")
     if type(x) is str:
         colons += x.count(":")
