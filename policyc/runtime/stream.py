@@ -373,9 +373,10 @@ class Engine:
             return None
 
     def text_decisions(self, cols: Columns, texts: list[str]
-                       ) -> tuple[np.ndarray, list[Fragments], list[str]] | None:
-        """(index of each text row's combination or -1, the combinations, each row's
-        `scores` object as `check` writes it) for text events without given scores.
+                       ) -> tuple[np.ndarray, list[Fragments], list[tuple[str, np.ndarray]]
+                                  ] | None:
+        """(index of each text row's combination or -1, the combinations, the score
+        columns the bindings gave, in their order) for text events without given scores.
 
         -1: the row goes to `check` (a bad context, or a `redact` decision, whose spans
         and redacted text `check` computes). None: the batch could not be scored."""
@@ -396,8 +397,7 @@ class Engine:
             redact = np.array([f.action == "redact" for f in frags], dtype=np.bool_)
             if redact.any():
                 index[good[redact[inverse]]] = -1
-        return index, frags, self.score_texts([(n, got[n]) for n in names
-                                               if n in self.score_names], cols.n)
+        return index, frags, [(n, got[n]) for n in names if n in self.score_names]
 
     def score_texts(self, columns: list[tuple[str, np.ndarray]], n: int) -> list[str]:
         """Each row's `scores` object as `check` writes it: the nonzero scores, in the
@@ -599,6 +599,56 @@ class JsonlEngine(Engine):
         return ChunkResult(out, b"".join([p for p in records if p is not None]) if audit
                            else b"", bad, n - len(bad))
 
+    def decide_events(self, events: Sequence[tuple[Any, Any, Any]]
+                      ) -> list[tuple[Any, dict[str, float]] | InvalidEvent]:
+        """Events given as Python values, `(text, context, scores)` as `json.loads` reads
+        them (for `eval`): per event, in order, `(decision, nonzero scores)` (a decision
+        has `action`, `argument`, `rule`, `errors`) or the `InvalidEvent` `check` raises.
+
+        Plain events are decided by combination, text events without given scores
+        through `scores_batch` (`text_decisions`), every other event by `check`."""
+        out: list[Any] = [None] * len(events)
+        plain = [k for k, (t, c, s) in enumerate(events)
+                 if t is None and type(c) is dict and type(s) is dict and (c or s)]
+        texts = [k for k, (t, c, s) in enumerate(events)
+                 if type(t) is str and type(c) is dict and s == {}] \
+            if self.checker.bindings.categories else []
+        if plain:
+            objs = [{"context": events[k][1], "scores": events[k][2]} for k in plain]
+            try:
+                cols, scs, _ = self.columns(objs)
+                ok, pieces = self.pieces(cols)
+            except (OverflowError, ValueError):  # an integer past double range: `check`
+                ok, pieces = np.zeros(len(plain), dtype=np.bool_), []
+            good = np.flatnonzero(ok)
+            if good.size:
+                inverse, frags = self.combos(pieces, good if good.size < len(plain) else None)
+                for j, c in zip(good.tolist(), inverse.tolist(), strict=True):
+                    out[plain[j]] = (frags[c], {a: float(x) for a, x in scs[j].items() if x})
+        if texts:
+            objs = [{"context": events[k][1]} for k in texts]
+            cols, _, _ = self.columns(objs)
+            for i in self.score_vars:
+                cols.values.pop(self.variables[i].name, None)
+            got = self.text_decisions(cols, [events[k][0] for k in texts])
+            if got is not None:
+                index, frags, columns = got
+                py = [(name, col.tolist()) for name, col in columns]
+                for j, c in enumerate(index.tolist()):
+                    if c >= 0:
+                        out[texts[j]] = (frags[c], {n: v for n, vals in py if (v := vals[j])})
+        check = self.checker.check
+        for k, r in enumerate(out):
+            if r is None:
+                text, context, scores = events[k]
+                try:
+                    d = check(text=text, context=context, scores=scores)
+                except InvalidEvent as exc:
+                    out[k] = exc
+                    continue
+                out[k] = (d, dict(d.scores))
+        return out
+
     def _texts(self, raws: Sequence[bytes | None], ref: list[int], lines: list[Any],
                records: list[Any], audit: bool) -> list[int]:
         """Decide the text events of `ref` together (`text_decisions`); the rows left for
@@ -613,7 +663,8 @@ class JsonlEngine(Engine):
         got = self.text_decisions(cols, [o["text"] for o in objs])
         if got is None:
             return ref
-        index, frags, scores = got
+        index, frags, columns = got
+        scores = self.score_texts(columns, len(rows))
         done = set()
         for j, k in enumerate(rows):
             c = int(index[j])
