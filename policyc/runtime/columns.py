@@ -27,7 +27,16 @@ import pyarrow.parquet as pq
 
 from policyc.runtime.checker import Checker
 from policyc.runtime.jsonl import BadLine, Tally, dumps_line
-from policyc.runtime.stream import Columns, Decided, Engine, Interrupted, id_json
+from policyc.runtime.stream import (
+    CHUNK_BYTES,
+    Columns,
+    Decided,
+    Engine,
+    Interrupted,
+    JsonlEngine,
+    id_json,
+    read_chunks,
+)
 
 #: Rows decided at a time.
 BATCH_ROWS = 1 << 17
@@ -379,5 +388,49 @@ def decide_parquet(checker: Checker, path: Path, out: IO[bytes] | ParquetOut,
     return tally
 
 
-__all__ = ["ArrowEngine", "ColumnError", "Interrupted", "ParquetOut", "batches",
+def decide_jsonl_parquet(checker: Checker, source: IO[bytes], out: ParquetOut,
+                         audit: IO[bytes] | None, report: Callable[[BadLine], None],
+                         stop: Any = None, progress: Callable[[int], None] | None = None,
+                         interrupted: type[BaseException] = Interrupted,
+                         chunk_bytes: int = CHUNK_BYTES) -> Tally:
+    """`check --input FILE.jsonl --output OUT.parquet`: decisions as columns (`id` as a
+    string: string ids as they are, numbers as their JSON text), a chunk at a time;
+    the audit log, when asked for, as `decide_jsonl` writes it. `stop` as there."""
+    engine = JsonlEngine(checker)
+    tally = Tally()
+    chunks = read_chunks(source, chunk_bytes)
+    while stop is None or not stop.signum:
+        if stop is not None:
+            try:
+                stop.reading = True
+                chunk = next(chunks, None)
+            except interrupted:
+                break
+            finally:
+                stop.reading = False
+        else:
+            chunk = next(chunks, None)
+        if chunk is None:
+            break
+        d = engine.decide_chunk_columns(chunk)
+        n = len(chunk.raws)
+        for k in sorted(d.errors):
+            report(BadLine(chunk.first + k, d.errors[k]))
+        rows = np.arange(chunk.first - 1, chunk.first - 1 + n)
+        ids = [d.id_of(k) for k in np.flatnonzero(d.index >= 0).tolist()]
+        text = strings([x if type(x) is str or x is None else id_json(x) for x in ids])
+        table = output_table(d, rows, None)
+        out.write(table.add_column(1, "id", text))
+        if audit is not None:
+            audit.write(engine.decide_chunk(chunk, True).audit)
+        tally.lines += n
+        tally.skipped += len(d.errors)
+        tally.decided += n - len(d.errors)
+        if progress is not None:
+            progress(chunk.end)
+    out.close(pa.string())
+    return tally
+
+
+__all__ = ["ArrowEngine", "decide_jsonl_parquet", "ColumnError", "Interrupted", "ParquetOut", "batches",
            "decide_parquet", "is_parquet"]

@@ -183,6 +183,10 @@ class Decided:
     errors: dict[int, str] = field(default_factory=dict)
     redacted: dict[int, tuple[str, list[tuple[int, int]]]] = field(default_factory=dict)
     decisions: dict[int, Any] = field(default_factory=dict)  # row -> reference decision
+    ids: list[Any] | None = None  # each row's id, when the caller has them (JSON Lines)
+
+    def id_of(self, k: int) -> Any:
+        return self.ids[k] if self.ids is not None else None
 
 
 def fragments_of(d: Any) -> Fragments:
@@ -414,8 +418,8 @@ class Engine:
 
     # ---- any columns: combinations, then the reference path ---------------------------------
 
-    def decide(self, cols: Columns, event: Callable[[int], tuple[Any, Any, Any, Any]]
-               ) -> Decided:
+    def decide(self, cols: Columns, event: Callable[[int], tuple[Any, Any, Any, Any]],
+               ids: list[Any] | None = None) -> Decided:
         """Decide the rows of `cols`; a row not ok goes to `event(k)` (its `(id, text,
         context, scores)`, or `BadLine`/`InvalidEvent`) and `Checker.check`."""
         ok, pieces = self.pieces(cols)
@@ -425,10 +429,10 @@ class Engine:
         if good.size:
             inverse, frags = self.combos(pieces, good if good.size < cols.n else None)
             index[good] = inverse
-        out = Decided(frags, index)
+        out = Decided(frags, index, ids=ids)
         for k in np.flatnonzero(~ok).tolist():
             try:
-                _, text, context, scores = event(k)
+                event_id, text, context, scores = event(k)
                 d = self.checker.check(text=text, context=context, scores=scores)
             except BadLine as exc:
                 out.errors[k] = exc.message
@@ -439,6 +443,8 @@ class Engine:
             index[k] = len(frags)
             frags.append(fragments_of(d))
             out.decisions[k] = d
+            if out.ids is not None:
+                out.ids[k] = event_id
             if d.redacted is not None:
                 out.redacted[k] = (d.redacted, list(d.spans))
         return out
@@ -537,11 +543,15 @@ class JsonlEngine(Engine):
     def decide_chunk_columns(self, chunk: Chunk) -> Decided:
         """A chunk as `Decided` (for `replay`): the same trust rules as `decide_chunk`."""
         rows, objs, ctxs, scs = _decode(chunk.raws)
-        cols, _, _ = self.columns(objs, ctxs, scs)
+        cols, _, fast_ids = self.columns(objs, ctxs, scs)
         full = Columns(len(chunk.raws))
+        ids: list[Any] = [None] * full.n
         if len(rows) == full.n:
             full = cols
+            ids = fast_ids
         else:
+            for j, k in enumerate(rows):
+                ids[k] = fast_ids[j]
             full.bad[:] = True
             pos = np.array(rows, dtype=np.intp)
             full.bad[pos] = cols.bad
@@ -557,7 +567,7 @@ class JsonlEngine(Engine):
             raw = chunk.raws[k]
             line = Line(chunk.first + k, raw or b"", 0, raw is None)
             return event_from_json(parse_line(line))  # type: ignore[no-any-return]
-        return self.decide(full, event)
+        return self.decide(full, event, ids)
 
     def decide_chunk(self, chunk: Chunk, audit: bool) -> ChunkResult:
         raws = chunk.raws

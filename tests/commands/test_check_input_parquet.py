@@ -120,3 +120,27 @@ def test_unknown_column_is_a_usage_error(tmp_path: Path) -> None:
     r = _policyc("check", str(pol), "--input", str(tmp_path / "e.parquet"))
     assert r.returncode == 2 and "unknown column `contxt.aud`" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_jsonl_in_parquet_out(tmp_path: Path) -> None:
+    """JSON Lines in, Parquet out: the decisions of the JSON Lines run as columns (ids as
+    strings: numbers as their JSON text), bad lines reported alike."""
+    pol = tmp_path / "p.pol"
+    pol.write_text(POLICY)
+    jl = tmp_path / "e.jsonl"
+    jl.write_text('{"id": "a", "context": {"aud": "x", "pro": true, "age": 20}, '
+                  '"scores": {"c.a": 0.7}}\n{bad\n{"id": 7, "context": {"aud": "y", '
+                  '"pro": false, "age": 3}}\n{"context": {"aud": "y", "pro": false, '
+                  '"age": 3}, "text": "hi"}\n')
+    a = _policyc("check", str(pol), "--input", str(jl), "--output", str(tmp_path / "o.jsonl"))
+    b = _policyc("check", str(pol), "--input", str(jl), "--output", str(tmp_path / "o.parquet"),
+                 "--audit-log", str(tmp_path / "audit.jsonl"))
+    assert a.returncode == b.returncode == 1
+    assert a.stderr.replace("o.jsonl", "") == b.stderr.replace("o.parquet", "")
+    want = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    got = pq.read_table(tmp_path / "o.parquet").to_pylist()
+    assert [g["row"] for g in got] == [1, 3, 4]
+    assert [g["id"] for g in got] == ["a", "7", None]
+    assert [(g["action"], g["rule"], g["matched"]) for g in got] == \
+        [(w["action"], w["rule"], w["matched"]) for w in want]
+    assert len((tmp_path / "audit.jsonl").read_text().splitlines()) == 3

@@ -65,3 +65,34 @@ def test_latency_comes_from_a_timed_sample(tmp_path: Path, monkeypatch: Any) -> 
     timed = [o for o in r.outcomes if not math.isnan(o.latency_ms)]
     assert [o.line for o in timed] == list(range(1, 96, 10))  # every 10th event
     assert len(r.outcomes) == 95 and r.latency["p99"] is not None
+
+
+def test_parquet_data_gives_the_jsonl_metrics(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from policyc.evaluate.data import load_dataset
+
+    rows = [{"id": f"e{k}", "scores": {"d": [0.2, 0.7, 0.0][k % 3]},
+             "context": {"aud": "xy"[k % 2], "pro": k % 2 == 0, "age": k},
+             "label": ["harmful", "benign"][k % 2], "kind": "abc"[k % 3]} for k in range(30)]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pq.write_table(pa.table({
+        "id": [r["id"] for r in rows], "scores.d": [r["scores"]["d"] for r in rows],
+        "context.aud": [r["context"]["aud"] for r in rows],
+        "context.pro": [r["context"]["pro"] for r in rows],
+        "context.age": [r["context"]["age"] for r in rows],
+        "label": [r["label"] for r in rows], "kind": [r["kind"] for r in rows]}),
+        tmp_path / "d.parquet")
+    p = tmp_path / "p.pol"
+    p.write_text(POLICY)
+    checker = load_target(p, [])
+    info = PolicyInfo({"c.a": 0.5, "c.b": 0.5, "d": 0.5}, [])
+    a = evaluate(checker, info, load_dataset(tmp_path / "d.jsonl"), slice_by=["kind"])
+    b = evaluate(checker, info, load_dataset(tmp_path / "d.parquet"), slice_by=["kind"])
+    assert (a.rates, a.per_category, a.slices, a.confusion) == \
+        (b.rates, b.per_category, b.slices, b.confusion)
+    assert [(o.id, o.action, o.scores) for o in a.outcomes] == \
+        [(o.id, o.action, o.scores) for o in b.outcomes]
