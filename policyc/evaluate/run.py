@@ -182,7 +182,7 @@ def _decide_all(checker: Any, data: Dataset, outcomes: list[M.DecidedEvent],
         [(ev.text, ev.context, ev.scores) for ev in events])
     timed = _timed_sample(checker, events, invalid)
     for k, (ev, r) in enumerate(zip(events, results, strict=True)):
-        if isinstance(r, invalid):
+        if not isinstance(r, tuple):  # the `InvalidEvent` of `check`
             skipped.append((ev.line, str(r)))
             continue
         d, scores = r

@@ -522,7 +522,7 @@ class JsonlEngine(Engine):
         id_types = set(map(type, ids))
         if id_types - {str, int}:
             bad |= np.fromiter(
-                (not (t is str or t is int or t is float and abs(x) < _BIG
+                (not (t is str or t is int or t is float and abs(x) < _BIG  # type: ignore[arg-type]
                       or x is None and not h)
                  for x, t, h in zip(ids, map(type, ids), has_id.tolist(), strict=True)),
                 dtype=np.bool_, count=n)
@@ -536,7 +536,8 @@ class JsonlEngine(Engine):
             name = self.variables[i].name
             vals = list(map(dict.get, scs, repeat(name), repeat(0.0)))
             if set(map(type, vals)) == {float}:  # the common case: a float array at once
-                vals = np.fromiter(vals, dtype=np.float64, count=n)
+                cols.values[name] = np.fromiter(vals, dtype=np.float64, count=n)
+                continue
             cols.values[name] = vals
         return cols, scs, ids
 
@@ -824,7 +825,7 @@ def _decode(raws: Sequence[bytes | None]
     that fails any of it is read again line by line."""
     n = len(raws)
     try:
-        objs: list[Any] = list(map(_loads, raws))  # None (a line too long): TypeError
+        objs: list[Any] = list(map(_loads, raws))  # type: ignore[arg-type]  # None: TypeError
         if set(map(type, objs)) == {dict} and set().union(*objs) <= _PLAIN_KEYS:
             block = b"\n".join(raws)  # type: ignore[arg-type]
             ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
@@ -861,7 +862,7 @@ def text_events(raws: Sequence[bytes | None], rows: list[int]
     scores all come from the text, which `scores_batch` can score together."""
     raws_t = [raws[k] for k in rows]
     try:  # at once, as `_decode`: every line a text event, colons = keys (texts' too)
-        objs = list(map(_loads, raws_t))
+        objs = list(map(_loads, raws_t))  # type: ignore[arg-type]
         if set(map(type, objs)) == {dict} and set().union(*objs) <= _TEXT_KEYS:
             texts = list(map(dict.get, objs, repeat("text")))
             given = list(map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))
@@ -870,7 +871,7 @@ def text_events(raws: Sequence[bytes | None], rows: list[int]
                 block = b"\n".join(raws_t)  # type: ignore[arg-type]
                 ctxs = map(dict.get, objs, repeat("context"), repeat(_EMPTY))
                 if b"\\u003" not in block and block.count(b":") == sum(map(len, objs)) \
-                        + sum(map(len, ctxs)) + sum(map(str.count, texts, repeat(":"))):
+                        + sum(map(len, ctxs)) + sum(map(str.count, texts, repeat(":"))):  # type: ignore[arg-type]
                     return list(rows), objs
     except (_JSONDecodeError, TypeError):
         pass
