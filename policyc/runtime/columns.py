@@ -169,7 +169,12 @@ class ArrowEngine(Engine):
                     or head == "scores" and rest not in self.score_names:
                 cols.bad |= ~null_mask(batch.column(name))
         if "text" in names:
-            cols.bad |= ~null_mask(batch.column("text"))
+            cols.text = ~null_mask(batch.column("text"))
+            given = np.zeros(n, dtype=np.bool_)
+            for name in names:
+                if name.startswith("scores."):
+                    given |= ~null_mask(batch.column(name))
+            cols.text_only = cols.text & ~given
         for i, var in enumerate(self.variables):
             col = f"{'scores' if var.kind == 'score' else 'context'}.{var.name}"
             if col not in names:
@@ -202,7 +207,10 @@ class ArrowEngine(Engine):
         return cols
 
     def decide_batch(self, batch: pa.RecordBatch) -> Decided:
-        return self.decide(self.columns(batch), lambda k: event_of(batch, k))
+        text = batch.column("text") if "text" in batch.schema.names else None
+        return self.decide(self.columns(batch), lambda k: event_of(batch, k),
+                           texts=None if text is None or not pa.types.is_string(text.type)
+                           else lambda rows: text.take(from_numpy(rows)).to_pylist())
 
 
 def event_of(batch: pa.RecordBatch, k: int) -> tuple[Any, Any, Any, Any]:
@@ -365,8 +373,8 @@ def decide_parquet(checker: Checker, path: Path, out: IO[bytes] | ParquetOut,
                         records.append(dumps_line(audit_record(ref, py_ids[k])).decode())
                     continue
                 f = d.frags[d.index[k]]
-                sj = "{" + ", ".join([f"{q[name]}: {float(col[k])!r}"
-                                      for name, col in score_cols if col[k]]) + "}"
+                sj = d.score_texts.get(k) or "{" + ", ".join(
+                    [f"{q[name]}: {float(col[k])!r}" for name, col in score_cols if col[k]]) + "}"
                 ij = id_json(py_ids[k])
                 lines.append('{"id": ' + ij + f.out_mid + sj + f.out_tail)
                 if audit is not None:

@@ -147,6 +147,10 @@ class Columns:
         self.values: dict[str, Any] = {}  # variable name -> list or ndarray of values
         self.pieces: dict[str, np.ndarray] = {}  # variable name -> pieces (-1: bad row)
         self.bad = np.zeros(n, dtype=np.bool_)  # rows for the reference path
+        #: rows with a text (not decided from the columns) and, of them, the ones without
+        #: a given score: `scores_batch` may score those (`Engine.decide`)
+        self.text: np.ndarray | None = None
+        self.text_only: np.ndarray | None = None
 
 
 @dataclass
@@ -184,6 +188,7 @@ class Decided:
     redacted: dict[int, tuple[str, list[tuple[int, int]]]] = field(default_factory=dict)
     decisions: dict[int, Any] = field(default_factory=dict)  # row -> reference decision
     ids: list[Any] | None = None  # each row's id, when the caller has them (JSON Lines)
+    score_texts: dict[int, str] = field(default_factory=dict)  # text rows: their `scores`
 
     def id_of(self, k: int) -> Any:
         return self.ids[k] if self.ids is not None else None
@@ -247,6 +252,8 @@ class Engine:
         """(ok rows, one piece column per variable); a bad value marks its row not ok."""
         n = cols.n
         ok = ~cols.bad
+        if cols.text is not None:
+            ok &= ~cols.text
         out: list[np.ndarray] = []
         for i, var in enumerate(self.variables):
             given = cols.pieces.get(var.name)
@@ -419,9 +426,12 @@ class Engine:
     # ---- any columns: combinations, then the reference path ---------------------------------
 
     def decide(self, cols: Columns, event: Callable[[int], tuple[Any, Any, Any, Any]],
-               ids: list[Any] | None = None) -> Decided:
+               ids: list[Any] | None = None,
+               texts: Callable[[np.ndarray], list[str]] | None = None) -> Decided:
         """Decide the rows of `cols`; a row not ok goes to `event(k)` (its `(id, text,
-        context, scores)`, or `BadLine`/`InvalidEvent`) and `Checker.check`."""
+        context, scores)`, or `BadLine`/`InvalidEvent`) and `Checker.check`. With
+        `texts` (the texts of given rows), the `cols.text_only` rows are scored together
+        first (`text_decisions`)."""
         ok, pieces = self.pieces(cols)
         good = np.flatnonzero(ok)
         index = np.full(cols.n, -1, dtype=np.intp)
@@ -430,7 +440,9 @@ class Engine:
             inverse, frags = self.combos(pieces, good if good.size < cols.n else None)
             index[good] = inverse
         out = Decided(frags, index, ids=ids)
-        for k in np.flatnonzero(~ok).tolist():
+        if texts is not None and cols.text_only is not None:
+            self._decide_texts(cols, texts, out)
+        for k in np.flatnonzero((~ok) & (index < 0)).tolist():
             try:
                 event_id, text, context, scores = event(k)
                 d = self.checker.check(text=text, context=context, scores=scores)
@@ -448,6 +460,35 @@ class Engine:
             if d.redacted is not None:
                 out.redacted[k] = (d.redacted, list(d.spans))
         return out
+
+    def _decide_texts(self, cols: Columns, texts: Callable[[np.ndarray], list[str]],
+                      out: Decided) -> None:
+        """The text rows without given scores and with good columns, scored together."""
+        assert cols.text_only is not None
+        rows = np.flatnonzero(cols.text_only & ~cols.bad)
+        if not rows.size or not self.checker.bindings.categories:
+            return
+        sub = Columns(rows.size)
+        for name, vals in cols.values.items():
+            sub.values[name] = vals[rows] if isinstance(vals, np.ndarray) else \
+                [vals[k] for k in rows.tolist()]
+        for name, p in cols.pieces.items():
+            sub.pieces[name] = p[rows]
+        for i in self.score_vars:  # the text's scores, not the (absent) given ones
+            sub.values.pop(self.variables[i].name, None)
+            sub.pieces.pop(self.variables[i].name, None)
+        got = self.text_decisions(sub, texts(rows))
+        if got is None:
+            return
+        index, frags, columns = got
+        scores = self.score_texts(columns, rows.size)
+        base = len(out.frags)
+        out.frags.extend(frags)
+        for j, c in enumerate(index.tolist()):
+            if c >= 0:
+                k = int(rows[j])
+                out.index[k] = base + c
+                out.score_texts[k] = scores[j]
 
 
 def _pieces_of(dcuts: np.ndarray, x: np.ndarray) -> np.ndarray:
