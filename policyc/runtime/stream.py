@@ -861,19 +861,29 @@ def _decode(raws: Sequence[bytes | None]
     """`trusted`, with each event's `context` and `scores` (`_EMPTY` when absent).
 
     A chunk is first read at once (one `map` of `orjson.loads`) and checked as a whole:
-    every line an object without `text`, no escape of U+0030-U+003F, and as many colons
-    as decoded keys (a line never has fewer, so equal sums mean equal lines). A chunk
-    that fails any of it is read again line by line."""
+    every line an object (those with a `text` left to `text_events`), no escape of
+    U+0030-U+003F, and as many colons as decoded keys (a line never has fewer, so equal
+    sums mean equal lines). A chunk that fails any of it is read again line by line."""
     n = len(raws)
     try:
         objs: list[Any] = list(map(_loads, raws))  # type: ignore[arg-type]  # None: TypeError
-        if set(map(type, objs)) == {dict} and set().union(*objs) <= _PLAIN_KEYS:
-            block = b"\n".join(raws)  # type: ignore[arg-type]
+        if set(map(type, objs)) == {dict}:
+            keys = set().union(*objs)
+            rows: list[int] | None = None
+            sub = raws
+            if keys <= _EVENT_KEYS and "text" in keys:  # text events mixed in: the others
+                has = list(map(dict.__contains__, objs, repeat("text")))
+                rows = [k for k, h in enumerate(has) if not h]
+                objs = [objs[k] for k in rows]
+                sub = [raws[k] for k in rows]
+            elif not keys <= _PLAIN_KEYS:
+                raise TypeError
+            block = b"\n".join(sub)  # type: ignore[arg-type]
             ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
             scs = list(map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))
             if b"\\u003" not in block and block.count(b":") == sum(map(len, objs)) \
                     + sum(map(len, ctxs)) + sum(map(len, scs)):
-                return list(range(n)), objs, ctxs, scs
+                return list(range(n)) if rows is None else rows, objs, ctxs, scs
     except (_JSONDecodeError, TypeError):  # TypeError: `len` of a number, a None line
         pass
     fast: list[int] = []
