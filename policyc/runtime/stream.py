@@ -868,15 +868,15 @@ def _decode(raws: Sequence[bytes | None]
     try:
         objs: list[Any] = list(map(_loads, raws))  # type: ignore[arg-type]  # None: TypeError
         if set(map(type, objs)) == {dict}:
-            keys = set().union(*objs)
+            seen = set().union(*objs)
             rows: list[int] | None = None
             sub = raws
-            if keys <= _EVENT_KEYS and "text" in keys:  # text events mixed in: the others
+            if seen <= _EVENT_KEYS and "text" in seen:  # text events mixed in: the others
                 has = list(map(dict.__contains__, objs, repeat("text")))
                 rows = [k for k, h in enumerate(has) if not h]
                 objs = [objs[k] for k in rows]
                 sub = [raws[k] for k in rows]
-            elif not keys <= _PLAIN_KEYS:
+            elif not seen <= _PLAIN_KEYS:
                 raise TypeError
             block = b"\n".join(sub)  # type: ignore[arg-type]
             ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
