@@ -39,7 +39,7 @@ from policyc.runtime.stream import (
 )
 
 #: Rows decided at a time.
-BATCH_ROWS = 1 << 17
+BATCH_ROWS = 1 << 16
 LABEL_COLUMNS = frozenset(("label", "categories", "expect", "group"))
 _MAGIC = b"PAR1"
 
