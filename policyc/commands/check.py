@@ -175,13 +175,17 @@ def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path |
             err.print(f"{name}:{bad.number}: skipped: {bad.message}", markup=False)
 
         stop = stack.enter_context(StopOnSignal())
+        to_parquet = output is not None and not to_stdout \
+            and output.suffix.lower() in (".parquet", ".pq")
         if not is_stdin(input) and columns.is_parquet(input):  # docs/cli.md, Columnar input
-            sink = columns.ParquetOut(out) if output is not None and not to_stdout \
-                and output.suffix.lower() in (".parquet", ".pq") else out
+            sink = columns.ParquetOut(out) if to_parquet else out
             try:
                 tally = columns.decide_parquet(checker, input, sink, audit, report, stop)
             except columns.ColumnError as exc:
                 raise UsageError(str(exc), exc.help) from None
+        elif to_parquet:  # JSON Lines in, columns out
+            tally = columns.decide_jsonl_parquet(checker, source, columns.ParquetOut(out),
+                                                 audit, report, stop, advance, _Interrupted)
         else:
             tally = decide_lines(checker, source, out, audit, report, stop, advance)
         out.flush()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -70,6 +70,20 @@ def _load_one(path: Path, search: list[Path], err: Console, keys: VerifyKeys | N
             program, None)
 
 
+def _checkers(old: Path, new: Path, search: list[Path], keys: VerifyKeys | None
+              ) -> tuple[Any, Any]:
+    """Both versions as checkers for the streaming engine of `--replay`; (None, None)
+    when one does not compile (the replay then decides on the decision maps)."""
+    from policyc.commands.inputs import load_target
+    from policyc.runtime.bundle import BundleError
+
+    try:
+        return (load_target(old, search, verify_key=keys),
+                load_target(new, search, verify_key=keys))
+    except (UsageError, BundleError):
+        return None, None
+
+
 def _bundle_hash(program: Program | None, flat: FlatPolicy) -> str | None:
     """A source's hash: its compiled bundle's (None: from a bundle file, or no bundle)."""
     if program is None:
@@ -96,7 +110,7 @@ def run(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path |
     replayed = None
     if replay_path is not None:
         try:
-            replayed = replay(report, replay_path)
+            replayed = replay(report, replay_path, *_checkers(old, new, search, keys))
         except OSError as e:
             err.print(f"error: cannot read `{replay_path}`: {e.strerror}", markup=False)
             return 2

@@ -7,12 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from policyc.diff.semantic import DiffReport
+from policyc.runtime.checker import Checker
 from policyc.semantics.regions.boxes import build_space
 from policyc.semantics.regions.decision_map import DecisionMap
 
 
-def replay(report: DiffReport, events_path: Path) -> dict[str, Any]:
-    """Decision flips on real events (scores and context; text events are skipped)."""
+def replay(report: DiffReport, events_path: Path, old: Checker | None = None,
+           new: Checker | None = None) -> dict[str, Any]:
+    """Decision flips on real events.
+
+    With both versions' checkers, the events are decided by the streaming engine
+    (`runtime.replay`, JSON Lines or Parquet; text events are scored by the bindings);
+    otherwise (a version that does not compile) on the decision maps, from the events'
+    scores and context."""
+    if old is not None and new is not None:
+        return _replay_engine(old, new, events_path)
     space = build_space([report.old, report.new])
     a, b = DecisionMap(report.old, space), DecisionMap(report.new, space)
     flips: dict[str, list[dict[str, Any]]] = {"loosened": [], "tightened": [], "changed": []}
@@ -37,3 +46,16 @@ def replay(report: DiffReport, events_path: Path) -> dict[str, Any]:
     return {"events": total, "skipped": skipped,
             "flips": {k: len(v) for k, v in flips.items()},
             "examples": {k: v[:5] for k, v in flips.items()}}
+
+
+def _replay_engine(old: Checker, new: Checker, events_path: Path) -> dict[str, Any]:
+    """`replay`'s dict from `runtime.replay` (a bad line counts as skipped, silently)."""
+    from policyc.runtime.replay import replay as decide
+
+    counts = decide(events_path, new, old, lambda bad: None, limit=5, per_kind=True)
+    examples: dict[str, list[dict[str, Any]]] = {"loosened": [], "tightened": [], "changed": []}
+    for f in counts.flips:
+        examples[f.kind].append({"id": f.id if f.id is not None else f.row, "old": f.old,
+                                 "new": f.new})
+    return {"events": counts.rows, "skipped": counts.skipped,
+            "flips": {k: counts.kinds.get(k, 0) for k in examples}, "examples": examples}

@@ -8,6 +8,7 @@ the command (`policyc eval`, its tables and exit codes) is `policyc/commands/eva
 from __future__ import annotations
 
 import gc
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,7 +117,7 @@ def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
     gc.collect()
     gc.disable()  # the harness allocates per event: keep collector pauses out of p99
     try:
-        _decide_all(checker, data, outcomes, skipped, invalid=InvalidEvent)
+        lat = _decide_all(checker, data, outcomes, skipped, invalid=InvalidEvent)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -132,7 +133,6 @@ def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
         per_category[cat] = {"threshold": shared.pop() if len(shared) == 1 else None,
                              "leaves": {leaf: taxonomy.thresholds[leaf] for leaf in leaves},
                              **c.to_dict()}
-    lat = [o.latency_ms for o in outcomes]
     latency = {"p50": M.percentile(lat, 50), "p95": M.percentile(lat, 95),
                "p99": M.percentile(lat, 99), "mean": sum(lat) / len(lat) if lat else None,
                "max": max(lat) if lat else None}
@@ -166,24 +166,53 @@ def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
         where=dict(where or {}), excluded=excluded, warnings=warnings)
 
 
+#: Events timed one `check` call each for the latency figures (an even stride over the
+#: data set): a vectorized batch has no per-event time (docs/eval.md, *Latency*).
+LATENCY_SAMPLE = 1000
+
+
 def _decide_all(checker: Any, data: Dataset, outcomes: list[M.DecidedEvent],
-                skipped: list[tuple[int, str]], invalid: type[Exception]) -> None:
-    """Decide every event, timing each `check` call (text classification included)."""
+                skipped: list[tuple[int, str]], invalid: type[Exception]) -> list[float]:
+    """Decide every event with the streaming engine (`runtime.stream`), then time single
+    `check` calls on a sample of `LATENCY_SAMPLE` events; the sample's times (ms)."""
+    from policyc.runtime.stream import JsonlEngine
+
+    events = data.events
+    results = JsonlEngine(checker).decide_events(
+        [(ev.text, ev.context, ev.scores) for ev in events])
+    timed = _timed_sample(checker, events, invalid)
+    for k, (ev, r) in enumerate(zip(events, results, strict=True)):
+        if not isinstance(r, tuple):  # the `InvalidEvent` of `check`
+            skipped.append((ev.line, str(r)))
+            continue
+        d, scores = r
+        outcomes.append(M.DecidedEvent(ev.line, ev.id, ev.label, ev.categories, ev.expect,
+                                       d.action, d.argument, d.rule, scores,
+                                       timed.get(k, math.nan), ev.group, list(d.errors),
+                                       dict(ev.fields)))
+    return list(timed.values())
+
+
+def _timed_sample(checker: Any, events: list[Any], invalid: type[Exception]
+                  ) -> dict[int, float]:
+    """Event index -> the time (ms) of one `check` call, text classification included,
+    for every `len(events) / LATENCY_SAMPLE`-th event (all when fewer); the first is
+    decided once untimed first (it loads the models)."""
+    step = max(1, math.ceil(len(events) / LATENCY_SAMPLE))
+    timed: dict[int, float] = {}
     warmed = False
-    for ev in data.events:
+    for k in range(0, len(events), step):
+        ev = events[k]
         try:
-            if not warmed:  # the first call loads models lazily: keep it out of the latency
+            if not warmed:
                 checker.check(text=ev.text, context=ev.context, scores=ev.scores)
                 warmed = True
             start = time.perf_counter()
-            d = checker.check(text=ev.text, context=ev.context, scores=ev.scores)
-            elapsed = (time.perf_counter() - start) * 1000.0
-        except invalid as exc:
-            skipped.append((ev.line, str(exc)))
+            checker.check(text=ev.text, context=ev.context, scores=ev.scores)
+            timed[k] = (time.perf_counter() - start) * 1000.0
+        except invalid:
             continue
-        outcomes.append(M.DecidedEvent(ev.line, ev.id, ev.label, ev.categories, ev.expect,
-                                  d.action, d.argument, d.rule, dict(d.scores), elapsed,
-                                  ev.group, list(d.errors), dict(ev.fields)))
+    return timed
 
 
 # ---- output -----------------------------------------------------------------------------------

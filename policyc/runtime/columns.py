@@ -27,10 +27,19 @@ import pyarrow.parquet as pq
 
 from policyc.runtime.checker import Checker
 from policyc.runtime.jsonl import BadLine, Tally, dumps_line
-from policyc.runtime.stream import Columns, Decided, Engine, Interrupted, id_json
+from policyc.runtime.stream import (
+    CHUNK_BYTES,
+    Columns,
+    Decided,
+    Engine,
+    Interrupted,
+    JsonlEngine,
+    id_json,
+    read_chunks,
+)
 
 #: Rows decided at a time.
-BATCH_ROWS = 1 << 17
+BATCH_ROWS = 1 << 16
 LABEL_COLUMNS = frozenset(("label", "categories", "expect", "group"))
 _MAGIC = b"PAR1"
 
@@ -75,11 +84,76 @@ def check_columns(names: list[str]) -> None:
 
 def batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     try:
-        f = pq.ParquetFile(path)
+        f = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ColumnError(f"cannot read {path} as Parquet: {exc}") from None
     check_columns(f.schema_arrow.names)
-    yield from f.iter_batches(batch_size=rows)
+    yield from f.iter_batches(batch_size=rows, use_threads=False)
+
+
+# ---- arrays to numpy and back, through their buffers -----------------------------------------
+# (`Array.to_numpy`, `pa.array` and `pa.scalar` import pandas, some 50 MB of memory for
+# nothing here: the engine reads and writes the buffers itself)
+
+_NUMPY = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+          "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+          "halffloat": np.float16, "float": np.float32, "double": np.float64}
+
+
+def _bits(buf: pa.Buffer, n: int, offset: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), count=n + offset,
+                         bitorder="little")[offset:].astype(np.bool_)
+
+
+def null_mask(arr: pa.Array) -> np.ndarray:
+    """True where `arr` is null."""
+    n = len(arr)
+    if arr.null_count == 0:
+        return np.zeros(n, dtype=np.bool_)
+    if arr.null_count == n:
+        return np.ones(n, dtype=np.bool_)
+    return ~_bits(arr.buffers()[0], n, arr.offset)
+
+
+def numpy_of(arr: pa.Array) -> np.ndarray:
+    """The values of a fixed-width numeric array (a null's slot holds anything)."""
+    dtype = np.dtype(_NUMPY[str(arr.type)])
+    n, off = len(arr), arr.offset
+    buf = arr.buffers()[1]
+    if buf is None:
+        return np.zeros(n, dtype=dtype)
+    return np.frombuffer(buf, dtype=dtype, count=n + off)[off:]
+
+
+def bits_of(arr: pa.Array) -> np.ndarray:
+    """The values of a boolean array (a null's slot holds anything)."""
+    buf = arr.buffers()[1]
+    return np.zeros(len(arr), np.bool_) if buf is None else _bits(buf, len(arr), arr.offset)
+
+
+def from_numpy(x: np.ndarray) -> pa.Array:
+    x = np.ascontiguousarray(x)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(x.dtype), len(x), [None, pa.py_buffer(x)])
+
+
+def strings(values: list[str | None]) -> pa.Array:
+    """A string array (None: null)."""
+    data = [b"" if v is None else v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, data), dtype=np.int64, count=len(data)), out=offsets[1:])
+    valid = np.fromiter((v is not None for v in values), dtype=np.bool_, count=len(values))
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), len(data), [validity, pa.py_buffer(offsets),
+                                                          pa.py_buffer(b"".join(data))])
+
+
+def string_lists(values: list[list[str]]) -> pa.Array:
+    """A `list<string>` array (no null lists)."""
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum([len(v) for v in values], out=offsets[1:])
+    flat = strings([x for v in values for x in v])
+    return pa.Array.from_buffers(pa.list_(pa.string()), len(values),
+                                 [None, pa.py_buffer(offsets)], children=[flat])
 
 
 class ArrowEngine(Engine):
@@ -93,16 +167,20 @@ class ArrowEngine(Engine):
             head, _, rest = name.partition(".")
             if head == "context" and rest not in self.context_names \
                     or head == "scores" and rest not in self.score_names:
-                nulls = batch.column(name).is_null().to_numpy(zero_copy_only=False)
-                cols.bad |= ~nulls
+                cols.bad |= ~null_mask(batch.column(name))
         if "text" in names:
-            cols.bad |= ~batch.column("text").is_null().to_numpy(zero_copy_only=False)
+            cols.text = ~null_mask(batch.column("text"))
+            given = np.zeros(n, dtype=np.bool_)
+            for name in names:
+                if name.startswith("scores."):
+                    given |= ~null_mask(batch.column(name))
+            cols.text_only = cols.text & ~given
         for i, var in enumerate(self.variables):
             col = f"{'scores' if var.kind == 'score' else 'context'}.{var.name}"
             if col not in names:
                 continue
             arr = batch.column(col)
-            null = arr.is_null().to_numpy(zero_copy_only=False)
+            null = null_mask(arr)
             t = arr.type
             if var.kind == "enum" and (pa.types.is_string(t) or pa.types.is_large_string(t)
                                        or pa.types.is_dictionary(t)):
@@ -111,28 +189,28 @@ class ArrowEngine(Engine):
                 values = enc.dictionary.to_pylist()
                 table = np.array([lut.get(v, -1) if isinstance(v, str) else -1 for v in values]
                                  + [self.missing_piece[i]], dtype=np.int32)
-                idx = enc.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+                idx = numpy_of(enc.indices).astype(np.intp)
+                idx[null] = len(values)
                 cols.pieces[var.name] = table[idx]
             elif var.kind == "bool" and pa.types.is_boolean(t):
-                p = arr.fill_null(False).to_numpy(zero_copy_only=False).astype(np.int32)
-                if null.any():
-                    p[null] = self.missing_piece[i]
+                p = bits_of(arr).astype(np.int32)
+                p[null] = self.missing_piece[i]
                 cols.pieces[var.name] = p
-            elif var.kind in ("number", "score") and (pa.types.is_integer(t)
-                                                      or pa.types.is_floating(t)):
-                x = arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+            elif var.kind in ("number", "score") and str(t) in _NUMPY:
+                x = numpy_of(arr).astype(np.float64)
                 if null.any():
-                    x = x.copy()
-                    fill = 0.0 if var.kind == "score" else (
+                    x[null] = 0.0 if var.kind == "score" else (
                         np.nan if var.default is None else float(var.default))
-                    x[null] = fill
                 cols.values[var.name] = x
             else:  # a column of another type: row by row (refused with the row's message)
                 cols.bad |= ~null
         return cols
 
     def decide_batch(self, batch: pa.RecordBatch) -> Decided:
-        return self.decide(self.columns(batch), lambda k: event_of(batch, k))
+        text = batch.column("text") if "text" in batch.schema.names else None
+        return self.decide(self.columns(batch), lambda k: event_of(batch, k),
+                           texts=None if text is None or not pa.types.is_string(text.type)
+                           else lambda rows: text.take(from_numpy(rows)).to_pylist())
 
 
 def event_of(batch: pa.RecordBatch, k: int) -> tuple[Any, Any, Any, Any]:
@@ -146,8 +224,9 @@ def event_of(batch: pa.RecordBatch, k: int) -> tuple[Any, Any, Any, Any]:
 def output_table(d: Decided, rows: np.ndarray, ids: pa.Array | None) -> pa.Table:
     """The decided rows (`rows`: their 0-based positions in the batch) as columns."""
     keep = d.index >= 0
-    pos = np.flatnonzero(keep)
-    idx = pa.array(d.index[pos].astype(np.int32))
+    every = bool(keep.all())
+    pos = np.arange(len(keep)) if every else np.flatnonzero(keep)
+    which = d.index if every else d.index[pos]
     f = d.frags
 
     def col(values: list[str | None]) -> pa.Array:  # dictionary-encoded: few distinct values
@@ -155,31 +234,66 @@ def output_table(d: Decided, rows: np.ndarray, ids: pa.Array | None) -> pa.Table
         at = {v: k for k, v in enumerate(uniq)}
         lut = np.array([at.get(v, -1) if v is not None else -1 for v in values] or [-1],
                        dtype=np.int32)
-        ind = lut[d.index[pos]]
-        return pa.DictionaryArray.from_arrays(pa.array(ind, mask=ind < 0),
-                                              pa.array(uniq, type=pa.string()))
-
-    def lists(values: list[list[str]]) -> pa.Array:
-        return pa.array(values, type=pa.list_(pa.string())).take(idx)
+        ind = lut[which]
+        null = ind < 0
+        indices = from_numpy(ind)
+        if null.any():
+            valid = pa.py_buffer(np.packbits(~null, bitorder="little"))
+            indices = pa.Array.from_buffers(pa.int32(), len(ind),
+                                            [valid, pa.py_buffer(np.ascontiguousarray(ind))])
+        return pa.DictionaryArray.from_arrays(indices, strings(list(uniq)))
 
     red = None
     if d.redacted:
-        red = pa.array([d.redacted.get(k, (None,))[0] for k in pos.tolist()], type=pa.string())
-    data = {
-        "row": pa.array(rows[pos] + 1, type=pa.int64()),
-        "action": col([x.action for x in f]),
-        "argument": col([x.argument for x in f]),
-        "rule": col([x.rule for x in f]),
-        "winner": col([x.winner for x in f]),
-        "floor": col([x.floor for x in f]),
-        "matched": lists([list(x.matched) for x in f]),
-        "errors": lists([x.errors for x in f]),
-        "redacted": red if red is not None else pa.nulls(len(pos), pa.string()),
-    }
-    table = pa.table(data)
+        red = strings([d.redacted.get(k, (None,))[0] for k in pos.tolist()])
+    arrays = [from_numpy((rows[pos] + 1).astype(np.int64))]
+    names = ["row"]
     if ids is not None:
-        table = table.add_column(1, "id", ids.take(pa.array(pos)))
-    return table
+        arrays.append(ids if every else ids.take(from_numpy(pos)))
+        names.append("id")
+    arrays += [col([x.action for x in f]), col([x.argument for x in f]),
+               col([x.rule for x in f]), col([x.winner for x in f]), col([x.floor for x in f]),
+               _lists([list(x.matched) for x in f], which),
+               _lists([x.errors for x in f], which),
+               red if red is not None else pa.nulls(len(pos), pa.string())]
+    names += ["action", "argument", "rule", "winner", "floor", "matched", "errors", "redacted"]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _lists(per_combo: list[list[str]], which: np.ndarray) -> pa.Array:
+    """Row k's list is `per_combo[which[k]]`: offsets and child indices with numpy, one
+    `take` of the strings (a `take` of a list array costs several times more)."""
+    lens = np.array([len(v) for v in per_combo], dtype=np.int64)
+    starts = np.zeros(len(per_combo) + 1, dtype=np.int64)
+    np.cumsum(lens, out=starts[1:])
+    row_lens = lens.astype(np.int32)[which]
+    offsets = np.zeros(which.size + 1, dtype=np.int32)
+    np.cumsum(row_lens, out=offsets[1:])
+    total = int(offsets[-1])
+    flat = strings([x for v in per_combo for x in v])
+    if not total:
+        flat = flat.slice(0, 0)
+    elif lens.max() == 1:  # at most one item a row: the rows that have one, their item
+        flat = flat.take(from_numpy(starts[:-1].astype(np.int32)[which][row_lens > 0]))
+    else:
+        child_idx = np.repeat(starts[:-1][which] - offsets[:-1], row_lens) + np.arange(total)
+        flat = flat.take(from_numpy(child_idx.astype(np.int32)))
+    return pa.Array.from_buffers(pa.list_(pa.string()), which.size,
+                                 [None, pa.py_buffer(offsets)], children=[flat])
+
+
+#: Writer settings: dictionaries for the few-valued columns only (a row number or an id
+#: has as many values as rows: trying a dictionary first costs a third of the write),
+#: integers delta-encoded, statistics for `row` only.
+_DICTIONARY = ["action", "argument", "rule", "winner", "floor", "matched", "errors",
+               "redacted"]
+
+
+def writer_options(schema: pa.Schema) -> dict[str, Any]:
+    delta = {f.name: "DELTA_BINARY_PACKED" for f in schema
+             if f.name in ("row", "id") and pa.types.is_integer(f.type)}
+    return {"use_dictionary": _DICTIONARY, "write_statistics": ["row"],
+            "column_encoding": delta or None}
 
 
 class ParquetOut:
@@ -198,7 +312,8 @@ class ParquetOut:
         if self.writer is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self.writer = pq.ParquetWriter(self.sink, table.schema)
+            self.writer = pq.ParquetWriter(self.sink, table.schema,
+                                             **writer_options(table.schema))
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="policyc-parquet")
         self._wait()
         self._pending = self._pool.submit(self.writer.write_table, table)
@@ -216,7 +331,8 @@ class ParquetOut:
             fields = list(OUTPUT_SCHEMA_FIELDS)
             if empty_id is not None:
                 fields.insert(1, ("id", empty_id))
-            self.writer = pq.ParquetWriter(self.sink, pa.schema(fields))
+            schema = pa.schema(fields)
+            self.writer = pq.ParquetWriter(self.sink, schema, **writer_options(schema))
         self.writer.close()
 
 
@@ -257,8 +373,8 @@ def decide_parquet(checker: Checker, path: Path, out: IO[bytes] | ParquetOut,
                         records.append(dumps_line(audit_record(ref, py_ids[k])).decode())
                     continue
                 f = d.frags[d.index[k]]
-                sj = "{" + ", ".join([f"{q[name]}: {float(col[k])!r}"
-                                      for name, col in score_cols if col[k]]) + "}"
+                sj = d.score_texts.get(k) or "{" + ", ".join(
+                    [f"{q[name]}: {float(col[k])!r}" for name, col in score_cols if col[k]]) + "}"
                 ij = id_json(py_ids[k])
                 lines.append('{"id": ' + ij + f.out_mid + sj + f.out_tail)
                 if audit is not None:
@@ -280,5 +396,49 @@ def decide_parquet(checker: Checker, path: Path, out: IO[bytes] | ParquetOut,
     return tally
 
 
-__all__ = ["ArrowEngine", "ColumnError", "Interrupted", "ParquetOut", "batches",
+def decide_jsonl_parquet(checker: Checker, source: IO[bytes], out: ParquetOut,
+                         audit: IO[bytes] | None, report: Callable[[BadLine], None],
+                         stop: Any = None, progress: Callable[[int], None] | None = None,
+                         interrupted: type[BaseException] = Interrupted,
+                         chunk_bytes: int = CHUNK_BYTES) -> Tally:
+    """`check --input FILE.jsonl --output OUT.parquet`: decisions as columns (`id` as a
+    string: string ids as they are, numbers as their JSON text), a chunk at a time;
+    the audit log, when asked for, as `decide_jsonl` writes it. `stop` as there."""
+    engine = JsonlEngine(checker)
+    tally = Tally()
+    chunks = read_chunks(source, chunk_bytes)
+    while stop is None or not stop.signum:
+        if stop is not None:
+            try:
+                stop.reading = True
+                chunk = next(chunks, None)
+            except interrupted:
+                break
+            finally:
+                stop.reading = False
+        else:
+            chunk = next(chunks, None)
+        if chunk is None:
+            break
+        d = engine.decide_chunk_columns(chunk)
+        n = len(chunk.raws)
+        for k in sorted(d.errors):
+            report(BadLine(chunk.first + k, d.errors[k]))
+        rows = np.arange(chunk.first - 1, chunk.first - 1 + n)
+        ids = [d.id_of(k) for k in np.flatnonzero(d.index >= 0).tolist()]
+        text = strings([x if type(x) is str or x is None else id_json(x) for x in ids])
+        table = output_table(d, rows, None)
+        out.write(table.add_column(1, "id", text))
+        if audit is not None:
+            audit.write(engine.decide_chunk(chunk, True).audit)
+        tally.lines += n
+        tally.skipped += len(d.errors)
+        tally.decided += n - len(d.errors)
+        if progress is not None:
+            progress(chunk.end)
+    out.close(pa.string())
+    return tally
+
+
+__all__ = ["ArrowEngine", "decide_jsonl_parquet", "ColumnError", "Interrupted", "ParquetOut", "batches",
            "decide_parquet", "is_parquet"]

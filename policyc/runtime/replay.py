@@ -103,8 +103,11 @@ class _LazyIds:
 
 
 def replay(path: Path, new: Checker, old: Checker | None, report: Callable[[BadLine], None],
-           limit: int = 100) -> ReplayCounts:
+           limit: int = 100, per_kind: bool = False) -> ReplayCounts:
+    """`per_kind`: keep the first `limit` flips of each kind (loosened, tightened,
+    changed) rather than the first `limit` flips."""
     out = ReplayCounts()
+    kept: Counter[str] = Counter()
     for first, n, ids, dn, do in _chunks(path, new, old):
         out.rows += n
         bad = set(dn.errors) | (set(do.errors) if do is not None else set())
@@ -133,15 +136,20 @@ def replay(path: Path, new: Checker, old: Checker | None, report: Callable[[BadL
             kind = "loosened" if rn < ro else "tightened" if rn > ro else "changed"
             out.kinds[kind] += c
             out.rules[fn.rule or fo.rule or "(default)"] += c
-        if do is not None and len(out.flips) < limit:
+        if do is not None and (per_kind or len(out.flips) < limit):
             same = np.array([(do.frags[j].action, do.frags[j].argument)
                              == (dn.frags[i].action, dn.frags[i].argument)
                              for i, j in zip(dn.index[rows].tolist(), do.index[rows].tolist(),
                                              strict=True)], dtype=np.bool_)
-            for k in rows[~same][: limit - len(out.flips)].tolist():
+            for k in rows[~same].tolist():
                 fo, fn = do.frags[do.index[k]], dn.frags[dn.index[k]]
                 ro, rn = RESTRICTIVENESS[fo.action], RESTRICTIVENESS[fn.action]
                 kind = "loosened" if rn < ro else "tightened" if rn > ro else "changed"
+                if kept[kind if per_kind else ""] >= limit:
+                    if per_kind:
+                        continue
+                    break
+                kept[kind if per_kind else ""] += 1
                 out.flips.append(Flip(first + k, ids[k], str(fo), str(fn), fo.rule,
                                       fn.rule, kind))
     return out

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -64,6 +65,8 @@ _MISSING = object()
 #: strict reader (which keeps the integer, or refuses a number out of double range)
 _BIG = 9.2e18
 _EVENT_KEYS = frozenset(("id", "text", "context", "scores"))
+_PLAIN_KEYS = frozenset(("id", "context", "scores"))  # an event the columns can take
+_TEXT_KEYS = frozenset(("id", "text", "context", "scores"))
 _SCALAR_ID = (str, int, float)
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -144,6 +147,10 @@ class Columns:
         self.values: dict[str, Any] = {}  # variable name -> list or ndarray of values
         self.pieces: dict[str, np.ndarray] = {}  # variable name -> pieces (-1: bad row)
         self.bad = np.zeros(n, dtype=np.bool_)  # rows for the reference path
+        #: rows with a text (not decided from the columns) and, of them, the ones without
+        #: a given score: `scores_batch` may score those (`Engine.decide`)
+        self.text: np.ndarray | None = None
+        self.text_only: np.ndarray | None = None
 
 
 @dataclass
@@ -160,6 +167,10 @@ class Fragments:
     floor: str | None
     matched: tuple[str, ...]
     errors: list[str]
+    # the same as bytes, around the inside of the `scores` object, for `JsonlEngine`
+    b_mid: bytes = b""  # out_mid + `{`
+    b_tail: bytes = b""  # `}` + out_tail + `{"id": ` (the start of the next line)
+    b_audit_mid: bytes = b""  # audit_mid + `{`
 
     def __str__(self) -> str:
         """The decision as `policyc check` shows it: `refuse`, `redirect("crisis")`."""
@@ -176,6 +187,11 @@ class Decided:
     errors: dict[int, str] = field(default_factory=dict)
     redacted: dict[int, tuple[str, list[tuple[int, int]]]] = field(default_factory=dict)
     decisions: dict[int, Any] = field(default_factory=dict)  # row -> reference decision
+    ids: list[Any] | None = None  # each row's id, when the caller has them (JSON Lines)
+    score_texts: dict[int, str] = field(default_factory=dict)  # text rows: their `scores`
+
+    def id_of(self, k: int) -> Any:
+        return self.ids[k] if self.ids is not None else None
 
 
 def fragments_of(d: Any) -> Fragments:
@@ -188,13 +204,17 @@ def fragments_of(d: Any) -> Fragments:
     rec = audit_record(d, None, time="", decision_id="")
     for k in ("schema", "decision_id", "time", "id", "scores"):
         del rec[k]
+    out_mid = ", " + json.dumps(dd, ensure_ascii=False)[1:-1] + ', "scores": '
+    out_tail = (', "errors": ' + json.dumps(errors, ensure_ascii=False) if errors else "") \
+        + "}\n"
+    audit_mid = ", " + json.dumps(rec, ensure_ascii=False)[1:-1] + ', "scores": '
     return Fragments(
-        out_mid=", " + json.dumps(dd, ensure_ascii=False)[1:-1] + ', "scores": ',
-        out_tail=(', "errors": ' + json.dumps(errors, ensure_ascii=False) if errors else "")
-        + "}\n",
-        audit_mid=", " + json.dumps(rec, ensure_ascii=False)[1:-1] + ', "scores": ',
+        out_mid=out_mid, out_tail=out_tail, audit_mid=audit_mid,
         action=d.action, argument=d.argument, rule=d.rule, winner=d.winner, floor=d.floor,
-        matched=tuple(d.matched), errors=list(errors))
+        matched=tuple(d.matched), errors=list(errors),
+        b_mid=(out_mid + "{").encode("utf-8"),
+        b_tail=("}" + out_tail + '{"id": ').encode("utf-8"),
+        b_audit_mid=(audit_mid + "{").encode("utf-8"))
 
 
 class Engine:
@@ -232,6 +252,8 @@ class Engine:
         """(ok rows, one piece column per variable); a bad value marks its row not ok."""
         n = cols.n
         ok = ~cols.bad
+        if cols.text is not None:
+            ok &= ~cols.text
         out: list[np.ndarray] = []
         for i, var in enumerate(self.variables):
             given = cols.pieces.get(var.name)
@@ -287,7 +309,7 @@ class Engine:
             x = np.fromiter((v if type(v) is float else float(v) if type(v) is int
                              else miss if v is _MISSING else nan for v in vals),
                             dtype=np.float64, count=n)
-        p = np.searchsorted(self.dcuts[i], x, side="right").astype(np.int32)
+        p = _pieces_of(self.dcuts[i], x)
         bad = ~((x >= 0.0) & (x <= 1.0)) if score else ~(np.abs(x) < _BIG)  # NaN too
         if bad.any():
             p[bad] = -1
@@ -345,12 +367,71 @@ class Engine:
         self._combos[pieces] = f
         return f
 
+    # ---- text events: scored together ------------------------------------------------------
+
+    def text_scores(self, texts: list[str]) -> dict[str, np.ndarray] | None:
+        """`Bindings.scores_batch` of `texts` (models run once over the batch, grouped by
+        length; detectors behind the ASCII screen), or None when the batch cannot be
+        scored: a classifier that fails or is missing, a score outside [0, 1], a text too
+        expanding to normalize. A batch has no per-event `on_error`, so then each text is
+        decided by `check`, which routes its own failure through `on_error`."""
+        bindings = self.checker.bindings
+        if not texts or not bindings.categories:
+            return None
+        try:
+            return bindings.scores_batch(texts)
+        except Exception:  # noqa: BLE001 - any failure: per event, as `check` would
+            return None
+
+    def text_decisions(self, cols: Columns, texts: list[str]
+                       ) -> tuple[np.ndarray, list[Fragments], list[tuple[str, np.ndarray]]
+                                  ] | None:
+        """(index of each text row's combination or -1, the combinations, the score
+        columns the bindings gave, in their order) for text events without given scores.
+
+        -1: the row goes to `check` (a bad context, or a `redact` decision, whose spans
+        and redacted text `check` computes). None: the batch could not be scored."""
+        got = self.text_scores(texts)
+        if got is None:
+            return None
+        names = list(got)
+        for name in names:
+            if name in self.score_names:
+                cols.values[name] = got[name].astype(np.float64)
+        ok, pieces = self.pieces(cols)
+        index = np.full(cols.n, -1, dtype=np.intp)
+        good = np.flatnonzero(ok)
+        frags: list[Fragments] = []
+        if good.size:
+            inverse, frags = self.combos(pieces, good if good.size < cols.n else None)
+            index[good] = inverse
+            redact = np.array([f.action == "redact" for f in frags], dtype=np.bool_)
+            if redact.any():
+                index[good[redact[inverse]]] = -1
+        return index, frags, [(n, got[n]) for n in names if n in self.score_names]
+
+    def score_texts(self, columns: list[tuple[str, np.ndarray]], n: int) -> list[str]:
+        """Each row's `scores` object as `check` writes it: the nonzero scores, in the
+        order of `columns` (the bindings' order), each as `repr` of its float."""
+        if not columns:
+            return ["{}"] * n
+        q = self.quoted
+        per: list[list[str]] = []
+        for name, col in columns:
+            head = q[name] + ": "
+            vals = col.tolist()
+            per.append([head + repr(v) + ", " if v else "" for v in vals])
+        return ["{" + r[:-2] + "}" for r in map("".join, zip(*per, strict=True))]
+
     # ---- any columns: combinations, then the reference path ---------------------------------
 
-    def decide(self, cols: Columns, event: Callable[[int], tuple[Any, Any, Any, Any]]
-               ) -> Decided:
+    def decide(self, cols: Columns, event: Callable[[int], tuple[Any, Any, Any, Any]],
+               ids: list[Any] | None = None,
+               texts: Callable[[np.ndarray], list[str]] | None = None) -> Decided:
         """Decide the rows of `cols`; a row not ok goes to `event(k)` (its `(id, text,
-        context, scores)`, or `BadLine`/`InvalidEvent`) and `Checker.check`."""
+        context, scores)`, or `BadLine`/`InvalidEvent`) and `Checker.check`. With
+        `texts` (the texts of given rows), the `cols.text_only` rows are scored together
+        first (`text_decisions`)."""
         ok, pieces = self.pieces(cols)
         good = np.flatnonzero(ok)
         index = np.full(cols.n, -1, dtype=np.intp)
@@ -358,10 +439,12 @@ class Engine:
         if good.size:
             inverse, frags = self.combos(pieces, good if good.size < cols.n else None)
             index[good] = inverse
-        out = Decided(frags, index)
-        for k in np.flatnonzero(~ok).tolist():
+        out = Decided(frags, index, ids=ids)
+        if texts is not None and cols.text_only is not None:
+            self._decide_texts(cols, texts, out)
+        for k in np.flatnonzero((~ok) & (index < 0)).tolist():
             try:
-                _, text, context, scores = event(k)
+                event_id, text, context, scores = event(k)
                 d = self.checker.check(text=text, context=context, scores=scores)
             except BadLine as exc:
                 out.errors[k] = exc.message
@@ -372,9 +455,51 @@ class Engine:
             index[k] = len(frags)
             frags.append(fragments_of(d))
             out.decisions[k] = d
+            if out.ids is not None:
+                out.ids[k] = event_id
             if d.redacted is not None:
                 out.redacted[k] = (d.redacted, list(d.spans))
         return out
+
+    def _decide_texts(self, cols: Columns, texts: Callable[[np.ndarray], list[str]],
+                      out: Decided) -> None:
+        """The text rows without given scores and with good columns, scored together."""
+        assert cols.text_only is not None
+        rows = np.flatnonzero(cols.text_only & ~cols.bad)
+        if not rows.size or not self.checker.bindings.categories:
+            return
+        sub = Columns(rows.size)
+        for name, vals in cols.values.items():
+            sub.values[name] = vals[rows] if isinstance(vals, np.ndarray) else \
+                [vals[k] for k in rows.tolist()]
+        for name, p in cols.pieces.items():
+            sub.pieces[name] = p[rows]
+        for i in self.score_vars:  # the text's scores, not the (absent) given ones
+            sub.values.pop(self.variables[i].name, None)
+            sub.pieces.pop(self.variables[i].name, None)
+        got = self.text_decisions(sub, texts(rows))
+        if got is None:
+            return
+        index, frags, columns = got
+        scores = self.score_texts(columns, rows.size)
+        base = len(out.frags)
+        out.frags.extend(frags)
+        for j, c in enumerate(index.tolist()):
+            if c >= 0:
+                k = int(rows[j])
+                out.index[k] = base + c
+                out.score_texts[k] = scores[j]
+
+
+def _pieces_of(dcuts: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`searchsorted(dcuts, x, side="right")`: with a few cuts, one comparison per cut is
+    several times faster (NaN compares false: piece 0, and the row is refused anyway)."""
+    if dcuts.size > 6:
+        return np.searchsorted(dcuts, x, side="right").astype(np.int32)
+    p = np.zeros(x.shape[0], dtype=np.int32)
+    for c in dcuts.tolist():
+        p += x >= c
+    return p
 
 
 def id_json(x: Any) -> str:
@@ -398,141 +523,438 @@ class ChunkResult:
 
 
 class JsonlEngine(Engine):
-    """JSON Lines chunks to decision lines and audit records."""
+    """JSON Lines chunks to decision lines and audit records.
 
-    def columns(self, objs: list[dict[str, Any]]) -> tuple[Columns, list[Any], list[Any]]:
+    The good rows of a chunk are written without a per-row Python step: ids with
+    `orjson.dumps` (str, int and null ids write as `json.dumps` does), the scores of
+    every row with one `orjson.dumps` of the chunk's score objects, split per row and
+    spaced as `json.dumps` spaces (score names are plain, values numbers), and each
+    row's decision as the preformatted text of its combination. orjson writes a float
+    as `repr` does from 1e-4 up; a row with a smaller score, an integer score or a
+    score of 0 (left out of the output) is written the slow way.
+    """
+
+    def __init__(self, checker: Checker):
+        super().__init__(checker)
+        self.plain_names = all(_PLAIN_NAME.fullmatch(n) for n in self.score_names)
+
+    def columns(self, objs: list[dict[str, Any]], ctxs: list[Any] | None = None,
+                scs: list[Any] | None = None) -> tuple[Columns, list[Any], list[Any]]:
         """Columns of decoded events (`trusted`), with each row's scores and id."""
         n = len(objs)
         cols = Columns(n)
-        ctxs = [o.get("context", _EMPTY) for o in objs]
-        scs = [o.get("scores", _EMPTY) for o in objs]
-        ids = [o.get("id") for o in objs]
+        if ctxs is None or scs is None:
+            ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
+            scs = list(map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))
+        ids = list(map(dict.get, objs, repeat("id")))
         cn, sn = self.context_names, self.score_names
-        cols.bad |= ~np.fromiter((type(c) is dict and c.keys() <= cn for c in ctxs),
-                                 dtype=np.bool_, count=n)
-        cols.bad |= ~np.fromiter((type(s) is dict and s.keys() <= sn for s in scs),
-                                 dtype=np.bool_, count=n)
-        # an event needs `context` or `scores`; an id is a string or a plain number (a
-        # float this large may be an integer past 64 bits, which orjson reads as a float)
-        cols.bad |= np.fromiter(
-            ((c is _EMPTY and s is _EMPTY) or not (type(x) is str or x is None or type(x) is int
-                                                  or type(x) is float and abs(x) < _BIG)
-             for c, s, x in zip(ctxs, scs, ids, strict=True)), dtype=np.bool_, count=n)
-        if cols.bad.any():  # not objects: no `.get` below
+        bad = cols.bad
+        for dicts, names in ((ctxs, cn), (scs, sn)):
+            if set(map(type, dicts)) == {dict} and set().union(*dicts) <= names:
+                continue
+            bad |= ~np.fromiter((type(c) is dict and c.keys() <= names for c in dicts),
+                                dtype=np.bool_, count=n)
+        # an event needs `context` or `scores` (trusted rows have no other key but `id`)
+        has_id = np.fromiter(map(dict.__contains__, objs, repeat("id")), dtype=np.bool_,
+                             count=n)
+        bad |= np.fromiter(map(len, objs), dtype=np.intp, count=n) == has_id
+        # an id is a string or a plain number (a float this large may be an integer past
+        # 64 bits, which orjson reads as a float); `null` is refused like any other type
+        id_types = set(map(type, ids))
+        if id_types - {str, int}:
+            bad |= np.fromiter(
+                (not (t is str or t is int or t is float and abs(x) < _BIG  # type: ignore[arg-type]
+                      or x is None and not h)
+                 for x, t, h in zip(ids, map(type, ids), has_id.tolist(), strict=True)),
+                dtype=np.bool_, count=n)
+        if bad.any():  # not objects: no `.get` below
             ctxs = [c if type(c) is dict else _EMPTY for c in ctxs]
             scs = [s if type(s) is dict else _EMPTY for s in scs]
         for i in self.context_vars:
             name = self.variables[i].name
-            cols.values[name] = [c.get(name, _MISSING) for c in ctxs]
+            cols.values[name] = list(map(dict.get, ctxs, repeat(name), repeat(_MISSING)))
         for i in self.score_vars:
             name = self.variables[i].name
-            cols.values[name] = [s.get(name, _MISSING) for s in scs]
+            vals = list(map(dict.get, scs, repeat(name), repeat(0.0)))
+            if set(map(type, vals)) == {float}:  # the common case: a float array at once
+                cols.values[name] = np.fromiter(vals, dtype=np.float64, count=n)
+                continue
+            cols.values[name] = vals
         return cols, scs, ids
 
     def decide_chunk_columns(self, chunk: Chunk) -> Decided:
         """A chunk as `Decided` (for `replay`): the same trust rules as `decide_chunk`."""
-        rows, objs = trusted(chunk.raws)
-        cols, _, _ = self.columns(objs)
+        rows, objs, ctxs, scs = _decode(chunk.raws)
+        cols, _, fast_ids = self.columns(objs, ctxs, scs)
         full = Columns(len(chunk.raws))
-        full.bad[:] = True
-        pos = np.array(rows, dtype=np.intp)
-        full.bad[pos] = cols.bad
-        for name, vals in cols.values.items():
-            col: list[Any] = [_MISSING] * full.n
+        ids: list[Any] = [None] * full.n
+        if len(rows) == full.n:
+            full = cols
+            ids = fast_ids
+        else:
             for j, k in enumerate(rows):
-                col[k] = vals[j]
-            full.values[name] = col
+                ids[k] = fast_ids[j]
+            full.bad[:] = True
+            pos = np.array(rows, dtype=np.intp)
+            full.bad[pos] = cols.bad
+            for name, vals in cols.values.items():
+                if isinstance(vals, np.ndarray):
+                    vals = vals.tolist()
+                col: list[Any] = [_MISSING] * full.n
+                for j, k in enumerate(rows):
+                    col[k] = vals[j]
+                full.values[name] = col
 
         def event(k: int) -> tuple[Any, Any, Any, Any]:
             raw = chunk.raws[k]
             line = Line(chunk.first + k, raw or b"", 0, raw is None)
             return event_from_json(parse_line(line))  # type: ignore[no-any-return]
-        return self.decide(full, event)
+        return self.decide(full, event, ids)
 
     def decide_chunk(self, chunk: Chunk, audit: bool) -> ChunkResult:
         raws = chunk.raws
         n = len(raws)
-        fast, objs = trusted(raws)
+        fast, objs, ctxs, scs = _decode(raws)
         ref = sorted(set(range(n)) - set(fast)) if len(fast) < n else []
+        body = rec = None
+        if objs:
+            body, rec, fast_rows = self._fast(fast, objs, ctxs, scs, ref, audit)
+            if not ref:  # every row decided by its combination: the text as it is
+                return ChunkResult(body, rec or b"", [], n)
         lines: list[Any] = [None] * n
         records: list[Any] = [None] * n if audit else []
-        if objs:
-            self._fast(fast, objs, lines, records, ref, audit)
+        if body:
+            for k, b in zip(fast_rows, body.splitlines(keepends=True), strict=True):
+                lines[k] = b
+            if audit and rec:
+                for k, b in zip(fast_rows, rec.splitlines(keepends=True), strict=True):
+                    records[k] = b
         bad: list[BadLine] = []
-        if ref:
-            ref.sort()
-            for k in ref:
-                line = Line(chunk.first + k, raws[k] or b"", 0, raws[k] is None)
-                try:
-                    event_id, text, context, scores = event_from_json(parse_line(line))
-                    d = self.checker.check(text=text, context=context, scores=scores)
-                except BadLine as exc:
-                    bad.append(exc)
-                    continue
-                except InvalidEvent as exc:
-                    bad.append(BadLine(line.number, str(exc)))
-                    continue
-                lines[k] = dumps_line({"id": event_id, **d.to_dict()})
-                if audit:
-                    records[k] = dumps_line(audit_record(d, event_id))
-        out = _join(lines)
-        return ChunkResult(out, _join(records) if audit else b"", bad, n - len(bad))
+        ref.sort()
+        if ref and self.checker.bindings.categories:
+            ref = self._texts(raws, ref, lines, records, audit)
+        for k in ref:
+            line = Line(chunk.first + k, raws[k] or b"", 0, raws[k] is None)
+            try:
+                event_id, text, context, scores = event_from_json(parse_line(line))
+                d = self.checker.check(text=text, context=context, scores=scores)
+            except BadLine as exc:
+                bad.append(exc)
+                continue
+            except InvalidEvent as exc:
+                bad.append(BadLine(line.number, str(exc)))
+                continue
+            lines[k] = dumps_line({"id": event_id, **d.to_dict()})
+            if audit:
+                records[k] = dumps_line(audit_record(d, event_id))
+        out = b"".join([p for p in lines if p is not None])
+        return ChunkResult(out, b"".join([p for p in records if p is not None]) if audit
+                           else b"", bad, n - len(bad))
 
-    def _fast(self, fast: list[int], objs: list[dict[str, Any]], lines: list[Any],
-              records: list[Any], ref: list[int], audit: bool) -> None:
+    def decide_events(self, events: Sequence[tuple[Any, Any, Any]]
+                      ) -> list[tuple[Any, dict[str, float]] | InvalidEvent]:
+        """Events given as Python values, `(text, context, scores)` as `json.loads` reads
+        them (for `eval`): per event, in order, `(decision, nonzero scores)` (a decision
+        has `action`, `argument`, `rule`, `errors`) or the `InvalidEvent` `check` raises.
+
+        Plain events are decided by combination, text events without given scores
+        through `scores_batch` (`text_decisions`), every other event by `check`."""
+        out: list[Any] = [None] * len(events)
+        plain = [k for k, (t, c, s) in enumerate(events)
+                 if t is None and type(c) is dict and type(s) is dict and (c or s)]
+        texts = [k for k, (t, c, s) in enumerate(events)
+                 if type(t) is str and type(c) is dict and s == {}] \
+            if self.checker.bindings.categories else []
+        if plain:
+            objs = [{"context": events[k][1], "scores": events[k][2]} for k in plain]
+            try:
+                cols, scs, _ = self.columns(objs)
+                ok, pieces = self.pieces(cols)
+            except (OverflowError, ValueError):  # an integer past double range: `check`
+                ok, pieces = np.zeros(len(plain), dtype=np.bool_), []
+            good = np.flatnonzero(ok)
+            if good.size:
+                inverse, frags = self.combos(pieces, good if good.size < len(plain) else None)
+                for j, c in zip(good.tolist(), inverse.tolist(), strict=True):
+                    out[plain[j]] = (frags[c], {a: float(x) for a, x in scs[j].items() if x})
+        if texts:
+            objs = [{"context": events[k][1]} for k in texts]
+            cols, _, _ = self.columns(objs)
+            for i in self.score_vars:
+                cols.values.pop(self.variables[i].name, None)
+            got = self.text_decisions(cols, [events[k][0] for k in texts])
+            if got is not None:
+                index, frags, columns = got
+                py = [(name, col.tolist()) for name, col in columns]
+                for j, c in enumerate(index.tolist()):
+                    if c >= 0:
+                        out[texts[j]] = (frags[c], {n: v for n, vals in py if (v := vals[j])})
+        check = self.checker.check
+        for k, r in enumerate(out):
+            if r is None:
+                text, context, scores = events[k]
+                try:
+                    d = check(text=text, context=context, scores=scores)
+                except InvalidEvent as exc:
+                    out[k] = exc
+                    continue
+                out[k] = (d, dict(d.scores))
+        return out
+
+    def _texts(self, raws: Sequence[bytes | None], ref: list[int], lines: list[Any],
+               records: list[Any], audit: bool) -> list[int]:
+        """Decide the text events of `ref` together (`text_decisions`); the rows left for
+        `check`, in order."""
+        rows, objs = text_events(raws, ref)
+        if not rows:
+            return ref
+        ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
+        cols, _, ids = self.columns(objs, ctxs, [_EMPTY] * len(objs))
+        for i in self.score_vars:  # the text's scores, not the (absent) given ones
+            cols.values.pop(self.variables[i].name, None)
+        got = self.text_decisions(cols, [o["text"] for o in objs])
+        if got is None:
+            return ref
+        index, frags, columns = got
+        scores = self.score_texts(columns, len(rows))
+        done = set()
+        for j, k in enumerate(rows):
+            c = int(index[j])
+            if c < 0:
+                continue
+            f = frags[c]
+            sj = scores[j]
+            ij = id_json(ids[j])
+            lines[k] = ('{"id": ' + ij + f.out_mid + sj + f.out_tail).encode("utf-8")
+            if audit:
+                records[k] = (f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "'
+                              f'{new_decision_id()}", "time": "{now()}", "id": {ij}'
+                              + f.audit_mid + sj + "}\n").encode("utf-8")
+            done.add(k)
+        return [k for k in ref if k not in done]
+
+    def _fast(self, fast: list[int], objs: list[dict[str, Any]], ctxs: list[Any],
+              scs: list[Any], ref: list[int], audit: bool
+              ) -> tuple[bytes, bytes | None, list[int]]:
+        """(decision lines, audit records, their rows) of the rows decided by combination;
+        the rows the columns refuse are added to `ref`."""
         n = len(objs)
-        cols, scs, ids = self.columns(objs)
+        cols, scs, ids = self.columns(objs, ctxs, scs)
         ok, pieces = self.pieces(cols)
         good = np.flatnonzero(ok)
+        rows = fast
         if good.size < n:
             ref.extend(fast[k] for k in np.flatnonzero(~ok).tolist())
-        if not good.size:
-            return
+            if not good.size:
+                return b"", None, []
+            pick = good.tolist()
+            rows = [fast[k] for k in pick]
+            ids = [ids[k] for k in pick]
+            scs = [scs[k] for k in pick]
         inverse, decided = self.combos(pieces, good if good.size < n else None)
+        m = len(rows)
+        idb, quoted = _dump_ids(ids)
+        sparts = self._score_texts(cols, scs, good if good.size < n else None)
+        if quoted:  # the quotes of a string id go around it in the text of the row
+            mids = [b'"' + f.b_mid for f in decided]
+            tails = [f.b_tail + b'"' for f in decided]
+        else:
+            mids = [f.b_mid for f in decided]
+            tails = [f.b_tail for f in decided]
+        parts: list[Any] = [None] * (4 * m)
+        parts[0::4] = idb
+        parts[1::4] = np.array(mids, dtype=object)[inverse].tolist()
+        parts[2::4] = sparts
+        parts[3::4] = np.array(tails, dtype=object)[inverse].tolist()
+        # each tail starts the next line; the first line's start, the last one's end
+        parts[0] = (_ID + b'"' if quoted else _ID) + parts[0]
+        parts[-1] = parts[-1][: -len(_ID) - quoted]
+        body = b"".join(parts)
+        rec = None
+        if audit:
+            head = [f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "{new_decision_id()}", '
+                    f'"time": "{now()}", "id": '.encode() for _ in range(m)]
+            parts = [None] * (5 * m)
+            parts[0::5] = head
+            parts[1::5] = [b'"' + x + b'"' for x in idb] if quoted else idb
+            parts[2::5] = np.array([f.b_audit_mid for f in decided], dtype=object)[
+                inverse].tolist()
+            parts[3::5] = sparts
+            parts[4::5] = repeat(b"}}\n", m)
+            rec = b"".join(parts)
+        return body, rec, rows
+
+    def _score_texts(self, cols: Columns, scs: list[Any], good: np.ndarray | None
+                     ) -> list[bytes]:
+        """The inside of each good row's `scores` object, as `json.dumps` writes it with
+        zeros left out and integers as floats."""
+        m = len(scs)
+        slow = np.zeros(m, dtype=np.bool_)
+        nonzero = np.zeros(m, dtype=np.intp)
+        for i in self.score_vars:
+            vals = cols.values.get(self.variables[i].name)
+            if vals is None:
+                continue
+            if isinstance(vals, np.ndarray):
+                x = vals if good is None else vals[good]
+            else:  # some value is not a float: an integer (the rows refused are gone)
+                sel = vals if good is None else [vals[k] for k in good.tolist()]
+                x = np.fromiter((float(v) for v in sel), dtype=np.float64, count=m)
+                slow |= np.fromiter((type(v) is not float for v in sel), dtype=np.bool_,
+                                    count=m)
+            nonzero += x != 0
+            slow |= (x > 0) & (x < 1e-4)
+        slow |= np.fromiter(map(len, scs), dtype=np.intp, count=m) != nonzero  # zeros
+        if not self.plain_names:
+            slow[:] = True
+        texts: list[bytes] = []
+        if not slow.all():
+            blob = _dumps(scs).replace(b'":', b'": ').replace(b',"', b', "')
+            texts = blob[2:-2].split(b"},{")
+            if len(texts) != m:  # (cannot happen with plain names and numbers)
+                slow[:] = True
+        if slow.all():
+            texts = [b""] * m
         q = self.quoted
-        for j, k in enumerate(good.tolist()):
-            f = decided[inverse[j]]
-            s = scs[k]
-            sj = "{" + ", ".join([f"{q[a]}: {float(x)!r}" for a, x in s.items() if x]) + "}" \
-                if s else "{}"
-            ij = id_json(ids[k])
-            row = fast[k]
-            lines[row] = '{"id": ' + ij + f.out_mid + sj + f.out_tail
-            if audit:
-                records[row] = (f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "'
-                                f'{new_decision_id()}", "time": "{now()}", "id": {ij}'
-                                + f.audit_mid + sj + "}\n")
+        for k in np.flatnonzero(slow).tolist():
+            texts[k] = ", ".join([f"{q[a]}: {float(x)!r}" for a, x in scs[k].items() if x]
+                                 ).encode("utf-8")
+        return texts
 
 
+#: What starts a decision line; the `tail` of each combination ends with it (the last
+#: one is cut off by joining rather than appending).
+_ID = b'{"id": '
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _EMPTY: dict[str, Any] = {}
+_dumps = orjson.dumps
+_ID_TYPES = {str, int, type(None)}
+_NUMBER_IDS = {int, type(None)}
+
+
+def _dump_ids(ids: list[Any]) -> tuple[list[bytes], bool]:
+    """Ids as `json.dumps(ensure_ascii=False)` writes them (orjson agrees on str, int and
+    null; a float goes through `repr`), and whether they are strings written without
+    their quotes: one `orjson.dumps` of the chunk's ids, split on `","` (never inside a
+    string, where every quote is escaped) or on `,` (integers and nulls)."""
+    types = set(map(type, ids))
+    if types == {str}:
+        parts = _dumps(ids)[2:-2].split(b'","')
+        if len(parts) == len(ids):
+            return parts, True
+    elif types <= _NUMBER_IDS:
+        return _dumps(ids)[1:-1].split(b","), False
+    if types <= _ID_TYPES:
+        return list(map(_dumps, ids)), False
+    return [id_json(x).encode("utf-8") for x in ids], False
 
 
 def trusted(raws: Sequence[bytes | None]) -> tuple[list[int], list[dict[str, Any]]]:
     """The lines orjson reads exactly as the strict reader would, as text-less events
     (their positions, their values); every other line takes the reference path."""
+    fast, objs, _, _ = _decode(raws)
+    return fast, objs
+
+
+def _decode(raws: Sequence[bytes | None]
+            ) -> tuple[list[int], list[dict[str, Any]], list[Any], list[Any]]:
+    """`trusted`, with each event's `context` and `scores` (`_EMPTY` when absent).
+
+    A chunk is first read at once (one `map` of `orjson.loads`) and checked as a whole:
+    every line an object (those with a `text` left to `text_events`), no escape of
+    U+0030-U+003F, and as many colons as decoded keys (a line never has fewer, so equal
+    sums mean equal lines). A chunk that fails any of it is read again line by line."""
+    n = len(raws)
+    try:
+        objs: list[Any] = list(map(_loads, raws))  # type: ignore[arg-type]  # None: TypeError
+        if set(map(type, objs)) == {dict}:
+            seen = set().union(*objs)
+            rows: list[int] | None = None
+            sub = raws
+            if seen <= _EVENT_KEYS and "text" in seen:  # text events mixed in: the others
+                has = list(map(dict.__contains__, objs, repeat("text")))
+                rows = [k for k, h in enumerate(has) if not h]
+                objs = [objs[k] for k in rows]
+                sub = [raws[k] for k in rows]
+            elif not seen <= _PLAIN_KEYS:
+                raise TypeError
+            block = b"\n".join(sub)  # type: ignore[arg-type]
+            ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
+            scs = list(map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))
+            if b"\\u003" not in block and block.count(b":") == sum(map(len, objs)) \
+                    + sum(map(len, ctxs)) + sum(map(len, scs)):
+                return list(range(n)) if rows is None else rows, objs, ctxs, scs
+    except (_JSONDecodeError, TypeError):  # TypeError: `len` of a number, a None line
+        pass
     fast: list[int] = []
-    objs: list[dict[str, Any]] = []
-    loads, keys = _loads, _EVENT_KEYS
+    objs = []
+    loads, keys = _loads, _PLAIN_KEYS
     for k, raw in enumerate(raws):
         if raw is None or b"\\u003" in raw:
             continue
         try:
             obj = loads(raw)
-            if type(obj) is dict and "text" not in obj and obj.keys() <= keys and (
+            if type(obj) is dict and obj.keys() <= keys and (
                     raw.count(b":") == len(obj) + len(obj.get("context", _EMPTY))
                     + len(obj.get("scores", _EMPTY)) or _plain(obj, raw)):
                 fast.append(k)
                 objs.append(obj)
         except (_JSONDecodeError, TypeError):  # TypeError: `len` of a number
             pass
-    return fast, objs
+    ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
+    scs = list(map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))
+    return fast, objs, ctxs, scs
 
 
-def _plain(obj: dict[str, Any], raw: bytes) -> bool:
+def text_events(raws: Sequence[bytes | None], rows: list[int]
+                ) -> tuple[list[int], list[dict[str, Any]]]:
+    """Of `rows`, the lines orjson reads exactly as the strict reader would that are text
+    events without scores (`{"text": "…", "context": {…}, "id": …}`): the events whose
+    scores all come from the text, which `scores_batch` can score together."""
+    raws_t = [raws[k] for k in rows]
+    try:  # at once, as `_decode`: every line a text event, colons = keys (texts' too)
+        objs = list(map(_loads, raws_t))  # type: ignore[arg-type]
+        if set(map(type, objs)) == {dict} and set().union(*objs) <= _TEXT_KEYS:
+            texts = list(map(dict.get, objs, repeat("text")))
+            given = list(map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))
+            if set(map(type, texts)) == {str} and set(map(type, given)) == {dict} \
+                    and not any(given):
+                block = b"\n".join(raws_t)  # type: ignore[arg-type]
+                ctxs = map(dict.get, objs, repeat("context"), repeat(_EMPTY))
+                if b"\\u003" not in block and block.count(b":") == sum(map(len, objs)) \
+                        + sum(map(len, ctxs)) + sum(map(str.count, texts, repeat(":"))):  # type: ignore[arg-type]
+                    return list(rows), objs
+    except (_JSONDecodeError, TypeError):
+        pass
+    out_rows: list[int] = []
+    objs = []
+    loads = _loads
+    for k in rows:
+        raw = raws[k]
+        if raw is None or b"\\u003" in raw:
+            continue
+        try:
+            obj = loads(raw)
+        except _JSONDecodeError:
+            continue
+        if type(obj) is not dict or not obj.keys() <= _EVENT_KEYS or obj.get("scores", _EMPTY) != _EMPTY \
+                or type(obj.get("text")) is not str:
+            continue
+        text = obj.pop("text")
+        ok = raw.count(b":") == len(obj) + 1 + text.count(":") + len(obj.get("context", _EMPTY)) \
+            + len(obj.get("scores", _EMPTY)) or _plain(obj, raw, 1 + text.count(":"))
+        if ok:
+            obj["text"] = text
+            out_rows.append(k)
+            objs.append(obj)
+    return out_rows, objs
+
+
+def _plain(obj: dict[str, Any], raw: bytes, extra: int = 0) -> bool:
     """Whether orjson read `obj` exactly as the strict reader would, when the line has
     more colons than keys: they must all be inside strings (a duplicate key always
     leaves one more). Nested values are refused (the columns would refuse them)."""
-    colons = len(obj)
+    colons = len(obj) + extra
     x = obj.get("id")
     if type(x) is str:
         colons += x.count(":")
@@ -551,13 +973,6 @@ def _plain(obj: dict[str, Any], raw: bytes) -> bool:
             elif t is dict or t is list:
                 return False
     return raw.count(b":") == colons
-
-
-def _join(parts: Sequence[Any]) -> bytes:
-    """Lines (str for the fast rows, bytes from the reference path; None: skipped)."""
-    if not any(type(p) is bytes for p in parts):
-        return "".join([p for p in parts if p is not None]).encode("utf-8")
-    return b"".join(p if type(p) is bytes else p.encode("utf-8") for p in parts if p is not None)
 
 
 def decide_jsonl(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[bytes] | None,

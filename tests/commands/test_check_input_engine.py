@@ -156,6 +156,13 @@ TRICKY = [
     + FULL + b'}}',
     b'{"id": -0.0, "context": {' + FULL + b'}, "scores": {"d": -0.0, "c.a": 1}}',
     b'{"context": {"aud": "x", "pro": true, "age": ' + b"[" * 1010 + b"]" * 1010 + b"}}",
+    # an explicit `null` id is refused, an absent one is not
+    b'{"id": null, "context": {' + FULL + b'}}', b'{"id": null, "scores": {"d": 0.7}}',
+    b'{"scores": {"d": 0.7}}',
+    # scores written the slow way: 0, integers, tiny floats (orjson writes them unlike repr)
+    b'{"scores": {"d": 0.00005, "c.a": 0}, "context": {' + FULL + b'}}',
+    b'{"scores": {"d": 1, "c.b": 1e-300}, "context": {' + FULL + b'}}',
+    b'{"scores": {"c.b": 0.0001, "d": 0.30000000000000004}, "context": {' + FULL + b'}}',
 ]
 
 
@@ -180,3 +187,75 @@ POLICY = """policy t.p version "1" {
   locked rule r2: warn("w") when age > 18 or d
 }
 """
+
+
+TEXT_POLICY = """policy t.txt version "1" {
+  owner "o"
+  context aud: enum { x, y }
+  categories { pii { email } drugs d }
+  detector pii.email = regex "[a-z]+@[a-z]+\\\\.com"
+  detector drugs = keywords { "meth", "cocaine" }
+  resolve most-restrictive
+  default allow
+  rule r1: refuse when drugs and aud == x
+  rule r2: redact("pii") when pii.email
+  rule r3: warn("w") when d
+}
+"""
+_ABSENT = object()
+TEXTS = ["mail bob@ex.com", "buy meth", "COCAINE at bob@ex.com", "nothing", "", "a:b",
+         "ｍｅｔｈ", "x\u2028y", "\\u003a"]
+text_line = st.builds(
+    lambda t, aud, i, sc, spaced: _encode(
+        {k: v for k, v in (("id", i), ("text", t), ("context", aud), ("scores", sc))
+         if v is not _ABSENT}, False, spaced),
+    st.sampled_from(TEXTS), st.sampled_from([{"aud": "x"}, {"aud": "y"}, {}, {"aud": "q"},
+                                             _ABSENT]),
+    st.one_of(st.just(_ABSENT), ident), st.sampled_from([_ABSENT, {}, {"d": 0.7}, []]),
+    st.booleans())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(items=st.lists(st.one_of(text_line, text_line, good_line, bad_line), max_size=25),
+       chunk=st.sampled_from([7, 1 << 20]))
+def test_text_events_scored_together_decide_as_check(tmp_path_factory: Any, items: list[bytes],
+                                                    chunk: int) -> None:
+    """Text events go through `scores_batch` (detectors: exact scores), not `check` one by
+    one: the same lines, redaction spans and text included, the same reports."""
+    checker = _checker(TEXT_POLICY, tmp_path_factory.mktemp("t"))
+    data = b"\n".join(items) + b"\n"
+    want_out, want_records, want_bad = reference(checker, data)
+    out, records, bad, _ = engine(checker, data, chunk)
+    assert (out, records, bad) == (want_out, want_records, want_bad)
+
+
+def test_a_classifier_that_fails_decides_by_on_error_per_event(tmp_path: Path) -> None:
+    """A classifier that fails: `scores_batch` cannot score the batch, each event takes
+    `check` and its binding failure goes through `on_error`, as before."""
+    import shutil
+
+    from policyc.runtime.onnx_binding import default_model_path
+
+    shutil.copy(default_model_path(), tmp_path / "m.onnx")
+    pol = tmp_path / "m.pol"
+    pol.write_text("""policy t.m version "1" {
+  owner "o"
+  categories { violence }
+  classifier m = onnx "m.onnx" { labels { violence = "violence" } }
+  resolve most-restrictive
+  default allow
+  on_error refuse
+  rule r1: warn("v") when violence
+}
+""")
+    checker = load_target(pol, [])
+    model = checker.bindings._model(checker.bindings.classifier_specs[0])
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("model failed")
+    model.score_batch = model.score_row = model.score = broken
+    data = b'{"id": 1, "text": "hello"}\n{"id": 2, "text": "bye"}\n'
+    want = reference(checker, data)
+    out, records, bad, _ = engine(checker, data, 1 << 20)
+    assert (out, records, bad) == want
+    assert out.count(b"`on_error` decided refuse") == 2

@@ -120,3 +120,59 @@ def test_unknown_column_is_a_usage_error(tmp_path: Path) -> None:
     r = _policyc("check", str(pol), "--input", str(tmp_path / "e.parquet"))
     assert r.returncode == 2 and "unknown column `contxt.aud`" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_jsonl_in_parquet_out(tmp_path: Path) -> None:
+    """JSON Lines in, Parquet out: the decisions of the JSON Lines run as columns (ids as
+    strings: numbers as their JSON text), bad lines reported alike."""
+    pol = tmp_path / "p.pol"
+    pol.write_text(POLICY)
+    jl = tmp_path / "e.jsonl"
+    jl.write_text('{"id": "a", "context": {"aud": "x", "pro": true, "age": 20}, '
+                  '"scores": {"c.a": 0.7}}\n{bad\n{"id": 7, "context": {"aud": "y", '
+                  '"pro": false, "age": 3}}\n{"context": {"aud": "y", "pro": false, '
+                  '"age": 3}, "text": "hi"}\n')
+    a = _policyc("check", str(pol), "--input", str(jl), "--output", str(tmp_path / "o.jsonl"))
+    b = _policyc("check", str(pol), "--input", str(jl), "--output", str(tmp_path / "o.parquet"),
+                 "--audit-log", str(tmp_path / "audit.jsonl"))
+    assert a.returncode == b.returncode == 1
+    assert a.stderr.replace("o.jsonl", "") == b.stderr.replace("o.parquet", "")
+    want = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    got = pq.read_table(tmp_path / "o.parquet").to_pylist()
+    assert [g["row"] for g in got] == [1, 3, 4]
+    assert [g["id"] for g in got] == ["a", "7", None]
+    assert [(g["action"], g["rule"], g["matched"]) for g in got] == \
+        [(w["action"], w["rule"], w["matched"]) for w in want]
+    assert len((tmp_path / "audit.jsonl").read_text().splitlines()) == 3
+
+
+def test_text_rows_scored_together_as_in_jsonl(tmp_path: Path) -> None:
+    """Text rows without given scores go through `scores_batch` on Parquet too (redaction
+    by `check`): the same decision lines and reports as JSON Lines."""
+    from commands.test_check_input_engine import TEXT_POLICY, TEXTS
+
+    pol = tmp_path / "t.pol"
+    pol.write_text(TEXT_POLICY)
+    checker = load_target(pol, [])
+    rows = [{"id": f"r{k}", "text": TEXTS[k % len(TEXTS)] if k % 5 else None,
+             "context.aud": ["x", "y", "q", None][k % 4], "scores.d": 0.7 if k % 7 == 0 else None}
+            for k in range(60)]
+    jl, pqf = tmp_path / "e.jsonl", tmp_path / "e.parquet"
+    lines = []
+    for r in rows:
+        ev: dict[str, Any] = {"id": r["id"], "context": {}}
+        if r["text"] is not None:
+            ev["text"] = r["text"]
+        if r["context.aud"] is not None:
+            ev["context"]["aud"] = r["context.aud"]
+        if r["scores.d"] is not None:
+            ev["scores"] = {"d": r["scores.d"]}
+        lines.append(json.dumps(ev) + "\n")
+    jl.write_text("".join(lines))
+    pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), pqf)
+    a_out, a_bad = _run_jsonl(checker, jl)
+    b_out = io.BytesIO()
+    b_bad = _run_parquet(checker, pqf, b_out)
+    assert a_bad == b_bad
+    assert a_out == b_out.getvalue()
+    assert b'"redacted"' in a_out
