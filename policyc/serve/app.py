@@ -7,7 +7,6 @@ message `policyc check` prints for it, never a 500 or a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import logging
@@ -19,7 +18,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -110,14 +109,28 @@ class Service:
             if int(declared) > limit:
                 raise RequestError(413, f"the body is {declared} bytes, over the limit of "
                                    f"{limit}", help="raise it with `policyc serve --max-body`")
-        chunks, size = [], 0
-        async for chunk in request.stream():
+        message = await request.receive()  # most bodies come in one message
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > limit:
+                raise RequestError(413, f"the body is over the limit of {limit} bytes",
+                                   help="raise it with `policyc serve --max-body`")
+            return body
+        chunks, size = [body], len(body)
+        while True:
+            message = await request.receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise RequestError(413, f"the body is over the limit of {limit} bytes",
                                    help="raise it with `policyc serve --max-body`")
             chunks.append(chunk)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     def _policy(self, request: Request) -> Loaded:
         name = request.path_params.get("name", self.config.default)
@@ -165,10 +178,11 @@ class Service:
         seconds = _perf() - t0
         decision_id = new_decision_id()
         latency_ms = round(seconds * 1000, 3)
+        decided = d.to_dict()
         if self.log is not None:
-            self.log.write(d, event[0], event[1], decision_id, latency_ms)
+            self.log.write(d, event[0], event[1], decision_id, latency_ms, decided)
         self.metrics.decided(loaded.name, d, seconds, "check")
-        out = {"id": event[0], **d.to_dict(), "decision_id": decision_id,
+        out = {"id": event[0], **decided, "decision_id": decision_id,
                "latency_ms": latency_ms}
         return Response(dumps(out), media_type=_JSON)
 
@@ -198,10 +212,11 @@ class Service:
                 continue
             n_ok += 1
             decision_id = new_decision_id()
+            decided = d.to_dict()
             if write is not None:
-                write(d, event[0], event[1], decision_id, latency_ms)
+                write(d, event[0], event[1], decision_id, latency_ms, decided)
             decided_metric(name, d, per_event, "batch")
-            out.append({"id": event[0], **d.to_dict(), "decision_id": decision_id})
+            out.append({"id": event[0], **decided, "decision_id": decision_id})
         return Response(dumps({"decisions": out, "summary": {
             "events": len(items), "decided": n_ok, "skipped": len(items) - n_ok},
             "latency_ms": round(seconds * 1000, 3)}), media_type=_JSON)
@@ -235,19 +250,10 @@ class Service:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self.registry.start(self.config.watch_interval)
-        flusher = asyncio.create_task(self._flush_periodically()) if self.log else None
         try:
             yield
         finally:
-            if flusher is not None:
-                flusher.cancel()
             self.close()
-
-    async def _flush_periodically(self) -> None:
-        assert self.log is not None
-        while True:
-            await asyncio.sleep(0.2)
-            self.log.flush()
 
     def close(self) -> None:
         self.registry.stop()
