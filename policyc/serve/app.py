@@ -34,6 +34,7 @@ from policyc.serve.schema import event_schema, openapi
 
 log = logging.getLogger("policyc.serve")
 _JSON = "application/json"
+_CONTENT_TYPE = (b"content-type", b"application/json")
 _perf = time.perf_counter
 _orjson_dumps, _NEWLINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
 
@@ -48,8 +49,21 @@ def dumps(obj: Any) -> bytes:
         return dumps_line(obj)
 
 
+class JSONBytes(Response):
+    """An answer of JSON bytes with its two headers built directly (the general
+    `Response.init_headers` costs about 1 µs, a few per cent of a `/v1/check`)."""
+
+    media_type = _JSON
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE]
+
+
 def json_response(obj: Any, status: int = 200) -> Response:
-    return Response(dumps(obj), status_code=status, media_type=_JSON)
+    return JSONBytes(dumps(obj), status)
 
 
 def error_response(err: RequestError) -> Response:
@@ -171,8 +185,12 @@ class Service:
         t0 = _perf()
         loaded = self._policy(request)
         event = parse_event(body, self.config.max_text)
+        checker = loaded.checker
         try:
-            d = await self.decider.one(loaded.checker, event)
+            if not self.decider.needs_models(checker, event[1]):
+                d = checker.check(text=event[1], context=event[2], scores=event[3])
+            else:  # model work: in the pool, under the timeout
+                d = await self.decider.one(checker, event)
         except InvalidEvent as err:
             raise RequestError(400, f"invalid event: {err}") from None
         seconds = _perf() - t0
@@ -184,7 +202,7 @@ class Service:
         self.metrics.decided(loaded.name, d, seconds, "check")
         out = {"id": event[0], **decided, "decision_id": decision_id,
                "latency_ms": latency_ms}
-        return Response(dumps(out), media_type=_JSON)
+        return JSONBytes(dumps(out))
 
     async def batch(self, request: Request) -> Response:
         body = await self._body(request)
@@ -217,9 +235,9 @@ class Service:
                 write(d, event[0], event[1], decision_id, latency_ms, decided)
             decided_metric(name, d, per_event, "batch")
             out.append({"id": event[0], **decided, "decision_id": decision_id})
-        return Response(dumps({"decisions": out, "summary": {
+        return JSONBytes(dumps({"decisions": out, "summary": {
             "events": len(items), "decided": n_ok, "skipped": len(items) - n_ok},
-            "latency_ms": round(seconds * 1000, 3)}), media_type=_JSON)
+            "latency_ms": round(seconds * 1000, 3)}))
 
     async def policies(self, request: Request) -> Response:
         return json_response({"default": self.config.default, "policies": [
@@ -243,7 +261,7 @@ class Service:
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(self, request: Request) -> Response:
-        return Response(self._openapi, media_type=_JSON)
+        return JSONBytes(self._openapi)
 
     # ---- the app ----------------------------------------------------------------------------
 
