@@ -22,12 +22,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from policyc.runtime.audit import new_decision_id
 from policyc.runtime.checker import InvalidEvent
 from policyc.runtime.jsonl import dumps_line
 from policyc.serve.config import ServeConfig
 from policyc.serve.decide import Decider, RequestError, parse_batch, parse_event
 from policyc.serve.decision_log import DecisionLog
+from policyc.serve.ids import DecisionIds
 from policyc.serve.metrics import CONTENT_TYPE_LATEST, Metrics
 from policyc.serve.registry import Loaded, Registry
 from policyc.serve.schema import event_schema, openapi
@@ -91,6 +91,7 @@ class Service:
         self.pool = ThreadPoolExecutor(max(1, config.workers),
                                        thread_name_prefix="policyc-serve")
         self.decider = Decider(self.pool, config.timeout)
+        self.new_decision_id = DecisionIds().next_id
         self._auth = None if not config.token else f"Bearer {config.token}".encode()
         self._openapi = dumps(openapi(version))
         self.app = self._build()
@@ -194,7 +195,7 @@ class Service:
         except InvalidEvent as err:
             raise RequestError(400, f"invalid event: {err}") from None
         seconds = _perf() - t0
-        decision_id = new_decision_id()
+        decision_id = self.new_decision_id()
         latency_ms = round(seconds * 1000, 3)
         decided = d.to_dict()
         if self.log is not None:
@@ -229,7 +230,7 @@ class Service:
                 out.append({"id": event[0], **place, "error": d})
                 continue
             n_ok += 1
-            decision_id = new_decision_id()
+            decision_id = self.new_decision_id()
             decided = d.to_dict()
             if write is not None:
                 write(d, event[0], event[1], decision_id, latency_ms, decided)

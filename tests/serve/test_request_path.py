@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -99,11 +100,25 @@ def test_log_writes_never_block_the_caller(chat: Checker, tmp_path: Path,
     monkeypatch.setattr(decision_log.os, "write", spy)
     log = decision_log.DecisionLog(tmp_path / "d.jsonl", interval=0.05)
     d = chat.check(scores={"jailbreak": 0.9})
-    n = 2 * decision_log.FLUSH_BYTES // 300 + 1000  # past the buffer, twice
+    n = 2 * decision_log.FLUSH_RECORDS + 1000  # past the buffer, twice
     for k in range(n):
         log.write(d, k, "x" * 20, f"id{k}", 0.1)
+    time.sleep(0.3)  # the writer's turn
     caller = threading.current_thread().name
     assert writers and caller not in writers
     log.close()  # the rest: written, none lost, none torn
     lines = (tmp_path / "d.jsonl").read_bytes().split(b"\n")
     assert lines[-1] == b"" and [json.loads(x)["id"] for x in lines[:-1]] == list(range(n))
+
+
+def test_decision_ids_are_random_uuid4() -> None:
+    import uuid
+
+    from policyc.serve.ids import BLOCK, DecisionIds
+
+    ids = DecisionIds()
+    got = [ids.next_id() for _ in range(3 * BLOCK + 7)]
+    assert len(set(got)) == len(got)
+    for s in got:
+        u = uuid.UUID(s)
+        assert str(u) == s and u.version == 4 and u.variant == uuid.RFC_4122
