@@ -122,3 +122,25 @@ def test_decision_ids_are_random_uuid4() -> None:
     for s in got:
         u = uuid.UUID(s)
         assert str(u) == s and u.version == 4 and u.variant == uuid.RFC_4122
+
+
+def test_log_lines_are_made_and_written_a_few_at_a_time(chat: Checker, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of lines alive at once cost page faults (decision_log.WRITE_RECORDS)."""
+    from policyc.serve import decision_log
+
+    chunks: list[int] = []
+    real_write = decision_log.os.write
+
+    def spy(fd: int, data: Any) -> int:
+        chunks.append(bytes(data).count(b"\n"))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(decision_log.os, "write", spy)
+    log = decision_log.DecisionLog(tmp_path / "d.jsonl", interval=60)
+    d = chat.check(scores={"jailbreak": 0.9})
+    n = 3 * decision_log.WRITE_RECORDS + 5
+    for k in range(n):
+        log.write(d, k, None, f"id{k}", 0.1)
+    log.close()
+    assert sum(chunks) == n and max(chunks) <= decision_log.WRITE_RECORDS
