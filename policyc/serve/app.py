@@ -231,11 +231,11 @@ class Service:
                 continue
             n_ok += 1
             decision_id = self.new_decision_id()
-            decided = d.to_dict()
+            answer = d.to_dict()
             if write is not None:
-                write(d, event[0], event[1], decision_id, latency_ms, decided)
+                write(d, event[0], event[1], decision_id, latency_ms, answer)
             decided_metric(name, d, per_event, "batch")
-            out.append({"id": event[0], **decided, "decision_id": decision_id})
+            out.append({"id": event[0], **answer, "decision_id": decision_id})
         return JSONBytes(dumps({"decisions": out, "summary": {
             "events": len(items), "decided": n_ok, "skipped": len(items) - n_ok},
             "latency_ms": round(seconds * 1000, 3)}))
