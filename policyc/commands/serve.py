@@ -9,6 +9,7 @@ status is the signal's (143 / 130, as CLI.md says).
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import os
@@ -207,6 +208,10 @@ def _run(service: object, sock: socket.socket) -> int:
                             server_header=False,
                             timeout_graceful_shutdown=int(service.config.graceful_timeout))
     server = uvicorn.Server(config)
+    # the loaded bundles, the modules and the stack: out of the cyclic GC's full
+    # collections (~15 ms each over these ~50k objects, a p99 outlier otherwise)
+    gc.collect()
+    gc.freeze()
     server.run(sockets=[sock])
     return 0
 

@@ -10,10 +10,14 @@
 | `policyc_requests_total` | endpoint, status |
 | `policyc_bundle_info` (gauge, 1) | policy, version, hash, signer |
 
-The request path only adds to plain dicts (an increment is a dict update; a histogram
-observation a `bisect` and two adds: prometheus-client's own metric objects take a lock
-and loop over the buckets in Python, several µs a request); prometheus-client turns
-them into its exposition format when scraped (`collect`).
+The request path only appends a tuple to a list; `_fold` adds `FOLD_AT` of them at
+a time into plain dicts (an increment is a dict update; a histogram observation a
+`bisect` and two adds), when the list is long or the metrics are scraped: ~3 µs a
+request less than folding each in the middle of its request, with cold caches.
+prometheus-client's own metric objects take a lock and loop over the buckets in Python,
+several µs a request; it only turns the dicts into its exposition format (`collect`).
+All on the event loop's thread but the reload counters (the watcher's: plain dict
+updates under the GIL).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
            0.25, 0.5, 1.0, 2.5)
+#: Fold the queued observations into the tables once this many wait.
+FOLD_AT = 512
 #: "classifier `x` failed: …", "detector `pii.email` failed: …" (`runtime/bindings.py`)
 _FAILED = re.compile(r"^(?:classifier|detector) `([^`]+)`")
 
@@ -64,28 +70,46 @@ class Metrics:
         self.reloads: dict[tuple[str], int] = {}
         self.reload_failures: dict[tuple[str], int] = {}
         self.bundle_info: dict[str, tuple[str, str, str]] = {}
+        self._decided: list[tuple[str, RuntimeDecision, float, str]] = []
+        self._requests: list[tuple[str, int, float]] = []
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)  # type: ignore[arg-type]
 
     # ---- the request path ------------------------------------------------------------------
 
     def decided(self, name: str, d: RuntimeDecision, seconds: float, endpoint: str) -> None:
-        key = (name, d.action, d.rule or "")
-        table = self.decisions
-        table[key] = table.get(key, 0) + 1
-        _observe(self.decision_seconds, (name, endpoint), seconds)
-        errors = d.errors
-        if errors:
-            for message in errors:
-                m = _FAILED.match(message)
-                if m:
-                    k = (name, m[1])
-                    self.binding_failures[k] = self.binding_failures.get(k, 0) + 1
+        pending = self._decided
+        pending.append((name, d, seconds, endpoint))
+        if len(pending) >= FOLD_AT:
+            self._fold()
 
     def request(self, endpoint: str, status: int, seconds: float) -> None:
-        key = (endpoint, str(status))
-        self.requests[key] = self.requests.get(key, 0) + 1
-        _observe(self.request_seconds, (endpoint,), seconds)
+        pending = self._requests
+        pending.append((endpoint, status, seconds))
+        if len(pending) >= FOLD_AT:
+            self._fold()
+
+    def _fold(self) -> None:
+        decided, self._decided = self._decided, []
+        requests, self._requests = self._requests, []
+        table, failures, seconds_of = self.decisions, self.binding_failures, \
+            self.decision_seconds
+        for name, d, seconds, endpoint in decided:
+            key = (name, d.action, d.rule or "")
+            table[key] = table.get(key, 0) + 1
+            _observe(seconds_of, (name, endpoint), seconds)
+            errors = d.errors
+            if errors:
+                for message in errors:
+                    m = _FAILED.match(message)
+                    if m:
+                        k = (name, m[1])
+                        failures[k] = failures.get(k, 0) + 1
+        counts = self.requests
+        for endpoint, status, seconds in requests:
+            k2 = (endpoint, str(status))
+            counts[k2] = counts.get(k2, 0) + 1
+            _observe(self.request_seconds, (endpoint,), seconds)
 
     # ---- reloads (the watcher thread) ------------------------------------------------------
 
@@ -99,6 +123,7 @@ class Metrics:
     # ---- scraping --------------------------------------------------------------------------
 
     def collect(self) -> Iterator[Any]:
+        self._fold()
         def counter(name: str, doc: str, labels: list[str], table: dict[Any, int]) -> Any:
             family = CounterMetricFamily(name, doc, labels=labels)
             for key, value in sorted(dict(table).items()):
