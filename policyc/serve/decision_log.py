@@ -58,6 +58,7 @@ class DecisionLog:
         self._salt = salt if salt else secrets.token_bytes(32)
         self._hmac = hmac.new(self._salt, digestmod=hashlib.sha256)
         self._pending: list[tuple[Any, ...]] = []
+        self._carry = b""  # the unwritten end of a chunk whose write failed
         self._lock = threading.Lock()  # guards `_pending` (the loop adds, the writer takes)
         self._io = threading.Lock()  # one writer of the file at a time, batches in order
         self._fd = self._open()
@@ -127,30 +128,51 @@ class DecisionLog:
             self._wake.clear()
             try:
                 self.flush()
-            except OSError as err:  # a full disk: said, and tried again on the next turn
+            except OSError as err:  # a full disk: said; the lines wait for the next turn
                 log.error("cannot write the decision log %s: %s", self.path, err)
             except Exception:  # a defect: said; the writer carries on
                 log.exception("decision log %s", self.path)
 
     def flush(self) -> None:
-        """Write what is waiting, now (in order with the writer thread's writes)."""
+        """Write what is waiting, now (in order with the writer thread's writes).
+
+        A write that fails (a full disk) loses nothing: the unwritten end of its chunk is
+        written first next time, so no line is torn, and the records not yet serialized go
+        back to the head of the queue; the `OSError` is raised for the caller to report."""
         with self._io:
             with self._lock:
-                if not self._pending or self._fd < 0:
+                if (not self._pending and not self._carry) or self._fd < 0:
                     return
                 items, self._pending = self._pending, []
             line = self._line
-            for k in range(0, len(items), WRITE_RECORDS):
-                self._write(b"".join([line(item) for item in items[k:k + WRITE_RECORDS]]))
+            handed = 0  # records whose lines are written or kept in `_carry`
+            try:
+                self._drain()
+                for k in range(0, len(items), WRITE_RECORDS):
+                    chunk = b"".join([line(item) for item in items[k:k + WRITE_RECORDS]])
+                    handed = k + WRITE_RECORDS
+                    self._write(chunk)
+            except OSError:
+                with self._lock:
+                    self._pending[:0] = items[handed:]
+                raise
 
     def _write(self, chunk: bytes) -> None:
+        self._carry = chunk
         if self._size and self._size + len(chunk) > self.max_bytes:
             self._rotate()
-        view = memoryview(chunk)
-        while view:  # a short write (a signal, a nearly full disk): the rest follows
-            n = os.write(self._fd, view)
-            view = view[n:]
-        self._size += len(chunk)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Write `_carry` to its end; on an error keep what is left of it."""
+        view = memoryview(self._carry)
+        try:
+            while view:  # a short write (a signal, a nearly full disk): the rest follows
+                n = os.write(self._fd, view)
+                view = view[n:]
+                self._size += n
+        finally:
+            self._carry = bytes(view)
 
     def _rotate(self) -> None:
         os.close(self._fd)

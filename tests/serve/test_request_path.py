@@ -144,3 +144,36 @@ def test_log_lines_are_made_and_written_a_few_at_a_time(chat: Checker, tmp_path:
         log.write(d, k, None, f"id{k}", 0.1)
     log.close()
     assert sum(chunks) == n and max(chunks) <= decision_log.WRITE_RECORDS
+
+
+def test_a_full_disk_loses_and_tears_no_line(chat: Checker, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails half way (ENOSPC) keeps the rest of its chunk and every record
+    after it; once the disk has room, the log holds each line exactly once, in order."""
+    import errno
+
+    from policyc.serve import decision_log
+
+    real_write = decision_log.os.write
+    failures = {"left": 3}
+
+    def full_disk(fd: int, data: Any) -> int:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            if failures["left"] == 2:  # the first call writes half, then the disk is full
+                return real_write(fd, bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(decision_log.os, "write", full_disk)
+    log = decision_log.DecisionLog(tmp_path / "d.jsonl", interval=60)
+    d = chat.check(scores={"jailbreak": 0.9})
+    n = 2 * decision_log.WRITE_RECORDS + 7
+    for k in range(n):
+        log.write(d, k, None, f"id{k}", 0.1)
+    for _ in range(2):
+        with pytest.raises(OSError):
+            log.flush()
+    log.close()
+    lines = (tmp_path / "d.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == list(range(n))
