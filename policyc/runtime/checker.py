@@ -49,6 +49,9 @@ __all__ = ["DECISION_SCHEMA", "RESTRICTIVENESS", "BatchResult", "Bundle", "Check
 _new_decision = object.__new__
 _bisect = bisect.bisect_right
 
+#: distinct entry masks whose matched ids `Checker` keeps (bounded: masks come from events)
+MATCHED_MEMO = 4096
+
 
 class Checker:
     """A loaded bundle, ready to decide (use `policyc.runtime.Bundle.load`)."""
@@ -91,6 +94,7 @@ class Checker:
         self.on_error_index = decision_index[(m.on_error.action, m.on_error.argument)]
         self._batch = BatchDecider(enc, m, tables, rule_decision, self.default_index,
                                    self.on_error_index)
+        self._matched_memo: dict[int, tuple[str, ...]] = {}
         self._identity = Identity(self.policy, self.version, self.hash, self._matched_ids)
         self._entry_outcome: list[EntryDecision] = [self._outcome(r, None) for r in self.entry_rule]
         self._floor_outcomes: dict[tuple[int, int | None], EntryDecision] = {}
@@ -171,8 +175,15 @@ class Checker:
                 None if floor is None else self.rule_ids[floor], self.rule_ids[winner])
 
     def _matched_ids(self, m: int) -> tuple[str, ...]:
-        er, ids = self.entry_rule, self.rule_ids
-        return tuple(ids[r] for r in sorted({er[e] for e in bits_of(m)}))
+        """The matched rule ids of an entry mask, memoized (a server reads `matched` for
+        every answer; few masks recur) up to `MATCHED_MEMO` masks."""
+        got = self._matched_memo.get(m)
+        if got is None:
+            er, ids = self.entry_rule, self.rule_ids
+            got = tuple(ids[r] for r in sorted({er[e] for e in bits_of(m)}))
+            if len(self._matched_memo) < MATCHED_MEMO:
+                self._matched_memo[m] = got
+        return got
 
     def validate_scores(self, scores: Mapping[str, Any]) -> dict[str, float]:
         return self.encoder.validate_scores(scores)
