@@ -111,8 +111,18 @@ class Analysis:
     def lines_of(self, file: str) -> LineIndex | None:
         if file == self.path:
             return self.lines
-        text = self.program.sources.get(file)
-        return LineIndex(text) if text is not None else None
+        known = self._other_lines.get(file)
+        if known is None:
+            text = self.program.sources.get(file)
+            if text is None:
+                return None
+            known = self._other_lines[file] = LineIndex(text)
+        return known
+
+    @cached_property
+    def _other_lines(self) -> dict[str, LineIndex]:
+        """Line indexes of the parents' files, built once (findings point there often)."""
+        return {}
 
     @cached_property
     def index(self) -> Index:

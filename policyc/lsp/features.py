@@ -26,7 +26,9 @@ _SEVERITY = {Severity.error: lsp.DiagnosticSeverity.Error,
 _UNNECESSARY = {"POL203", "POL204", "POL205"}
 
 
+@cache
 def uri_of(file: str) -> str:
+    """Cached: a thousand findings name a handful of files, and resolving is a syscall each."""
     return Path(file).resolve().as_uri()
 
 
