@@ -26,6 +26,7 @@ from policyc.lsp.analysis import Analysis, SourceCache, analyse
 from policyc.lsp.positions import set_encoding
 
 DEBOUNCE_S = 0.15
+RECENT = 4  # analyses kept per document for reuse
 
 
 @dataclass
@@ -33,6 +34,8 @@ class _Doc:
     analysis: Analysis | None = None
     good: Analysis | None = None  # the last analysis whose buffer parsed (for completion)
     timer: asyncio.TimerHandle | None = None
+    #: the last few analyses, newest last, for `analyse` to reuse (edit, then undo)
+    recent: list[Analysis] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -65,12 +68,17 @@ class PolicyServer(LanguageServer):
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
             analysis = await loop.run_in_executor(
-                None, analyse, path, text, version, self.cache, self.search_path)
+                None, analyse, path, text, version, self.cache, self.search_path,
+                list(state.recent))
+            reused = any(a.program is analysis.program for a in state.recent)
+            state.recent = [a for a in state.recent if a.text != text][-(RECENT - 1):]
+            state.recent.append(analysis)
             self.window_log_message(lsp.LogMessageParams(
                 type=lsp.MessageType.Log,
                 message=f"analysed {Path(path).name} v{version} in "
                         f"{(time.perf_counter() - started) * 1000:.0f} ms: "
-                        f"{len(analysis.diagnostics)} findings"))
+                        f"{len(analysis.diagnostics)} findings"
+                        + (" (reused: same text and inputs)" if reused else "")))
             state.analysis = analysis
             if analysis.module is not None:
                 state.good = analysis
@@ -78,6 +86,13 @@ class PolicyServer(LanguageServer):
                 self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
                     uri=uri, version=version, diagnostics=features.diagnostics(analysis)))
             return analysis
+
+    def files_changed(self) -> None:
+        """Files were created, deleted or saved: names may resolve elsewhere now, so no
+        earlier analysis is reused."""
+        self.cache.files_changed()
+        for state in self.docs.values():
+            state.recent.clear()
 
     def schedule(self, uri: str, delay: float) -> None:
         state = self.doc(uri)
@@ -136,7 +151,7 @@ def _did_change(ls: PolicyServer, params: lsp.DidChangeTextDocumentParams) -> No
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
 async def _did_save(ls: PolicyServer, params: lsp.DidSaveTextDocumentParams) -> None:
-    ls.cache.files_changed()
+    ls.files_changed()
     await ls._refresh(params.text_document.uri)
 
 
@@ -153,7 +168,7 @@ def _did_close(ls: PolicyServer, params: lsp.DidCloseTextDocumentParams) -> None
 
 @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
 def _watched(ls: PolicyServer, params: lsp.DidChangeWatchedFilesParams) -> None:
-    ls.cache.files_changed()
+    ls.files_changed()
     ls.refresh_others("")
 
 
