@@ -111,14 +111,16 @@ def _edit(rng: random.Random, text: str, history: list[str]) -> str:
     m = rng.choice(rules)
     line_end = text.index("\n", m.start())
     if kind == "action":
-        return text[:m.start(3)] + rng.choice(_ACTIONS) + text[m.end(4) if m.group(4) else m.end(3):]
+        rest = m.end(4) if m.group(4) else m.end(3)
+        return text[:m.start(3)] + rng.choice(_ACTIONS) + text[rest:]
     if kind == "argument" and m.group(4):
         return text[:m.start(5)] + m.group(5) + str(rng.randrange(3)) + text[m.end(5):]
     if kind == "delete":
         return text[:m.start()] + text[line_end + 1:]
     if kind == "duplicate":
         line = text[m.start():line_end + 1]
-        return text[:m.start()] + line.replace(f"rule {m.group(2)}:", f"rule {m.group(2)}_{rng.randrange(99)}:", 1) + text[m.start():]
+        copy = line.replace(f"rule {m.group(2)}:", f"rule {m.group(2)}_{rng.randrange(99)}:", 1)
+        return text[:m.start()] + copy + text[m.start():]
     at = rng.randrange(len(text))
     return text[:at] + rng.choice(["}", " when", "@", " and "]) + text[at:]
 
