@@ -16,6 +16,7 @@ from pathlib import Path
 
 from policyc.diagnostics import Diagnostic
 from policyc.lint.config import ConfigError, LintConfig, find_config
+from policyc.lint.memo import SearchMemo
 from policyc.lint.runner import run_rules
 from policyc.lsp.index import Index, module_occurrences
 from policyc.lsp.positions import LineIndex
@@ -142,12 +143,13 @@ class Analysis:
 
 
 def analyse(path: str, text: str, version: int, cache: SourceCache,
-            search_path: list[Path] | None = None, earlier: list[Analysis] | None = None
-            ) -> Analysis:
+            search_path: list[Path] | None = None, earlier: list[Analysis] | None = None,
+            memo: SearchMemo | None = None) -> Analysis:
     """Parse, flatten and lint one buffer (`path` absolute), parents from the cache.
 
     `earlier`: analyses of this document's previous versions; one of the same text whose
-    inputs are all unchanged is reused (an undo, or the buffer typed back as it was)."""
+    inputs are all unchanged is reused (an undo, or the buffer typed back as it was).
+    `memo`: the document's region searches from earlier versions (`lint/memo.py`)."""
     config = lint_config(path)
     for known in earlier or ():
         if known.text == text and reusable(known, cache, config, search_path):
@@ -160,7 +162,7 @@ def analyse(path: str, text: str, version: int, cache: SourceCache,
         program = text_program(ws, text, path)
         module = program.roots[0] if program.roots else None
         policies = program.policies
-        found = run_rules(program, config)
+        found = run_rules(program, config, memo=memo)
     finally:
         if collecting:
             gc.enable()

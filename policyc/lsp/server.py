@@ -21,6 +21,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from policyc import __version__
+from policyc.lint.memo import SearchMemo
 from policyc.lsp import features
 from policyc.lsp.analysis import Analysis, SourceCache, analyse
 from policyc.lsp.positions import set_encoding
@@ -36,6 +37,7 @@ class _Doc:
     timer: asyncio.TimerHandle | None = None
     #: the last few analyses, newest last, for `analyse` to reuse (edit, then undo)
     recent: list[Analysis] = field(default_factory=list)
+    memo: SearchMemo = field(default_factory=SearchMemo)  # region searches, by content
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -69,7 +71,7 @@ class PolicyServer(LanguageServer):
             started = time.perf_counter()
             analysis = await loop.run_in_executor(
                 None, analyse, path, text, version, self.cache, self.search_path,
-                list(state.recent))
+                list(state.recent), state.memo)
             reused = any(a.program is analysis.program for a in state.recent)
             state.recent = [a for a in state.recent if a.text != text][-(RECENT - 1):]
             state.recent.append(analysis)
