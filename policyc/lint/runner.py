@@ -8,6 +8,7 @@ from pathlib import Path
 from policyc.diagnostics import Diagnostic, Severity, sort_diagnostics
 from policyc.lint.config import LintConfig
 from policyc.lint.context import LintContext
+from policyc.lint.memo import SearchMemo
 from policyc.lint.registry import all_codes
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.program import Program, load_program
@@ -38,14 +39,16 @@ def _suppressed(d: Diagnostic, table: dict[str, dict[int, set[str]]]) -> bool:
 
 
 def run_rules(program: Program, config: LintConfig,
-              policies: list[FlatPolicy] | None = None) -> list[Diagnostic]:
+              policies: list[FlatPolicy] | None = None, memo: SearchMemo | None = None
+              ) -> list[Diagnostic]:
     """Front-end diagnostics plus every enabled semantic rule, on every root policy (or on
-    the given ones)."""
+    the given ones). `memo`: region searches remembered from earlier versions (an
+    editor's; the findings are the same with or without)."""
     found = list(program.diagnostics)
     if not program.fatal:
         specs = [s for s in all_codes().values() if s.check is not None and config.enabled(s.code)]
         for policy in program.policies.values() if policies is None else policies:
-            ctx = LintContext(program, policy)
+            ctx = LintContext(program, policy, memo)
             for spec in specs:
                 found.extend(spec.check(ctx))  # type: ignore[misc]
     table = suppressions(program)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import gc
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 from policyc.diagnostics import Diagnostic
 from policyc.lint.config import ConfigError, LintConfig, find_config
+from policyc.lint.memo import SearchMemo
 from policyc.lint.runner import run_rules
 from policyc.lsp.index import Index, module_occurrences
 from policyc.lsp.positions import LineIndex
@@ -103,6 +104,8 @@ class Analysis:
     diagnostics: list[Diagnostic]
     module: ast.Module | None
     flat: FlatPolicy | None
+    config: LintConfig = field(default_factory=LintConfig)
+    search_path: tuple[Path, ...] = ()
 
     @cached_property
     def lines(self) -> LineIndex:
@@ -111,8 +114,18 @@ class Analysis:
     def lines_of(self, file: str) -> LineIndex | None:
         if file == self.path:
             return self.lines
-        text = self.program.sources.get(file)
-        return LineIndex(text) if text is not None else None
+        known = self._other_lines.get(file)
+        if known is None:
+            text = self.program.sources.get(file)
+            if text is None:
+                return None
+            known = self._other_lines[file] = LineIndex(text)
+        return known
+
+    @cached_property
+    def _other_lines(self) -> dict[str, LineIndex]:
+        """Line indexes of the parents' files, built once (findings point there often)."""
+        return {}
 
     @cached_property
     def index(self) -> Index:
@@ -130,20 +143,43 @@ class Analysis:
 
 
 def analyse(path: str, text: str, version: int, cache: SourceCache,
-            search_path: list[Path] | None = None) -> Analysis:
-    """Parse, flatten and lint one buffer (`path` absolute), parents from the cache."""
+            search_path: list[Path] | None = None, earlier: list[Analysis] | None = None,
+            memo: SearchMemo | None = None) -> Analysis:
+    """Parse, flatten and lint one buffer (`path` absolute), parents from the cache.
+
+    `earlier`: analyses of this document's previous versions; one of the same text whose
+    inputs are all unchanged is reused (an undo, or the buffer typed back as it was).
+    `memo`: the document's region searches from earlier versions (`lint/memo.py`)."""
+    config = lint_config(path)
+    for known in earlier or ():
+        if known.text == text and reusable(known, cache, config, search_path):
+            return replace(known, version=version)
     collecting = gc.isenabled()
     gc.disable()  # large acyclic trees: cyclic collection is pure cost (program.py)
     try:
-        config = lint_config(path)
         ws = CachedWorkspace(search_path=[*(search_path or []), *map(Path, config.path)],
                              cache=cache, _folder_index=cache.folder_index)
         program = text_program(ws, text, path)
         module = program.roots[0] if program.roots else None
         policies = program.policies
-        found = run_rules(program, config)
+        found = run_rules(program, config, memo=memo)
     finally:
         if collecting:
             gc.enable()
     flat = next(iter(policies.values()), None)
-    return Analysis(path, text, version, program, found, module, flat)
+    return Analysis(path, text, version, program, found, module, flat, config,
+                    tuple(search_path or ()))
+
+
+def reusable(known: Analysis, cache: SourceCache, config: LintConfig,
+             search_path: list[Path] | None) -> bool:
+    """Whether an analysis of the same text still holds: same configuration and search
+    path, and every other file it read (parents, open or on disk) has the same text.
+    Names that resolve elsewhere after files are created or saved are the server's to
+    forget (it drops earlier analyses then)."""
+    if known.config != config or known.search_path != tuple(search_path or ()):
+        return False
+    for file, text in known.program.sources.items():
+        if file != known.path and cache.parse(Path(file), file)[0] != text:
+            return False
+    return True

@@ -26,7 +26,9 @@ _SEVERITY = {Severity.error: lsp.DiagnosticSeverity.Error,
 _UNNECESSARY = {"POL203", "POL204", "POL205"}
 
 
+@cache
 def uri_of(file: str) -> str:
+    """Cached: a thousand findings name a handful of files, and resolving is a syscall each."""
     return Path(file).resolve().as_uri()
 
 
@@ -53,10 +55,17 @@ def diagnostics(analysis: Analysis) -> list[lsp.Diagnostic]:
     out = []
     head = lsp.Range(start=lsp.Position(line=0, character=0),
                      end=lsp.Position(line=0, character=len(analysis.text.split("\n", 1)[0])))
+    located: dict[ast.Span, lsp.Location | None] = {}  # a rule is named by many findings
+
+    def location(span: ast.Span) -> lsp.Location | None:
+        if span not in located:
+            located[span] = _span_location(analysis, span)
+        return located[span]
+
     for d in analysis.diagnostics:
         related = [lsp.DiagnosticRelatedInformation(location=loc, message=r.message)
                    for r in d.related if r.span is not None
-                   for loc in [_span_location(analysis, r.span)] if loc is not None]
+                   for loc in [location(r.span)] if loc is not None]
         message = d.message
         if d.span is not None and d.span.file == analysis.path:
             where = analysis.lines.span_range(d.span)

@@ -25,6 +25,7 @@ class LineIndex:
     def __init__(self, text: str):
         self.text = text
         self.starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+        self.ascii = text.isascii()  # then a column is an offset difference in any encoding
 
     def _line_of(self, offset: int) -> int:
         return bisect_right(self.starts, offset) - 1
@@ -32,6 +33,8 @@ class LineIndex:
     def position(self, offset: int) -> lsp.Position:
         offset = max(0, min(offset, len(self.text)))
         line = self._line_of(offset)
+        if self.ascii:
+            return lsp.Position(line=line, character=offset - self.starts[line])
         prefix = self.text[self.starts[line]:offset]
         return lsp.Position(line=line, character=units(prefix))
 

@@ -21,11 +21,13 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from policyc import __version__
+from policyc.lint.memo import SearchMemo
 from policyc.lsp import features
 from policyc.lsp.analysis import Analysis, SourceCache, analyse
 from policyc.lsp.positions import set_encoding
 
 DEBOUNCE_S = 0.15
+RECENT = 4  # analyses kept per document for reuse
 
 
 @dataclass
@@ -33,6 +35,9 @@ class _Doc:
     analysis: Analysis | None = None
     good: Analysis | None = None  # the last analysis whose buffer parsed (for completion)
     timer: asyncio.TimerHandle | None = None
+    #: the last few analyses, newest last, for `analyse` to reuse (edit, then undo)
+    recent: list[Analysis] = field(default_factory=list)
+    memo: SearchMemo = field(default_factory=SearchMemo)  # region searches, by content
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -65,12 +70,17 @@ class PolicyServer(LanguageServer):
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
             analysis = await loop.run_in_executor(
-                None, analyse, path, text, version, self.cache, self.search_path)
+                None, analyse, path, text, version, self.cache, self.search_path,
+                list(state.recent), state.memo)
+            reused = any(a.program is analysis.program for a in state.recent)
+            state.recent = [a for a in state.recent if a.text != text][-(RECENT - 1):]
+            state.recent.append(analysis)
             self.window_log_message(lsp.LogMessageParams(
                 type=lsp.MessageType.Log,
                 message=f"analysed {Path(path).name} v{version} in "
                         f"{(time.perf_counter() - started) * 1000:.0f} ms: "
-                        f"{len(analysis.diagnostics)} findings"))
+                        f"{len(analysis.diagnostics)} findings"
+                        + (" (reused: same text and inputs)" if reused else "")))
             state.analysis = analysis
             if analysis.module is not None:
                 state.good = analysis
@@ -78,6 +88,13 @@ class PolicyServer(LanguageServer):
                 self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
                     uri=uri, version=version, diagnostics=features.diagnostics(analysis)))
             return analysis
+
+    def files_changed(self) -> None:
+        """Files were created, deleted or saved: names may resolve elsewhere now, so no
+        earlier analysis is reused."""
+        self.cache.files_changed()
+        for state in self.docs.values():
+            state.recent.clear()
 
     def schedule(self, uri: str, delay: float) -> None:
         state = self.doc(uri)
@@ -136,7 +153,7 @@ def _did_change(ls: PolicyServer, params: lsp.DidChangeTextDocumentParams) -> No
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
 async def _did_save(ls: PolicyServer, params: lsp.DidSaveTextDocumentParams) -> None:
-    ls.cache.files_changed()
+    ls.files_changed()
     await ls._refresh(params.text_document.uri)
 
 
@@ -153,7 +170,7 @@ def _did_close(ls: PolicyServer, params: lsp.DidCloseTextDocumentParams) -> None
 
 @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
 def _watched(ls: PolicyServer, params: lsp.DidChangeWatchedFilesParams) -> None:
-    ls.cache.files_changed()
+    ls.files_changed()
     ls.refresh_others("")
 
 

@@ -8,6 +8,7 @@ first reached. `override R` stands where the child declares it; the parent's `R`
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -324,7 +325,7 @@ def merge_detectors(report: Report, parents: list[FlatPolicy], decls: list[ast.D
             report(error("POL105", f"a detector binds a leaf category; `{d.category}` "
                                         f"has children", d.span))
             continue
-        problem = detector_problem(d.kind, d.pattern, d.validator, d.keywords)
+        problem = _detector_problem(d.kind, d.pattern, d.validator, d.keywords)
         if problem is not None:
             report(_detector_error(problem, d))
             continue
@@ -422,6 +423,15 @@ def _ctx_meaning(var: ContextVar) -> tuple[str, tuple[str, ...]]:
 
 def _fmt(x: float) -> str:
     return str(int(x)) if x == int(x) else str(x)
+
+
+@lru_cache(maxsize=4096)
+def _detector_problem(kind: str, pattern: str | None, validator: str | None,
+                      keywords: tuple[str, ...]) -> DetectorProblem | None:
+    """`detector_problem`, remembered: building a detector compiles its pattern, and an
+    editor re-flattens the same parents (the standard library's dozens of regexes) on
+    every keystroke."""
+    return detector_problem(kind, pattern, validator, keywords)
 
 
 def _detector_error(problem: DetectorProblem, d: ast.Detector) -> Diagnostic:

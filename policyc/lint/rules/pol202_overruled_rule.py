@@ -14,7 +14,6 @@ from policyc.diagnostics import Diagnostic, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
 from policyc.lint.rules._common import names, related
-from policyc.semantics.regions.search import search_both
 
 
 @rule("POL202")
@@ -38,7 +37,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         winners = []
         first_witness = None
         for h in candidates:
-            found = search_both(dm, ri, h, dm.entries_above(h) | dm.floor_overriders(h))
+            found = ctx.overlap_won_by(ri, h)
             if found is not None:
                 winners.append(rules[h])
                 first_witness = first_witness or found

@@ -101,8 +101,11 @@ class DecisionMap:
         for ri, r in enumerate(self.rules):
             if r.locked:
                 self.locked_entries |= self.rule_entries[ri]
-        self._union: dict[tuple[int, int], int] = {}
-        self._inter: dict[tuple[int, int], int] = {}
+        # per variable: piece mask -> union / intersection of its pieces' bitsets
+        self._union: list[dict[int, int]] = [{} for _ in range(nv)]
+        self._inter: list[dict[int, int]] = [{} for _ in range(nv)]
+        # variables a box constrains -> entries free on every other variable (`containing`)
+        self._free_outside: dict[tuple[int, ...], int] = {}
         self.position = {ri: k for k, ri in enumerate(self.rank)}
         # prefix[k]: entries of the k best-ranked rules (rules strictly above rank k)
         self._prefix = [0]
@@ -241,23 +244,21 @@ class DecisionMap:
     # ---- bitset helpers ---------------------------------------------------------------------------
 
     def union_bits(self, v: int, mask: int) -> int:
-        key = (v, mask)
-        out = self._union.get(key)
+        out = self._union[v].get(mask)
         if out is None:
             out = 0
             for p in self.space.vars[v].pieces(mask):
                 out |= self.bits[v][p]
-            self._union[key] = out
+            self._union[v][mask] = out
         return out
 
     def inter_bits(self, v: int, mask: int) -> int:
-        key = (v, mask)
-        out = self._inter.get(key)
+        out = self._inter[v].get(mask)
         if out is None:
             out = self.all_entries
             for p in self.space.vars[v].pieces(mask):
                 out &= self.bits[v][p]
-            self._inter[key] = out
+            self._inter[v][mask] = out
         return out
 
     def compat(self, box: Box) -> int:
@@ -271,13 +272,19 @@ class DecisionMap:
 
     def containing(self, box: Box, among: int) -> int:
         """Entries among `among` whose box contains all of `box`."""
-        m = among
-        free = self.free
-        for v in range(len(free)):
-            mask = box.get(v)
-            m &= free[v] if mask is None else self.inter_bits(v, mask)
+        key = tuple(box)
+        outside = self._free_outside.get(key)
+        if outside is None:  # entries that constrain no variable `box` leaves free
+            outside = self.all_entries
+            for v, free in enumerate(self.free):
+                if v not in box:
+                    outside &= free
+            self._free_outside[key] = outside
+        m = among & outside
+        for v, mask in box.items():
             if not m:
                 break
+            m &= self.inter_bits(v, mask)
         return m
 
     # ---- per-rule questions ---------------------------------------------------------------------------

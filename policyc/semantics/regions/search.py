@@ -80,10 +80,11 @@ def split_var(dm: DecisionMap, box: Box, entries: int, sample: int = 16) -> int:
         candidates.update(dm.entry_box[e])
     best_v, best_n = -1, 0
     free = dm.free
+    total = entries.bit_count()  # those not containing the box on `v`: total - containing
     for v in sorted(candidates):
         mask = box.get(v)
-        n = (entries & ~(free[v] if mask is None else dm.inter_bits(v, mask))
-             ).bit_count()
+        n = total - (entries & (free[v] if mask is None else dm.inter_bits(v, mask))
+                     ).bit_count()
         if n > best_n:
             best_v, best_n = v, n
     assert best_v >= 0, "an entry that does not contain the box depends on some variable"
