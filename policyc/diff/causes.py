@@ -3,9 +3,9 @@
 Rules are compared by id (guard as written, action, priority, locked), then the
 thresholds in force, the named sets, the strategy, the default, the parents and their
 versions. A diff row's causes are the edits of the rules that decide its witness in
-either version, the threshold edits of the categories it constrains, and the edits of
-the parents those came from; a row none of these explains gets the policy-wide edits
-(strategy, default, sets).
+either version, the threshold edits of the categories it constrains, a strategy edit
+where several rules match its witness, and the edits of the parents those came from; a
+row none of these explains gets the policy-wide edits (strategy, default, sets).
 """
 
 from __future__ import annotations
@@ -105,12 +105,16 @@ def _set_text(s: frozenset[str]) -> str:
 
 
 def row_causes(edits: list[Cause], rules: set[str | None], region_vars: set[str],
-               witness: dict[str, Any]) -> list[Cause]:
+               witness: dict[str, Any], choice: bool = False) -> list[Cause]:
     """The edits that make a row differ (see the module docstring); `rules`: the rules
     deciding its witness in both versions (None: the default), `region_vars`: the
-    variables its region constrains. A threshold edit counts where the row constrains a
-    score under that category and its witness lies between the two thresholds."""
+    variables its region constrains, `choice`: whether several rules match its witness in
+    either version (a strategy edit then counts: it picks among them). A threshold edit
+    counts where the row constrains a score under that category and its witness lies
+    between the two thresholds."""
     out = [e for e in edits if e.kind == "rule" and e.target in rules]
+    if choice:
+        out += [e for e in edits if e.kind == "strategy"]
     out += [e for e in edits if e.kind == "threshold" and any(
         (e.target is None or v == e.target or v.startswith(e.target + "."))
         and _between(witness.get(v, 0.0), e) for v in region_vars)]

@@ -160,7 +160,8 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
     changes = [_change(d, found.space, accepted) for d in found.regions]
     for c in changes:
         c.causes = row_causes(edits, {c.old.rule, c.new.rule, c.old.floor, c.new.floor},
-                              set(c.region), c.witness)
+                              set(c.region), c.witness,
+                              choice=len(c.old.matched) > 1 or len(c.new.matched) > 1)
     changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),
                                 sorted(c.region), str(c.region)))
     return DiffReport(old, new, hashes[0] or source_hash(old),
