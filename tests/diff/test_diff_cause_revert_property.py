@@ -8,8 +8,9 @@ it names, reverted alone in the new version (that one field of that rule, that t
 …), removes the row or shrinks it: fewer grid events of the row still change as the row
 says (same decisions by the same rules). Where no single revert does, the change is
 overdetermined (each of two edits alone makes it, e.g. a rule removed and a strategy
-changed both leave the event to one rule): then all its causes reverted together must. The rows themselves are checked for exactness elsewhere
-(`test_diff_partition_property.py`); here also every row has a cause.
+changed both leave the event to one rule): then all its causes reverted together must.
+The rows themselves are checked for exactness elsewhere (`test_diff_partition_property.py`);
+here also every row has a cause.
 """
 
 from __future__ import annotations
@@ -145,9 +146,9 @@ def _changed_cells(old: FlatPolicy, new: FlatPolicy, row: Any, space_of: list[Fl
     a, b = DecisionMap(old, space), DecisionMap(new, space)
     says = (row.old.key(), row.old.rule, row.new.key(), row.new.rule)
     out = set()
-    for k, event in enumerate(hier.grid(a)):
-        if _matches(row.region, event):
-            oa, ob = a.decide_event(event), b.decide_event(event)
+    for k, e in enumerate(hier.grid(a)):
+        if _matches(row.region, e):
+            oa, ob = a.decide_event(e), b.decide_event(e)
             if (oa.key(), oa.rule, ob.key(), ob.rule) == says:
                 out.add(k)
     return out

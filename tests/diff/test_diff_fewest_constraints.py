@@ -43,9 +43,9 @@ def _fewest(cells: dict[tuple[int, ...], object], key: object, sizes: list[int],
     boxes = []
     for combo in itertools.product(*[range(1, f + 1) for f in full]):
         inside = set(itertools.product(*[[p for p in range(n) if m >> p & 1]
-                                         for n, m in zip(sizes, combo)]))
+                                         for n, m in zip(sizes, combo, strict=True)]))
         if inside <= mine:
-            boxes.append((frozenset(inside), sum(m != f for m, f in zip(combo, full))))
+            boxes.append((frozenset(inside), sum(m != f for m, f in zip(combo, full, strict=True))))
     boxes.sort(key=lambda t: (t[1], -len(t[0])))
     best = [bound]
 
