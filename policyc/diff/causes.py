@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from policyc.semantics.formula import Atom, FAnd, FConst, FNot, FOr, Formula
 from policyc.semantics.model import FlatPolicy, FlatRule
 from policyc.syntax.fmt import format_number, guard_text
 
@@ -47,10 +48,33 @@ def _rule_fields(r: FlatRule) -> dict[str, str]:
     elif r.sugar is not None:
         guard = f"{r.sugar} " + " | ".join("{" + ", ".join(sorted(s)) + "}"
                                            for s in r.category_sets)
-    else:
-        guard = repr(r.formula)
+    else:  # from a bundle: the region it stores
+        guard = formula_text(r.formula)
     return {"guard": guard, "action": str(r.decision), "priority": str(r.priority),
             "locked": str(r.locked).lower()}
+
+
+def formula_text(f: Formula) -> str:
+    """A formula in guard-like words (a rule read back from a bundle has no guard as
+    written): `self_harm.instructions >= 0.5 and audience in {teen}`; a score's upper
+    bound 1 is left out."""
+    if isinstance(f, Atom):
+        if f.op == "in":
+            values = sorted(str(v).lower() if isinstance(v, bool) else str(v)
+                            for v in f.value)  # type: ignore[union-attr]
+            return f"{f.var} in {{{', '.join(values)}}}"
+        value = format_number(f.value) if isinstance(f.value, float) else str(f.value)
+        return f"{f.var} {f.op} {value}"
+    if isinstance(f, FConst):
+        return "true" if f.value else "false"
+    if isinstance(f, FNot):
+        return f"not ({formula_text(f.item)})"
+    joiner = " and " if isinstance(f, FAnd) else " or "
+    parts = [p for p in f.items if not (isinstance(f, FAnd) and isinstance(p, Atom)
+                                         and p.op == "<=" and p.value == 1.0)]
+    texts = [f"({formula_text(p)})" if isinstance(p, (FAnd, FOr)) else formula_text(p)
+             for p in parts or f.items]
+    return joiner.join(texts)
 
 
 def program_edits(old: FlatPolicy, new: FlatPolicy) -> list[Cause]:
