@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "semantics"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_decision_map_hierarchy_property as hier  # noqa: E402
-from test_diff_partition_property import _matches  # noqa: E402
+from helpers.diff_match import matches as _matches  # noqa: E402
 
 from policyc.diff.causes import Cause  # noqa: E402
 from policyc.diff.semantic import semantic_diff  # noqa: E402
