@@ -42,8 +42,12 @@ class Cause:
                 "old": self.old, "new": self.new, "text": self.text}
 
 
-def _rule_fields(r: FlatRule) -> dict[str, str]:
-    if r.guard is not None:
+def _rule_fields(r: FlatRule, region: bool = False) -> dict[str, str]:
+    """The fields a rule edit compares; `region`: the guard as the region it stands for
+    (`formula_text`), to compare with a rule read back from a bundle."""
+    if region:
+        guard = formula_text(r.formula)
+    elif r.guard is not None:
         guard = guard_text(r.guard)
     elif r.sugar is not None:
         guard = f"{r.sugar} " + " | ".join("{" + ", ".join(sorted(s)) + "}"
@@ -59,9 +63,11 @@ def formula_text(f: Formula) -> str:
     written): `self_harm.instructions >= 0.5 and audience in {teen}`; a score's upper
     bound 1 is left out."""
     if isinstance(f, Atom):
-        if f.op == "in":
+        numeric = isinstance(f.value, (int, float)) and not isinstance(f.value, bool)
+        if f.op == "in" or f.op == "==" and not numeric:  # one form for a set of values
+            members = f.value if f.op == "in" else (f.value,)
             values = sorted(str(v).lower() if isinstance(v, bool) else str(v)
-                            for v in f.value)  # type: ignore[union-attr]
+                            for v in members)  # type: ignore[union-attr]
             return f"{f.var} in {{{', '.join(values)}}}"
         value = format_number(f.value) if isinstance(f.value, float) else str(f.value)
         return f"{f.var} {f.op} {value}"
@@ -77,6 +83,10 @@ def formula_text(f: Formula) -> str:
     return joiner.join(texts)
 
 
+def _from_bundle(r: FlatRule) -> bool:
+    return r.guard is None and r.sugar is None
+
+
 def program_edits(old: FlatPolicy, new: FlatPolicy) -> list[Cause]:
     """Every edit from `old` to `new`, in a stable order."""
     out: list[Cause] = []
@@ -89,14 +99,21 @@ def program_edits(old: FlatPolicy, new: FlatPolicy) -> list[Cause]:
             assert r is not None
             out.append(Cause("rule", rid, "added" if a is None else "removed", origin=r.origin))
             continue
-        fa, fb = _rule_fields(a), _rule_fields(b)
+        region = _from_bundle(a) != _from_bundle(b)  # a source against a bundle
+        fa, fb = _rule_fields(a, region), _rule_fields(b, region)
         out += [Cause("rule", rid, k, fa[k], fb[k], b.origin) for k in fa if fa[k] != fb[k]]
     cats = sorted(set(old.categories) | set(new.categories))
     for key in [None, *cats]:
         ta, tb = old.thresholds.get(key), new.thresholds.get(key)
-        va = None if ta is None else (old.threshold(key) if key else ta.value)
-        vb = None if tb is None else (new.threshold(key) if key else tb.value)
-        if ta is None and tb is None or va == vb:
+        if ta is None and tb is None:
+            continue
+        # a category's value in force on each side (a key one side declares and the other
+        # inherits compares with the inherited value: a bundle records every leaf's)
+        va = (old.threshold(key) if key in old.categories else None) if key else \
+            (ta.value if ta else None)
+        vb = (new.threshold(key) if key in new.categories else None) if key else \
+            (tb.value if tb else None)
+        if va == vb:
             continue
         origin = (tb or ta).origin  # type: ignore[union-attr]
         out.append(Cause("threshold", key, "changed",
