@@ -340,6 +340,9 @@ def diff(
         "--exact", help="Always split regions into exact boxes, however many (may be slow "
         "on large policies); by default a changed rule whose boxes would be too many is "
         "reported as scoped rows.")] = False,
+    limit: Annotated[int, typer.Option(
+        "--limit", metavar="N", help="With --replay: flipped event ids listed per cause "
+        "(counts cover all).")] = 20,
     verify_key: VerifyKeyOpt = None,
     path: PathOpt = None,
     quiet: QuietOpt = False,
@@ -349,7 +352,8 @@ def diff(
     from policyc.commands import diff as command
 
     raise typer.Exit(command.run(old, new, format.value, fail_on.value if fail_on else None,
-                                 replay, list(path or []), exact=exact, verify_key=verify_key))
+                                 replay, list(path or []), exact=exact, verify_key=verify_key,
+                                 limit=limit))
 
 
 # ---- test / eval ------------------------------------------------------------------------------

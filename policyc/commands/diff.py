@@ -16,6 +16,7 @@ from rich.console import Console
 
 from policyc.commands.console import UsageError, console, fail, print_diagnostics
 from policyc.commands.inputs import is_bundle, verify_keys
+from policyc.diff.flips import FlipGroup, flips_markdown, flips_text
 from policyc.diff.replay import replay
 from policyc.diff.report import to_markdown, to_text
 from policyc.diff.semantic import semantic_diff
@@ -94,8 +95,19 @@ def _bundle_hash(program: Program | None, flat: FlatPolicy) -> str | None:
     return bundle_hash(program, flat, COMPILE_GATE)
 
 
+def _replay_head(replayed: dict[str, Any], title: str) -> str:
+    return (f"{title} of {replayed['events']} events: "
+            + ", ".join(f"{n} {k}" for k, n in replayed["flips"].items()))
+
+
+def _groups(replayed: dict[str, Any]) -> list[FlipGroup]:
+    return [FlipGroup(g["causes"], g["count"], g["kinds"], g["ids"])
+            for g in replayed["by_cause"]]
+
+
 def run(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path | None,
-        search: list[Path], exact: bool = False, verify_key: list[Path] | None = None) -> int:
+        search: list[Path], exact: bool = False, verify_key: list[Path] | None = None,
+        limit: int = 20) -> int:
     err = console(stderr=True)
     try:
         keys = verify_keys(verify_key)
@@ -110,7 +122,7 @@ def run(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path |
     replayed = None
     if replay_path is not None:
         try:
-            replayed = replay(report, replay_path, *_checkers(old, new, search, keys))
+            replayed = replay(report, replay_path, limit, *_checkers(old, new, search, keys))
         except OSError as e:
             err.print(f"error: cannot read `{replay_path}`: {e.strerror}", markup=False)
             return 2
@@ -122,13 +134,13 @@ def run(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path |
     elif fmt == "markdown":
         sys.stdout.write(to_markdown(report))
         if replayed is not None:
-            sys.stdout.write(f"\n**Replay** of {replayed['events']} events: "
-                             + ", ".join(f"{n} {k}" for k, n in replayed["flips"].items()) + "\n")
+            sys.stdout.write("\n".join(["", _replay_head(replayed, "**Replay**"), "",
+                                        *flips_markdown(_groups(replayed))]) + "\n")
     else:
         sys.stdout.write(to_text(report))
         if replayed is not None:
-            sys.stdout.write(f"replay of {replayed['events']} events: "
-                             + ", ".join(f"{n} {k}" for k, n in replayed["flips"].items()) + "\n")
+            sys.stdout.write("\n".join([_replay_head(replayed, "replay"),
+                                        *flips_text(_groups(replayed))]) + "\n")
     if fail_on == "loosened" and report.unaccepted_loosenings():
         return 1
     if fail_on == "any" and (report.changes or report.bindings):

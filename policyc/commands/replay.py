@@ -8,14 +8,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from policyc.commands.console import UsageError, quiet
 from policyc.commands.console import console as _console
 from policyc.commands.event_flags import input_failure
 from policyc.commands.inputs import is_bundle, load_inputs, load_target, verify_keys
 from policyc.runtime.bundle import BundleError
-from policyc.runtime.checker import InvalidEvent
+from policyc.runtime.checker import Checker, InvalidEvent
 from policyc.runtime.jsonl import BadLine
+
+if TYPE_CHECKING:
+    from policyc.diff.flips import FlipGroup
+    from policyc.runtime.replay import Flip
 
 
 def run_replay(target: Path, events: Path, against: Path | None, engine: str, json_out: bool,
@@ -51,6 +56,9 @@ def run_replay(target: Path, events: Path, against: Path | None, engine: str, js
     except (UsageError, BundleError, InvalidEvent) as exc:
         return input_failure(exc)
     doc = counts.to_dict(old is not None)
+    groups = _by_cause(counts.flips, old, new, limit) if old is not None else []
+    if old is not None:
+        doc["by_cause"] = [g.to_dict() for g in groups]
     if json_out:
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     else:
@@ -65,10 +73,16 @@ def run_replay(target: Path, events: Path, against: Path | None, engine: str, js
                     lines.append(f"  {p['old']} -> {p['new']}: {p['count']}")
             if doc["rules"]:
                 lines.append("by rule: " + ", ".join(f"`{r}` {c}" for r, c in doc["rules"].items()))
-            for f in doc["flips"]:
-                who = f"id {json.dumps(f['id'])}" if f["id"] is not None else f"row {f['row']}"
-                lines.append(f"  {who}: {f['old']} -> {f['new']} ({f['kind']}, rule "
-                             f"`{f['new_rule'] or f['old_rule']}`)")
+            if groups:
+                from policyc.diff.flips import flips_text
+
+                lines.append(f"flipped, by cause (the first {len(counts.flips)}):")
+                for g, line in zip(groups, flips_text(groups, ids=False), strict=True):
+                    lines.append(line)
+                    for f in g.details:
+                        who = f"id {json.dumps(f.id)}" if f.id is not None else f"row {f.row}"
+                        lines.append(f"    {who}: {f.old} -> {f.new} ({f.kind}, rule "
+                                     f"`{f.new_rule or f.old_rule}`)")
         sys.stdout.write("\n".join(lines) + "\n")
     ch = doc.get("changed", {})
     if fail_on == "loosened" and ch.get("loosened"):
@@ -80,6 +94,23 @@ def run_replay(target: Path, events: Path, against: Path | None, engine: str, js
             err.print(f"{counts.skipped} row(s) skipped", markup=False)
         return 1
     return 0
+
+
+def _by_cause(flips: list[Flip], old: Checker, new: Checker, limit: int) -> list[FlipGroup]:
+    """The listed flips (the first `--limit`) grouped by cause: the edits between the two
+    bundles' programs (`diff/causes.py`) of the rules deciding each row; the rows' values
+    are not kept, so a flip no rule edit explains names the threshold and policy-wide
+    edits."""
+    from policyc.diff.bundles import flat_from_bundle
+    from policyc.diff.causes import program_edits
+    from policyc.diff.flips import FlipGroups
+
+    grouped = FlipGroups(program_edits(flat_from_bundle(old.data), flat_from_bundle(new.data)),
+                         limit)
+    for f in flips:
+        grouped.add(f.id if f.id is not None else f"row {f.row}", f.kind,
+                    grouped.causes({f.old_rule, f.new_rule}, None), f)
+    return grouped.groups()
 
 
 def target_bytes(target: Path, path: list[Path]) -> bytes:

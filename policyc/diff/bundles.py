@@ -22,6 +22,7 @@ from policyc.semantics.model import (
     DetectorBinding,
     FlatPolicy,
     FlatRule,
+    ThresholdDecl,
 )
 from policyc.semantics.regions.space import Variable
 
@@ -89,7 +90,12 @@ def flat_from_bundle(data: BundleData) -> FlatPolicy:
     return FlatPolicy(
         name=m.policy, version=m.version, path=data.source, span=None, owner=m.owner,
         meta=dict(m.meta), parents=(), lineage=tuple(m.lineage), contexts=contexts,
-        categories=categories, derived={}, thresholds={}, sets={}, rules=rules,
+        categories=categories, derived={},
+        # the thresholds in force per leaf, as the bundle records them: a diff of two
+        # bundles names `threshold LEAF OLD → NEW` among the causes
+        thresholds={leaf: ThresholdDecl(leaf, value, m.policy)
+                    for leaf, value in m.thresholds.items()},
+        sets={}, rules=rules,
         strategy=m.strategy, default=_decision(m.default),
         on_error=_decision(m.on_error) or Decision("refuse"), classifiers=classifiers,
         detectors=detectors, tests=(), gates=())

@@ -3,9 +3,9 @@
 Rules are compared by id (guard as written, action, priority, locked), then the
 thresholds in force, the named sets, the strategy, the default, the parents and their
 versions. A diff row's causes are the edits of the rules that decide its witness in
-either version, the threshold edits of the categories it constrains, and the edits of
-the parents those came from; a row none of these explains gets the policy-wide edits
-(strategy, default, sets).
+either version, the threshold edits of the categories it constrains, a strategy edit
+where several rules match its witness, and the edits of the parents those came from; a
+row none of these explains gets the policy-wide edits (strategy, default, sets).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from policyc.semantics.formula import Atom, FAnd, FConst, FNot, FOr, Formula
 from policyc.semantics.model import FlatPolicy, FlatRule
 from policyc.syntax.fmt import format_number, guard_text
 
@@ -41,16 +42,49 @@ class Cause:
                 "old": self.old, "new": self.new, "text": self.text}
 
 
-def _rule_fields(r: FlatRule) -> dict[str, str]:
-    if r.guard is not None:
+def _rule_fields(r: FlatRule, region: bool = False) -> dict[str, str]:
+    """The fields a rule edit compares; `region`: the guard as the region it stands for
+    (`formula_text`), to compare with a rule read back from a bundle."""
+    if region:
+        guard = formula_text(r.formula)
+    elif r.guard is not None:
         guard = guard_text(r.guard)
     elif r.sugar is not None:
         guard = f"{r.sugar} " + " | ".join("{" + ", ".join(sorted(s)) + "}"
                                            for s in r.category_sets)
-    else:
-        guard = repr(r.formula)
+    else:  # from a bundle: the region it stores
+        guard = formula_text(r.formula)
     return {"guard": guard, "action": str(r.decision), "priority": str(r.priority),
             "locked": str(r.locked).lower()}
+
+
+def formula_text(f: Formula) -> str:
+    """A formula in guard-like words (a rule read back from a bundle has no guard as
+    written): `self_harm.instructions >= 0.5 and audience in {teen}`; a score's upper
+    bound 1 is left out."""
+    if isinstance(f, Atom):
+        numeric = isinstance(f.value, (int, float)) and not isinstance(f.value, bool)
+        if f.op == "in" or f.op == "==" and not numeric:  # one form for a set of values
+            members = f.value if f.op == "in" else (f.value,)
+            values = sorted(str(v).lower() if isinstance(v, bool) else str(v)
+                            for v in members)  # type: ignore[union-attr]
+            return f"{f.var} in {{{', '.join(values)}}}"
+        value = format_number(f.value) if isinstance(f.value, float) else str(f.value)
+        return f"{f.var} {f.op} {value}"
+    if isinstance(f, FConst):
+        return "true" if f.value else "false"
+    if isinstance(f, FNot):
+        return f"not ({formula_text(f.item)})"
+    joiner = " and " if isinstance(f, FAnd) else " or "
+    parts = [p for p in f.items if not (isinstance(f, FAnd) and isinstance(p, Atom)
+                                         and p.op == "<=" and p.value == 1.0)]
+    texts = [f"({formula_text(p)})" if isinstance(p, (FAnd, FOr)) else formula_text(p)
+             for p in parts or f.items]
+    return joiner.join(texts)
+
+
+def _from_bundle(r: FlatRule) -> bool:
+    return r.guard is None and r.sugar is None
 
 
 def program_edits(old: FlatPolicy, new: FlatPolicy) -> list[Cause]:
@@ -65,14 +99,21 @@ def program_edits(old: FlatPolicy, new: FlatPolicy) -> list[Cause]:
             assert r is not None
             out.append(Cause("rule", rid, "added" if a is None else "removed", origin=r.origin))
             continue
-        fa, fb = _rule_fields(a), _rule_fields(b)
+        region = _from_bundle(a) != _from_bundle(b)  # a source against a bundle
+        fa, fb = _rule_fields(a, region), _rule_fields(b, region)
         out += [Cause("rule", rid, k, fa[k], fb[k], b.origin) for k in fa if fa[k] != fb[k]]
     cats = sorted(set(old.categories) | set(new.categories))
     for key in [None, *cats]:
         ta, tb = old.thresholds.get(key), new.thresholds.get(key)
-        va = None if ta is None else (old.threshold(key) if key else ta.value)
-        vb = None if tb is None else (new.threshold(key) if key else tb.value)
-        if ta is None and tb is None or va == vb:
+        if ta is None and tb is None:
+            continue
+        # a category's value in force on each side (a key one side declares and the other
+        # inherits compares with the inherited value: a bundle records every leaf's)
+        va = (old.threshold(key) if key in old.categories else None) if key else \
+            (ta.value if ta else None)
+        vb = (new.threshold(key) if key in new.categories else None) if key else \
+            (tb.value if tb else None)
+        if va == vb:
             continue
         origin = (tb or ta).origin  # type: ignore[union-attr]
         out.append(Cause("threshold", key, "changed",
@@ -105,12 +146,16 @@ def _set_text(s: frozenset[str]) -> str:
 
 
 def row_causes(edits: list[Cause], rules: set[str | None], region_vars: set[str],
-               witness: dict[str, Any]) -> list[Cause]:
+               witness: dict[str, Any], choice: bool = False) -> list[Cause]:
     """The edits that make a row differ (see the module docstring); `rules`: the rules
     deciding its witness in both versions (None: the default), `region_vars`: the
-    variables its region constrains. A threshold edit counts where the row constrains a
-    score under that category and its witness lies between the two thresholds."""
+    variables its region constrains, `choice`: whether several rules match its witness in
+    either version (a strategy edit then counts: it picks among them). A threshold edit
+    counts where the row constrains a score under that category and its witness lies
+    between the two thresholds."""
     out = [e for e in edits if e.kind == "rule" and e.target in rules]
+    if choice:
+        out += [e for e in edits if e.kind == "strategy"]
     out += [e for e in edits if e.kind == "threshold" and any(
         (e.target is None or v == e.target or v.startswith(e.target + "."))
         and _between(witness.get(v, 0.0), e) for v in region_vars)]

@@ -1,4 +1,5 @@
-"""`policyc diff --replay EVENTS`: where real events flip between two versions."""
+"""`policyc diff --replay EVENTS`: where real events flip between two versions, grouped
+by cause (`flips.py`)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,36 @@ import json
 from pathlib import Path
 from typing import Any
 
+from policyc.diff.flips import FlipGroups
 from policyc.diff.semantic import DiffReport
 from policyc.runtime.checker import Checker
 from policyc.semantics.regions.boxes import build_space
 from policyc.semantics.regions.decision_map import DecisionMap
 
+EXAMPLES = 5  # flipped events of each kind listed under `examples`
 
-def replay(report: DiffReport, events_path: Path, old: Checker | None = None,
+
+def replay(report: DiffReport, events_path: Path, limit: int = 20, old: Checker | None = None,
            new: Checker | None = None) -> dict[str, Any]:
-    """Decision flips on real events.
+    """Decision flips on real events: counts by kind, `examples` of each kind, and
+    `by_cause` (the first `limit` ids of each cause group).
 
-    With both versions' checkers, the events are decided by the streaming engine
-    (`runtime.replay`, JSON Lines or Parquet; text events are scored by the bindings);
-    otherwise (a version that does not compile) on the decision maps, from the events'
-    scores and context."""
+    With both versions' checkers the events are decided by the streaming engine
+    (`runtime.replay`: JSON Lines or Parquet, text events scored by the bindings) and
+    every flip is grouped with the causes of the rules deciding it in either version
+    (the event's values are not kept). Otherwise (a version that does not compile)
+    the events are decided on the diff's decision maps from their scores and context
+    (text events are skipped), and every flip is grouped with the causes at its values."""
     if old is not None and new is not None:
-        return _replay_engine(old, new, events_path)
-    space = build_space([report.old, report.new])
-    a, b = DecisionMap(report.old, space), DecisionMap(report.new, space)
+        return _replay_engine(report, old, new, events_path, limit)
+    if report.maps is not None:
+        a, b = report.maps
+    else:
+        space = build_space([report.old, report.new])
+        a, b = DecisionMap(report.old, space), DecisionMap(report.new, space)
     flips: dict[str, list[dict[str, Any]]] = {"loosened": [], "tightened": [], "changed": []}
+    counts = {"loosened": 0, "tightened": 0, "changed": 0}
+    groups = FlipGroups(report.edits, limit)
     total = skipped = 0
     for n, line in enumerate(events_path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -41,21 +53,37 @@ def replay(report: DiffReport, events_path: Path, old: Checker | None = None,
             continue
         ra, rb = oa.decision.restrictiveness, ob.decision.restrictiveness
         kind = "tightened" if rb > ra else "loosened" if rb < ra else "changed"
-        flips[kind].append({"id": event.get("id", n), "old": str(oa.decision),
-                            "new": str(ob.decision)})
-    return {"events": total, "skipped": skipped,
-            "flips": {k: len(v) for k, v in flips.items()},
-            "examples": {k: v[:5] for k, v in flips.items()}}
+        event_id = event.get("id", n)
+        counts[kind] += 1
+        if len(flips[kind]) < EXAMPLES:
+            flips[kind].append({"id": event_id, "old": str(oa.decision),
+                                "new": str(ob.decision)})
+        causes = groups.causes({oa.rule, ob.rule, oa.floor, ob.floor}, values,
+                               len(oa.matched) > 1 or len(ob.matched) > 1)
+        groups.add(event_id, kind, causes)
+    return {"events": total, "skipped": skipped, "flips": counts, "examples": flips,
+            "by_cause": [g.to_dict() for g in groups.groups()]}
 
 
-def _replay_engine(old: Checker, new: Checker, events_path: Path) -> dict[str, Any]:
-    """`replay`'s dict from `runtime.replay` (a bad line counts as skipped, silently)."""
+def _replay_engine(report: DiffReport, old: Checker, new: Checker, events_path: Path,
+                   limit: int) -> dict[str, Any]:
+    """`replay`'s dict from `runtime.replay` (a bad line counts as skipped, silently);
+    every flip is grouped, with the causes of the rules deciding it in either version."""
+    from policyc.runtime.replay import Flip
     from policyc.runtime.replay import replay as decide
 
-    counts = decide(events_path, new, old, lambda bad: None, limit=5, per_kind=True)
+    groups = FlipGroups(report.edits, limit)
+
+    def group(f: Flip) -> None:
+        groups.add(f.id if f.id is not None else f.row, f.kind,
+                   groups.causes({f.old_rule, f.new_rule}, None))
+
+    counts = decide(events_path, new, old, lambda bad: None, limit=EXAMPLES, per_kind=True,
+                    on_flip=group)
     examples: dict[str, list[dict[str, Any]]] = {"loosened": [], "tightened": [], "changed": []}
     for f in counts.flips:
         examples[f.kind].append({"id": f.id if f.id is not None else f.row, "old": f.old,
                                  "new": f.new})
     return {"events": counts.rows, "skipped": counts.skipped,
-            "flips": {k: counts.kinds.get(k, 0) for k in examples}, "examples": examples}
+            "flips": {k: counts.kinds.get(k, 0) for k in examples}, "examples": examples,
+            "by_cause": [g.to_dict() for g in groups.groups()]}

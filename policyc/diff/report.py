@@ -89,7 +89,8 @@ def to_text(report: DiffReport) -> str:
 
 def to_markdown(report: DiffReport) -> str:
     """A GitHub PR comment: the causes and their effects in a table, the rows folded
-    by kind (loosenings first) in `<details>`."""
+    by kind (loosenings first) in `<details>`; rows that would take the comment over
+    `COMMENT_LIMIT` characters are left out, and counted in a closing line."""
     s = report.summary()
     unaccepted = len(report.unaccepted_loosenings())
     icon = "🔴" if unaccepted else ("🟡" if report.changes or report.bindings else "🟢")
@@ -107,31 +108,61 @@ def to_markdown(report: DiffReport) -> str:
         out += ["| cause | effect |", "|---|---|"]
         out += [f"| {_md(e.text)} | {_md(effect_text(rows))} |" for e, rows in effects]
         out.append("")
+    tail: list[str] = []
+    if report.bindings:
+        tail += ["**Binding changes** (cannot be analyzed; review the model or pattern):", ""]
+        for b in report.bindings:
+            rules = ", ".join(f"`{r}`" for r in b.rules) or "no rule"
+            tail.append(f"- `{b.category}` ({b.binding}): {b.change}; read by {rules}")
+        tail.append("")
+    tail.append(f"<sub>old `{report.old_hash[:19]}…` · new `{report.new_hash[:19]}…`</sub>")
+    # what the rows may take: a GitHub comment holds COMMENT_LIMIT characters
+    room = COMMENT_LIMIT - _size(out) - _size(tail) - _OMITTED_ROOM
     labels = {"loosened": "🔻 loosened", "tightened": "🔺 tightened", "changed": "🔷 changed"}
+    omitted = 0
     for kind, label in labels.items():
         rows = [c for c in report.changes if c.kind == kind]
         if not rows:
             continue
-        out += [f"<details><summary>{label}: {len(rows)} row{'s' if len(rows) != 1 else ''}"
-                "</summary>", "",
-                "| region | old | new | causes | witness |", "|---|---|---|---|---|"]
+        section = [f"<details><summary>{label}: {len(rows)} row{'s' if len(rows) != 1 else ''}"
+                   "</summary>", "",
+                   "| region | old | new | causes | witness |", "|---|---|---|---|---|"]
+        shown = 0
         for c in rows:
-            region = region_text(c.region) + scope_text(c)
-            if c.accepted:
-                region += f" (accepted: {c.accepted.reason})"
-            out.append(f"| {_md(region)} | {_md(outcome_text(c.old))} "
-                       f"| {_md(outcome_text(c.new))} "
-                       f"| {_md('; '.join(e.text for e in c.causes))} | "
-                       f"`{_md(json.dumps(c.witness, ensure_ascii=False))}` |")
-        out += ["", "</details>", ""]
-    if report.bindings:
-        out += ["**Binding changes** (cannot be analyzed; review the model or pattern):", ""]
-        for b in report.bindings:
-            rules = ", ".join(f"`{r}`" for r in b.rules) or "no rule"
-            out.append(f"- `{b.category}` ({b.binding}): {b.change}; read by {rules}")
-        out.append("")
-    out.append(f"<sub>old `{report.old_hash[:19]}…` · new `{report.new_hash[:19]}…`</sub>")
+            line = _md_row(c)
+            if omitted or _size(section) + len(line) + 1 + _size(["", "</details>", ""]) > room:
+                omitted += 1
+                continue
+            section.append(line)
+            shown += 1
+        if shown:
+            section += ["", "</details>", ""]
+            out += section
+            room -= _size(section)
+    if omitted:
+        out += [f"_{omitted} more row{'s' if omitted != 1 else ''} not shown (a GitHub comment "
+                f"holds {COMMENT_LIMIT:,} characters): `policyc diff --format json` lists "
+                "every row._", ""]
+    out += tail
     return "\n".join(out) + "\n"
+
+
+#: GitHub's limit on a pull-request comment, in characters; `to_markdown` keeps under it.
+COMMENT_LIMIT = 65_536
+_OMITTED_ROOM = 200  # the "N more rows not shown" line
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
+def _md_row(c: Change) -> str:
+    region = region_text(c.region) + scope_text(c)
+    if c.accepted:
+        region += f" (accepted: {c.accepted.reason})"
+    return (f"| {_md(region)} | {_md(outcome_text(c.old))} | {_md(outcome_text(c.new))} "
+            f"| {_md('; '.join(e.text for e in c.causes))} | "
+            f"`{_md(json.dumps(c.witness, ensure_ascii=False))}` |")
 
 
 def _md(text: str) -> str:

@@ -21,7 +21,7 @@ from policyc.semantics.model import FlatPolicy
 from policyc.semantics.regions.boxes import describe_box, witness
 from policyc.semantics.regions.changes import change_kind, changed_regions
 from policyc.semantics.regions.compare import EXACT_BUDGET, Difference
-from policyc.semantics.regions.decision_map import Resolution
+from policyc.semantics.regions.decision_map import DecisionMap, Resolution
 from policyc.semantics.regions.space import Space
 
 _ACCEPT = re.compile(r"#\s*policyc:\s*accept-loosening\[([^\]]+)\]\s*(.*)")
@@ -80,6 +80,9 @@ class DiffReport:
     changes: list[Change]
     bindings: list[BindingChange] = field(default_factory=list)
     edits: list[Cause] = field(default_factory=list)
+    #: the two versions' decision maps on one space, as the diff built them (`--replay`
+    #: decides on them rather than building them again)
+    maps: tuple[DecisionMap, DecisionMap] | None = None
 
     def summary(self) -> dict[str, int]:
         """Rows by kind (the rows partition the changed events), and `pairs`: the
@@ -160,12 +163,13 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
     changes = [_change(d, found.space, accepted) for d in found.regions]
     for c in changes:
         c.causes = row_causes(edits, {c.old.rule, c.new.rule, c.old.floor, c.new.floor},
-                              set(c.region), c.witness)
+                              set(c.region), c.witness,
+                              choice=len(c.old.matched) > 1 or len(c.new.matched) > 1)
     changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),
                                 sorted(c.region), str(c.region)))
     return DiffReport(old, new, hashes[0] or source_hash(old),
                       hashes[1] or source_hash(new), changes,
-                      binding_changes(old, new), edits)
+                      binding_changes(old, new), edits, (found.old, found.new))
 
 
 def _change(d: Difference, space: Space, accepted: dict[str, Acceptance]) -> Change:

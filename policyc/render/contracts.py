@@ -343,6 +343,16 @@ class ReplayExamples(_Closed):
     changed: list[ReplayFlip]
 
 
+class ReplayCauseGroup(_Closed):
+    """Flipped events with the same causes: how many (by kind) and the first `--limit` ids."""
+
+    causes: list[str] = Field(min_length=1, description="cause texts (`no edit found` alone "
+                                                         "when none explains the flip)")
+    count: Count
+    kinds: ChangeCounts
+    ids: list[EventId]
+
+
 class Replay(_Closed):
     """`diff --replay`: decision flips on real events."""
 
@@ -350,6 +360,9 @@ class Replay(_Closed):
     skipped: Count
     flips: ChangeCounts
     examples: ReplayExamples
+    by_cause: list[ReplayCauseGroup] = Field(ABSENT, description="additive: the flips "
+                                                                  "grouped by cause, largest "
+                                                                  "group first")
 
 
 class DiffV1(_Closed):

@@ -103,9 +103,11 @@ class _LazyIds:
 
 
 def replay(path: Path, new: Checker, old: Checker | None, report: Callable[[BadLine], None],
-           limit: int = 100, per_kind: bool = False) -> ReplayCounts:
+           limit: int = 100, per_kind: bool = False,
+           on_flip: Callable[[Flip], None] | None = None) -> ReplayCounts:
     """`per_kind`: keep the first `limit` flips of each kind (loosened, tightened,
-    changed) rather than the first `limit` flips."""
+    changed) rather than the first `limit` flips. `on_flip` sees every flip, in input
+    order, kept or not (a report grouping all of them without holding them)."""
     out = ReplayCounts()
     kept: Counter[str] = Counter()
     for first, n, ids, dn, do in _chunks(path, new, old):
@@ -136,7 +138,7 @@ def replay(path: Path, new: Checker, old: Checker | None, report: Callable[[BadL
             kind = "loosened" if rn < ro else "tightened" if rn > ro else "changed"
             out.kinds[kind] += c
             out.rules[fn.rule or fo.rule or "(default)"] += c
-        if do is not None and (per_kind or len(out.flips) < limit):
+        if do is not None and (per_kind or on_flip is not None or len(out.flips) < limit):
             same = np.array([(do.frags[j].action, do.frags[j].argument)
                              == (dn.frags[i].action, dn.frags[i].argument)
                              for i, j in zip(dn.index[rows].tolist(), do.index[rows].tolist(),
@@ -145,13 +147,15 @@ def replay(path: Path, new: Checker, old: Checker | None, report: Callable[[BadL
                 fo, fn = do.frags[do.index[k]], dn.frags[dn.index[k]]
                 ro, rn = RESTRICTIVENESS[fo.action], RESTRICTIVENESS[fn.action]
                 kind = "loosened" if rn < ro else "tightened" if rn > ro else "changed"
+                flip = Flip(first + k, ids[k], str(fo), str(fn), fo.rule, fn.rule, kind)
+                if on_flip is not None:
+                    on_flip(flip)
                 if kept[kind if per_kind else ""] >= limit:
-                    if per_kind:
+                    if per_kind or on_flip is not None:
                         continue
                     break
                 kept[kind if per_kind else ""] += 1
-                out.flips.append(Flip(first + k, ids[k], str(fo), str(fn), fo.rule,
-                                      fn.rule, kind))
+                out.flips.append(flip)
     return out
 
 

@@ -1,9 +1,10 @@
 """The rows of a diff report partition the changed space (issue 17), against brute force.
 
-Random version pairs (related versions with locked rules, unrelated policies, and
-hierarchies): the plain rows are pairwise disjoint, their union is exactly the set of
-grid cells the two versions decide differently, each row's cells all change as the row
-says, and each row's witness changes as stated.
+Random version pairs (related versions with locked rules, unrelated policies,
+hierarchies, and hierarchies against an edited version of themselves): the plain rows
+are pairwise disjoint, their union is exactly the set of grid cells the two versions
+decide differently, each row's cells all change as the row says, and each row's witness
+changes as stated.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "semantics"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_decision_map_hierarchy_property as hier  # noqa: E402
 import test_decision_map_property as flat  # noqa: E402
+from helpers.diff_match import matches as _matches  # noqa: E402
+from test_diff_cause_revert_property import _load, edited  # noqa: E402
 
 from policyc.diff.semantic import semantic_diff  # noqa: E402
 from policyc.semantics.model import FlatPolicy  # noqa: E402
@@ -53,22 +57,6 @@ def _check_partition(old: FlatPolicy, new: FlatPolicy) -> None:
     assert s["pairs"] == len({(d.old.key(), d.new.key()) for d in rows})
 
 
-def _matches(region: dict[str, Any], event: dict[str, Any]) -> bool:
-    """Whether an event meets a row's printed constraints (`describe_box`'s JSON)."""
-    return all(_meets(c, event[name]) for name, c in region.items())
-
-
-def _meets(c: dict[str, Any], value: Any) -> bool:
-    if "in" in c:
-        return value in c["in"]
-    if "any_of" in c:
-        return any(_meets(x, value) for x in c["any_of"])
-    ops = {"eq": value == c.get("eq"), "ge": value >= c.get("ge", value),
-           "gt": "gt" not in c or value > c["gt"], "le": value <= c.get("le", value),
-           "lt": "lt" not in c or value < c["lt"]}
-    return all(ops[k] for k in c)
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(flat.versions())
 def test_rows_partition_the_changed_space(pair: tuple[str, str]) -> None:
@@ -87,3 +75,17 @@ def test_rows_partition_hierarchy_versions(h: dict[str, Any], data: st.DataObjec
     """A hierarchy against a second drawn hierarchy (locked floors, inherited thresholds)."""
     other = data.draw(hier.hierarchies())
     _check_partition(hier.load(h)[1], hier.load(other)[1])
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(hier.hierarchies(), st.data())
+def test_rows_partition_edited_hierarchy_versions(h: dict[str, Any], data: st.DataObject
+                                                  ) -> None:
+    """A hierarchy against a version of itself with one to three edits anywhere in it
+    (thresholds, rule actions, guards, priorities, locks, rules added or removed, the
+    child's strategy or default): the related pairs a real review sees."""
+    old, new = _load(h), _load(data.draw(edited(h)))
+    assume(old is not None and new is not None)
+    assert old is not None and new is not None
+    _check_partition(old, new)

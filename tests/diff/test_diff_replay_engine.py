@@ -34,8 +34,13 @@ def test_engine_and_decision_maps_agree(tmp_path: Path) -> None:
         for k in range(300)) + '{"scores": {"hate": 2}}\n')
     report = semantic_diff(_flat(old), _flat(new), NEW, ("a", "b"))  # type: ignore[arg-type]
     maps = replay(report, events)
-    engine = replay(report, events, load_target(old, []), load_target(new, []))
+    engine = replay(report, events, 20, load_target(old, []), load_target(new, []))
+    # causes: the maps see each event's values, the engine the rules deciding it; both
+    # group every flip
+    by_cause = engine.pop("by_cause"), maps.pop("by_cause")
     assert engine == maps
+    for groups in by_cause:
+        assert sum(g["count"] for g in groups) == sum(engine["flips"].values())
     assert engine["flips"]["tightened"] > 0 and engine["skipped"] == 1
 
 
