@@ -133,7 +133,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "groom child", "groom kid", "grooming child", "grooming children", "grooming kids",
         "grooming minors", "groom minor", "pedo~", "pedophile~", "paedophile~", "molest~",
         "nudes of", "explicit photos", "sexual story", "sex story", "erotic story",
-        "erotic scene", "sexual images", "sexual pictures", "sexting", "sext~",
+        "erotic scene", "sex scene", "sex scenes", "sexual scene", "explicit scene",
+        "sexual images", "sexual pictures", "sexting", "sext~",
         "our secret", "keep secret", "our little",
     ),
     "jailbreak": (

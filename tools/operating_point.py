@@ -42,37 +42,43 @@ def rate(k: int, n: int) -> dict:
 
 
 def greedy_thresholds(oof: np.ndarray, benign: np.ndarray, harmful: np.ndarray,
-                      budget: float, lookahead: int = 8) -> np.ndarray:
+                      budget: float, lookahead: int = 8,
+                      heads: np.ndarray | None = None) -> np.ndarray:
     """Per-head thresholds that catch as many ``harmful`` rows as a benign budget allows.
 
     Starts with every head flagging nothing; each step lowers the one head whose next
     move (down to one of its next ``lookahead`` uncaught harmful scores) catches the
     most harmful rows per benign row newly flagged (any head), while the any-head flag
-    rate on the ``benign`` rows stays at most ``budget``.  Unlike
+    rate on the ``benign`` rows stays at most ``budget``.  ``heads [n, L]`` (bool)
+    says which heads may catch a row (its own categories' heads; default: any head),
+    so every category keeps a head that fires on it.  Unlike
     :func:`choose_thresholds`' shared quantile, a head that separates well (few benign
     rows near its harmful ones) gets a lower threshold than one that does not.  Only
     out-of-fold TRAIN scores should be given; ties break by head order, so the result
     is deterministic.
     """
     n_heads = oof.shape[1]
+    may = np.ones_like(oof, dtype=bool) if heads is None else heads.astype(bool)
     th = oof.max(axis=0) + 1e-6
-    flagged = np.zeros(len(oof), dtype=bool)
+    flagged = np.zeros(len(oof), dtype=bool)  # any head
+    caught = np.zeros(len(oof), dtype=bool)  # by a head that may catch it
     limit = int(np.floor(budget * int(benign.sum()) + 1e-9))
     used = 0
     while True:
         best: tuple[float, int, int, float] | None = None  # (ratio, caught, head, threshold)
         for j in range(n_heads):
             s = oof[:, j]
-            cand = np.unique(s[harmful & ~flagged & (s < th[j])])[::-1][:lookahead]
+            open_rows = harmful & ~caught & may[:, j]
+            cand = np.unique(s[open_rows & (s < th[j])])[::-1][:lookahead]
             for t in cand:
-                hit = (s >= t) & ~flagged
-                new_b = int((hit & benign).sum())
+                hit = s >= t
+                new_b = int((hit & ~flagged & benign).sum())
                 if used + new_b > limit:
                     break
-                caught = int((hit & harmful).sum())
-                ratio = caught / (new_b + 0.5)
-                if best is None or (ratio, caught) > (best[0], best[1]):
-                    best = (ratio, caught, j, float(t))
+                gain = int((hit & open_rows).sum())
+                ratio = gain / (new_b + 0.5)
+                if best is None or (ratio, gain) > (best[0], best[1]):
+                    best = (ratio, gain, j, float(t))
         if best is None:
             break
         _, _, j, t = best
@@ -80,4 +86,5 @@ def greedy_thresholds(oof: np.ndarray, benign: np.ndarray, harmful: np.ndarray,
         hit = oof[:, j] >= t
         used += int((hit & ~flagged & benign).sum())
         flagged |= hit
+        caught |= hit & may[:, j]
     return np.clip(np.floor(th * 1e6) / 1e6, 1e-6, 1 - 1e-6)

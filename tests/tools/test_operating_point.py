@@ -57,3 +57,14 @@ def test_rate_has_policyc_wilson_interval():
     assert r["k"] == 3 and r["n"] == 10 and r["rate"] == 0.3
     assert tuple(r["wilson95"]) == wilson(3, 10)
     assert operating_point.rate(0, 0)["wilson95"] == [0.0, 1.0]
+
+
+def test_greedy_catches_a_row_only_by_its_own_heads():
+    oof = np.array([[0.9, 0.6], [0.9, 0.7], [0.1, 0.1], [0.1, 0.2]])
+    harmful = np.array([True, True, False, False])
+    own = np.array([[False, True], [False, True], [False, False], [False, False]])
+    th = operating_point.greedy_thresholds(oof, ~harmful, harmful, 0.0, heads=own)
+    assert th[0] > 0.9  # head 0 separates them, but they are not its category
+    assert th[1] <= 0.6
+    free = operating_point.greedy_thresholds(oof, ~harmful, harmful, 0.0)
+    assert free[0] <= 0.9
