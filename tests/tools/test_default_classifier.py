@@ -276,7 +276,7 @@ def test_committed_model_scores_reference_texts(reference_doc, classifier):
     )
     assert reference_doc["labels"] == list(build.OUTPUT_LABELS)
     texts = [entry["text"] for entry in reference_doc["texts"]]
-    assert texts == list(build.REFERENCE_TEXTS) and len(texts) == 40 + len(build.GUARD_TEXTS)
+    assert texts == list(build.REFERENCE_TEXTS) and len(texts) == 41 + len(build.GUARD_TEXTS)
     expected = np.array([entry["scores"] for entry in reference_doc["texts"]])
     got = classifier.score_matrix(texts).astype(np.float64)
     tolerance = reference_doc["tolerance"]
