@@ -34,6 +34,7 @@ from policyc.runtime.stream import (
     Engine,
     Interrupted,
     JsonlEngine,
+    audit_text,
     id_json,
     read_chunks,
 )
@@ -420,7 +421,7 @@ def decide_jsonl_parquet(checker: Checker, source: IO[bytes], out: ParquetOut,
             chunk = next(chunks, None)
         if chunk is None:
             break
-        d = engine.decide_chunk_columns(chunk)
+        d = engine.decide_chunk_columns(chunk, scores=audit is not None)
         n = len(chunk.raws)
         for k in sorted(d.errors):
             report(BadLine(chunk.first + k, d.errors[k]))
@@ -429,8 +430,8 @@ def decide_jsonl_parquet(checker: Checker, source: IO[bytes], out: ParquetOut,
         text = strings([x if type(x) is str or x is None else id_json(x) for x in ids])
         table = output_table(d, rows, None)
         out.write(table.add_column(1, "id", text))
-        if audit is not None:
-            audit.write(engine.decide_chunk(chunk, True).audit)
+        if audit is not None:  # from the same decisions (the chunk is decided once)
+            audit.write(audit_text(d, d.ids if d.ids is not None else [None] * n))
         tally.lines += n
         tally.skipped += len(d.errors)
         tally.decided += n - len(d.errors)

@@ -539,6 +539,22 @@ def id_json(x: Any) -> str:
     return repr(x) if t is float else str(x)
 
 
+def audit_text(d: Decided, ids: Sequence[Any]) -> bytes:
+    """The audit records of a chunk's decided rows (`ids[k]`: row k's id), in order: a
+    row decided by `check` as `audit_record` writes it, the others from their
+    combination's fragments and their `score_texts` (which every such row must have)."""
+    records: list[str] = []
+    for k in np.flatnonzero(d.index >= 0).tolist():
+        ref = d.decisions.get(k)
+        if ref is not None:
+            records.append(dumps_line(audit_record(ref, ids[k])).decode("utf-8"))
+            continue
+        records.append(f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "{new_decision_id()}", '
+                       f'"time": "{now()}", "id": {id_json(ids[k])}'
+                       + d.frags[d.index[k]].audit_mid + d.score_texts[k] + "}\n")
+    return "".join(records).encode("utf-8")
+
+
 # ---- JSON Lines ------------------------------------------------------------------------------
 
 @dataclass
@@ -609,8 +625,9 @@ class JsonlEngine(Engine):
             cols.values[name] = vals
         return cols, scs, ids
 
-    def decide_chunk_columns(self, chunk: Chunk) -> Decided:
-        """A chunk as `Decided` (for `replay`): the same trust rules as `decide_chunk`."""
+    def decide_chunk_columns(self, chunk: Chunk, scores: bool = False) -> Decided:
+        """A chunk as `Decided` (for `replay`): the same trust rules as `decide_chunk`.
+        `scores`: fill `score_texts` for every decided row (what `audit_text` needs)."""
         rows, objs, ctxs, scs = _decode(chunk.raws)
         cols, _, fast_ids = self.columns(objs, ctxs, scs)
         full = Columns(len(chunk.raws))
@@ -636,7 +653,18 @@ class JsonlEngine(Engine):
             raw = chunk.raws[k]
             line = Line(chunk.first + k, raw or b"", 0, raw is None)
             return event_from_json(parse_line(line))  # type: ignore[no-any-return]
-        return self.decide(full, event, ids)
+        out = self.decide(full, event, ids)
+        if scores:  # the rows decided by combination: their scores as `_fast` writes them
+            at = np.full(full.n, -1, dtype=np.intp)
+            at[np.array(rows, dtype=np.intp)] = np.arange(len(rows))
+            ks = [k for k in np.flatnonzero(out.index >= 0).tolist()
+                  if k not in out.decisions and k not in out.score_texts]
+            if ks:
+                js = at[ks]
+                texts = self._score_texts(cols, [scs[j] for j in js.tolist()], js)
+                for k, t in zip(ks, texts, strict=True):
+                    out.score_texts[k] = "{" + t.decode("utf-8") + "}"
+        return out
 
     def decide_chunk(self, chunk: Chunk, audit: bool) -> ChunkResult:
         raws = chunk.raws
@@ -1092,4 +1120,4 @@ def decide_jsonl(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
 
 
 __all__ = ["CHUNK_BYTES", "Chunk", "Columns", "Engine", "Fragments", "Interrupted",
-           "JsonlEngine", "decide_jsonl", "id_json", "read_chunks"]
+           "JsonlEngine", "audit_text", "decide_jsonl", "id_json", "read_chunks"]
