@@ -413,28 +413,33 @@ class Engine:
     def score_texts(self, columns: list[tuple[str, np.ndarray]], n: int) -> list[str]:
         """Each row's `scores` object as `check` writes it: the nonzero scores, in the
         order of `columns` (the bindings' order), each as `repr` of its float."""
-        if not columns:
+        pieces = self.score_pieces(columns, n)
+        if not pieces:
             return ["{}"] * n
-        w = len(columns) + 1
+        w = len(pieces) + 1
         parts: list[Any] = [None] * (n * w)
-        for c, piece in enumerate(self.score_pieces(columns, n)):
+        for c, piece in enumerate(pieces):
             parts[c::w] = piece
         parts[w - 1::w] = repeat(b"\x00", n)
         rows = b"".join(parts)[:-1].decode("utf-8").split("\x00")
-        return ["{" + r[2:] + "}" for r in rows]
+        return ["{" + r + "}" for r in rows]
 
     def score_pieces(self, columns: list[tuple[str, np.ndarray]], n: int) -> list[list[bytes]]:
-        """Per score column, each row's piece of its `scores` object as `check` writes
-        it: `, "name": repr(value)`, or nothing for a zero (the first piece of a row keeps
-        its `, `: see `_assemble`). Formatted a column at a time, with no per-row step:
+        """Per score column (but those all zeros), each row's piece of its `scores` object as `check` writes
+        it: `, "name": repr(value)` (without the `, ` for the row's first nonzero score),
+        or nothing for a zero. Formatted a column at a time, with no per-row step but
+        taking the `, ` off each row's first piece:
         one `orjson.dumps` of the column (which writes a float as `repr` does from 1e-4
         up), byte replaces that put the name before each value and take out the zeros,
         one split. The rare values below 1e-4 (and -0.0) are written by `repr`. A name
         never holds a NUL byte once quoted (`\\u0000`), nor does a number."""
         q = self.quoted
         out: list[list[bytes]] = []
+        seen = np.zeros(n, dtype=np.bool_)
         for name, col in columns:
             x = np.asarray(col, dtype=np.float64)
+            if not x.any():  # all zeros (-0.0 too): no piece at all
+                continue
             head = (", " + q[name] + ": ").encode("utf-8")
             inner = _dumps(x.tolist())[1:-1]
             blob = (head + inner.replace(b",", b"\x00" + head) + b"\x00").replace(
@@ -447,6 +452,10 @@ class Engine:
             if odd.any():
                 for k in np.flatnonzero(odd).tolist():
                     piece[k] = head + _small_repr(float(x[k])) if x[k] else b""
+            nz = x != 0
+            for k in np.flatnonzero(nz & ~seen).tolist():
+                piece[k] = piece[k][2:]
+            seen |= nz
             out.append(piece)
         return out
 
@@ -787,7 +796,7 @@ class JsonlEngine(Engine):
         if good.size < len(rows):
             pieces = [[p[j] for j in picked] for p in pieces]
         idb, quoted = _dump_ids([ids[j] for j in picked])
-        body, rec = _assemble(idb, quoted, index[good], frags, pieces, audit, sep=True)
+        body, rec = _assemble(idb, quoted, index[good], frags, pieces, audit)
         done = [rows[j] for j in picked]
         if len(done) == len(ref):
             return done, body, rec, []
@@ -897,23 +906,17 @@ def _small_repr(v: float) -> bytes:
 
 
 def _assemble(idb: list[bytes], quoted: bool, inverse: np.ndarray, decided: list[Fragments],
-              scores: Sequence[Any], audit: bool, sep: bool = False
-              ) -> tuple[bytes, bytes | None]:
+              scores: Sequence[Any], audit: bool) -> tuple[bytes, bytes | None]:
     """(decision lines, audit records) of rows given as their ids (`_dump_ids`), the
     index of their combination in `decided`, and the pieces of the inside of their
-    `scores` objects (one sequence or more, joined in order): one `b"".join` each.
-
-    `sep`: each piece starts with `, ` (`score_pieces`); a NUL byte put after each
-    `{` and taken out with the `, ` after it, by two replaces over the whole text,
-    leaves the first piece of every row without it (JSON text never holds a raw NUL)."""
+    `scores` objects (one sequence or more, joined in order): one `b"".join` each."""
     m = len(idb)
     w = 3 + len(scores)
-    mark = b"\x00" if sep else b""
     if quoted:  # the quotes of a string id go around it in the text of the row
-        mids = [b'"' + f.b_mid + mark for f in decided]
+        mids = [b'"' + f.b_mid for f in decided]
         tails = [f.b_tail + b'"' for f in decided]
     else:
-        mids = [f.b_mid + mark for f in decided]
+        mids = [f.b_mid for f in decided]
         tails = [f.b_tail for f in decided]
     parts: list[Any] = [None] * (w * m)
     parts[0::w] = idb
@@ -925,8 +928,6 @@ def _assemble(idb: list[bytes], quoted: bool, inverse: np.ndarray, decided: list
     parts[0] = (_ID + b'"' if quoted else _ID) + parts[0]
     parts[-1] = parts[-1][: -len(_ID) - quoted]
     body = b"".join(parts)
-    if sep:
-        body = body.replace(b"\x00, ", b"").replace(b"\x00", b"")
     if not audit:
         return body, None
     w += 1
@@ -934,15 +935,11 @@ def _assemble(idb: list[bytes], quoted: bool, inverse: np.ndarray, decided: list
     parts[0::w] = [f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "{new_decision_id()}", '
                    f'"time": "{now()}", "id": '.encode() for _ in range(m)]
     parts[1::w] = [b'"' + x + b'"' for x in idb] if quoted else idb
-    parts[2::w] = np.array([f.b_audit_mid + mark for f in decided], dtype=object)[
-        inverse].tolist()
+    parts[2::w] = np.array([f.b_audit_mid for f in decided], dtype=object)[inverse].tolist()
     for c, sp in enumerate(scores):
         parts[3 + c::w] = sp.tolist() if isinstance(sp, np.ndarray) else sp
     parts[w - 1::w] = repeat(b"}}\n", m)
-    rec = b"".join(parts)
-    if sep:
-        rec = rec.replace(b"\x00, ", b"").replace(b"\x00", b"")
-    return body, rec
+    return body, b"".join(parts)
 
 
 def trusted(raws: Sequence[bytes | None]) -> tuple[list[int], list[dict[str, Any]]]:
