@@ -1013,7 +1013,7 @@ def text_events(raws: Sequence[bytes | None], rows: list[int],
     `rows` already read (`_decode`'s `keep`)."""
     raws_t = [raws[k] for k in rows]
     try:  # at once, as `_decode`: every line a text event, colons = keys (texts' too)
-        objs = pre[1] if pre is not None and pre[0] == rows else \
+        objs: list[Any] = pre[1] if pre is not None and pre[0] == rows else \
             list(map(_loads, raws_t))  # type: ignore[arg-type]
         if set(map(type, objs)) == {dict} and set().union(*objs) <= _TEXT_KEYS:
             texts = list(map(dict.get, objs, repeat("text")))
