@@ -446,12 +446,15 @@ class Engine:
                 head + b"0.0\x00", b"\x00")
             piece = blob[:-1].split(b"\x00")
             odd = ((x > 0) & (x < 1e-4)) | ~np.isfinite(x) | ((x == 0) & np.signbit(x))
-            if len(piece) != n:  # (a bad value, whose row is refused anyway)
+            whole = len(piece) == n
+            if not whole:  # (a bad value, whose row is refused anyway)
                 piece = [b""] * n
                 odd[:] = True
             if odd.any():
-                for k in np.flatnonzero(odd).tolist():
-                    piece[k] = head + _small_repr(float(x[k])) if x[k] else b""
+                hl = len(head)
+                for k, v in zip(np.flatnonzero(odd).tolist(), x[odd].tolist(), strict=True):
+                    piece[k] = head + _small_repr(v, piece[k][hl:] if whole else None) \
+                        if v else b""
             nz = x != 0
             for k in np.flatnonzero(nz & ~seen).tolist():
                 piece[k] = piece[k][2:]
@@ -894,11 +897,12 @@ def _dump_ids(ids: list[Any]) -> tuple[list[bytes], bool]:
 
 
 
-def _small_repr(v: float) -> bytes:
-    """`repr(v).encode()` for 0 < v < 1e-4, from orjson's shortest digits (`repr` has
-    the same digits, in exponent form: `0.000012` is `1.2e-05`); several times faster
-    than `repr`, which formats with a slower algorithm."""
-    s = _dumps(v)
+def _small_repr(v: float, s: bytes | None = None) -> bytes:
+    """`repr(v).encode()` for 0 < v < 1e-4, from orjson's shortest digits (`s`, or
+    `orjson.dumps(v)`; `repr` has the same digits, in exponent form: `0.000012` is
+    `1.2e-05`); several times faster than `repr`, which formats with a slower algorithm."""
+    if s is None:
+        s = _dumps(v)
     if b"e" in s or not 0 < v < 1e-4:
         return repr(v).encode("ascii")
     t = s.lstrip(b"0.")
