@@ -413,15 +413,54 @@ class Engine:
     def score_texts(self, columns: list[tuple[str, np.ndarray]], n: int) -> list[str]:
         """Each row's `scores` object as `check` writes it: the nonzero scores, in the
         order of `columns` (the bindings' order), each as `repr` of its float."""
-        if not columns:
+        pieces = self.score_pieces(columns, n)
+        if not pieces:
             return ["{}"] * n
+        w = len(pieces) + 1
+        parts: list[Any] = [None] * (n * w)
+        for c, piece in enumerate(pieces):
+            parts[c::w] = piece
+        parts[w - 1::w] = repeat(b"\x00", n)
+        rows = b"".join(parts)[:-1].decode("utf-8").split("\x00")
+        return ["{" + r + "}" for r in rows]
+
+    def score_pieces(self, columns: list[tuple[str, np.ndarray]], n: int) -> list[list[bytes]]:
+        """Per score column (but those all zeros), each row's piece of its `scores` object as `check` writes
+        it: `, "name": repr(value)` (without the `, ` for the row's first nonzero score),
+        or nothing for a zero. Formatted a column at a time, with no per-row step but
+        taking the `, ` off each row's first piece:
+        one `orjson.dumps` of the column (which writes a float as `repr` does from 1e-4
+        up), byte replaces that put the name before each value and take out the zeros,
+        one split. The rare values below 1e-4 (and -0.0) are written by `repr`. A name
+        never holds a NUL byte once quoted (`\\u0000`), nor does a number."""
         q = self.quoted
-        per: list[list[str]] = []
+        out: list[list[bytes]] = []
+        seen = np.zeros(n, dtype=np.bool_)
         for name, col in columns:
-            head = q[name] + ": "
-            vals = col.tolist()
-            per.append([head + repr(v) + ", " if v else "" for v in vals])
-        return ["{" + r[:-2] + "}" for r in map("".join, zip(*per, strict=True))]
+            x = np.asarray(col, dtype=np.float64)
+            if not x.any():  # all zeros (-0.0 too): no piece at all
+                continue
+            head = (", " + q[name] + ": ").encode("utf-8")
+            inner = _dumps(x.tolist())[1:-1]
+            blob = (head + inner.replace(b",", b"\x00" + head) + b"\x00").replace(
+                head + b"0.0\x00", b"\x00")
+            piece = blob[:-1].split(b"\x00")
+            odd = ((x > 0) & (x < 1e-4)) | ~np.isfinite(x) | ((x == 0) & np.signbit(x))
+            whole = len(piece) == n
+            if not whole:  # (a bad value, whose row is refused anyway)
+                piece = [b""] * n
+                odd[:] = True
+            if odd.any():
+                hl = len(head)
+                for k, v in zip(np.flatnonzero(odd).tolist(), x[odd].tolist(), strict=True):
+                    piece[k] = head + _small_repr(v, piece[k][hl:] if whole else None) \
+                        if v else b""
+            nz = x != 0
+            for k in np.flatnonzero(nz & ~seen).tolist():
+                piece[k] = piece[k][2:]
+            seen |= nz
+            out.append(piece)
+        return out
 
     # ---- any columns: combinations, then the reference path ---------------------------------
 
@@ -512,6 +551,22 @@ def id_json(x: Any) -> str:
     return repr(x) if t is float else str(x)
 
 
+def audit_text(d: Decided, ids: Sequence[Any]) -> bytes:
+    """The audit records of a chunk's decided rows (`ids[k]`: row k's id), in order: a
+    row decided by `check` as `audit_record` writes it, the others from their
+    combination's fragments and their `score_texts` (which every such row must have)."""
+    records: list[str] = []
+    for k in np.flatnonzero(d.index >= 0).tolist():
+        ref = d.decisions.get(k)
+        if ref is not None:
+            records.append(dumps_line(audit_record(ref, ids[k])).decode("utf-8"))
+            continue
+        records.append(f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "{new_decision_id()}", '
+                       f'"time": "{now()}", "id": {id_json(ids[k])}'
+                       + d.frags[d.index[k]].audit_mid + d.score_texts[k] + "}\n")
+    return "".join(records).encode("utf-8")
+
+
 # ---- JSON Lines ------------------------------------------------------------------------------
 
 @dataclass
@@ -582,8 +637,9 @@ class JsonlEngine(Engine):
             cols.values[name] = vals
         return cols, scs, ids
 
-    def decide_chunk_columns(self, chunk: Chunk) -> Decided:
-        """A chunk as `Decided` (for `replay`): the same trust rules as `decide_chunk`."""
+    def decide_chunk_columns(self, chunk: Chunk, scores: bool = False) -> Decided:
+        """A chunk as `Decided` (for `replay`): the same trust rules as `decide_chunk`.
+        `scores`: fill `score_texts` for every decided row (what `audit_text` needs)."""
         rows, objs, ctxs, scs = _decode(chunk.raws)
         cols, _, fast_ids = self.columns(objs, ctxs, scs)
         full = Columns(len(chunk.raws))
@@ -609,30 +665,48 @@ class JsonlEngine(Engine):
             raw = chunk.raws[k]
             line = Line(chunk.first + k, raw or b"", 0, raw is None)
             return event_from_json(parse_line(line))  # type: ignore[no-any-return]
-        return self.decide(full, event, ids)
+        out = self.decide(full, event, ids)
+        if scores:  # the rows decided by combination: their scores as `_fast` writes them
+            at = np.full(full.n, -1, dtype=np.intp)
+            at[np.array(rows, dtype=np.intp)] = np.arange(len(rows))
+            ks = [k for k in np.flatnonzero(out.index >= 0).tolist()
+                  if k not in out.decisions and k not in out.score_texts]
+            if ks:
+                js = at[ks]
+                texts = self._score_texts(cols, [scs[j] for j in js.tolist()], js)
+                for k, t in zip(ks, texts, strict=True):
+                    out.score_texts[k] = "{" + t.decode("utf-8") + "}"
+        return out
 
     def decide_chunk(self, chunk: Chunk, audit: bool) -> ChunkResult:
         raws = chunk.raws
         n = len(raws)
-        fast, objs, ctxs, scs = _decode(raws)
+        keep: dict[str, Any] = {}
+        fast, objs, ctxs, scs = _decode(raws, keep)
         ref = sorted(set(range(n)) - set(fast)) if len(fast) < n else []
-        body = rec = None
+        body = rec = tbody = trec = None
+        fast_rows: list[int] = []
         if objs:
             body, rec, fast_rows = self._fast(fast, objs, ctxs, scs, ref, audit)
             if not ref:  # every row decided by its combination: the text as it is
                 return ChunkResult(body, rec or b"", [], n)
+        ref.sort()
+        text_rows: list[int] = []
+        if ref and self.checker.bindings.categories:
+            text_rows, tbody, trec, ref = self._texts(raws, ref, audit, keep.get("text"))
+            if not ref and not body:  # every row a text event scored together
+                return ChunkResult(tbody, trec or b"", [], n)
         lines: list[Any] = [None] * n
         records: list[Any] = [None] * n if audit else []
-        if body:
-            for k, b in zip(fast_rows, body.splitlines(keepends=True), strict=True):
+        for rows_, b_, r_ in ((fast_rows, body, rec), (text_rows, tbody, trec)):
+            if not b_:
+                continue
+            for k, b in zip(rows_, b_.splitlines(keepends=True), strict=True):
                 lines[k] = b
-            if audit and rec:
-                for k, b in zip(fast_rows, rec.splitlines(keepends=True), strict=True):
+            if audit and r_:
+                for k, b in zip(rows_, r_.splitlines(keepends=True), strict=True):
                     records[k] = b
         bad: list[BadLine] = []
-        ref.sort()
-        if ref and self.checker.bindings.categories:
-            ref = self._texts(raws, ref, lines, records, audit)
         for k in ref:
             line = Line(chunk.first + k, raws[k] or b"", 0, raws[k] is None)
             try:
@@ -701,37 +775,36 @@ class JsonlEngine(Engine):
                 out[k] = (d, dict(d.scores))
         return out
 
-    def _texts(self, raws: Sequence[bytes | None], ref: list[int], lines: list[Any],
-               records: list[Any], audit: bool) -> list[int]:
-        """Decide the text events of `ref` together (`text_decisions`); the rows left for
-        `check`, in order."""
-        rows, objs = text_events(raws, ref)
+    def _texts(self, raws: Sequence[bytes | None], ref: list[int], audit: bool,
+               pre: tuple[list[int], list[dict[str, Any]]] | None = None
+               ) -> tuple[list[int], bytes, bytes | None, list[int]]:
+        """Decide the text events of `ref` together (`text_decisions`): (the rows
+        decided, their decision lines, their audit records, the rows left for `check`)."""
+        rows, objs = text_events(raws, ref, pre)
         if not rows:
-            return ref
+            return [], b"", None, ref
         ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
         cols, _, ids = self.columns(objs, ctxs, [_EMPTY] * len(objs))
         for i in self.score_vars:  # the text's scores, not the (absent) given ones
             cols.values.pop(self.variables[i].name, None)
         got = self.text_decisions(cols, [o["text"] for o in objs])
         if got is None:
-            return ref
+            return [], b"", None, ref
         index, frags, columns = got
-        scores = self.score_texts(columns, len(rows))
-        done = set()
-        for j, k in enumerate(rows):
-            c = int(index[j])
-            if c < 0:
-                continue
-            f = frags[c]
-            sj = scores[j]
-            ij = id_json(ids[j])
-            lines[k] = ('{"id": ' + ij + f.out_mid + sj + f.out_tail).encode("utf-8")
-            if audit:
-                records[k] = (f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "'
-                              f'{new_decision_id()}", "time": "{now()}", "id": {ij}'
-                              + f.audit_mid + sj + "}\n").encode("utf-8")
-            done.add(k)
-        return [k for k in ref if k not in done]
+        good = np.flatnonzero(index >= 0)
+        if not good.size:
+            return [], b"", None, ref
+        picked = good.tolist()
+        pieces = self.score_pieces(columns, len(rows))
+        if good.size < len(rows):
+            pieces = [[p[j] for j in picked] for p in pieces]
+        idb, quoted = _dump_ids([ids[j] for j in picked])
+        body, rec = _assemble(idb, quoted, index[good], frags, pieces, audit)
+        done = [rows[j] for j in picked]
+        if len(done) == len(ref):
+            return done, body, rec, []
+        left = set(done)
+        return done, body, rec, [k for k in ref if k not in left]
 
     def _fast(self, fast: list[int], objs: list[dict[str, Any]], ctxs: list[Any],
               scs: list[Any], ref: list[int], audit: bool
@@ -752,36 +825,9 @@ class JsonlEngine(Engine):
             ids = [ids[k] for k in pick]
             scs = [scs[k] for k in pick]
         inverse, decided = self.combos(pieces, good if good.size < n else None)
-        m = len(rows)
         idb, quoted = _dump_ids(ids)
         sparts = self._score_texts(cols, scs, good if good.size < n else None)
-        if quoted:  # the quotes of a string id go around it in the text of the row
-            mids = [b'"' + f.b_mid for f in decided]
-            tails = [f.b_tail + b'"' for f in decided]
-        else:
-            mids = [f.b_mid for f in decided]
-            tails = [f.b_tail for f in decided]
-        parts: list[Any] = [None] * (4 * m)
-        parts[0::4] = idb
-        parts[1::4] = np.array(mids, dtype=object)[inverse].tolist()
-        parts[2::4] = sparts
-        parts[3::4] = np.array(tails, dtype=object)[inverse].tolist()
-        # each tail starts the next line; the first line's start, the last one's end
-        parts[0] = (_ID + b'"' if quoted else _ID) + parts[0]
-        parts[-1] = parts[-1][: -len(_ID) - quoted]
-        body = b"".join(parts)
-        rec = None
-        if audit:
-            head = [f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "{new_decision_id()}", '
-                    f'"time": "{now()}", "id": '.encode() for _ in range(m)]
-            parts = [None] * (5 * m)
-            parts[0::5] = head
-            parts[1::5] = [b'"' + x + b'"' for x in idb] if quoted else idb
-            parts[2::5] = np.array([f.b_audit_mid for f in decided], dtype=object)[
-                inverse].tolist()
-            parts[3::5] = sparts
-            parts[4::5] = repeat(b"}}\n", m)
-            rec = b"".join(parts)
+        body, rec = _assemble(idb, quoted, inverse, decided, [sparts], audit)
         return body, rec, rows
 
     def _score_texts(self, cols: Columns, scs: list[Any], good: np.ndarray | None
@@ -849,6 +895,57 @@ def _dump_ids(ids: list[Any]) -> tuple[list[bytes], bool]:
     return [id_json(x).encode("utf-8") for x in ids], False
 
 
+
+
+def _small_repr(v: float, s: bytes | None = None) -> bytes:
+    """`repr(v).encode()` for 0 < v < 1e-4, from orjson's shortest digits (`s`, or
+    `orjson.dumps(v)`; `repr` has the same digits, in exponent form: `0.000012` is
+    `1.2e-05`); several times faster than `repr`, which formats with a slower algorithm."""
+    if s is None:
+        s = _dumps(v)
+    if b"e" in s or not 0 < v < 1e-4:
+        return repr(v).encode("ascii")
+    t = s.lstrip(b"0.")
+    return t[:1] + (b"." + t[1:] if len(t) > 1 else b"") + b"e-%02d" % (len(s) - len(t) - 1)
+
+
+def _assemble(idb: list[bytes], quoted: bool, inverse: np.ndarray, decided: list[Fragments],
+              scores: Sequence[Any], audit: bool) -> tuple[bytes, bytes | None]:
+    """(decision lines, audit records) of rows given as their ids (`_dump_ids`), the
+    index of their combination in `decided`, and the pieces of the inside of their
+    `scores` objects (one sequence or more, joined in order): one `b"".join` each."""
+    m = len(idb)
+    w = 3 + len(scores)
+    if quoted:  # the quotes of a string id go around it in the text of the row
+        mids = [b'"' + f.b_mid for f in decided]
+        tails = [f.b_tail + b'"' for f in decided]
+    else:
+        mids = [f.b_mid for f in decided]
+        tails = [f.b_tail for f in decided]
+    parts: list[Any] = [None] * (w * m)
+    parts[0::w] = idb
+    parts[1::w] = np.array(mids, dtype=object)[inverse].tolist()
+    for c, sp in enumerate(scores):
+        parts[2 + c::w] = sp.tolist() if isinstance(sp, np.ndarray) else sp
+    parts[w - 1::w] = np.array(tails, dtype=object)[inverse].tolist()
+    # each tail starts the next line; the first line's start, the last one's end
+    parts[0] = (_ID + b'"' if quoted else _ID) + parts[0]
+    parts[-1] = parts[-1][: -len(_ID) - quoted]
+    body = b"".join(parts)
+    if not audit:
+        return body, None
+    w += 1
+    parts = [None] * (w * m)
+    parts[0::w] = [f'{{"schema": "{AUDIT_SCHEMA}", "decision_id": "{new_decision_id()}", '
+                   f'"time": "{now()}", "id": '.encode() for _ in range(m)]
+    parts[1::w] = [b'"' + x + b'"' for x in idb] if quoted else idb
+    parts[2::w] = np.array([f.b_audit_mid for f in decided], dtype=object)[inverse].tolist()
+    for c, sp in enumerate(scores):
+        parts[3 + c::w] = sp.tolist() if isinstance(sp, np.ndarray) else sp
+    parts[w - 1::w] = repeat(b"}}\n", m)
+    return body, b"".join(parts)
+
+
 def trusted(raws: Sequence[bytes | None]) -> tuple[list[int], list[dict[str, Any]]]:
     """The lines orjson reads exactly as the strict reader would, as text-less events
     (their positions, their values); every other line takes the reference path."""
@@ -856,14 +953,16 @@ def trusted(raws: Sequence[bytes | None]) -> tuple[list[int], list[dict[str, Any
     return fast, objs
 
 
-def _decode(raws: Sequence[bytes | None]
+def _decode(raws: Sequence[bytes | None], keep: dict[str, Any] | None = None
             ) -> tuple[list[int], list[dict[str, Any]], list[Any], list[Any]]:
     """`trusted`, with each event's `context` and `scores` (`_EMPTY` when absent).
 
     A chunk is first read at once (one `map` of `orjson.loads`) and checked as a whole:
     every line an object (those with a `text` left to `text_events`), no escape of
     U+0030-U+003F, and as many colons as decoded keys (a line never has fewer, so equal
-    sums mean equal lines). A chunk that fails any of it is read again line by line."""
+    sums mean equal lines). A chunk that fails any of it is read again line by line.
+    `keep`: gets `"text"`, the rows and values of the text events read at once (for
+    `text_events`, which need not read them again)."""
     n = len(raws)
     try:
         objs: list[Any] = list(map(_loads, raws))  # type: ignore[arg-type]  # None: TypeError
@@ -874,6 +973,9 @@ def _decode(raws: Sequence[bytes | None]
             if seen <= _EVENT_KEYS and "text" in seen:  # text events mixed in: the others
                 has = list(map(dict.__contains__, objs, repeat("text")))
                 rows = [k for k, h in enumerate(has) if not h]
+                if keep is not None:
+                    keep["text"] = ([k for k, h in enumerate(has) if h],
+                                    [o for o, h in zip(objs, has, strict=True) if h])
                 objs = [objs[k] for k in rows]
                 sub = [raws[k] for k in rows]
             elif not seen <= _PLAIN_KEYS:
@@ -906,14 +1008,17 @@ def _decode(raws: Sequence[bytes | None]
     return fast, objs, ctxs, scs
 
 
-def text_events(raws: Sequence[bytes | None], rows: list[int]
+def text_events(raws: Sequence[bytes | None], rows: list[int],
+                pre: tuple[list[int], list[dict[str, Any]]] | None = None
                 ) -> tuple[list[int], list[dict[str, Any]]]:
     """Of `rows`, the lines orjson reads exactly as the strict reader would that are text
     events without scores (`{"text": "…", "context": {…}, "id": …}`): the events whose
-    scores all come from the text, which `scores_batch` can score together."""
+    scores all come from the text, which `scores_batch` can score together. `pre`:
+    `rows` already read (`_decode`'s `keep`)."""
     raws_t = [raws[k] for k in rows]
     try:  # at once, as `_decode`: every line a text event, colons = keys (texts' too)
-        objs = list(map(_loads, raws_t))  # type: ignore[arg-type]
+        objs: list[Any] = pre[1] if pre is not None and pre[0] == rows else \
+            list(map(_loads, raws_t))  # type: ignore[arg-type]
         if set(map(type, objs)) == {dict} and set().union(*objs) <= _TEXT_KEYS:
             texts = list(map(dict.get, objs, repeat("text")))
             given = list(map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))
@@ -1016,4 +1121,4 @@ def decide_jsonl(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
 
 
 __all__ = ["CHUNK_BYTES", "Chunk", "Columns", "Engine", "Fragments", "Interrupted",
-           "JsonlEngine", "decide_jsonl", "id_json", "read_chunks"]
+           "JsonlEngine", "audit_text", "decide_jsonl", "id_json", "read_chunks"]

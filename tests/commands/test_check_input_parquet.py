@@ -176,3 +176,50 @@ def test_text_rows_scored_together_as_in_jsonl(tmp_path: Path) -> None:
     assert a_bad == b_bad
     assert a_out == b_out.getvalue()
     assert b'"redacted"' in a_out
+
+
+_extra = st.sampled_from(['{bad', '{"context": {"aud": "y", "pro": false, "age": 3}, "text": "hi"}',
+                          '{"id": 5, "scores": {"c.a": 1}}', '{"id": 2.5, "scores": {"d": 0.00005}}',
+                          '[]', '{"scores": {"d": 0.3, "c.a": 0.25}, "id": null}'])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(lines=st.lists(st.one_of(row.map(lambda r: json.dumps(_event(r))), _extra), max_size=25),
+       chunk=st.sampled_from([64, 1 << 20]))
+def test_jsonl_to_parquet_audit_decided_once(tmp_path_factory: Any, lines: list[str],
+                                             chunk: int) -> None:
+    """JSON Lines in, Parquet out, with an audit log: each chunk is decided once (the
+    audit records come from the decisions written as columns), and the records are those
+    of JSON Lines out (less `time` and `decision_id`)."""
+    from policyc.runtime.audit import comparable
+    from policyc.runtime.columns import decide_jsonl_parquet
+    from policyc.runtime.stream import JsonlEngine, decide_jsonl
+
+    tmp = tmp_path_factory.mktemp("a")
+    if not _checker:
+        pol = tmp / "p.pol"
+        pol.write_text(POLICY)
+        _checker.append(load_target(pol, []))
+    checker = _checker[0]
+    data = "".join(x + "\n" for x in lines).encode()
+    want_audit, want_bad = io.BytesIO(), []
+    decide_jsonl(checker, io.BytesIO(data), io.BytesIO(), want_audit,
+                 lambda b: want_bad.append((b.number, b.message)), chunk_bytes=chunk)
+    got_audit, got_bad = io.BytesIO(), []
+    calls = []
+    real = JsonlEngine.decide_chunk
+    JsonlEngine.decide_chunk = lambda self, *a, **k: calls.append(1) or real(self, *a, **k)  # type: ignore[method-assign]
+    try:
+        decide_jsonl_parquet(checker, io.BytesIO(data), ParquetOut(str(tmp / "o.parquet")),
+                             got_audit, lambda b: got_bad.append((b.number, b.message)),
+                             chunk_bytes=chunk)
+    finally:
+        JsonlEngine.decide_chunk = real  # type: ignore[method-assign]
+    assert not calls  # decided once: by `decide_chunk_columns` alone
+    assert got_bad == want_bad
+    want = [comparable(json.loads(x)) for x in want_audit.getvalue().splitlines()]
+    got_text = got_audit.getvalue()
+    assert [comparable(json.loads(x)) for x in got_text.splitlines()] == want
+    # byte for byte too, but for the volatile fields
+    strip = __import__("re").compile(rb'"decision_id": "[^"]*", "time": "[^"]*"')
+    assert strip.sub(b"", got_text) == strip.sub(b"", want_audit.getvalue())
