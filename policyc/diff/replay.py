@@ -58,7 +58,8 @@ def replay(report: DiffReport, events_path: Path, limit: int = 20, old: Checker 
         if len(flips[kind]) < EXAMPLES:
             flips[kind].append({"id": event_id, "old": str(oa.decision),
                                 "new": str(ob.decision)})
-        causes = groups.causes({oa.rule, ob.rule, oa.floor, ob.floor}, values,
+        causes = groups.causes({oa.rule, ob.rule, oa.floor, ob.floor, oa.winner, ob.winner},
+                               values,
                                len(oa.matched) > 1 or len(ob.matched) > 1)
         groups.add(event_id, kind, causes)
     return {"events": total, "skipped": skipped, "flips": counts, "examples": flips,

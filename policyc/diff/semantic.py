@@ -162,7 +162,8 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
     edits = program_edits(old, new)
     changes = [_change(d, found.space, accepted) for d in found.regions]
     for c in changes:
-        c.causes = row_causes(edits, {c.old.rule, c.new.rule, c.old.floor, c.new.floor},
+        c.causes = row_causes(edits, {c.old.rule, c.new.rule, c.old.floor, c.new.floor,
+                                      c.old.winner, c.new.winner},
                               set(c.region), c.witness,
                               choice=len(c.old.matched) > 1 or len(c.new.matched) > 1)
     changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),

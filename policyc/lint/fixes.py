@@ -99,9 +99,11 @@ def fix_for(d: Diagnostic, module: ast.Module, text: str) -> Fix | None:
         return None
     file = module.path
     if d.code in ("POL203", "POL205"):
+        from policyc.lint.rules.pol203_dead_rule import FLOORED_HELP
+
         return _removal(d.code, node, text, file, f"{_label(node)} (never decides)"
                         if d.code == "POL203" else f"{_label(node)} (its guard is never true)",
-                        safe=True)
+                        safe=d.help != FLOORED_HELP)
     if d.code == "POL204":
         return _removal(d.code, node, text, file, f"redundant {_label(node)}", safe=False)
     if d.code == "POL305" and isinstance(node, ast.Rule) and not node.locked \

@@ -34,6 +34,19 @@ def test_a_strategy_edit_is_named_where_it_picks_among_matching_rules() -> None:
     assert "strategy most-restrictive → least-restrictive" in texts, texts
 
 
+def test_removing_a_winner_a_floor_overrides_is_a_change_with_its_cause() -> None:
+    """Found by the partition property test: `r0` wins the strategy everywhere but the
+    locked `p0` decides over it. Removing `r0` hands the win to `p1`, as restrictive as
+    the floor, so `p1` decides: warn("p") → warn("q") everywhere. The diff used to prune
+    the search where a floor overrides the removed rule and report no change."""
+    base = ('  resolve least-restrictive\n  rule p1: warn("q")\n'
+            '  locked rule p0: warn("p")\n')
+    report = semantic_diff(_flat(base + "  rule r0: allow\n"), _flat(base))
+    assert [(c.kind, str(c.old.decision), str(c.new.decision), c.region)
+            for c in report.changes] == [("changed", 'warn("p")', 'warn("q")', {})]
+    assert [c.text for c in report.changes[0].causes] == ["rule r0 removed"]
+
+
 def test_bundles_name_threshold_causes_and_compare_guards_as_regions(tmp_path: Path) -> None:
     """A bundle records the thresholds in force and each rule's region: a diff of two
     bundles names the threshold edit, and a source against a bundle sees no guard edit

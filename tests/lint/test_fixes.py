@@ -35,6 +35,33 @@ def test_fix_removes_a_dead_rule(tmp_path: Path) -> None:
         "audience == teen\n", "")
 
 
+FLOORED = """policy t.p version "1" {
+  owner "o"
+  categories { c }
+  resolve least-restrictive
+  rule p1: warn("q")
+  locked rule p0: warn("p")
+  rule r0: allow
+}
+"""
+
+
+def test_a_dead_rule_that_wins_under_a_floor_is_no_safe_fix(tmp_path: Path) -> None:
+    """`r0` never decides (the floor `p0` decides over it) but it wins the strategy:
+    without it `p1` wins and decides warn("q") instead of warn("p"). Only `p1`, which never
+    wins, is removed by the safe fix, and the fixed policy decides as before."""
+    (tmp_path / "p.pol").write_text(FLOORED)
+    r = run(tmp_path, "lint", "p.pol")
+    assert "rule `r0` never decides: where it wins, the locked floor `p0` decides" in r.stdout
+    assert "check with `policyc diff` before removing it" in r.stdout
+    r = run(tmp_path, "lint", "p.pol", "--fix")
+    after = (tmp_path / "p.pol").read_text()
+    assert after == FLOORED.replace('  rule p1: warn("q")\n', ""), r.stdout + r.stderr
+    (tmp_path / "old.pol").write_text(FLOORED)
+    r = run(tmp_path, "diff", "old.pol", "p.pol", "--fail-on", "any")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_fix_from_stdin_prints_the_fixed_source() -> None:
     text = (GOLDEN / "POL203" / "fire.pol").read_text()
     r = run(ROOT, "lint", "-", "--fix", stdin=text)

@@ -189,7 +189,9 @@ def diff_maps(a: DecisionMap, b: DecisionMap, budget: int | None = None) -> list
         for ri in (i for i in range(len(dm.rules)) if i not in partner):
             rule = dm.rules[ri]
             # a locked rule may decide as a floor under better rules: no pruning for it
-            prune = None if rule.locked else (dm, dm.entries_above(ri) | dm.floor_overriders(ri))
+            # where a floor overrides it the rule still decides which rule wins (and so
+            # whether the floor applies), so only better rules of its own version prune
+            prune = None if rule.locked else (dm, dm.entries_above(ri))
             try:
                 # a locked rule also decides as a floor under worse winners: plain boxes
                 found = [d for box in dm.boxes[ri]

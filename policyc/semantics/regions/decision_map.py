@@ -48,6 +48,7 @@ class Resolution:
     matched: tuple[str, ...]  # in flattened order
     ambiguous: tuple[str, ...] = ()  # the tied rules, when the strategy was ambiguous
     floor: str | None = None  # the locked rule whose floor overrode the strategy
+    winner: str | None = None  # the strategy's pick when a floor overrode it
 
     def key(self) -> tuple[str, str | None] | None:
         return None if self.decision is None else (self.decision.action, self.decision.argument)
@@ -189,15 +190,15 @@ class DecisionMap:
             elif self.strategy == "unique":
                 if len({rules[i].decision for i in matched}) > 1:
                     ambiguous = list(matched)
-        floor = None
+        floor = overridden = None
         locked = [i for i in matched if rules[i].locked]
         if locked:
             best = max(locked, key=lambda i: floor_key(rules[i]))
             if rules[best].decision.restrictiveness > rules[winner].decision.restrictiveness:
-                floor = rules[best].id
+                floor, overridden = rules[best].id, rules[winner].id
                 winner = best
         return Resolution(rules[winner].decision, rules[winner].id, names,
-                       tuple(rules[i].id for i in ambiguous), floor)
+                       tuple(rules[i].id for i in ambiguous), floor, overridden)
 
     def _most_specific_candidates(self, matched: list[int]) -> list[int]:
         inside_all = [r for r in matched if all(self.contains(s, r) for s in matched)]
