@@ -41,7 +41,7 @@ from policyc.runtime.stream import (
     JsonlEngine,
     audit_text,
     id_json,
-    read_chunks,
+    stoppable_chunks,
 )
 
 #: Rows decided at a time.
@@ -433,20 +433,7 @@ def decide_jsonl_parquet(checker: Checker, source: IO[bytes], out: ParquetOut,
     the audit log, when asked for, as `decide_jsonl` writes it. `stop` as there."""
     engine = JsonlEngine(checker)
     tally = Tally()
-    chunks = read_chunks(source, chunk_bytes)
-    while stop is None or not stop.signum:
-        if stop is not None:
-            try:
-                stop.reading = True
-                chunk = next(chunks, None)
-            except interrupted:
-                break
-            finally:
-                stop.reading = False
-        else:
-            chunk = next(chunks, None)
-        if chunk is None:
-            break
+    for chunk in stoppable_chunks(source, chunk_bytes, stop, interrupted):
         d = engine.decide_chunk_columns(chunk, scores=audit is not None)
         n = len(chunk.raws)
         for k in sorted(d.errors):

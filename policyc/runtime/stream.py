@@ -1080,32 +1080,38 @@ def _plain(obj: dict[str, Any], raw: bytes, extra: int = 0) -> bool:
     return raw.count(b":") == colons
 
 
+def stoppable_chunks(source: IO[bytes], chunk_bytes: int, stop: Any,
+                     interrupted: type[BaseException]) -> Iterator[Chunk]:
+    """`read_chunks`, ending early on a stop: `stop` has `signum` (stop between chunks
+    when set) and `reading` (set while waiting for input; its signal handler raises
+    `interrupted` then, which ends the iteration too)."""
+    chunks = read_chunks(source, chunk_bytes)
+    while stop is None or not stop.signum:
+        if stop is None:
+            chunk = next(chunks, None)
+        else:
+            try:
+                stop.reading = True
+                chunk = next(chunks, None)
+            except interrupted:
+                return
+            finally:
+                stop.reading = False
+        if chunk is None:
+            return
+        yield chunk
+
+
 def decide_jsonl(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[bytes] | None,
                  report: Callable[[BadLine], None], stop: Any = None,
                  progress: Callable[[int], None] | None = None,
                  interrupted: type[BaseException] = Interrupted,
                  chunk_bytes: int = CHUNK_BYTES) -> Tally:
-    """Decide every JSON Lines event of `source` (docs/cli.md, *Batch input*).
-
-    `stop`: an object with `signum` (stop between chunks when set) and `reading` (set
-    while waiting for input; its signal handler raises `interrupted` then).
-    """
+    """Decide every JSON Lines event of `source` (docs/cli.md, *Batch input*); `stop`
+    and `interrupted` as `stoppable_chunks` takes them."""
     engine = JsonlEngine(checker)
     tally = Tally()
-    chunks = read_chunks(source, chunk_bytes)
-    while stop is None or not stop.signum:
-        if stop is not None:
-            try:
-                stop.reading = True
-                chunk = next(chunks, None)
-            except interrupted:
-                break
-            finally:
-                stop.reading = False
-        else:
-            chunk = next(chunks, None)
-        if chunk is None:
-            break
+    for chunk in stoppable_chunks(source, chunk_bytes, stop, interrupted):
         r = engine.decide_chunk(chunk, audit is not None)
         for bad in r.bad:
             report(bad)
@@ -1121,4 +1127,5 @@ def decide_jsonl(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
 
 
 __all__ = ["CHUNK_BYTES", "Chunk", "Columns", "Engine", "Fragments", "Interrupted",
-           "JsonlEngine", "audit_text", "decide_jsonl", "id_json", "read_chunks"]
+           "JsonlEngine", "audit_text", "decide_jsonl", "id_json", "read_chunks",
+           "stoppable_chunks"]
