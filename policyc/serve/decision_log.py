@@ -27,12 +27,14 @@ import logging
 import os
 import secrets
 import threading
+import time as _time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from policyc.runtime.audit import AUDIT_SCHEMA, audit_record, now
+from policyc.runtime.audit import AUDIT_SCHEMA, audit_record
 from policyc.runtime.decision import RuntimeDecision
 from policyc.runtime.jsonl import dumps_line
 
@@ -46,6 +48,18 @@ WRITE_RECORDS = 64
 FLUSH_RECORDS = 512
 
 
+_now = _time.time  # a request queues its time as a float; the writer formats it
+
+
+def _clock(at: float, _last: list[Any] = [-1, ""]) -> str:  # noqa: B006  # a cache
+    """`at` as `runtime.audit.now` writes the time: `2025-01-31T12:00:00.000Z`."""
+    ms = int(at * 1000)
+    if ms != _last[0]:
+        sec, frac = divmod(ms, 1000)
+        _last[:] = ms, _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(sec)) + f".{frac:03d}Z"
+    return _last[1]  # type: ignore[no-any-return]
+
+
 class DecisionLog:
     """Append-only JSON Lines with size-based rotation (see the module docstring)."""
 
@@ -57,13 +71,12 @@ class DecisionLog:
         self.log_text = log_text
         self._salt = salt if salt else secrets.token_bytes(32)
         self._hmac = hmac.new(self._salt, digestmod=hashlib.sha256)
-        self._pending: list[tuple[Any, ...]] = []
+        # the loop appends, the writer pops from the left: both atomic, no lock
+        self._pending: deque[tuple[Any, ...]] = deque()
         self._carry = b""  # the unwritten end of a chunk whose write failed
-        self._lock = threading.Lock()  # guards `_pending` (the loop adds, the writer takes)
         self._io = threading.Lock()  # one writer of the file at a time, batches in order
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
-        self.records = 0
         self.interval = interval
         self._wake = threading.Event()
         self._stopping = False
@@ -106,17 +119,14 @@ class DecisionLog:
     def write(self, d: RuntimeDecision, event_id: Any, text: str | None, decision_id: str,
               latency_ms: float, decided: dict[str, Any] | None = None) -> None:
         """Queue the record of `d` (`decided`: its `to_dict()`, not to be changed after)."""
-        item = (d, event_id, text, decision_id, latency_ms, decided, now())
-        with self._lock:
-            self._pending.append(item)
-            self.records += 1
-            n = len(self._pending)
-        if n == FLUSH_RECORDS:
+        pending = self._pending
+        pending.append((d, event_id, text, decision_id, latency_ms, decided, _now()))
+        if len(pending) == FLUSH_RECORDS:
             self._wake.set()
 
     def _line(self, item: tuple[Any, ...]) -> bytes:
-        d, event_id, text, decision_id, latency_ms, decided, time = item
-        rec = self.record(d, event_id, text, decision_id, latency_ms, decided, time)
+        d, event_id, text, decision_id, latency_ms, decided, at = item
+        rec = self.record(d, event_id, text, decision_id, latency_ms, decided, _clock(at))
         try:
             return _orjson_dumps(rec, option=_NEWLINE)  # type: ignore[no-any-return]
         except TypeError:  # a lone surrogate (only with `log_text`): escaped
@@ -140,10 +150,11 @@ class DecisionLog:
         written first next time, so no line is torn, and the records not yet serialized go
         back to the head of the queue; the `OSError` is raised for the caller to report."""
         with self._io:
-            with self._lock:
-                if (not self._pending and not self._carry) or self._fd < 0:
-                    return
-                items, self._pending = self._pending, []
+            pending = self._pending
+            if (not pending and not self._carry) or self._fd < 0:
+                return
+            pop = pending.popleft
+            items = [pop() for _ in range(len(pending))]  # what is there now, in order
             line = self._line
             handed = 0  # records whose lines are written or kept in `_carry`
             try:
@@ -153,8 +164,7 @@ class DecisionLog:
                     handed = k + WRITE_RECORDS
                     self._write(chunk)
             except OSError:
-                with self._lock:
-                    self._pending[:0] = items[handed:]
+                pending.extendleft(reversed(items[handed:]))
                 raise
 
     def _write(self, chunk: bytes) -> None:
