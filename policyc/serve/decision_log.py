@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from policyc.runtime.audit import AUDIT_SCHEMA, audit_record
+from policyc.runtime.audit import AUDIT_SCHEMA, audit_record, now
 from policyc.runtime.decision import RuntimeDecision
 from policyc.runtime.jsonl import dumps_line
 

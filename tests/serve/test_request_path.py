@@ -177,3 +177,17 @@ def test_a_full_disk_loses_and_tears_no_line(chat: Checker, tmp_path: Path,
     log.close()
     lines = (tmp_path / "d.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == list(range(n))
+
+
+def test_a_record_without_a_time_is_stamped_now(chat: Checker, tmp_path: Path) -> None:
+    import re
+
+    from policyc.runtime.audit import JSON_SCHEMA
+    from policyc.serve.decision_log import DecisionLog
+
+    log = DecisionLog(tmp_path / "d.jsonl")
+    d = chat.check(scores={"jailbreak": 0.9})
+    for decided in (None, d.to_dict()):
+        rec = log.record(d, "e1", "hi", "id1", 0.1, decided)
+        assert re.fullmatch(JSON_SCHEMA["properties"]["time"]["pattern"], rec["time"])
+    log.close()
