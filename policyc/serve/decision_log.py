@@ -44,6 +44,11 @@ _orjson_dumps, _NEWLINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
 #: (orjson gives each its own malloc block) grow the heap, which malloc then trims
 #: again; the page faults cost 5-8 µs a line on this VM, against ~1 µs to make it.
 WRITE_RECORDS = 64
+#: Records written with one `writev` (their chunks of `WRITE_RECORDS` lines): one
+#: syscall, so one hand-over of the GIL each way, for a writer's turn (a write releases
+#: the GIL, and taking it back from a busy event loop costs more than the write:
+#: ~2 µs a record on the live server with a write per 64 lines, `benchmarks/README.md`).
+WRITEV_RECORDS = 1024
 #: Wake the writer when this many records wait (it also writes every `interval` seconds).
 FLUSH_RECORDS = 512
 
@@ -159,19 +164,33 @@ class DecisionLog:
             handed = 0  # records whose lines are written or kept in `_carry`
             try:
                 self._drain()
-                for k in range(0, len(items), WRITE_RECORDS):
-                    chunk = b"".join([line(item) for item in items[k:k + WRITE_RECORDS]])
-                    handed = k + WRITE_RECORDS
-                    self._write(chunk)
+                for g in range(0, len(items), WRITEV_RECORDS):
+                    group = items[g:g + WRITEV_RECORDS]
+                    chunks = [b"".join([line(item) for item in group[k:k + WRITE_RECORDS]])
+                              for k in range(0, len(group), WRITE_RECORDS)]
+                    handed = g + len(group)
+                    self._write(chunks)
             except OSError:
                 pending.extendleft(reversed(items[handed:]))
                 raise
 
-    def _write(self, chunk: bytes) -> None:
-        self._carry = chunk
-        if self._size and self._size + len(chunk) > self.max_bytes:
+    def _write(self, chunks: list[bytes]) -> None:
+        """Write whole chunks with one `writev`; what it leaves goes through `_carry`."""
+        size = sum(map(len, chunks))
+        if self._size and self._size + size > self.max_bytes:
+            self._carry = b"".join(chunks)
             self._rotate()
-        self._drain()
+            self._drain()
+            return
+        try:
+            n = os.writev(self._fd, chunks)
+        except OSError:
+            self._carry = b"".join(chunks)
+            raise
+        self._size += n
+        if n < size:  # a short write: the rest follows
+            self._carry = b"".join(chunks)[n:]
+            self._drain()
 
     def _drain(self) -> None:
         """Write `_carry` to its end; on an error keep what is left of it."""
