@@ -134,6 +134,12 @@ class RuntimeDecision:
             x.errors = []
         return x.errors
 
+    def error_messages(self) -> list[str] | tuple[()]:
+        """`errors` to read, allocating nothing when there are none (a server's metrics
+        read them for every decision; `errors` makes the decision its own list)."""
+        x = self._extra_or_none()
+        return () if x is None or x.errors is None else x.errors
+
     @errors.setter
     def errors(self, value: list[str]) -> None:
         self._x().errors = value

@@ -173,7 +173,11 @@ def test_to_dict_first_reads_like_the_reference_path(tmp_path: Path) -> None:
             ref = b._check(None, event["context"], event["scores"])
         except InvalidEvent:
             continue
-        assert b.check(**event).to_dict() == ref.to_dict()
+        d = b.check(**event)
+        assert d.to_dict() == ref.to_dict()
+        assert d.error_messages() == () and ref.error_messages() == ref.errors == []
+    ref.errors.append("noted")
+    assert ref.error_messages() == ["noted"]
     b = _bundle(tmp_path, ONE_BOOL)
     ok = {"audience": "teen", "strict": True}
     b.check(context=ok, scores={"violence": 0.9})
