@@ -94,7 +94,7 @@ class RuntimeDecision:
         except AttributeError:  # the fast path's one score, as a dict on first read
             s = self._scores = {self._score_name: self._score_value}
             if self._extra_or_none() is None:
-                self._extra = None  # `to_dict` reads this dict from now on (a caller's)
+                self._extra = None  # type: ignore[assignment]  # `to_dict` reads `_scores` now
             return s
 
     @property
@@ -134,15 +134,15 @@ class RuntimeDecision:
             x.errors = []
         return x.errors
 
+    @errors.setter
+    def errors(self, value: list[str]) -> None:
+        self._x().errors = value
+
     def error_messages(self) -> list[str] | tuple[()]:
         """`errors` to read, allocating nothing when there are none (a server's metrics
         read them for every decision; `errors` makes the decision its own list)."""
         x = self._extra_or_none()
         return () if x is None or x.errors is None else x.errors
-
-    @errors.setter
-    def errors(self, value: list[str]) -> None:
-        self._x().errors = value
 
     @property
     def redacted(self) -> str | None:
