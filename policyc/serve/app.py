@@ -3,6 +3,10 @@
 Every answer is JSON (the metrics excepted); any status but 200 has the body
 ``{"error": {"status", "message", "line"?, "help"?}}``. Bad input is a 4xx with the
 message `policyc check` prints for it, never a 500 or a traceback.
+
+`POST /v1/check`, the hot path, is a raw ASGI route (`Service.check_asgi`) in front of
+the Starlette app: the same checks, answers and metrics as the Starlette endpoint,
+without its per-request objects (docs/serve.md, *Performance*).
 """
 
 from __future__ import annotations

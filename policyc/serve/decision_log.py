@@ -5,11 +5,12 @@ plus `latency_ms` (the server-side time of the decision) and, when the event had
 text, `text_hash` (``hmac-sha256:`` of the text under a salt) and `text_length` (in
 characters): audit without collecting user data. `log_text=True` adds the `text`.
 
-A request only queues its record's parts (the decision, its answer dict, the time);
-a writer thread builds the JSON lines, `WRITE_RECORDS` at a time (a quarter of the
-cost of building each one in the middle of its request, where nothing of the record
-code is in the CPU's caches), and writes them whole with one `os.write` on a file
-opened for appending: a reader never sees a torn line. It runs every `interval`
+A request only queues its record's parts (the decision, its answer dict, the time as
+a float) with one `deque.append`, no lock; a writer thread builds the JSON lines,
+`WRITE_RECORDS` at a time (a quarter of the cost of building each one in the middle of
+its request, where nothing of the record code is in the CPU's caches), and writes the
+chunks of its turn with one `os.writev` (`WRITEV_RECORDS`) on a file opened for
+appending: whole lines, so a reader never sees a torn one. It runs every `interval`
 seconds, or sooner once `FLUSH_RECORDS` wait, and owns the file:
 `os.write` to the page cache usually takes 40 µs for 256 KiB but stalls for 5–12 ms
 at the 99th percentile on the shared test machine, and the event loop must not wait
