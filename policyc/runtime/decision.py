@@ -93,6 +93,8 @@ class RuntimeDecision:
             return self._scores
         except AttributeError:  # the fast path's one score, as a dict on first read
             s = self._scores = {self._score_name: self._score_value}
+            if self._extra_or_none() is None:
+                self._extra = None  # type: ignore[assignment]  # `to_dict` reads `_scores` now
             return s
 
     @property
@@ -136,6 +138,12 @@ class RuntimeDecision:
     def errors(self, value: list[str]) -> None:
         self._x().errors = value
 
+    def error_messages(self) -> list[str] | tuple[()]:
+        """`errors` to read, allocating nothing when there are none (a server's metrics
+        read them for every decision; `errors` makes the decision its own list)."""
+        x = self._extra_or_none()
+        return () if x is None or x.errors is None else x.errors
+
     @property
     def redacted(self) -> str | None:
         x = self._extra_or_none()
@@ -175,14 +183,26 @@ class RuntimeDecision:
     def to_dict(self) -> dict[str, Any]:
         """The CLI.md `policyc/decision/v1` object (errors/redaction only when present)."""
         ident = self._id
+        try:
+            x = self._extra
+        except AttributeError:  # the checker's fastest path, nothing read yet: one score
+            return {"schema": DECISION_SCHEMA, "action": self.action,
+                    "argument": self.argument, "rule": self.rule, "policy": ident.policy,
+                    "version": ident.version, "hash": ident.hash,
+                    "matched": list(ident.matched_of(self._mask)),
+                    "scores": {self._score_name: self._score_value}}
+        if x is None:  # `make_decision`'s: `matched` still a mask
+            return {"schema": DECISION_SCHEMA, "action": self.action,
+                    "argument": self.argument, "rule": self.rule, "policy": ident.policy,
+                    "version": ident.version, "hash": ident.hash,
+                    "matched": list(ident.matched_of(self._mask)), "scores": dict(self.scores)}
         out: dict[str, Any] = {
             "schema": DECISION_SCHEMA, "action": self.action, "argument": self.argument,
             "rule": self.rule, "policy": ident.policy, "version": ident.version,
             "hash": ident.hash, "matched": list(self.matched), "scores": dict(self.scores)}
-        x = self._extra_or_none()
-        if x is not None and x.errors:
+        if x.errors:
             out["errors"] = list(x.errors)
-        if x is not None and x.redacted is not None:
+        if x.redacted is not None:
             out["redacted"] = x.redacted
             out["spans"] = [list(s) for s in self.spans]
         return out

@@ -5,11 +5,12 @@ plus `latency_ms` (the server-side time of the decision) and, when the event had
 text, `text_hash` (``hmac-sha256:`` of the text under a salt) and `text_length` (in
 characters): audit without collecting user data. `log_text=True` adds the `text`.
 
-A request only queues its record's parts (the decision, its answer dict, the time);
-a writer thread builds the JSON lines, `WRITE_RECORDS` at a time (a quarter of the
-cost of building each one in the middle of its request, where nothing of the record
-code is in the CPU's caches), and writes them whole with one `os.write` on a file
-opened for appending: a reader never sees a torn line. It runs every `interval`
+A request only queues its record's parts (the decision, its answer dict, the time as
+a float) with one `deque.append`, no lock; a writer thread builds the JSON lines,
+`WRITE_RECORDS` at a time (a quarter of the cost of building each one in the middle of
+its request, where nothing of the record code is in the CPU's caches), and writes the
+chunks of its turn with one `os.writev` (`WRITEV_RECORDS`) on a file opened for
+appending: whole lines, so a reader never sees a torn one. It runs every `interval`
 seconds, or sooner once `FLUSH_RECORDS` wait, and owns the file:
 `os.write` to the page cache usually takes 40 µs for 256 KiB but stalls for 5–12 ms
 at the 99th percentile on the shared test machine, and the event loop must not wait
@@ -27,6 +28,8 @@ import logging
 import os
 import secrets
 import threading
+import time as _time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +45,25 @@ _orjson_dumps, _NEWLINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
 #: (orjson gives each its own malloc block) grow the heap, which malloc then trims
 #: again; the page faults cost 5-8 µs a line on this VM, against ~1 µs to make it.
 WRITE_RECORDS = 64
+#: Records written with one `writev` (their chunks of `WRITE_RECORDS` lines): one
+#: syscall, so one hand-over of the GIL each way, for a writer's turn (a write releases
+#: the GIL, and taking it back from a busy event loop costs more than the write:
+#: ~2 µs a record on the live server with a write per 64 lines, `benchmarks/README.md`).
+WRITEV_RECORDS = 1024
 #: Wake the writer when this many records wait (it also writes every `interval` seconds).
 FLUSH_RECORDS = 512
+
+
+_now = _time.time  # a request queues its time as a float; the writer formats it
+
+
+def _clock(at: float, _last: list[Any] = [-1, ""]) -> str:  # noqa: B006  # a cache
+    """`at` as `runtime.audit.now` writes the time: `2025-01-31T12:00:00.000Z`."""
+    ms = int(at * 1000)
+    if ms != _last[0]:
+        sec, frac = divmod(ms, 1000)
+        _last[:] = ms, _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(sec)) + f".{frac:03d}Z"
+    return _last[1]  # type: ignore[no-any-return]
 
 
 class DecisionLog:
@@ -57,13 +77,12 @@ class DecisionLog:
         self.log_text = log_text
         self._salt = salt if salt else secrets.token_bytes(32)
         self._hmac = hmac.new(self._salt, digestmod=hashlib.sha256)
-        self._pending: list[tuple[Any, ...]] = []
+        # the loop appends, the writer pops from the left: both atomic, no lock
+        self._pending: deque[tuple[Any, ...]] = deque()
         self._carry = b""  # the unwritten end of a chunk whose write failed
-        self._lock = threading.Lock()  # guards `_pending` (the loop adds, the writer takes)
         self._io = threading.Lock()  # one writer of the file at a time, batches in order
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
-        self.records = 0
         self.interval = interval
         self._wake = threading.Event()
         self._stopping = False
@@ -106,17 +125,14 @@ class DecisionLog:
     def write(self, d: RuntimeDecision, event_id: Any, text: str | None, decision_id: str,
               latency_ms: float, decided: dict[str, Any] | None = None) -> None:
         """Queue the record of `d` (`decided`: its `to_dict()`, not to be changed after)."""
-        item = (d, event_id, text, decision_id, latency_ms, decided, now())
-        with self._lock:
-            self._pending.append(item)
-            self.records += 1
-            n = len(self._pending)
-        if n == FLUSH_RECORDS:
+        pending = self._pending
+        pending.append((d, event_id, text, decision_id, latency_ms, decided, _now()))
+        if len(pending) == FLUSH_RECORDS:
             self._wake.set()
 
     def _line(self, item: tuple[Any, ...]) -> bytes:
-        d, event_id, text, decision_id, latency_ms, decided, time = item
-        rec = self.record(d, event_id, text, decision_id, latency_ms, decided, time)
+        d, event_id, text, decision_id, latency_ms, decided, at = item
+        rec = self.record(d, event_id, text, decision_id, latency_ms, decided, _clock(at))
         try:
             return _orjson_dumps(rec, option=_NEWLINE)  # type: ignore[no-any-return]
         except TypeError:  # a lone surrogate (only with `log_text`): escaped
@@ -140,28 +156,42 @@ class DecisionLog:
         written first next time, so no line is torn, and the records not yet serialized go
         back to the head of the queue; the `OSError` is raised for the caller to report."""
         with self._io:
-            with self._lock:
-                if (not self._pending and not self._carry) or self._fd < 0:
-                    return
-                items, self._pending = self._pending, []
+            pending = self._pending
+            if (not pending and not self._carry) or self._fd < 0:
+                return
+            pop = pending.popleft
+            items = [pop() for _ in range(len(pending))]  # what is there now, in order
             line = self._line
             handed = 0  # records whose lines are written or kept in `_carry`
             try:
                 self._drain()
-                for k in range(0, len(items), WRITE_RECORDS):
-                    chunk = b"".join([line(item) for item in items[k:k + WRITE_RECORDS]])
-                    handed = k + WRITE_RECORDS
-                    self._write(chunk)
+                for g in range(0, len(items), WRITEV_RECORDS):
+                    group = items[g:g + WRITEV_RECORDS]
+                    chunks = [b"".join([line(item) for item in group[k:k + WRITE_RECORDS]])
+                              for k in range(0, len(group), WRITE_RECORDS)]
+                    handed = g + len(group)
+                    self._write(chunks)
             except OSError:
-                with self._lock:
-                    self._pending[:0] = items[handed:]
+                pending.extendleft(reversed(items[handed:]))
                 raise
 
-    def _write(self, chunk: bytes) -> None:
-        self._carry = chunk
-        if self._size and self._size + len(chunk) > self.max_bytes:
+    def _write(self, chunks: list[bytes]) -> None:
+        """Write whole chunks with one `writev`; what it leaves goes through `_carry`."""
+        size = sum(map(len, chunks))
+        if self._size and self._size + size > self.max_bytes:
+            self._carry = b"".join(chunks)
             self._rotate()
-        self._drain()
+            self._drain()
+            return
+        try:
+            n = os.writev(self._fd, chunks)
+        except OSError:
+            self._carry = b"".join(chunks)
+            raise
+        self._size += n
+        if n < size:  # a short write: the rest follows
+            self._carry = b"".join(chunks)[n:]
+            self._drain()
 
     def _drain(self) -> None:
         """Write `_carry` to its end; on an error keep what is left of it."""

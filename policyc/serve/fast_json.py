@@ -28,6 +28,7 @@ MAX_DEPTH = 64
 MISS: Any = object()
 _loads, _Error = orjson.loads, orjson.JSONDecodeError
 _LONG_INT = re.compile(rb"\d{19}")
+_DIGITS = b"0123456789"
 _ESCAPED_COLON = re.compile(rb"\\u003[aA]")
 
 
@@ -51,6 +52,23 @@ def _pairs(v: Any, depth: int) -> int:
     return n
 
 
+def _shallow_pairs(v: dict[str, Any]) -> int:
+    """`_pairs` of an object whose values hold no container below one level (an
+    event: `context` and `scores` hold scalars); -1 for anything deeper."""
+    n = len(v)
+    for x in v.values():
+        t = type(x)
+        if t is dict:
+            n += len(x)
+            for y in x.values():
+                t = type(y)
+                if t is dict or t is list:
+                    return -1
+        elif t is list:
+            return -1
+    return n
+
+
 def _colons(v: Any) -> int:
     """The pairs of every object in `v`, plus the `:` in its strings (keys included)."""
     t = type(v)
@@ -69,17 +87,20 @@ def loads(body: bytes) -> Any:
         value = _loads(body)
     except _Error:
         return MISS
-    if _LONG_INT.search(body):
+    # a run of 19 digits needs 19 digits: the regex only where there are that many
+    if len(body) - len(body.translate(None, _DIGITS)) >= 19 and _LONG_INT.search(body):
         return MISS
     if type(value) is not dict and type(value) is not list:
         return value
     colons = body.count(b":")
     if b"\\u" in body:
         colons += len(_ESCAPED_COLON.findall(body))
-    try:
-        pairs = _pairs(value, 0)
-    except _Deep:
-        return MISS
+    pairs = _shallow_pairs(value) if type(value) is dict else -1
+    if pairs < 0:
+        try:
+            pairs = _pairs(value, 0)
+        except _Deep:
+            return MISS
     # a dropped duplicate makes the value's count smaller than the body's (see above)
     if pairs == colons or (pairs < colons and _colons(value) == colons):
         return value

@@ -98,7 +98,7 @@ class Metrics:
             key = (name, d.action, d.rule or "")
             table[key] = table.get(key, 0) + 1
             _observe(seconds_of, (name, endpoint), seconds)
-            errors = d.errors
+            errors = d.error_messages()
             if errors:
                 for message in errors:
                     m = _FAILED.match(message)

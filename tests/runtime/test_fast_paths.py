@@ -163,6 +163,30 @@ def test_fast_path_decision_reads_like_any_other(tmp_path: Path) -> None:
     assert d.errors == ["noted"]
 
 
+def test_to_dict_first_reads_like_the_reference_path(tmp_path: Path) -> None:
+    """`to_dict` as the first read of a fast-path decision (what a server does) gives
+    the reference path's object; a caller's change to `scores` shows in it, as before."""
+    b = _bundle(tmp_path, POLICY)
+    rng = random.Random(3)
+    for event in _random_events(rng, 300, 0.05) + _random_events(rng, 100, 0.6):
+        try:
+            ref = b._check(None, event["context"], event["scores"])
+        except InvalidEvent:
+            continue
+        d = b.check(**event)
+        assert d.to_dict() == ref.to_dict()
+        assert d.error_messages() == () and ref.error_messages() == ref.errors == []
+    ref.errors.append("noted")
+    assert ref.error_messages() == ["noted"]
+    b = _bundle(tmp_path, ONE_BOOL)
+    ok = {"audience": "teen", "strict": True}
+    b.check(context=ok, scores={"violence": 0.9})
+    d = b.check(context=ok, scores={"violence": 0.9})
+    assert not hasattr(d, "_extra") and not hasattr(d, "_scores")  # the fastest path's
+    d.scores["violence"] = 0.5
+    assert d.to_dict()["scores"] == {"violence": 0.5}
+
+
 def _random_events(rng: random.Random, n: int, density: float) -> list[dict[str, Any]]:
     out = []
     cats = ["violence.weapons", "violence.graphic", "pii.email", "self_harm"]

@@ -54,15 +54,21 @@ TRICKY = [
     b'{"id": "s1", "context": {"audience": "teen"}, "scores": {"harassment": 0.7}}',
     b'{"text": "note: see http://x", "context": {}}', b'0.12345678901234567890',
 ]
+#: one level of objects (the shallow count), deeper ones (the general count), digits
+NESTED = [
+    b'{"context": {"a": 1, "a": 2}}', b'{"context": {"a": [1]}, "x": 1, "x": 2}',
+    b'{"context": {"a": {"b": 1, "b": 2}}}', b'{"s": [{"a": 1, "a": 2}]}',
+    b'{"id": 12345678901234567890123}', b'{"a": 1234567890, "b": 123456789}',
+]
 
 
-@pytest.mark.parametrize("body", TRICKY)
+@pytest.mark.parametrize("body", TRICKY + NESTED)
 def test_tricky_bodies(body: bytes) -> None:
     agrees(body)
 
 
 def test_duplicates_are_never_taken() -> None:
-    for body in TRICKY[:9]:
+    for body in TRICKY[:9] + NESTED[:4]:
         assert loads(body) is MISS
 
 

@@ -91,13 +91,18 @@ def test_log_writes_never_block_the_caller(chat: Checker, tmp_path: Path,
     from policyc.serve import decision_log
 
     writers: list[str] = []
-    real_write = decision_log.os.write
+    real_write, real_writev = decision_log.os.write, decision_log.os.writev
 
     def spy(fd: int, data: Any) -> int:
         writers.append(threading.current_thread().name)
         return real_write(fd, data)
 
+    def spy_v(fd: int, buffers: Any) -> int:
+        writers.append(threading.current_thread().name)
+        return real_writev(fd, buffers)
+
     monkeypatch.setattr(decision_log.os, "write", spy)
+    monkeypatch.setattr(decision_log.os, "writev", spy_v)
     log = decision_log.DecisionLog(tmp_path / "d.jsonl", interval=0.05)
     d = chat.check(scores={"jailbreak": 0.9})
     n = 2 * decision_log.FLUSH_RECORDS + 1000  # past the buffer, twice
@@ -126,28 +131,36 @@ def test_decision_ids_are_random_uuid4() -> None:
 
 def test_log_lines_are_made_and_written_a_few_at_a_time(chat: Checker, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Thousands of lines alive at once cost page faults (decision_log.WRITE_RECORDS)."""
+    """Thousands of lines alive at once cost page faults (decision_log.WRITE_RECORDS),
+    and each write hands the GIL over twice: the chunks go out together (`writev`)."""
     from policyc.serve import decision_log
 
     chunks: list[int] = []
-    real_write = decision_log.os.write
+    calls: list[int] = []
+    real_writev = decision_log.os.writev
 
-    def spy(fd: int, data: Any) -> int:
-        chunks.append(bytes(data).count(b"\n"))
-        return real_write(fd, data)
+    def spy(fd: int, buffers: Any) -> int:
+        chunks.extend(bytes(b).count(b"\n") for b in buffers)
+        calls.append(len(buffers))
+        return real_writev(fd, buffers)
 
-    monkeypatch.setattr(decision_log.os, "write", spy)
+    monkeypatch.setattr(decision_log.os, "writev", spy)
+    monkeypatch.setattr(decision_log, "WRITEV_RECORDS", 4 * decision_log.WRITE_RECORDS)
     log = decision_log.DecisionLog(tmp_path / "d.jsonl", interval=60)
     d = chat.check(scores={"jailbreak": 0.9})
-    n = 3 * decision_log.WRITE_RECORDS + 5
+    n = 5 * decision_log.WRITE_RECORDS + 5
     for k in range(n):
         log.write(d, k, None, f"id{k}", 0.1)
     log.close()
     assert sum(chunks) == n and max(chunks) <= decision_log.WRITE_RECORDS
+    assert calls == [4, 2]
+    lines = (tmp_path / "d.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == list(range(n))
 
 
+@pytest.mark.parametrize("group", [1, 16])
 def test_a_full_disk_loses_and_tears_no_line(chat: Checker, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+                                             monkeypatch: pytest.MonkeyPatch, group: int) -> None:
     """A write that fails half way (ENOSPC) keeps the rest of its chunk and every record
     after it; once the disk has room, the log holds each line exactly once, in order."""
     import errno
@@ -166,6 +179,9 @@ def test_a_full_disk_loses_and_tears_no_line(chat: Checker, tmp_path: Path,
         return real_write(fd, data)
 
     monkeypatch.setattr(decision_log.os, "write", full_disk)
+    monkeypatch.setattr(decision_log.os, "writev",
+                        lambda fd, buffers: full_disk(fd, b"".join(buffers)))
+    monkeypatch.setattr(decision_log, "WRITEV_RECORDS", group * decision_log.WRITE_RECORDS)
     log = decision_log.DecisionLog(tmp_path / "d.jsonl", interval=60)
     d = chat.check(scores={"jailbreak": 0.9})
     n = 2 * decision_log.WRITE_RECORDS + 7
@@ -177,3 +193,17 @@ def test_a_full_disk_loses_and_tears_no_line(chat: Checker, tmp_path: Path,
     log.close()
     lines = (tmp_path / "d.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == list(range(n))
+
+
+def test_a_record_without_a_time_is_stamped_now(chat: Checker, tmp_path: Path) -> None:
+    import re
+
+    from policyc.runtime.audit import JSON_SCHEMA
+    from policyc.serve.decision_log import DecisionLog
+
+    log = DecisionLog(tmp_path / "d.jsonl")
+    d = chat.check(scores={"jailbreak": 0.9})
+    for decided in (None, d.to_dict()):
+        rec = log.record(d, "e1", "hi", "id1", 0.1, decided)
+        assert re.fullmatch(JSON_SCHEMA["properties"]["time"]["pattern"], rec["time"])
+    log.close()
