@@ -102,6 +102,12 @@ def program_edits(old: FlatPolicy, new: FlatPolicy) -> list[Cause]:
         region = _from_bundle(a) != _from_bundle(b)  # a source against a bundle
         fa, fb = _rule_fields(a, region), _rule_fields(b, region)
         out += [Cause("rule", rid, k, fa[k], fb[k], b.origin) for k in fa if fa[k] != fb[k]]
+        if a.locked and b.locked and fa["guard"] == fb["guard"] and not region:
+            # a floor keeps the lower threshold of where it was declared and the child
+            # (LANGUAGE.md §5): an ancestor's threshold edit moves it without a visible edit
+            ra, rb = formula_text(a.formula), formula_text(b.formula)
+            if ra != rb:
+                out.append(Cause("rule", rid, "floor region", ra, rb, b.origin))
     cats = sorted(set(old.categories) | set(new.categories))
     for key in [None, *cats]:
         ta, tb = old.thresholds.get(key), new.thresholds.get(key)

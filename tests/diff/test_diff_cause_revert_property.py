@@ -109,6 +109,12 @@ def reverted(old: Hierarchy, new: Hierarchy, cause: Cause) -> Hierarchy:
     elif cause.kind in ("strategy", "default"):
         for name, p in out.items():
             setattr(p, cause.kind, getattr(old[name], cause.kind))
+    elif cause.kind == "rule" and cause.change == "floor region":
+        # the floor moved with a threshold of a policy it comes through (LANGUAGE.md §5):
+        # put back every threshold of the policies that declare or inherit the rule
+        for name, p in out.items():
+            if name in old and any(_name(i) == cause.target for i in p.items):
+                p.thresholds = dict(old[name].thresholds)
     elif cause.kind == "rule":
         field = {"action": "decision", "guard": "guard", "priority": "priority",
                  "locked": "locked"}.get(cause.change)
