@@ -14,10 +14,11 @@ Pipeline (the sklearn side is the reference definition; the ONNX graph is its ex
   their largest absolute weight in a first fit, the top :data:`VOCAB_SIZE` kept;
 * one ``LogisticRegression(class_weight="balanced")`` per category (one-vs-rest),
   refitted on the vocabulary's counts;
-* exported as a *sparse* ONNX graph of 13 nodes built with ``onnx.helper``:
+* exported as a *sparse* ONNX graph of 17 nodes built with ``onnx.helper``:
   StringNormalizer, com.microsoft Tokenizer, ai.onnx.ml LabelEncoder (word -> id),
   Slice/Mul/Add (bigram keys from neighbouring ids), LabelEncoder (bigram -> weight
-  row), Concat, Gather, ReduceSum, Add, Sigmoid.
+  row), Concat, Gather, ReduceSum, Add, Sigmoid in float64, then Cast to float32
+  (a text's scores do not depend on the batch it is in).
 
 Why counts and no norm: the graph's cost at batch 1 is mostly per node, and the
 L2 norm needed 20 of the 36 nodes of model 1.0.0 (hashed features); on the
@@ -79,7 +80,7 @@ LOCK_PATH = HERE / "build-requirements.lock"
 REFERENCE_PATH = MODELS / "reference_scores.json"
 TEAM_DIR = REPO / "examples" / "data" / "team"
 
-MODEL_VERSION = "3.1.0"
+MODEL_VERSION = "3.1.1"
 LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
 #: the model's last output column: share of the text's tokens outside its lexicon
 UNFAMILIAR = "unfamiliar"
@@ -1062,6 +1063,13 @@ def build_onnx(
     Concat.  The pad value is not a token character and has its own id, whose row
     and bigrams are zero, so a batch scores each text as it would alone.
 
+    The weights, their sums and the heads are float64 (the float32 weights, exactly)
+    and only ``scores`` is cast to float32: onnxruntime vectorises ReduceSum over
+    the padded token axis differently per batch shape, so float32 sums differed
+    in the last bits between a text scored alone and in a batch; a few dozen
+    float32 values sum exactly in float64 in any order, so a text's score does
+    not depend on its batch.
+
     Weight rows: ``0..U-1`` unigrams, ``U..V+1`` zero weights (other known words,
     the unknown word V, the pad V+1), ``V+2..V+B+1`` the bigrams, ``V+B+2`` zero
     (any other bigram).
@@ -1086,13 +1094,15 @@ def build_onnx(
     keys = [word_id[a] * stride + word_id[b] for a, b in (g.split(" ") for g in bigrams)]
     eps = np.float32(UNFAMILIAR_EPS)
     bias = np.concatenate([np.asarray(intercept, dtype=np.float32), [eps, eps]])
+    # float32 values held exactly in float64: order-free sums (batch invariance)
+    table64, bias64 = table.astype(np.float64), bias.astype(np.float64)
 
     def const(name: str, value) -> onnx.TensorProto:
         return numpy_helper.from_array(np.asarray(value), name)
 
     inits = [
-        numpy_helper.from_array(table, "W"),
-        numpy_helper.from_array(bias.astype(np.float32), "b"),
+        numpy_helper.from_array(table64, "W"),
+        numpy_helper.from_array(bias64, "b"),
         const("stride", np.array(stride, dtype=np.int64)),
         const("i0", np.array([0], dtype=np.int64)),
         const("i1", np.array([1], dtype=np.int64)),
@@ -1126,7 +1136,8 @@ def build_onnx(
         # logistic heads, then the unfamiliar share (eps / eps = 1 without tokens)
         n("Sigmoid", ["logit"], ["probs"]),
         n("Div", ["unknown", "tokens"], ["unfamiliar"]),
-        n("Concat", ["probs", "unfamiliar"], ["scores"], axis=1),
+        n("Concat", ["probs", "unfamiliar"], ["scores64"], axis=1),
+        n("Cast", ["scores64"], ["scores"], to=TensorProto.FLOAT),
     ]
     graph = helper.make_graph(
         nodes,

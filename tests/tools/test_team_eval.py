@@ -7,6 +7,8 @@ the block or row it rewrites (so `--write-docs` cannot silently skip one).
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from policyc.evaluate.metrics import wilson
@@ -90,3 +92,16 @@ def test_every_document_has_what_write_docs_rewrites():
         assert f"<!-- {name}:end -->" in texts[path], path
     for prefix in ("| default policy on the team TEST split", "| MiniLM binding on the team TEST split"):
         assert sum(line.startswith(prefix) for line in texts[team_eval.README].splitlines()) == 1
+
+
+def test_minilm_column_comes_from_its_policy_on_a_built_model(tmp_path):
+    """The MiniLM column is `tools/minilm_guard.pol` evaluated on the current sets when the
+    model is in the cache (its sha256 is quoted), never the build's stale metrics.json."""
+    assert team_eval.MINILM_POLICY == team_eval.ROOT / "tools" / "minilm_guard.pol"
+    assert team_eval.MINILM_POLICY.exists()
+    assert not hasattr(team_eval, "minilm_rows")
+    assert team_eval.minilm_model(tmp_path) is None  # not built: no column, the docs say so
+    (tmp_path / "metrics.json").write_text("{}")
+    assert team_eval.minilm_model(tmp_path) is None  # metrics alone are not a model
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    assert team_eval.minilm_model(tmp_path) == hashlib.sha256(b"onnx").hexdigest()
