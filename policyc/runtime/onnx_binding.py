@@ -23,6 +23,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -105,6 +106,21 @@ def length_groups(lengths: np.ndarray, max_batch: int, max_chars: int) -> list[n
 
 
 _length_groups = length_groups  # the name tests/runtime/test_onnx_binding.py imports
+
+
+
+def fast_runner(session: Any, fetch: list[str]) -> tuple[Any, Any]:
+    """`(run, options)` for a session's hot path: `run(feeds, options)` calls the C-level
+    run (skipping the Python wrapper's per-call input checks) with one `RunOptions` made
+    here, quiet below fatal; the public `session.run` when the build has no C-level one."""
+    raw = getattr(session, "_sess", None)
+    if raw is not None and callable(getattr(raw, "run", None)):
+        run = functools.partial(raw.run, fetch)
+    else:  # pragma: no cover - depends on the onnxruntime build
+        run = functools.partial(session.run, fetch)
+    options = ort.RunOptions()
+    options.log_severity_level = _ORT_FATAL
+    return run, options
 
 
 class OnnxClassifier:
@@ -238,13 +254,7 @@ class OnnxClassifier:
         # Hot path: the C-level run skips the Python wrapper's per-call input checks, and
         # one RunOptions made here spares the binding building a default one per call
         # (together ~6 us at batch 1).  Fall back to the public API if absent.
-        raw = getattr(self._session, "_sess", None)
-        if raw is not None and callable(getattr(raw, "run", None)):
-            self._raw_run = functools.partial(raw.run, self._fetch)
-        else:  # pragma: no cover - depends on the onnxruntime build
-            self._raw_run = functools.partial(self._session.run, self._fetch)
-        self._run_options = ort.RunOptions()
-        self._run_options.log_severity_level = _ORT_FATAL
+        self._raw_run, self._run_options = fast_runner(self._session, self._fetch)
         self._row_shape = (1, self._n_labels)
         # one-text inputs (an array and the feeds naming it) for `score_row`, reused:
         # making them costs ~1 us right after a run.  A caller pops one (list.pop and

@@ -22,7 +22,6 @@ The session is created once and runs single-threaded; every method is thread-saf
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -34,7 +33,13 @@ import onnxruntime as ort
 from policyc.runtime.classifier_options import MAX_WINDOWS_LIMIT, id2label_names
 from policyc.runtime.errors import BindingError
 from policyc.runtime.normalize import fold
-from policyc.runtime.onnx_binding import FOLD, LABELS_KEY, VERSION_KEY, length_groups
+from policyc.runtime.onnx_binding import (
+    FOLD,
+    LABELS_KEY,
+    VERSION_KEY,
+    fast_runner,
+    length_groups,
+)
 
 __all__ = ["DEFAULT_MAX_LENGTH", "DEFAULT_MAX_WINDOWS", "TokenizedClassifier"]
 
@@ -242,13 +247,7 @@ class TokenizedClassifier:
                                                                      np.int64))
         zeros.setflags(write=False)
         self._ones, self._zeros = row, zeros  # shared, read-only slices for one row
-        raw_sess = getattr(self._session, "_sess", None)
-        if raw_sess is not None and callable(getattr(raw_sess, "run", None)):
-            self._run_fn = functools.partial(raw_sess.run, self._fetch)
-        else:  # pragma: no cover - depends on the onnxruntime build
-            self._run_fn = functools.partial(self._session.run, self._fetch)
-        self._run_options = ort.RunOptions()
-        self._run_options.log_severity_level = _ORT_FATAL
+        self._run_fn, self._run_options = fast_runner(self._session, self._fetch)
 
     # ------------------------------------------------------------------ windows
 
