@@ -196,7 +196,7 @@ def _except_form(changes: list[Change], diffs: list[Difference], space: Space
     (`regions.merge.except_rows`); a merged row keeps its first row's witness."""
     groups: dict[tuple[object, ...], list[int]] = {}
     out: list[Change] = []
-    for k, (c, d) in enumerate(zip(changes, diffs, strict=True)):
+    for k, c in enumerate(changes):
         if c.scope is not None:
             out.append(c)
             continue

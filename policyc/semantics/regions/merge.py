@@ -10,6 +10,8 @@ Large groups merge by hashing, linear per pass. Scoped rows
 
 from __future__ import annotations
 
+import itertools
+
 from policyc.semantics.regions.boxes import Box, box_and, box_subtract, normalize, witness_point
 from policyc.semantics.regions.compare import Difference
 from policyc.semantics.regions.decision_map import DecisionMap
@@ -248,7 +250,7 @@ def except_rows(boxes: list[Box], space: Space) -> list[tuple[ExceptRow, list[in
     merged = True
     while merged:
         merged = False
-        for i, j in ((i, j) for i in range(len(rows)) for j in range(i + 1, len(rows))):
+        for i, j in itertools.combinations(range(len(rows)), 2):
             members = rows[i][1] + rows[j][1]
             row = _except_form([boxes[k] for k in members], space)
             if row is not None and cost(row) < cost(rows[i][0]) + cost(rows[j][0]):
@@ -293,4 +295,4 @@ def _except_form(boxes: list[Box], space: Space) -> ExceptRow | None:
             unique.append(h)
     if not unique or len(unique) > EXCEPT_LIMIT:
         return None
-    return bound, [{v: m for v, m in sorted(h.items())} for h in unique]
+    return bound, [dict(sorted(h.items())) for h in unique]
