@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from policyc.diff.semantic import Change, DiffReport
-from policyc.semantics.regions.changes import region_text
+from policyc.semantics.regions.changes import constraint_text, region_text
 from policyc.semantics.regions.decision_map import Resolution
 
 
@@ -21,6 +21,17 @@ def scope_text(c: Change) -> str:
         return ""
     rule, version = c.scope
     return f", where `{rule}` wins in {version}"
+
+
+def row_region_text(c: Change) -> str:
+    """A row's region in words, its exceptions after it (the `except` form):
+    `…, except where audience in {teen, child} and self_harm.intent ≥ 0.5`."""
+    text = region_text(c.region)
+    if c.exceptions:
+        text += ", except where " + " or where ".join(
+            " and ".join(f"{name} {constraint_text(x)}" for name, x in h.items())
+            for h in c.exceptions)
+    return text
 
 
 def _group_key(c: Change) -> str:
@@ -72,7 +83,7 @@ def to_text(report: DiffReport) -> str:
         for c in changes:
             mark = {"loosened": "▼ loosened", "tightened": "▲ tightened",
                     "changed": "◆ changed"}[c.kind]
-            lines.append(f"  {mark}: {region_text(c.region)}{scope_text(c)}")
+            lines.append(f"  {mark}: {row_region_text(c)}{scope_text(c)}")
             lines.append(f"      {outcome_text(c.old)} → {outcome_text(c.new)}")
             lines.append(f"      witness: {json.dumps(c.witness, ensure_ascii=False)}")
             if c.accepted:
@@ -157,7 +168,7 @@ def _size(lines: list[str]) -> int:
 
 
 def _md_row(c: Change) -> str:
-    region = region_text(c.region) + scope_text(c)
+    region = row_region_text(c) + scope_text(c)
     if c.accepted:
         region += f" (accepted: {c.accepted.reason})"
     return (f"| {_md(region)} | {_md(outcome_text(c.old))} | {_md(outcome_text(c.new))} "

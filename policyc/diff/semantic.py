@@ -22,6 +22,7 @@ from policyc.semantics.regions.boxes import describe_box, witness
 from policyc.semantics.regions.changes import change_kind, changed_regions
 from policyc.semantics.regions.compare import EXACT_BUDGET, Difference
 from policyc.semantics.regions.decision_map import DecisionMap, Resolution
+from policyc.semantics.regions.merge import except_rows
 from policyc.semantics.regions.space import Space
 
 _ACCEPT = re.compile(r"#\s*policyc:\s*accept-loosening\[([^\]]+)\]\s*(.*)")
@@ -44,6 +45,9 @@ class Change:
     accepted: Acceptance | None = None
     scope: tuple[str, str] | None = None  # see `Difference`: (rule, version)
     causes: list[Cause] = field(default_factory=list)
+    #: the `except` form: the row is `region` minus the union of these regions (each in
+    #: `region`'s form); an event is in the row iff it is in `region` and in none of them
+    exceptions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -51,6 +55,8 @@ class Change:
             "old": _decision_json(self.old), "new": _decision_json(self.new),
             "witness": self.witness,
         }
+        if self.exceptions:
+            out["except"] = self.exceptions
         if self.scope is not None:
             out["scope"] = {"rule": self.scope[0], "version": self.scope[1]}
         if self.accepted is not None:
@@ -166,6 +172,7 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
                                       c.old.winner, c.new.winner},
                               set(c.region), c.witness,
                               choice=len(c.old.matched) > 1 or len(c.new.matched) > 1)
+    changes = _except_form(changes, found.regions, found.space)
     changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),
                                 sorted(c.region), str(c.region)))
     return DiffReport(old, new, hashes[0] or source_hash(old),
@@ -180,6 +187,32 @@ def _change(d: Difference, space: Space, accepted: dict[str, Acceptance]) -> Cha
         acc = accepted.get(d.new.rule or "default") or accepted.get(d.old.rule or "default")
     return Change(kind, describe_box(d.box, space), d.old, d.new,
                   witness(d.witness_box(), space), acc, d.scope)
+
+
+def _except_form(changes: list[Change], diffs: list[Difference], space: Space
+                 ) -> list[Change]:
+    """Rows that change alike (same decisions by the same rules, same causes, same
+    acceptance) merged into the `except` form where it prints fewer rows and constraints
+    (`regions.merge.except_rows`); a merged row keeps its first row's witness."""
+    groups: dict[tuple[object, ...], list[int]] = {}
+    out: list[Change] = []
+    for k, c in enumerate(changes):
+        if c.scope is not None:
+            out.append(c)
+            continue
+        key = (c.old.key(), c.old.rule, c.new.key(), c.new.rule,
+               tuple(e.text for e in c.causes), c.accepted and c.accepted.target)
+        groups.setdefault(key, []).append(k)
+    for members in groups.values():
+        for (box, holes), which in except_rows([diffs[k].box for k in members], space):
+            first = changes[members[which[0]]]
+            if not holes:
+                out.append(first)
+                continue
+            out.append(Change(first.kind, describe_box(box, space), first.old, first.new,
+                              first.witness, first.accepted, None, first.causes,
+                              [describe_box(h, space) for h in holes]))
+    return out
 
 
 def binding_changes(old: FlatPolicy, new: FlatPolicy) -> list[BindingChange]:

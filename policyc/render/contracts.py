@@ -275,6 +275,10 @@ class DiffChange(_Closed):
 
     kind: ChangeKind
     region: dict[str, EnumSet | Interval | IntervalUnion]
+    except_: list[dict[str, EnumSet | Interval | IntervalUnion]] = Field(
+        ABSENT, alias="except", min_length=1,
+        description="additive: regions whose events are not in the row (the row is "
+                    "`region` minus their union)")
     old: DiffDecision
     new: DiffDecision
     witness: Witness

@@ -153,7 +153,7 @@ def _changed_cells(old: FlatPolicy, new: FlatPolicy, row: Any, space_of: list[Fl
     says = (row.old.key(), row.old.rule, row.new.key(), row.new.rule)
     out = set()
     for k, e in enumerate(hier.grid(a)):
-        if _matches(row.region, e):
+        if _matches(row.region, e, row.exceptions):
             oa, ob = a.decide_event(e), b.decide_event(e)
             if (oa.key(), oa.rule, ob.key(), ob.rule) == says:
                 out.add(k)

@@ -59,7 +59,7 @@ def test_dry_run_prints_the_comment_it_would_post() -> None:
     body = out.split("characters):\n", 1)[1].rsplit("gate: exit", 1)[0]
     assert body.startswith("<!-- policyc-diff -->\n## 🔴 policyc diff:")
     assert "4 changed policy files, 3 compared: **1 fail `--fail-on loosened`**." in body
-    assert "| `examples/diff/v1.pol` | 🔴 fails the gate: 6 loosened, 3 tightened, 0 changed |" in body
+    assert "| `examples/diff/v1.pol` | 🔴 fails the gate: 4 loosened, 2 tightened, 0 changed |" in body
     assert ("| `examples/acme/chat.pol` → `examples/acme/chat_assistant.pol` | 🟢 passes: "
             "0 loosened, 8 tightened, 0 changed |") in body
     assert "| `examples/acme/support.pol` | ➕ new policy: nothing to compare |" in body

@@ -1,13 +1,21 @@
-"""Whether an event meets a diff row's printed constraints (`describe_box`'s JSON form):
-the check the diff property tests make of every printed region."""
+"""Whether an event meets a diff row's printed constraints (`describe_box`'s JSON form)
+and none of its exceptions (the `except` form): the check the diff property tests make
+of every printed region."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
-def matches(region: dict[str, Any], event: dict[str, Any]) -> bool:
-    """Whether an event meets a row's printed constraints (`describe_box`'s JSON)."""
+def matches(region: dict[str, Any], event: dict[str, Any],
+            exceptions: Iterable[dict[str, Any]] = ()) -> bool:
+    """Whether an event is in a row: it meets the row's printed constraints
+    (`describe_box`'s JSON) and not all the constraints of any of its exceptions."""
+    return in_box(region, event) and not any(in_box(h, event) for h in exceptions)
+
+
+def in_box(region: dict[str, Any], event: dict[str, Any]) -> bool:
     return all(meets(c, event[name]) for name, c in region.items())
 
 

@@ -10,6 +10,8 @@ Large groups merge by hashing, linear per pass. Scoped rows
 
 from __future__ import annotations
 
+import itertools
+
 from policyc.semantics.regions.boxes import Box, box_and, box_subtract, normalize, witness_point
 from policyc.semantics.regions.compare import Difference
 from policyc.semantics.regions.decision_map import DecisionMap
@@ -220,3 +222,77 @@ def _expand(boxes: list[Box], space: Space) -> list[Box]:
             unique.pop(i)
         i -= 1
     return unique
+
+
+#: The most exceptions an `except` row lists (more would not read as "except …").
+EXCEPT_LIMIT = 3
+
+#: A row in the `except` form: its region (a box) minus the union of its exceptions.
+ExceptRow = tuple[Box, list[Box]]
+
+
+def except_rows(boxes: list[Box], space: Space) -> list[tuple[ExceptRow, list[int]]]:
+    """Rows of one change (disjoint boxes with the same decisions and causes) in the
+    `except` form where it prints fewer rows and fewer constraints: a set of boxes
+    becomes their bounding box minus the few boxes of it that are not theirs (an
+    L-shape: "instructions in [0.3, 0.5), harassment in a range, except teens with
+    intent ≥ 0.5"). Exact by construction: the bounding box minus the exceptions is
+    the union of the merged boxes, so the rows stay disjoint from every other row.
+    Each result names the indexes of the boxes it stands for; a box no merge helps
+    stays as it is (no exceptions)."""
+    rows: list[tuple[ExceptRow, list[int]]] = [((bx, []), [i]) for i, bx in enumerate(boxes)]
+    if not 2 <= len(boxes) <= _SHED_GROUP_LIMIT:
+        return rows
+
+    def cost(row: ExceptRow) -> int:
+        return len(row[0]) + sum(len(h) for h in row[1])
+
+    merged = True
+    while merged:
+        merged = False
+        for i, j in itertools.combinations(range(len(rows)), 2):
+            members = rows[i][1] + rows[j][1]
+            row = _except_form([boxes[k] for k in members], space)
+            if row is not None and cost(row) < cost(rows[i][0]) + cost(rows[j][0]):
+                rows[i] = (row, sorted(members))
+                rows.pop(j)
+                merged = True
+                break
+    return rows
+
+
+def _except_form(boxes: list[Box], space: Space) -> ExceptRow | None:
+    """The bounding box of `boxes` and, as exceptions, the fewest-constraint boxes that
+    cover the rest of it (each widened while it meets none of `boxes`), or None when
+    that takes more than `EXCEPT_LIMIT` exceptions or a box too large to check."""
+    bound: Box = {}
+    for v, var in enumerate(space.vars):
+        mask = 0
+        for bx in boxes:
+            mask |= bx.get(v, var.domain)
+        if mask != var.domain:
+            bound[v] = mask
+    if _cells(bound, space) > _SHED_CELL_LIMIT:
+        return None
+    holes = [bound]
+    for bx in boxes:
+        holes = [normalize(p, space) for h in holes for p in box_subtract(h, bx, space)]
+        if len(holes) > 4 * _SHED_GROUP_LIMIT:
+            return None
+    holes = _merge_pairs(holes, space)
+    wide: list[Box] = []
+    for h in holes:
+        cur = dict(h)
+        for v in sorted(h, key=lambda v: -bin(h[v]).count("1")):
+            trial = {k: m for k, m in cur.items() if k != v}
+            if all(box_and(trial, bx) is None for bx in boxes):
+                cur = trial
+        wide.append(cur)
+    unique: list[Box] = []
+    for h in sorted(wide, key=len):  # a hole inside another adds nothing
+        if not any(all(h.get(v, space.vars[v].domain) & ~m == 0 for v, m in k.items())
+                   for k in unique):
+            unique.append(h)
+    if not unique or len(unique) > EXCEPT_LIMIT:
+        return None
+    return bound, [dict(sorted(h.items())) for h in unique]
