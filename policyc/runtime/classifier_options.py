@@ -70,6 +70,8 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
 def check_option(name: str, value: str | float, kind: str) -> str | None:
     """Why `name value` is not a valid option value, or None (the name is known)."""
     opt = OPTIONS[name]
+    if kind == "number" and float(value) == int(value):
+        value = int(value)  # `-5`, as written, not `-5.0`
     shown = f"`{value}`" if kind != "string" else f'"{value}"'
     if opt.kind == "number":
         if kind != "number" or float(value) != int(value) or not (

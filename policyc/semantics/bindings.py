@@ -26,6 +26,8 @@ from policyc.syntax import ast
 CACHE_HELP = ("build the model into the cache: `python tools/build_minilm.py` "
               "(or set POLICYC_CACHE to the cache that holds it)")
 LOCAL_HELP = "give a path relative to the policy's folder, inside that folder"
+CACHE_DOTDOT_HELP = ("a `cache:` path names a file inside the policyc model cache, such as "
+                     "`cache:minilm-1.0.0/model.onnx`")
 #: the largest config.json read for its labels
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -54,7 +56,7 @@ def path_problem(base_dir: str, path: str) -> tuple[str, str] | None:
             os.path.isabs(rel_text)):
         return "is absolute" if rel_text else "is empty", help
     if ".." in rel.parts:
-        return "uses `..`", help
+        return "uses `..`", (CACHE_DOTDOT_HELP if cache else help)
     real_base = os.path.realpath(base)
     real = os.path.realpath(base / rel)
     if os.path.commonpath([real_base, real]) != real_base:

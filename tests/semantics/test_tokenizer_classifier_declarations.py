@@ -66,7 +66,10 @@ def test_labels_come_from_config_json(folder: Path) -> None:
      "did you mean `activation`?"),
     ("    max_length 12.5", "4:5", "`max_length` takes a whole number from 4 to 8192, not `12.5`",
      "tokens per model row"),
-    ("    max_windows 65", "4:5", "`max_windows` takes a whole number from 1 to 64", "windows"),
+    ("    max_windows 65", "4:5", "`max_windows` takes a whole number from 1 to 64, not `65`",
+     "windows"),
+    ("    max_length -5", "4:5", "`max_length` takes a whole number from 4 to 8192, not `-5`",
+     "tokens per model row"),
     ("    activation relu", "4:5", "`activation` takes one of softmax, sigmoid, none, not `relu`",
      "applied to the output row"),
     ('    truncation "left"', "4:5", "`truncation` takes one of right, left", "left out"),
@@ -133,3 +136,21 @@ def test_cache_paths_must_be_pinned_and_present(folder: Path, tmp_path_factory:
            f"{cache / 'models' / 'minilm-9.9.9' / 'model.onnx'})" in out
     assert "python tools/build_minilm.py" in out
     assert "no `config.json`" not in out  # the missing model is the one error about it
+
+
+def test_a_cache_path_cannot_climb_out_of_the_cache(folder: Path) -> None:
+    pol = folder / "d.pol"
+    pol.write_text("""policy t.d version "1.0.0" {
+  categories { violence, illicit }
+  classifier m = onnx "cache:../../etc/passwd" tokenizer "cache:minilm/../../t.json" {
+    model_sha256 "8e5b81e2452dfe4309097a150785f7233437d8013508324267f929bde0a3ac5f"
+    tokenizer_sha256 "575ed1a4ec3ef6425f2c6e42116dab02b6a0c4d3aaa9fcf218ec274476bc35aa"
+  }
+  default allow
+}
+""", encoding="utf-8")
+    code, out = lint(pol)
+    assert code == 2
+    assert "model path `cache:../../etc/passwd` of classifier `m` uses `..`" in out
+    assert "tokenizer path `cache:minilm/../../t.json` of classifier `m` uses `..`" in out
+    assert "help: a `cache:` path names a file inside the policyc model cache" in out
