@@ -1,8 +1,9 @@
 """`policyc replay --engine ray`: the streaming engine on Ray Data (docs/scale.md).
 
 Imported only with `--engine ray` (`pip install 'policyc[ray]'`). The input is read
-with Ray Data (`read_parquet`; `read_json` for JSON Lines, whose objects Arrow reads
-as struct columns, flattened to the `context.*`/`scores.*` names of `columns.py`), then
+with Ray Data (`read_parquet`; `read_text` for JSON Lines: each line is decoded by the
+actor with the local engine's trust rules, so a line that is not valid JSON, or not an
+event, is reported and skipped exactly as locally, never failing the job), then
 `map_batches` runs `_Decide`, a callable class: each actor loads the bundles once from
 their bytes (shipped through the object store with the task), ONNX sessions included,
 and turns each batch into a few summary rows (counts per old -> new decision pair and
@@ -30,13 +31,24 @@ _SUMMARY = ("kind", "old", "new", "rule", "count", "id", "message", "change")
 class _Decide:
     """One actor: the bundles loaded once, then batch after batch."""
 
-    def __init__(self, new: bytes, old: bytes | None, limit: int):
+    def __init__(self, new: bytes, old: bytes | None, limit: int, jsonl: bool = False):
         from policyc.runtime.checker import Bundle
         from policyc.runtime.columns import ArrowEngine
+        from policyc.runtime.stream import JsonlEngine
 
-        self.new = ArrowEngine(Bundle.from_bytes(new, "new"))
-        self.old = ArrowEngine(Bundle.from_bytes(old, "old")) if old is not None else None
+        engine = JsonlEngine if jsonl else ArrowEngine
+        self.new = engine(Bundle.from_bytes(new, "new"))
+        self.old = engine(Bundle.from_bytes(old, "old")) if old is not None else None
         self.limit = limit
+        self.jsonl = jsonl
+
+    def _decide(self, engine: Any, batch: Any) -> Any:
+        if not self.jsonl:
+            return engine.decide_batch(batch)
+        from policyc.runtime.stream import Chunk
+
+        lines = batch.column("text").to_pylist()
+        return engine.decide_chunk_columns(Chunk(1, [ln.encode() for ln in lines], 0))
 
     def __call__(self, table: Any) -> Any:
         import pyarrow as pa
@@ -47,15 +59,18 @@ class _Decide:
             for k in _SUMMARY:
                 rows[k].append(kw.get(k))
 
-        table = _flatten(table)
-        ids_col = table.column("id").to_pylist() if "id" in table.column_names else None
+        if not self.jsonl:
+            table = _flatten(table)
+        has_ids = "id" in table.column_names
         for batch in table.to_batches():
             if batch.num_rows == 0:
                 continue
-            dn = self.new.decide_batch(batch)
-            do = self.old.decide_batch(batch) if self.old is not None else None
-            ids = batch.column("id").to_pylist() if ids_col is not None else \
-                [None] * batch.num_rows
+            dn = self._decide(self.new, batch)
+            do = self._decide(self.old, batch) if self.old is not None else None
+            if self.jsonl:
+                ids = dn.ids if dn.ids is not None else [None] * batch.num_rows
+            else:
+                ids = batch.column("id").to_pylist() if has_ids else [None] * batch.num_rows
             bad = set(dn.errors) | (set(do.errors) if do is not None else set())
             for k in sorted(bad):
                 add(kind="error", id=_text(ids[k]),
@@ -132,11 +147,9 @@ def replay_ray(path: Path | str, new: bytes, old: bytes | None,
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     p = str(path)
-    if p.endswith((".parquet", ".pq")) or Path(p).is_dir():
-        ds = ray.data.read_parquet(p)
-    else:
-        ds = ray.data.read_json(p, lines=True) if _lines_kw(ray) else ray.data.read_json(p)
-    summary = ds.map_batches(_Decide, fn_constructor_args=(new, old, limit),
+    jsonl = not (p.endswith((".parquet", ".pq")) or Path(p).is_dir())
+    ds = ray.data.read_text(p, drop_empty_lines=False) if jsonl else ray.data.read_parquet(p)
+    summary = ds.map_batches(_Decide, fn_constructor_args=(new, old, limit, jsonl),
                              batch_format="pyarrow", batch_size=batch_size,
                              concurrency=int(os.environ.get("POLICYC_RAY_ACTORS", "1")),
                              # an actor takes half a CPU: read tasks still find one (a pool
@@ -168,15 +181,6 @@ def replay_ray(path: Path | str, new: bytes, old: bytes | None,
                               old_rule or None, new_rule or None, r["change"]))
     out.flips = flips
     return out
-
-
-def _lines_kw(ray: Any) -> bool:
-    import inspect
-
-    try:
-        return "lines" in inspect.signature(ray.data.read_json).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 __all__ = ["init_ray", "replay_ray"]
