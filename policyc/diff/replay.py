@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from policyc.diff.causes import Cause
 from policyc.diff.flips import FlipGroups
 from policyc.diff.semantic import DiffReport
 from policyc.runtime.checker import Checker
@@ -58,7 +59,7 @@ def replay(report: DiffReport, events_path: Path, limit: int = 20, old: Checker 
         if len(flips[kind]) < EXAMPLES:
             flips[kind].append({"id": event_id, "old": str(oa.decision),
                                 "new": str(ob.decision)})
-        causes = groups.causes({oa.rule, ob.rule, oa.floor, ob.floor, oa.winner, ob.winner},
+        causes = groups.causes({oa.rule, ob.rule, oa.floor, ob.floor, oa.overridden, ob.overridden},
                                values,
                                len(oa.matched) > 1 or len(ob.matched) > 1)
         groups.add(event_id, kind, causes)
@@ -74,10 +75,14 @@ def _replay_engine(report: DiffReport, old: Checker, new: Checker, events_path: 
     from policyc.runtime.replay import replay as decide
 
     groups = FlipGroups(report.edits, limit)
+    known: dict[tuple[str | None, str | None], list[Cause]] = {}  # by the deciding rules
 
     def group(f: Flip) -> None:
-        groups.add(f.id if f.id is not None else f.row, f.kind,
-                   groups.causes({f.old_rule, f.new_rule}, None))
+        key = (f.old_rule, f.new_rule)
+        causes = known.get(key)
+        if causes is None:
+            causes = known[key] = groups.causes(set(key), None)
+        groups.add(f.id if f.id is not None else f.row, f.kind, causes)
 
     counts = decide(events_path, new, old, lambda bad: None, limit=EXAMPLES, per_kind=True,
                     on_flip=group)

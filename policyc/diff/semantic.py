@@ -169,7 +169,7 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
     changes = [_change(d, found.space, accepted) for d in found.regions]
     for c in changes:
         c.causes = row_causes(edits, {c.old.rule, c.new.rule, c.old.floor, c.new.floor,
-                                      c.old.winner, c.new.winner},
+                                      c.old.overridden, c.new.overridden},
                               set(c.region), c.witness,
                               choice=len(c.old.matched) > 1 or len(c.new.matched) > 1)
     changes = _except_form(changes, found.regions, found.space)

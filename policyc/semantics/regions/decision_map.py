@@ -48,7 +48,7 @@ class Resolution:
     matched: tuple[str, ...]  # in flattened order
     ambiguous: tuple[str, ...] = ()  # the tied rules, when the strategy was ambiguous
     floor: str | None = None  # the locked rule whose floor overrode the strategy
-    winner: str | None = None  # the strategy's pick when a floor overrode it
+    overridden: str | None = None  # the strategy's pick, when a floor decided over it
 
     def key(self) -> tuple[str, str | None] | None:
         return None if self.decision is None else (self.decision.action, self.decision.argument)
