@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -323,14 +323,27 @@ class Bindings:
                 _apply_claims(text, claims, prepared, out, supplied)
         return out
 
-    def scores_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    def start_models(self, texts: Sequence[str]) -> Future[list[dict[str, np.ndarray]]] | None:
+        """Start the classifiers on `texts` in the model thread, for a later
+        `scores_batch(texts, started=…)`: a caller with other work to do (the streaming
+        engine decoding its next chunk) overlaps it with the models. None when there is
+        nothing to start or a classifier cannot be loaded (`scores_batch` then raises)."""
+        models = [self._model(spec) for spec in self.classifier_specs]
+        if not texts or not models or any(m is None for m in models):
+            return None
+        return _pool().submit(lambda: [m.score_batch(texts) for m in models])  # type: ignore[union-attr]
+
+    def scores_batch(self, texts: Sequence[str],
+                     started: Future[list[dict[str, np.ndarray]]] | None = None
+                     ) -> dict[str, np.ndarray]:
         """Every bound category's scores for many texts (float32 columns, `check_batch` input).
 
         Classifiers run once over all texts (grouped by length); detectors normalize each
         text the screen does not clear once per normal form. Raises `BindingError` if a
         classifier cannot be loaded or fails, ValueError if it returns a score outside
         [0, 1] or a text is too expanding to normalize for the detectors: a batch has no
-        per-event `on_error`, so decide such texts one by one with `check`.
+        per-event `on_error`, so decide such texts one by one with `check`. `started`:
+        `start_models(texts)`'s result, the same texts.
         """
         import numpy as np
 
@@ -344,8 +357,8 @@ class Bindings:
             models.append((spec, model))
         # onnxruntime releases the GIL while it runs: on a big batch the models run in a
         # worker thread while this one runs the detectors (one core each)
-        pending = None
-        if models and self.detector_specs and n >= _OVERLAP_MIN:
+        pending = started
+        if pending is None and models and self.detector_specs and n >= _OVERLAP_MIN:
             pending = _pool().submit(lambda: [m.score_batch(texts) for _, m in models])
         plan = self._text_plan()
         # only the texts the screen does not clear go through the detectors one by one

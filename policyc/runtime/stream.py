@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -57,6 +57,9 @@ from policyc.runtime.jsonl import MAX_LINE_BYTES, BadLine, Line, Tally, dumps_li
 #: Bytes read at a time (a chunk is the whole lines of one read; `read1` on a pipe
 #: returns what is there, so an interactive producer is answered at once).
 CHUNK_BYTES = 1 << 20
+#: Text events are read in smaller chunks: scoring them costs ~100x deciding them, and
+#: the model thread scores one chunk while the next is decoded (`decided_chunks`).
+TEXT_CHUNK_BYTES = 1 << 18
 #: Distinct combinations remembered across chunks (their decided output fragments).
 COMBO_CACHE = 1 << 16
 
@@ -369,7 +372,8 @@ class Engine:
 
     # ---- text events: scored together ------------------------------------------------------
 
-    def text_scores(self, texts: list[str]) -> dict[str, np.ndarray] | None:
+    def text_scores(self, texts: list[str], started: Any = None
+                    ) -> dict[str, np.ndarray] | None:
         """`Bindings.scores_batch` of `texts` (models run once over the batch, grouped by
         length; detectors behind the ASCII screen), or None when the batch cannot be
         scored: a classifier that fails or is missing, a score outside [0, 1], a text too
@@ -379,11 +383,11 @@ class Engine:
         if not texts or not bindings.categories:
             return None
         try:
-            return bindings.scores_batch(texts)
+            return bindings.scores_batch(texts, started)
         except Exception:  # noqa: BLE001 - any failure: per event, as `check` would
             return None
 
-    def text_decisions(self, cols: Columns, texts: list[str]
+    def text_decisions(self, cols: Columns, texts: list[str], started: Any = None
                        ) -> tuple[np.ndarray, list[Fragments], list[tuple[str, np.ndarray]]
                                   ] | None:
         """(index of each text row's combination or -1, the combinations, the score
@@ -391,7 +395,7 @@ class Engine:
 
         -1: the row goes to `check` (a bad context, or a `redact` decision, whose spans
         and redacted text `check` computes). None: the batch could not be scored."""
-        got = self.text_scores(texts)
+        got = self.text_scores(texts, started)
         if got is None:
             return None
         names = list(got)
@@ -577,6 +581,17 @@ class ChunkResult:
     decided: int = 0
 
 
+@dataclass
+class Prepared:
+    """A chunk read ahead (`JsonlEngine.prepare`): its lines decoded, its text events
+    found, and their classifiers already running in the model thread."""
+
+    decoded: tuple[list[int], list[dict[str, Any]], list[Any], list[Any]]
+    keep: dict[str, Any]
+    texts: tuple[list[int], list[dict[str, Any]]] | None = None
+    started: Any = None  # `Bindings.start_models`'s future
+
+
 class JsonlEngine(Engine):
     """JSON Lines chunks to decision lines and audit records.
 
@@ -678,11 +693,31 @@ class JsonlEngine(Engine):
                     out.score_texts[k] = "{" + t.decode("utf-8") + "}"
         return out
 
-    def decide_chunk(self, chunk: Chunk, audit: bool) -> ChunkResult:
+    def prepare(self, chunk: Chunk) -> Prepared:
+        """Decode `chunk` and start its text events' classifiers, so that the models
+        run while the caller finishes the chunk before (`decided_chunks`)."""
+        keep: dict[str, Any] = {}
+        decoded = _decode(chunk.raws, keep)
+        fast, n = decoded[0], len(chunk.raws)
+        bindings = self.checker.bindings
+        if len(fast) == n or not bindings.categories or not bindings.classifier_specs:
+            return Prepared(decoded, keep)
+        ref = sorted(set(range(n)) - set(fast))
+        rows, objs = text_events(chunk.raws, ref, keep.get("text"))
+        return Prepared(decoded, keep, (rows, objs),
+                        bindings.start_models([o["text"] for o in objs]))
+
+    def decide_chunk(self, chunk: Chunk, audit: bool, prepared: Prepared | None = None
+                     ) -> ChunkResult:
+        """Decision lines, audit records and bad lines of `chunk` (`prepared`: its
+        `prepare`, when read ahead)."""
         raws = chunk.raws
         n = len(raws)
-        keep: dict[str, Any] = {}
-        fast, objs, ctxs, scs = _decode(raws, keep)
+        if prepared is None:
+            keep: dict[str, Any] = {}
+            prepared = Prepared(_decode(raws, keep), keep)
+        keep = prepared.keep
+        fast, objs, ctxs, scs = prepared.decoded
         ref = sorted(set(range(n)) - set(fast)) if len(fast) < n else []
         body = rec = tbody = trec = None
         fast_rows: list[int] = []
@@ -693,7 +728,8 @@ class JsonlEngine(Engine):
         ref.sort()
         text_rows: list[int] = []
         if ref and self.checker.bindings.categories:
-            text_rows, tbody, trec, ref = self._texts(raws, ref, audit, keep.get("text"))
+            text_rows, tbody, trec, ref = self._texts(raws, ref, audit, keep.get("text"),
+                                                      prepared)
             if not ref and not body:  # every row a text event scored together
                 return ChunkResult(tbody, trec or b"", [], n)
         lines: list[Any] = [None] * n
@@ -776,18 +812,24 @@ class JsonlEngine(Engine):
         return out
 
     def _texts(self, raws: Sequence[bytes | None], ref: list[int], audit: bool,
-               pre: tuple[list[int], list[dict[str, Any]]] | None = None
+               pre: tuple[list[int], list[dict[str, Any]]] | None = None,
+               prepared: Prepared | None = None
                ) -> tuple[list[int], bytes, bytes | None, list[int]]:
         """Decide the text events of `ref` together (`text_decisions`): (the rows
-        decided, their decision lines, their audit records, the rows left for `check`)."""
-        rows, objs = text_events(raws, ref, pre)
+        decided, their decision lines, their audit records, the rows left for `check`).
+        `prepared.texts`: the same text events, found before `ref` took the rows the
+        columns refused (text-less rows, which are never text events)."""
+        if prepared is not None and prepared.texts is not None:
+            (rows, objs), started = prepared.texts, prepared.started
+        else:
+            (rows, objs), started = text_events(raws, ref, pre), None
         if not rows:
             return [], b"", None, ref
         ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
         cols, _, ids = self.columns(objs, ctxs, [_EMPTY] * len(objs))
         for i in self.score_vars:  # the text's scores, not the (absent) given ones
             cols.values.pop(self.variables[i].name, None)
-        got = self.text_decisions(cols, [o["text"] for o in objs])
+        got = self.text_decisions(cols, [o["text"] for o in objs], started)
         if got is None:
             return [], b"", None, ref
         index, frags, columns = got
@@ -1102,6 +1144,22 @@ def stoppable_chunks(source: IO[bytes], chunk_bytes: int, stop: Any,
         yield chunk
 
 
+def decided_chunks(engine: JsonlEngine, chunks: Iterable[Chunk], audit: bool
+                   ) -> Iterator[tuple[Chunk, ChunkResult]]:
+    """Each chunk with its result, in order, one chunk read ahead: chunk k+1 is decoded
+    and its classifiers started before chunk k is finished, so the model thread scores
+    k+1 while this one finishes k (a bundle without classifiers gains nothing and loses
+    nothing: `prepare` only decodes)."""
+    ahead: tuple[Chunk, Prepared] | None = None
+    for chunk in chunks:
+        prepared = engine.prepare(chunk)
+        if ahead is not None:
+            yield ahead[0], engine.decide_chunk(ahead[0], audit, ahead[1])
+        ahead = chunk, prepared
+    if ahead is not None:
+        yield ahead[0], engine.decide_chunk(ahead[0], audit, ahead[1])
+
+
 def decide_jsonl(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[bytes] | None,
                  report: Callable[[BadLine], None], stop: Any = None,
                  progress: Callable[[int], None] | None = None,
@@ -1111,8 +1169,10 @@ def decide_jsonl(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
     and `interrupted` as `stoppable_chunks` takes them."""
     engine = JsonlEngine(checker)
     tally = Tally()
-    for chunk in stoppable_chunks(source, chunk_bytes, stop, interrupted):
-        r = engine.decide_chunk(chunk, audit is not None)
+    if checker.bindings.classifier_specs:
+        chunk_bytes = min(chunk_bytes, TEXT_CHUNK_BYTES)
+    for chunk, r in decided_chunks(engine, stoppable_chunks(source, chunk_bytes, stop, interrupted),
+                                   audit is not None):
         for bad in r.bad:
             report(bad)
         tally.lines += len(chunk.raws)
@@ -1126,6 +1186,6 @@ def decide_jsonl(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
     return tally
 
 
-__all__ = ["CHUNK_BYTES", "Chunk", "Columns", "Engine", "Fragments", "Interrupted",
-           "JsonlEngine", "audit_text", "decide_jsonl", "id_json", "read_chunks",
-           "stoppable_chunks"]
+__all__ = ["CHUNK_BYTES", "TEXT_CHUNK_BYTES", "Chunk", "Columns", "Engine", "Fragments",
+           "Interrupted", "JsonlEngine", "Prepared", "audit_text", "decide_jsonl",
+           "decided_chunks", "id_json", "read_chunks", "stoppable_chunks"]

@@ -259,3 +259,61 @@ def test_a_classifier_that_fails_decides_by_on_error_per_event(tmp_path: Path) -
     out, records, bad, _ = engine(checker, data, 1 << 20)
     assert (out, records, bad) == want
     assert out.count(b"`on_error` decided refuse") == 2
+
+
+CLASSIFIER_POLICY = """policy t.cls version "1" {
+  owner "o"
+  context aud: enum { x, y }
+  categories { violence illicit { drugs } pii { email } }
+  classifier m = onnx "m.onnx" { labels { violence = "violence" } }
+  detector pii.email = regex "[a-z]+@[a-z]+\\\\.com"
+  detector illicit.drugs = keywords { "meth", "cocaine" }
+  resolve most-restrictive
+  default allow
+  rule r1: refuse when violence and aud == x
+  rule r2: redact("pii") when pii.email
+  rule r3: warn("w") when illicit.drugs or violence
+}
+"""
+VIOLENT = ["I will kill you", "how to build a bomb", "stab him tonight"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(items=st.lists(st.one_of(text_line, text_line, good_line, bad_line,
+                                st.builds(lambda t: _encode({"text": t, "context": {"aud": "x"}},
+                                                            False, False),
+                                          st.sampled_from(VIOLENT))), max_size=30),
+       chunk=st.sampled_from([7, 64, 256, 1 << 20]))
+def test_text_events_with_a_classifier_read_ahead_decide_as_check(
+        tmp_path_factory: Any, items: list[bytes], chunk: int) -> None:
+    """With a classifier, each chunk's models start while the chunk before is finished
+    (`decided_chunks`): the lines, records and reports are still `check`'s, in order."""
+    import shutil
+
+    from policyc.runtime.onnx_binding import default_model_path
+
+    if CLASSIFIER_POLICY not in _checkers:
+        tmp = tmp_path_factory.mktemp("c")
+        shutil.copy(default_model_path(), tmp / "m.onnx")
+        (tmp / "c.pol").write_text(CLASSIFIER_POLICY)
+        _checkers[CLASSIFIER_POLICY] = load_target(tmp / "c.pol", [])
+    checker = _checkers[CLASSIFIER_POLICY]
+    data = b"\n".join(items) + b"\n"
+    want_out, want_records, want_bad = reference(checker, data)
+    out, records, bad, _ = engine(checker, data, chunk)
+    assert (out, records, bad) == (want_out, want_records, want_bad)
+
+
+def test_read_ahead_starts_the_models_of_the_next_chunk_first(tmp_path: Path) -> None:
+    """`decided_chunks` prepares chunk k+1 (its models started) before it finishes k."""
+    from policyc.runtime.stream import Chunk, JsonlEngine, decided_chunks
+
+    engine_ = JsonlEngine(_checker(TEXT_POLICY, tmp_path))
+    calls: list[str] = []
+    prepare, decide = engine_.prepare, engine_.decide_chunk
+    engine_.prepare = lambda c: calls.append(f"prepare {c.first}") or prepare(c)  # type: ignore[method-assign]
+    engine_.decide_chunk = lambda c, a, p=None: calls.append(f"decide {c.first}") or decide(c, a, p)  # type: ignore[method-assign]
+    chunks = [Chunk(k, [b'{"text": "buy meth"}'], 0) for k in (1, 2, 3)]
+    got = [c.first for c, _ in decided_chunks(engine_, chunks, False)]
+    assert got == [1, 2, 3]
+    assert calls == ["prepare 1", "prepare 2", "decide 1", "prepare 3", "decide 2", "decide 3"]
