@@ -37,9 +37,12 @@ message.
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -1144,12 +1147,22 @@ def stoppable_chunks(source: IO[bytes], chunk_bytes: int, stop: Any,
         yield chunk
 
 
+def never_blocks(source: IO[bytes]) -> bool:
+    """Whether reading `source` ahead never waits for input: a regular file or an
+    in-memory stream, not a pipe, a socket or a terminal (where the decisions of the
+    lines already read must go out before the next line is awaited)."""
+    try:
+        return stat.S_ISREG(os.fstat(source.fileno()).st_mode)
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return True  # no file descriptor: bytes in memory
+
+
 def decided_chunks(engine: JsonlEngine, chunks: Iterable[Chunk], audit: bool
                    ) -> Iterator[tuple[Chunk, ChunkResult]]:
     """Each chunk with its result, in order, one chunk read ahead: chunk k+1 is decoded
     and its classifiers started before chunk k is finished, so the model thread scores
     k+1 while this one finishes k (a bundle without classifiers gains nothing and loses
-    nothing: `prepare` only decodes)."""
+    nothing: `prepare` only decodes). Only for a source that `never_blocks`."""
     ahead: tuple[Chunk, Prepared] | None = None
     for chunk in chunks:
         prepared = engine.prepare(chunk)
@@ -1169,10 +1182,16 @@ def decide_jsonl(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
     and `interrupted` as `stoppable_chunks` takes them."""
     engine = JsonlEngine(checker)
     tally = Tally()
-    if checker.bindings.classifier_specs:
+    ahead = bool(checker.bindings.classifier_specs) and never_blocks(source)
+    if ahead:
         chunk_bytes = min(chunk_bytes, TEXT_CHUNK_BYTES)
-    for chunk, r in decided_chunks(engine, stoppable_chunks(source, chunk_bytes, stop, interrupted),
-                                   audit is not None):
+    chunks = stoppable_chunks(source, chunk_bytes, stop, interrupted)
+    results: Iterable[tuple[Chunk, ChunkResult]]
+    if ahead:
+        results = decided_chunks(engine, chunks, audit is not None)
+    else:  # no models to start, or a pipe or a terminal: each chunk's lines go out
+        results = ((c, engine.decide_chunk(c, audit is not None)) for c in chunks)
+    for chunk, r in results:
         for bad in r.bad:
             report(bad)
         tally.lines += len(chunk.raws)
@@ -1188,4 +1207,4 @@ def decide_jsonl(checker: Checker, source: IO[bytes], out: IO[bytes], audit: IO[
 
 __all__ = ["CHUNK_BYTES", "TEXT_CHUNK_BYTES", "Chunk", "Columns", "Engine", "Fragments",
            "Interrupted", "JsonlEngine", "Prepared", "audit_text", "decide_jsonl",
-           "decided_chunks", "id_json", "read_chunks", "stoppable_chunks"]
+           "decided_chunks", "id_json", "never_blocks", "read_chunks", "stoppable_chunks"]

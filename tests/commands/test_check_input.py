@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -350,3 +351,41 @@ def test_output_over_the_input_is_refused(bundle: Path, tmp_path: Path) -> None:
                            capture_output=True, text=True)
         assert r.returncode == 2 and "is also the input" in r.stderr, r.stderr
     assert events.read_bytes() == before
+
+
+TEXT_MODEL_POLICY = """policy acme.textmodel version "1.0.0" {
+  categories { violence }
+  classifier m = onnx "m.onnx" { labels { violence = "violence" } }
+  resolve most-restrictive
+  rule v: refuse when violence
+}
+"""
+
+
+def test_a_pipe_is_answered_line_by_line_with_a_classifier(tmp_path: Path) -> None:
+    """With a classifier, a file is read one chunk ahead (`decided_chunks`) but a pipe is
+    not: the decisions of the lines sent so far go out before the next line is awaited
+    (read ahead, this test waited for a line that never came)."""
+    import shutil
+
+    from policyc.runtime.onnx_binding import default_model_path
+
+    shutil.copy(default_model_path(), tmp_path / "m.onnx")
+    model_bundle = _compile(tmp_path, TEXT_MODEL_POLICY, "t")
+    proc = subprocess.Popen([sys.executable, "-m", "policyc", "check", str(model_bundle),
+                             "--input", "-", "--output", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=_default_sigint)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(b'{"id": "a", "text": "hello there"}\n')
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 30)  # stdin stays open
+        assert ready, "no decision within 30 s: the batch waits for more input"
+        line = proc.stdout.readline()
+        assert json.loads(line)["id"] == "a"
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
