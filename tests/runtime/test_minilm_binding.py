@@ -101,3 +101,16 @@ def test_policyc_eval_runs_on_the_team_test_split(policy: Path, bundle: Path) ->
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     report = json.loads(done.stdout)
     assert report["rates"]["harmful_pass_rate"]["n"] > 100
+
+
+@pytest.mark.slow
+def test_policy_thresholds_are_the_builds(minilm: Path) -> None:
+    """`tools/minilm_guard.pol` decides at the thresholds the build chose on the train side
+    (`config.json`): a rebuild on new data that left the old ones in the policy judged the
+    new model at another model's operating point."""
+    chosen = json.loads((minilm / "config.json").read_text(encoding="utf-8"))["thresholds"]
+    text = POLICY.read_text(encoding="utf-8")
+    written = {k: float(v) for k, v in re.findall(r"^  threshold (\w+) ([0-9.]+)$", text, re.M)}
+    assert written.keys() == chosen.keys()
+    # another numpy / scikit-learn may move a threshold in its last digits, never by 1e-3
+    assert all(abs(written[k] - chosen[k]) < 1e-3 for k in chosen), (written, chosen)
