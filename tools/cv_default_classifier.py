@@ -39,6 +39,12 @@ def team_kind(source: str) -> tuple[str, str] | None:
     return None
 
 
+def rate(counts: dict[str, list[int]], key: str) -> str:
+    """``k/n rate`` of one group of rows."""
+    k, n = counts.get(key, (0, 0))
+    return f"{k}/{n} {k / max(1, n):.1%}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from sklearn.model_selection import GroupKFold
 
@@ -68,14 +74,10 @@ def main(argv: list[str] | None = None) -> int:
                         k[0] += bad
                         k[1] += 1
 
-        def rate(key: str) -> str:
-            k, n = wrong.get(key, (0, 0))
-            return f"{k}/{n} {k / max(1, n):.1%}"
-
         per = ", ".join(f"{key.split('/')[1]} {wrong[key][0] / wrong[key][1]:.0%}"
                         for key in sorted(wrong) if key.startswith("harmful/"))
-        print(f"budget {budget:.3f}: harmful pass {rate('harmful')}, tricky-benign refused "
-              f"{rate('tricky_benign')}, controls refused {rate('controls')}\n    {per}",
+        print(f"budget {budget:.3f}: harmful pass {rate(wrong, 'harmful')}, tricky-benign refused "
+              f"{rate(wrong, 'tricky_benign')}, controls refused {rate(wrong, 'controls')}\n    {per}",
               flush=True)
     return 0
 
