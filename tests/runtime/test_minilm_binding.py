@@ -62,6 +62,10 @@ def policy(minilm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         h in done.stderr for h in actual.values()), done.stderr
     for f, pinned in pins.items():
         text = text.replace(pinned, actual[f])
+    # another numpy / scikit-learn fits other heads: judge them at their own thresholds
+    chosen = json.loads((minilm / "config.json").read_text(encoding="utf-8"))["thresholds"]
+    for category, value in chosen.items():
+        text = re.sub(rf"^(  threshold {category} )[0-9.]+$", rf"\g<1>{value}", text, flags=re.M)
     copy = tmp_path_factory.mktemp("repinned") / "minilm_guard.pol"
     copy.write_text(text, encoding="utf-8")
     return copy
@@ -103,14 +107,25 @@ def test_policyc_eval_runs_on_the_team_test_split(policy: Path, bundle: Path) ->
     assert report["rates"]["harmful_pass_rate"]["n"] > 100
 
 
+def _thresholds(text: str) -> dict[str, float]:
+    return {k: float(v) for k, v in re.findall(r"^  threshold (\w+) ([0-9.]+)$", text, re.M)}
+
+
+def test_policy_thresholds_are_the_model_cards() -> None:
+    """`tools/minilm_guard.pol` decides at the thresholds of the build its card describes
+    (a rebuild on new data that left an older build's thresholds in the policy judged the
+    new model at another model's operating point)."""
+    card = (REPO / "tools" / "MINILM_MODEL_CARD.md").read_text(encoding="utf-8")
+    line = next(ln for ln in card.splitlines() if ln.startswith("Thresholds (chosen on"))
+    carded = {k: float(v) for k, v in re.findall(r"`(\w+)` ([0-9]+\.[0-9]+)", line)}
+    written = _thresholds(POLICY.read_text(encoding="utf-8"))
+    assert written.keys() == carded.keys()
+    assert {k: round(v, 3) for k, v in written.items()} == carded
+
+
 @pytest.mark.slow
-def test_policy_thresholds_are_the_builds(minilm: Path) -> None:
-    """`tools/minilm_guard.pol` decides at the thresholds the build chose on the train side
-    (`config.json`): a rebuild on new data that left the old ones in the policy judged the
-    new model at another model's operating point."""
+def test_policy_thresholds_are_the_builds(minilm: Path, policy: Path) -> None:
+    """The policy evaluated here decides at this build's own thresholds (`config.json`):
+    the committed policy when the build is the pinned one, else the re-pinned copy."""
     chosen = json.loads((minilm / "config.json").read_text(encoding="utf-8"))["thresholds"]
-    text = POLICY.read_text(encoding="utf-8")
-    written = {k: float(v) for k, v in re.findall(r"^  threshold (\w+) ([0-9.]+)$", text, re.M)}
-    assert written.keys() == chosen.keys()
-    # another numpy / scikit-learn may move a threshold in its last digits, never by 1e-3
-    assert all(abs(written[k] - chosen[k]) < 1e-3 for k in chosen), (written, chosen)
+    assert _thresholds(policy.read_text(encoding="utf-8")) == chosen
