@@ -358,8 +358,8 @@ class Bindings:
         # onnxruntime releases the GIL while it runs: on a big batch the models run in a
         # worker thread while this one runs the detectors (one core each)
         pending = started
-        if pending is None and models and self.detector_specs and n >= _OVERLAP_MIN:
-            pending = _pool().submit(lambda: [m.score_batch(texts) for _, m in models])
+        if pending is None and self.detector_specs and n >= _OVERLAP_MIN:
+            pending = self.start_models(texts)
         plan = self._text_plan()
         # only the texts the screen does not clear go through the detectors one by one
         todo = (list(range(n)) if plan.screen is None

@@ -719,7 +719,6 @@ class JsonlEngine(Engine):
         if prepared is None:
             keep: dict[str, Any] = {}
             prepared = Prepared(_decode(raws, keep), keep)
-        keep = prepared.keep
         fast, objs, ctxs, scs = prepared.decoded
         ref = sorted(set(range(n)) - set(fast)) if len(fast) < n else []
         body = rec = tbody = trec = None
@@ -731,8 +730,7 @@ class JsonlEngine(Engine):
         ref.sort()
         text_rows: list[int] = []
         if ref and self.checker.bindings.categories:
-            text_rows, tbody, trec, ref = self._texts(raws, ref, audit, keep.get("text"),
-                                                      prepared)
+            text_rows, tbody, trec, ref = self._texts(raws, ref, audit, prepared)
             if not ref and not body:  # every row a text event scored together
                 return ChunkResult(tbody, trec or b"", [], n)
         lines: list[Any] = [None] * n
@@ -815,17 +813,15 @@ class JsonlEngine(Engine):
         return out
 
     def _texts(self, raws: Sequence[bytes | None], ref: list[int], audit: bool,
-               pre: tuple[list[int], list[dict[str, Any]]] | None = None,
-               prepared: Prepared | None = None
-               ) -> tuple[list[int], bytes, bytes | None, list[int]]:
+               prepared: Prepared) -> tuple[list[int], bytes, bytes | None, list[int]]:
         """Decide the text events of `ref` together (`text_decisions`): (the rows
         decided, their decision lines, their audit records, the rows left for `check`).
-        `prepared.texts`: the same text events, found before `ref` took the rows the
-        columns refused (text-less rows, which are never text events)."""
-        if prepared is not None and prepared.texts is not None:
+        `prepared.texts`, when read ahead: the same text events, found before `ref` took
+        the rows the columns refused (text-less rows, which are never text events)."""
+        if prepared.texts is not None:
             (rows, objs), started = prepared.texts, prepared.started
         else:
-            (rows, objs), started = text_events(raws, ref, pre), None
+            (rows, objs), started = text_events(raws, ref, prepared.keep.get("text")), None
         if not rows:
             return [], b"", None, ref
         ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))

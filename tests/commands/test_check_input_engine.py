@@ -108,8 +108,16 @@ def engine(checker: Any, data: bytes, chunk: int
 _checkers: dict[str, Any] = {}
 
 
-def _checker(text: str, tmp: Path) -> Any:
+def _checker(text: str, tmp: Path, model: str | None = None) -> Any:
+    """The checker of policy `text`, loaded once (`model`: the file name under which the
+    policy binds the shipped default classifier, copied beside it)."""
     if text not in _checkers:
+        if model is not None:
+            import shutil
+
+            from policyc.runtime.onnx_binding import default_model_path
+
+            shutil.copy(default_model_path(), tmp / model)
         p = tmp / f"p{len(_checkers)}.pol"
         p.write_text(text)
         _checkers[text] = load_target(p, [])
@@ -288,16 +296,7 @@ def test_text_events_with_a_classifier_read_ahead_decide_as_check(
         tmp_path_factory: Any, items: list[bytes], chunk: int) -> None:
     """With a classifier, each chunk's models start while the chunk before is finished
     (`decided_chunks`): the lines, records and reports are still `check`'s, in order."""
-    import shutil
-
-    from policyc.runtime.onnx_binding import default_model_path
-
-    if CLASSIFIER_POLICY not in _checkers:
-        tmp = tmp_path_factory.mktemp("c")
-        shutil.copy(default_model_path(), tmp / "m.onnx")
-        (tmp / "c.pol").write_text(CLASSIFIER_POLICY)
-        _checkers[CLASSIFIER_POLICY] = load_target(tmp / "c.pol", [])
-    checker = _checkers[CLASSIFIER_POLICY]
+    checker = _checker(CLASSIFIER_POLICY, tmp_path_factory.mktemp("c"), model="m.onnx")
     data = b"\n".join(items) + b"\n"
     want_out, want_records, want_bad = reference(checker, data)
     out, records, bad, _ = engine(checker, data, chunk)

@@ -73,15 +73,20 @@ def _run_parquet(checker: Any, path: Path, sink: Any) -> list[tuple[int, str]]:
     return bad
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(rows=st.lists(row, max_size=30))
-def test_parquet_and_jsonl_decide_alike(tmp_path_factory: Any, rows: list[dict[str, Any]]) -> None:
-    tmp = tmp_path_factory.mktemp("c")
+
+def _the_checker(tmp: Path) -> Any:
+    """The checker of `POLICY`, loaded once for the module."""
     if not _checker:
         pol = tmp / "p.pol"
         pol.write_text(POLICY)
         _checker.append(load_target(pol, []))
-    checker = _checker[0]
+    return _checker[0]
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(rows=st.lists(row, max_size=30))
+def test_parquet_and_jsonl_decide_alike(tmp_path_factory: Any, rows: list[dict[str, Any]]) -> None:
+    tmp = tmp_path_factory.mktemp("c")
+    checker = _the_checker(tmp)
     jl, pqf = _write(tmp, rows)
     a_out, a_bad = _run_jsonl(checker, jl)
     b_out = io.BytesIO()
@@ -196,11 +201,7 @@ def test_jsonl_to_parquet_audit_decided_once(tmp_path_factory: Any, lines: list[
     from policyc.runtime.stream import JsonlEngine, decide_jsonl
 
     tmp = tmp_path_factory.mktemp("a")
-    if not _checker:
-        pol = tmp / "p.pol"
-        pol.write_text(POLICY)
-        _checker.append(load_target(pol, []))
-    checker = _checker[0]
+    checker = _the_checker(tmp)
     data = "".join(x + "\n" for x in lines).encode()
     want_audit, want_bad = io.BytesIO(), []
     decide_jsonl(checker, io.BytesIO(data), io.BytesIO(), want_audit,
