@@ -937,19 +937,23 @@ def fit(records: Sequence[LabelledText], c_reg: float = C_REG, size: int = VOCAB
     return train(records, vocabulary, c_reg)
 
 
-def out_of_fold(records: Sequence[LabelledText], c_reg: float = C_REG,
-                size: int = VOCAB_SIZE) -> np.ndarray:
-    """``[n, L]`` scores, each row by a model (vocabulary and heads) fitted without its group.
-
-    Folds: ``GroupKFold`` over :func:`group_of` (deterministic), so a team family or
-    a template never sits on both sides of a fold.
-    """
+def folds(records: Sequence[LabelledText]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The build's cross-validation folds, ``(fit rows, held-out rows)``: ``GroupKFold``
+    over :func:`group_of` (deterministic), so a team family or a template never sits on
+    both sides of a fold."""
     from sklearn.model_selection import GroupKFold
 
     groups = [group_of(r) for r in records]
+    return list(GroupKFold(n_splits=N_FOLDS).split(records, groups=groups))
+
+
+def out_of_fold(records: Sequence[LabelledText], c_reg: float = C_REG,
+                size: int = VOCAB_SIZE) -> np.ndarray:
+    """``[n, L]`` scores, each row by a model (vocabulary and heads) fitted without its
+    group, on :func:`folds`."""
     oof = np.zeros((len(records), len(LABELS)), dtype=np.float64)
     texts = [r.text for r in records]
-    for fit_idx, val_idx in GroupKFold(n_splits=N_FOLDS).split(texts, groups=groups):
+    for fit_idx, val_idx in folds(records):
         vocabulary, weights, intercept = fit([records[i] for i in fit_idx], c_reg, size)
         oof[val_idx] = sklearn_scores([texts[i] for i in val_idx], vocabulary, weights,
                                       intercept)

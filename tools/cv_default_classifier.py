@@ -46,16 +46,13 @@ def rate(counts: dict[str, list[int]], key: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sklearn.model_selection import GroupKFold
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--budgets", default="0.02,0.025,0.03,0.035,0.04")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     recs = build.training_records(build.load_corpus())
     oof = build.out_of_fold(recs)
-    folds = list(GroupKFold(n_splits=build.N_FOLDS).split(
-        recs, groups=[build.group_of(r) for r in recs]))
+    folds = build.folds(recs)
     kinds = [team_kind(r.source) for r in recs]
     print(f"{len(recs)} train rows, out of fold in {time.perf_counter() - t0:.0f}s")
     for budget in (float(b) for b in args.budgets.split(",")):

@@ -62,8 +62,6 @@ def _is_team(r, kind: str = "") -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sklearn.model_selection import GroupKFold
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--budgets", default="0.03,0.04,0.05")
     args = ap.parse_args(argv)
@@ -74,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     y = build.label_matrix(recs)
     y_any = np.array([r.label != build.BENIGN for r in recs], dtype=np.int8)
     team = np.array([_is_team(r) for r in recs])
-    folds = list(GroupKFold(n_splits=build.N_FOLDS).split(
-        texts, groups=[build.group_of(r) for r in recs]))
+    folds = build.folds(recs)
     heads_w = {"8 heads (shipped)": 1.0, "8 heads, team rows x3": 3.0}
     generic_w = {"generic, team rows x1": 1.0, "generic, team rows x3": 3.0}
     oof = {name: np.zeros((n, len(build.LABELS))) for name in heads_w}
