@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parquet-events", type=int, default=10_000_000)
     ap.add_argument("--text-events", type=int, default=50_000)
     ap.add_argument("--folder", type=Path, default=None)
-    ap.add_argument("--repeat", type=int, default=3,
+    ap.add_argument("--repeat", type=int, default=5,
                     help="text part: best of this many runs of each figure (shared machine)")
     ap.add_argument("--only", action="append", choices=("ceiling", "jsonl", "parquet", "text"),
                     help="run only these parts (repeatable; default: all)")

@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     import numpy as np
 
+    #: What `start_models` leaves in its future: each classifier's columns, and the
+    #: detectors' columns when they ran there too.
+    Started = tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray] | None]
+
 from policyc.runtime.bundle import BundleData, ClassifierSpec, DecisionSpec, DetectorSpec
 from policyc.runtime.detector_specs import build_detector
 from policyc.runtime.errors import BindingError
@@ -323,18 +327,34 @@ class Bindings:
                 _apply_claims(text, claims, prepared, out, supplied)
         return out
 
-    def start_models(self, texts: Sequence[str]) -> Future[list[dict[str, np.ndarray]]] | None:
+    def start_models(self, texts: Sequence[str], *, detectors: bool = False
+                     ) -> Future[Started] | None:
         """Start the classifiers on `texts` in the model thread, for a later
         `scores_batch(texts, started=…)`: a caller with other work to do (the streaming
-        engine decoding its next chunk) overlaps it with the models. None when there is
-        nothing to start or a classifier cannot be loaded (`scores_batch` then raises)."""
+        engine decoding its next chunk) overlaps it with the models. With `detectors`,
+        the detectors run there too, after the models: their RE2 passes release the GIL
+        like onnxruntime, so a caller whose own thread is busy with Python keeps only
+        that. None when there is nothing to start or a classifier cannot be loaded
+        (`scores_batch` then raises)."""
         models = [self._model(spec) for spec in self.classifier_specs]
         if not texts or not models or any(m is None for m in models):
             return None
-        return _pool().submit(lambda: [m.score_batch(texts) for m in models])  # type: ignore[union-attr]
 
-    def scores_batch(self, texts: Sequence[str],
-                     started: Future[list[dict[str, np.ndarray]]] | None = None
+        # the models' Python part (normalizing, grouping) here, their runs there; a
+        # failure here is the future's, as one there would be (`scores_batch` raises it)
+        try:
+            jobs = [m.batch_job(texts) for m in models]  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - raised again by `result()`
+            failed: Future[Started] = Future()
+            failed.set_exception(exc)
+            return failed
+
+        def run() -> Started:
+            scored = [job() for job in jobs]
+            return scored, self._detector_columns(texts) if detectors else None
+        return _pool().submit(run)
+
+    def scores_batch(self, texts: Sequence[str], started: Future[Started] | None = None
                      ) -> dict[str, np.ndarray]:
         """Every bound category's scores for many texts (float32 columns, `check_batch` input).
 
@@ -347,8 +367,6 @@ class Bindings:
         """
         import numpy as np
 
-        n = len(texts)
-        out: dict[str, np.ndarray] = {}
         models = []
         for spec in self.classifier_specs:
             model = self._model(spec)
@@ -357,13 +375,33 @@ class Bindings:
             models.append((spec, model))
         # onnxruntime releases the GIL while it runs: on a big batch the models run in a
         # worker thread while this one runs the detectors (one core each)
-        pending = started
-        if pending is None and self.detector_specs and n >= _OVERLAP_MIN:
-            pending = self.start_models(texts)
+        pending, out = started, None
+        if pending is None:
+            if self.detector_specs and len(texts) >= _OVERLAP_MIN:
+                pending = self.start_models(texts)
+            out = self._detector_columns(texts)
+        results, there = pending.result() if pending is not None else (None, None)
+        if out is None:  # started by the caller
+            out = there if there is not None else self._detector_columns(texts)
+        if results is None:
+            results = [m.score_batch(texts) for _, m in models]
+        for (spec, _), scores in zip(models, results, strict=True):
+            for cat, col in scores.items():
+                if col.size and not (col.min() >= 0.0 and col.max() <= 1.0):
+                    raise ValueError(f"classifier `{spec.name}` returned a score outside "
+                                     f"[0, 1] for `{cat}`")
+                out[cat] = np.maximum(out[cat], col) if cat in out else col
+        return out
+
+    def _detector_columns(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each detector category's scores for many texts: only the texts the screen does
+        not clear go through the detectors, each normalized once per normal form."""
+        import numpy as np
+
+        n = len(texts)
+        out: dict[str, np.ndarray] = {}
         plan = self._text_plan()
-        # only the texts the screen does not clear go through the detectors one by one
-        todo = (list(range(n)) if plan.screen is None
-                else [i for i, t in enumerate(texts) if not plan.screen.clear(t)])
+        todo = list(range(n)) if plan.screen is None else plan.screen.uncleared(texts)
         prepared: dict[Any, list[bytes]] = {}  # normal form -> the texts in it
         fired: list[np.ndarray] = []  # per detector: its score on each text of `todo`
         for _, det, form in plan.detectors:
@@ -378,14 +416,6 @@ class Bindings:
             col = np.zeros(n, dtype=np.float32)
             col[todo] = got
             out[category] = np.maximum(out[category], col) if category in out else col
-        results = (pending.result() if pending is not None
-                   else [m.score_batch(texts) for _, m in models])
-        for (spec, _), scores in zip(models, results, strict=True):
-            for cat, col in scores.items():
-                if col.size and not (col.min() >= 0.0 and col.max() <= 1.0):
-                    raise ValueError(f"classifier `{spec.name}` returned a score outside "
-                                     f"[0, 1] for `{cat}`")
-                out[cat] = np.maximum(out[cat], col) if cat in out else col
         return out
 
     def matches(self, text: str, categories: set[str] | None = None

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import accumulate
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,6 +43,9 @@ Span = tuple[int, int]
 _RE2: Any = re2._re2.RE2  # the low-level object; untyped (no stubs)
 _UNANCHORED = _RE2.Anchor.UNANCHORED
 _NO_MATCH = (-1, -1)
+# What keeps a pattern from being matched over texts joined by newlines (`AsciiScreen`):
+# RE2's whole-text anchors, or a flag group that turns a flag off (multi-line among them)
+_WHOLE_TEXT_ASSERTION = re.compile(r"\\[Az]|\(\?[A-Za-z]*-")
 
 
 def _utf8(text: str) -> bytes:
@@ -341,6 +345,14 @@ class AsciiScreen:
         self._regex = _re2_object(pattern, big=True)
         self.ok: bool = (bool(detectors) and self._regex.ok()
                          and self._regex.ProgramSize() <= self.MAX_PROGRAM)
+        # `uncleared`'s pattern: the same with ^ and $ matching at line breaks, unless
+        # the union asserts where the whole text starts or ends (\A, \z, or a flag group
+        # that turns multi-line off): then it would miss texts joined after the first
+        self._lines: Any = None
+        if self.ok and _WHOLE_TEXT_ASSERTION.search(pattern) is None:
+            lines = _re2_object("(?m)" + pattern, big=True)
+            if lines.ok() and lines.ProgramSize() <= self.MAX_PROGRAM:
+                self._lines = lines
 
     def clear(self, text: str) -> bool:
         """True if no detector fires on `text`; False if `text` must go through them."""
@@ -348,6 +360,45 @@ class AsciiScreen:
             return False
         data = text.encode()
         return self._regex.Match(_UNANCHORED, data, 0, len(data))[0][0] < 0
+
+    def uncleared(self, texts: Sequence[str]) -> list[int]:
+        """The positions of the texts `clear` does not clear, in order: one RE2 pass over
+        the ASCII texts joined by newlines finds the candidates, `clear` confirms each.
+
+        No text is missed: a text the screen matches alone still matches once joined (a
+        newline is a non-word char, as the ends of a text are to ``\\b``, and ^/$ match
+        at line breaks), and the scan, restarted after the last text each match touches,
+        reaches each such text before passing it. A match over a newline, or at a line
+        break inside a text, only adds candidates.
+        """
+        lines = self._lines
+        if lines is None or len(texts) < 2:
+            return [i for i, t in enumerate(texts) if not self.clear(t)]
+        plain: Sequence[int] = range(len(texts))
+        joined = "\n".join(texts)
+        if not joined.isascii():
+            plain = [i for i, t in enumerate(texts) if t.isascii()]
+            joined = "\n".join([texts[i] for i in plain])
+        data = joined.encode()
+        starts = list(accumulate((len(texts[i]) + 1 for i in plain), initial=0))
+        found: list[int] = []
+        pos, end, last = 0, len(data), len(plain) - 1
+        while pos <= end and plain:
+            start, stop = lines.Match(_UNANCHORED, data, pos, end)[0]
+            if start < 0:
+                break
+            first = bisect_right(starts, start) - 1
+            final = bisect_right(starts, max(stop - 1, start)) - 1
+            found.extend(k for k in range(first, final + 1) if not self.clear(texts[plain[k]]))
+            if final >= last:
+                break
+            pos = starts[final + 1]
+        if len(plain) == len(texts):
+            return found
+        picked = set(plain)
+        out = {plain[k] for k in found}
+        out.update(i for i in range(len(texts)) if i not in picked)
+        return sorted(out)
 
 
 class Claimed:

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,7 @@ __all__ = [
     "fold",
     "fold_with_offsets",
     "fold_words",
+    "fold_many",
     "light",
     "light_with_offsets",
     "span_to_original",
@@ -244,7 +246,10 @@ def fold(text: str) -> str:
 # Each step is guarded by a cheap necessary condition (a C-level set test, a regex with
 # a literal prefix): the general regexes cost 1-4 us per short prompt on their own.
 _LEET_CHARS = frozenset("013457")
-_WORD_RUN = re.compile(r"\w+")
+# a whole run of word chars holding a look-alike digit: it starts at a run's first char
+# and is greedy, so each match is a `\w+` run, and runs without such a digit never reach
+# the Python callback
+_LEET_WORD = re.compile(r"\b\w*[013457]\w*")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _LEET_DIGITS = str.maketrans("013457", "oieast")
 _SPACED_OUT = re.compile(r"(?<!\S)(?:[^\W_] ){2,}[^\W_](?!\S)")
@@ -255,7 +260,7 @@ _MAYBE_SPACED_OUT = re.compile(r" [^\W_] [^\W_](?!\S)")
 
 def _unleet(match: re.Match[str]) -> str:
     word = match.group()
-    if _LEET_CHARS.isdisjoint(word) or _HAS_LETTER.search(word) is None:
+    if _HAS_LETTER.search(word) is None:
         return word
     return word.translate(_LEET_DIGITS)
 
@@ -270,12 +275,75 @@ def fold_words(text: str) -> str:
     For models (see the module docstring). Raises `NormalizationLimitError` as
     ``fold`` does.
     """
-    text = fold(text)
+    return _word_steps(fold(text))
+
+
+def _word_steps(text: str) -> str:
+    """What ``fold_words`` adds to ``fold``: look-alike digits in words, spaced letters."""
     if not _LEET_CHARS.isdisjoint(text):
-        text = _WORD_RUN.sub(_unleet, text)
+        text = _LEET_WORD.sub(_unleet, text)
     if _MAYBE_SPACED_OUT.search(text) is not None:
         text = _SPACED_OUT.sub(_unspace, text)
     return text
+
+
+# `fold_many` joins texts with this char: whitespace to `\s` (and so to the lookarounds
+# of `_SPACED_OUT`), not a word char, left alone by every ASCII step.
+_UNIT = "\x1f"
+
+# What a word step may change in ASCII text, as RE2 (linear, and it releases the GIL) can
+# find it in a whole batch: a word holding both a look-alike digit and a letter, or what
+# every spaced-out run ends with (`_MAYBE_SPACED_OUT`, ASCII whitespace spelled out). It
+# runs on to the end of its text (or takes the separator after it, never more), so each
+# text is found at most once and no match reaches into the next. A superset: the steps
+# themselves decide.
+_WORD_STEP_PATTERN = (
+    rb"(?:[013457]\w*[A-Za-z]|[A-Za-z]\w*[013457]| [A-Za-z0-9] [A-Za-z0-9][\t-\r \x1c-\x1e])"
+    rb"[^\x1f]*| [A-Za-z0-9] [A-Za-z0-9](?:\x1f|\z)")
+
+
+@lru_cache(maxsize=1)
+def _word_step_screen() -> Any:
+    """`_WORD_STEP_PATTERN` compiled by RE2, or by `re` where RE2 is not installed (the
+    model build tools' locked environment): the same matches, found more slowly."""
+    try:
+        import re2
+    except ImportError:
+        return re.compile(_WORD_STEP_PATTERN.replace(rb"\z", rb"\Z"))
+    return re2.compile(_WORD_STEP_PATTERN)
+
+
+def fold_many(texts: Sequence[str], words: bool = True) -> list[str]:
+    """``[fold_words(t) for t in texts]`` (``fold`` without `words`), several times faster
+    on a batch: the ASCII texts are joined by a separator that no step changes or looks
+    across, lower-cased at once, and only those `_word_step_screen` finds take the word
+    steps one by one; a text that is not ASCII is folded alone (and left out of the join:
+    one such char would widen the whole joined string). Raises TypeError for a text that
+    is not a str and `NormalizationLimitError` as ``fold`` does.
+    """
+    one = fold_words if words else fold
+    joined = _UNIT.join(texts)  # TypeError for a non-str
+    others: list[int] = []
+    if not joined.isascii():
+        others = [i for i, a in enumerate(map(str.isascii, texts)) if not a]
+        plain = list(texts)
+        for i in others:
+            plain[i] = ""
+        joined = _UNIT.join(plain)
+    if len(texts) - len(others) < 2 or joined.count(_UNIT) != len(texts) - 1:
+        return [one(t) for t in texts]  # few ASCII texts, or one holds the separator
+    joined = joined.lower()
+    out = joined.split(_UNIT)
+    if words:
+        data = joined.encode("ascii")
+        found = [m.start() for m in _word_step_screen().finditer(data)]
+        if found:
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x1F)  # but the last
+            for i in set(np.searchsorted(ends, found).tolist()).difference(others):
+                out[i] = _word_steps(out[i])
+    for i in others:
+        out[i] = one(texts[i])
+    return out
 
 
 def light(text: str) -> str:

@@ -55,6 +55,7 @@ import orjson
 from policyc.runtime.audit import AUDIT_SCHEMA, audit_record, new_decision_id, now
 from policyc.runtime.checker import Checker
 from policyc.runtime.events import InvalidEvent, doubled_cuts, event_from_json
+from policyc.runtime.float_text import small_float_reprs
 from policyc.runtime.jsonl import MAX_LINE_BYTES, BadLine, Line, Tally, dumps_line, parse_line
 
 #: Bytes read at a time (a chunk is the whole lines of one read; `read1` on a pipe
@@ -432,41 +433,60 @@ class Engine:
         return ["{" + r + "}" for r in rows]
 
     def score_pieces(self, columns: list[tuple[str, np.ndarray]], n: int) -> list[list[bytes]]:
-        """Per score column (but those all zeros), each row's piece of its `scores` object as `check` writes
-        it: `, "name": repr(value)` (without the `, ` for the row's first nonzero score),
-        or nothing for a zero. Formatted a column at a time, with no per-row step but
-        taking the `, ` off each row's first piece:
-        one `orjson.dumps` of the column (which writes a float as `repr` does from 1e-4
-        up), byte replaces that put the name before each value and take out the zeros,
-        one split. The rare values below 1e-4 (and -0.0) are written by `repr`. A name
-        never holds a NUL byte once quoted (`\\u0000`), nor does a number."""
+        """Per score column (but those all zeros), each row's piece of its `scores` object
+        as `check` writes it: `, "name": repr(value)` (without the `, ` for the row's first
+        nonzero score), or nothing for a zero. Formatted a column at a time: one
+        `orjson.dumps` of the column (which writes a float as `repr` does from 1e-4 up),
+        byte replaces that put the name before each value and take out the zeros, one
+        split; the values below 1e-4 of every column by one `small_float_reprs`. Only the
+        rows of a column that differ from most of its rows in whether it holds their
+        first nonzero score take a per-row step. A name never holds a NUL byte once
+        quoted (`\\u0000`), nor does a number."""
         q = self.quoted
         out: list[list[bytes]] = []
         seen = np.zeros(n, dtype=np.bool_)
+        # (pieces, the row's head with and without ", ", rows, whether they take ", ")
+        smalls: list[tuple[list[bytes], bytes, bytes, list[int], list[bool]]] = []
+        values: list[np.ndarray] = []
         for name, col in columns:
             x = np.asarray(col, dtype=np.float64)
             if not x.any():  # all zeros (-0.0 too): no piece at all
                 continue
-            head = (", " + q[name] + ": ").encode("utf-8")
-            inner = _dumps(x.tolist())[1:-1]
-            blob = (head + inner.replace(b",", b"\x00" + head) + b"\x00").replace(
-                head + b"0.0\x00", b"\x00")
-            piece = blob[:-1].split(b"\x00")
-            odd = ((x > 0) & (x < 1e-4)) | ~np.isfinite(x) | ((x == 0) & np.signbit(x))
-            whole = len(piece) == n
-            if not whole:  # (a bad value, whose row is refused anyway)
-                piece = [b""] * n
-                odd[:] = True
-            if odd.any():
-                hl = len(head)
-                for k, v in zip(np.flatnonzero(odd).tolist(), x[odd].tolist(), strict=True):
-                    piece[k] = head + _small_repr(v, piece[k][hl:] if whole else None) \
-                        if v else b""
             nz = x != 0
-            for k in np.flatnonzero(nz & ~seen).tolist():
-                piece[k] = piece[k][2:]
+            first = nz & ~seen  # the rows whose first nonzero score this is
             seen |= nz
+            full = (", " + q[name] + ": ").encode("utf-8")
+            # the head most rows take; the others' are fixed below
+            lead = 2 * (np.count_nonzero(first) * 2 > np.count_nonzero(nz))
+            head = full[lead:]
+            inner = _dumps(x, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
+            blob = head + inner.replace(b",", b"\x00" + head)
+            if not nz.all():
+                blob = (blob + b"\x00").replace(head + b"0.0\x00", b"\x00")[:-1]
+            piece = blob.split(b"\x00")
+            if len(piece) != n:  # (a bad value, whose row is refused anyway)
+                piece = [head + repr(v).encode("ascii") if v else b"" for v in x.tolist()]
+            else:
+                for k in np.flatnonzero(~np.isfinite(x) | ((x == 0) & np.signbit(x))).tolist():
+                    v = float(x[k])
+                    piece[k] = head + repr(v).encode("ascii") if v else b""
+            if lead:  # the rows with an earlier nonzero score need their ", "
+                for k in np.flatnonzero(nz & ~first).tolist():
+                    piece[k] = b", " + piece[k]
+            else:
+                for k in np.flatnonzero(first).tolist():
+                    piece[k] = piece[k][2:]
+            small = np.flatnonzero((x > 0) & (x < 1e-4))
+            if small.size and len(piece) == n:
+                smalls.append((piece, full, full[2:], small.tolist(), (~first[small]).tolist()))
+                values.append(x[small])
             out.append(piece)
+        if smalls:
+            reprs, at = small_float_reprs(np.concatenate(values)), 0
+            for piece, full, short, rows, comma in smalls:
+                for k, c, text in zip(rows, comma, reprs[at:at + len(rows)], strict=True):
+                    piece[k] = (full if c else short) + text
+                at += len(rows)
         return out
 
     # ---- any columns: combinations, then the reference path ---------------------------------
@@ -593,6 +613,7 @@ class Prepared:
     keep: dict[str, Any]
     texts: tuple[list[int], list[dict[str, Any]]] | None = None
     started: Any = None  # `Bindings.start_models`'s future
+    strings: list[str] | None = None  # the texts of `texts`' events, as started
 
 
 class JsonlEngine(Engine):
@@ -612,8 +633,11 @@ class JsonlEngine(Engine):
         self.plain_names = all(_PLAIN_NAME.fullmatch(n) for n in self.score_names)
 
     def columns(self, objs: list[dict[str, Any]], ctxs: list[Any] | None = None,
-                scs: list[Any] | None = None) -> tuple[Columns, list[Any], list[Any]]:
-        """Columns of decoded events (`trusted`), with each row's scores and id."""
+                scs: list[Any] | None = None, scores: bool = True
+                ) -> tuple[Columns, list[Any], list[Any]]:
+        """Columns of decoded events (`trusted`), with each row's scores and id.
+        Without `scores`: text events (`text_events`), which have no scores and are never
+        empty."""
         n = len(objs)
         cols = Columns(n)
         if ctxs is None or scs is None:
@@ -622,19 +646,25 @@ class JsonlEngine(Engine):
         ids = list(map(dict.get, objs, repeat("id")))
         cn, sn = self.context_names, self.score_names
         bad = cols.bad
-        for dicts, names in ((ctxs, cn), (scs, sn)):
+        for dicts, names in ((ctxs, cn), (scs, sn)) if scores else ((ctxs, cn),):
             if set(map(type, dicts)) == {dict} and set().union(*dicts) <= names:
                 continue
             bad |= ~np.fromiter((type(c) is dict and c.keys() <= names for c in dicts),
                                 dtype=np.bool_, count=n)
-        # an event needs `context` or `scores` (trusted rows have no other key but `id`)
-        has_id = np.fromiter(map(dict.__contains__, objs, repeat("id")), dtype=np.bool_,
-                             count=n)
-        bad |= np.fromiter(map(len, objs), dtype=np.intp, count=n) == has_id
+        # an event needs `context` or `scores` (trusted rows have no other key but `id`;
+        # a text event has its text)
+        has_id = None
+        if scores:
+            has_id = np.fromiter(map(dict.__contains__, objs, repeat("id")),
+                                 dtype=np.bool_, count=n)
+            bad |= np.fromiter(map(len, objs), dtype=np.intp, count=n) == has_id
         # an id is a string or a plain number (a float this large may be an integer past
         # 64 bits, which orjson reads as a float); `null` is refused like any other type
         id_types = set(map(type, ids))
         if id_types - {str, int}:
+            if has_id is None:
+                has_id = np.fromiter(map(dict.__contains__, objs, repeat("id")),
+                                     dtype=np.bool_, count=n)
             bad |= np.fromiter(
                 (not (t is str or t is int or t is float and abs(x) < _BIG  # type: ignore[arg-type]
                       or x is None and not h)
@@ -646,7 +676,7 @@ class JsonlEngine(Engine):
         for i in self.context_vars:
             name = self.variables[i].name
             cols.values[name] = list(map(dict.get, ctxs, repeat(name), repeat(_MISSING)))
-        for i in self.score_vars:
+        for i in self.score_vars if scores else ():
             name = self.variables[i].name
             vals = list(map(dict.get, scs, repeat(name), repeat(0.0)))
             if set(map(type, vals)) == {float}:  # the common case: a float array at once
@@ -705,10 +735,10 @@ class JsonlEngine(Engine):
         bindings = self.checker.bindings
         if len(fast) == n or not bindings.categories or not bindings.classifier_specs:
             return Prepared(decoded, keep)
-        ref = sorted(set(range(n)) - set(fast))
-        rows, objs = text_events(chunk.raws, ref, keep.get("text"))
-        return Prepared(decoded, keep, (rows, objs),
-                        bindings.start_models([o["text"] for o in objs]))
+        rows, objs = text_events(chunk.raws, _others(n, fast), keep.get("text"))
+        texts = list(map(dict.__getitem__, objs, repeat("text")))
+        return Prepared(decoded, keep, (rows, objs), bindings.start_models(texts, detectors=True),
+                        texts)
 
     def decide_chunk(self, chunk: Chunk, audit: bool, prepared: Prepared | None = None
                      ) -> ChunkResult:
@@ -720,7 +750,7 @@ class JsonlEngine(Engine):
             keep: dict[str, Any] = {}
             prepared = Prepared(_decode(raws, keep), keep)
         fast, objs, ctxs, scs = prepared.decoded
-        ref = sorted(set(range(n)) - set(fast)) if len(fast) < n else []
+        ref = _others(n, fast)
         body = rec = tbody = trec = None
         fast_rows: list[int] = []
         if objs:
@@ -824,24 +854,26 @@ class JsonlEngine(Engine):
             (rows, objs), started = text_events(raws, ref, prepared.keep.get("text")), None
         if not rows:
             return [], b"", None, ref
+        strings = prepared.strings if prepared.strings is not None else \
+            list(map(dict.__getitem__, objs, repeat("text")))
         ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
-        cols, _, ids = self.columns(objs, ctxs, [_EMPTY] * len(objs))
-        for i in self.score_vars:  # the text's scores, not the (absent) given ones
-            cols.values.pop(self.variables[i].name, None)
-        got = self.text_decisions(cols, [o["text"] for o in objs], started)
+        cols, _, ids = self.columns(objs, ctxs, [_EMPTY] * len(objs), scores=False)
+        got = self.text_decisions(cols, strings, started)
         if got is None:
             return [], b"", None, ref
         index, frags, columns = got
         good = np.flatnonzero(index >= 0)
         if not good.size:
             return [], b"", None, ref
-        picked = good.tolist()
         pieces = self.score_pieces(columns, len(rows))
+        done = rows
         if good.size < len(rows):
+            picked = good.tolist()
             pieces = [[p[j] for j in picked] for p in pieces]
-        idb, quoted = _dump_ids([ids[j] for j in picked])
+            ids = [ids[j] for j in picked]
+            done = [rows[j] for j in picked]
+        idb, quoted = _dump_ids(ids)
         body, rec = _assemble(idb, quoted, index[good], frags, pieces, audit)
-        done = [rows[j] for j in picked]
         if len(done) == len(ref):
             return done, body, rec, []
         left = set(done)
@@ -936,20 +968,6 @@ def _dump_ids(ids: list[Any]) -> tuple[list[bytes], bool]:
     return [id_json(x).encode("utf-8") for x in ids], False
 
 
-
-
-def _small_repr(v: float, s: bytes | None = None) -> bytes:
-    """`repr(v).encode()` for 0 < v < 1e-4, from orjson's shortest digits (`s`, or
-    `orjson.dumps(v)`; `repr` has the same digits, in exponent form: `0.000012` is
-    `1.2e-05`); several times faster than `repr`, which formats with a slower algorithm."""
-    if s is None:
-        s = _dumps(v)
-    if b"e" in s or not 0 < v < 1e-4:
-        return repr(v).encode("ascii")
-    t = s.lstrip(b"0.")
-    return t[:1] + (b"." + t[1:] if len(t) > 1 else b"") + b"e-%02d" % (len(s) - len(t) - 1)
-
-
 def _assemble(idb: list[bytes], quoted: bool, inverse: np.ndarray, decided: list[Fragments],
               scores: Sequence[Any], audit: bool) -> tuple[bytes, bytes | None]:
     """(decision lines, audit records) of rows given as their ids (`_dump_ids`), the
@@ -994,6 +1012,15 @@ def trusted(raws: Sequence[bytes | None]) -> tuple[list[int], list[dict[str, Any
     return fast, objs
 
 
+def _others(n: int, rows: list[int]) -> list[int]:
+    """``0..n-1`` but `rows`, in order."""
+    if not rows:
+        return list(range(n))
+    rest = np.ones(n, dtype=np.bool_)
+    rest[rows] = False
+    return np.flatnonzero(rest).tolist()  # type: ignore[no-any-return]
+
+
 def _decode(raws: Sequence[bytes | None], keep: dict[str, Any] | None = None
             ) -> tuple[list[int], list[dict[str, Any]], list[Any], list[Any]]:
     """`trusted`, with each event's `context` and `scores` (`_EMPTY` when absent).
@@ -1013,10 +1040,14 @@ def _decode(raws: Sequence[bytes | None], keep: dict[str, Any] | None = None
             sub = raws
             if seen <= _EVENT_KEYS and "text" in seen:  # text events mixed in: the others
                 has = list(map(dict.__contains__, objs, repeat("text")))
+                if all(has):  # text events only
+                    if keep is not None:
+                        keep["text"] = (list(range(n)), objs, seen)
+                    return [], [], [], []
                 rows = [k for k, h in enumerate(has) if not h]
                 if keep is not None:
                     keep["text"] = ([k for k, h in enumerate(has) if h],
-                                    [o for o, h in zip(objs, has, strict=True) if h])
+                                    [o for o, h in zip(objs, has, strict=True) if h], seen)
                 objs = [objs[k] for k in rows]
                 sub = [raws[k] for k in rows]
             elif not seen <= _PLAIN_KEYS:
@@ -1050,21 +1081,24 @@ def _decode(raws: Sequence[bytes | None], keep: dict[str, Any] | None = None
 
 
 def text_events(raws: Sequence[bytes | None], rows: list[int],
-                pre: tuple[list[int], list[dict[str, Any]]] | None = None
+                pre: tuple[list[int], list[dict[str, Any]], set[str]] | None = None
                 ) -> tuple[list[int], list[dict[str, Any]]]:
     """Of `rows`, the lines orjson reads exactly as the strict reader would that are text
     events without scores (`{"text": "…", "context": {…}, "id": …}`): the events whose
     scores all come from the text, which `scores_batch` can score together. `pre`:
-    `rows` already read (`_decode`'s `keep`)."""
-    raws_t = [raws[k] for k in rows]
+    `rows` already read (`_decode`'s `keep`: objects only, with these keys)."""
+    raws_t = list(raws) if len(rows) == len(raws) else [raws[k] for k in rows]
     try:  # at once, as `_decode`: every line a text event, colons = keys (texts' too)
-        objs: list[Any] = pre[1] if pre is not None and pre[0] == rows else \
-            list(map(_loads, raws_t))  # type: ignore[arg-type]
-        if set(map(type, objs)) == {dict} and set().union(*objs) <= _TEXT_KEYS:
+        if pre is not None and pre[0] == rows:
+            objs: list[Any] = pre[1]
+            seen: Any = pre[2]
+        else:
+            objs = list(map(_loads, raws_t))  # type: ignore[arg-type]
+            seen = set().union(*objs) if set(map(type, objs)) == {dict} else None
+        if seen is not None and seen <= _TEXT_KEYS:
             texts = list(map(dict.get, objs, repeat("text")))
-            given = list(map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))
-            if set(map(type, texts)) == {str} and set(map(type, given)) == {dict} \
-                    and not any(given):
+            if set(map(type, texts)) == {str} and ("scores" not in seen or not any(
+                    s != _EMPTY for s in map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))):
                 block = b"\n".join(raws_t)  # type: ignore[arg-type]
                 ctxs = map(dict.get, objs, repeat("context"), repeat(_EMPTY))
                 if b"\\u003" not in block and block.count(b":") == sum(map(len, objs)) \

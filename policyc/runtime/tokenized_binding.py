@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -374,6 +374,12 @@ class TokenizedClassifier:
         """Scores of many texts: category -> float32 array in input order."""
         mat = self.score_matrix(texts)
         return {cat: np.ascontiguousarray(mat[:, j]) for cat, j in self._columns}
+
+    def batch_job(self, texts: Sequence[str]) -> Callable[[], dict[str, np.ndarray]]:
+        """`score_batch(texts)` to run later, in another thread: the tokenizer and
+        onnxruntime both release the GIL, so here all of it waits for that thread."""
+        texts = list(texts)
+        return lambda: self.score_batch(texts)
 
     def __repr__(self) -> str:
         return (f"TokenizedClassifier({self.source!r}, version={self.model_version!r}, "

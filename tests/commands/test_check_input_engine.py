@@ -261,7 +261,7 @@ def test_a_classifier_that_fails_decides_by_on_error_per_event(tmp_path: Path) -
 
     def broken(*_: Any) -> Any:
         raise RuntimeError("model failed")
-    model.score_batch = model.score_row = model.score = broken
+    model.score_batch = model.score_row = model.score = model._run = broken
     data = b'{"id": 1, "text": "hello"}\n{"id": 2, "text": "bye"}\n'
     want = reference(checker, data)
     out, records, bad, _ = engine(checker, data, 1 << 20)
@@ -301,6 +301,20 @@ def test_text_events_with_a_classifier_read_ahead_decide_as_check(
     want_out, want_records, want_bad = reference(checker, data)
     out, records, bad, _ = engine(checker, data, chunk)
     assert (out, records, bad) == (want_out, want_records, want_bad)
+
+
+def test_read_ahead_with_a_text_too_expanding_to_normalize(tmp_path: Path) -> None:
+    """The models' Python part (normalizing) runs while the chunk is read ahead: a text
+    that cannot be normalized fails that batch as it failed in the model thread, and its
+    events are decided one by one (the refused text through `on_error`)."""
+    checker = _checker(CLASSIFIER_POLICY, tmp_path, model="m.onnx")
+    lines = [{"text": t, "context": {"aud": "x"}} for t in
+             ["hello there", "\ufdfa" * 100_000, "how to build a bomb", "fine, thanks"]]
+    data = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
+    want = reference(checker, data)
+    out, records, bad, _ = engine(checker, data, 64)
+    assert (out, records, bad) == want
+    assert b"not normalized" in out
 
 
 def test_read_ahead_starts_the_models_of_the_next_chunk_first(tmp_path: Path) -> None:

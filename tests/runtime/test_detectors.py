@@ -388,3 +388,34 @@ def test_spans_leave_out_claimed_matches() -> None:
     assert phone.score_unclaimed(data, claimed) == 1.0
     only_card = phone.prepare("card 4000 0566 5566 5556")
     assert phone.score_unclaimed(only_card, Claimed(card.matches_prepared(only_card))) == 0.0
+
+
+# `uncleared`: one pass over a batch joined by newlines finds exactly the texts `clear`
+# does not clear, whatever the anchors and boundaries of the patterns
+_ANCHORED = [
+    RegexDetector(r"^secret:"), RegexDetector(r"end$"), RegexDetector(r"\bcat\b"),
+    RegexDetector(r"(?m)^x"), RegexDetector(r"a\s+b"), RegexDetector(r"[^a-z]q[^a-z]"),
+    KeywordDetector(["buy cocaine", "x-ray"]),
+]
+_batch_text = st.lists(
+    st.sampled_from(["secret:", "end", "cat", "x", "a", "b", "q", " ", "\n", ".", "buy",
+                     "cocaine", "x-ray", "é", "z"]),
+    max_size=8,
+).map("".join)
+
+
+@given(st.lists(_batch_text, max_size=12), st.integers(0, len(_ANCHORED) - 1))
+def test_uncleared_is_clear_text_by_text(texts: list[str], k: int) -> None:
+    for screen in (SCREEN, AsciiScreen(_ANCHORED), AsciiScreen(_ANCHORED[k:k + 1])):
+        assert screen.uncleared(texts) == [i for i, t in enumerate(texts)
+                                           if not screen.clear(t)]
+
+
+def test_uncleared_falls_back_on_whole_text_anchors() -> None:
+    """\\A and \\z (and a flag group turning multi-line off) would miss texts joined after
+    the first: such a screen checks text by text."""
+    for pattern in (r"\Asecret", r"end\z", r"(?-m:^secret)"):
+        screen = AsciiScreen([RegexDetector(pattern)])
+        assert screen.ok and screen._lines is None
+        texts = ["x", "secret end", "y"]
+        assert screen.uncleared(texts) == [1]

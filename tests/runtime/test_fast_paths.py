@@ -301,7 +301,7 @@ def test_bindings_batch_with_a_model_equals_one_by_one(tmp_path: Path) -> None:
 
     def broken(_: Any) -> Any:
         raise BindingError("model failed")
-    model.score_batch = broken
+    model._run = broken  # the run, in the model thread
     with pytest.raises(BindingError, match="model failed"):
         b.bindings.scores_batch(texts)
 

@@ -195,3 +195,49 @@ def test_limit_is_on_the_bytes_of_the_normal_form() -> None:
     assert len(light(text).encode()) <= limit * len(text.encode())
     with pytest.raises(normalize.NormalizationLimitError):
         light(("\ufdfa" + "a" * (k - 1)) * 1000)
+
+
+# --- fold_many: a batch at once, text for text what fold / fold_words give ---------------
+
+_WORDY = st.lists(
+    st.one_of(st.characters(max_codepoint=127),
+              st.sampled_from(["p1pe b0mb", "b o m b", " a b c", "2024", "h3ll0", "a_1",
+                               "x 1 y", "\x1f", "\n", "K", "\u212a", "ꭰ", "Ꭰ", "İ",
+                               "\ud800", "é", "١٢"]),
+              st.sampled_from(_TRICKY)),
+    max_size=12,
+).map("".join)
+
+
+@given(st.lists(_WORDY, max_size=12), st.booleans())
+def test_fold_many_is_fold_of_each_text(texts: list[str], words: bool) -> None:
+    one = normalize.fold_words if words else fold
+    assert normalize.fold_many(texts, words) == [one(t) for t in texts]
+
+
+@given(st.lists(st.text(alphabet=st.characters(max_codepoint=127), max_size=30), max_size=12))
+def test_fold_many_on_ascii_batches(texts: list[str]) -> None:
+    assert normalize.fold_many(texts) == [normalize.fold_words(t) for t in texts]
+
+
+def test_fold_many_examples() -> None:
+    texts = ["P1PE B0MB", "b o m b now", "in 2024", "Ꭰ and ꭰ", "\u212aelvin", "a\x1fb", ""]
+    assert normalize.fold_many(texts) == [normalize.fold_words(t) for t in texts]
+    assert normalize.fold_many(texts[:3]) == ["pipe bomb", "bomb now", "in 2024"]
+    # a spaced-out run at the end of a text: the screen stops at the separator
+    assert normalize.fold_many(["x 1 y", "p1pe b0mb"]) == ["x1y", "pipe bomb"]
+    with pytest.raises(TypeError):
+        normalize.fold_many(["a", 1])  # type: ignore[list-item]
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from("ab Z019_ \t\n-"), max_size=12), max_size=10))
+def test_word_step_screen_without_re2_finds_the_same(texts: list[str]) -> None:
+    """The model build tools' environment has no RE2: `re` compiles the same screen."""
+    import re
+
+    import re2
+
+    data = "\x1f".join(texts).lower().encode()
+    fallback = re.compile(normalize._WORD_STEP_PATTERN.replace(rb"\z", rb"\Z"))
+    assert [m.start() for m in fallback.finditer(data)] == \
+        [m.start() for m in re2.compile(normalize._WORD_STEP_PATTERN).finditer(data)]

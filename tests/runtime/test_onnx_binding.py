@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from policyc.runtime.onnx_binding import (
     BindingError,
@@ -169,6 +171,29 @@ def test_length_groups_cover_each_index_once():
     for g in groups:
         assert len(g) <= 64
         assert len(g) == 1 or len(g) * lengths[g].max() <= 20000
+
+
+def _greedy_groups(lengths: np.ndarray, max_batch: int, max_chars: int) -> list[list[int]]:
+    """The grouping rule text by text: a group grows while the next text fits."""
+    order = np.argsort(lengths, kind="stable").tolist()
+    groups: list[list[int]] = []
+    for i in order:
+        g = groups[-1] if groups else None
+        if (g is None or len(g) >= max_batch or lengths[i] > 2 * lengths[g[0]] + 16
+                or (len(g) + 1) * lengths[i] > max_chars):
+            groups.append([i])
+        else:
+            g.append(i)
+    return groups
+
+
+@given(st.lists(st.one_of(st.integers(0, 40), st.integers(0, 5000), st.integers(65000, 66000)),
+                max_size=200),
+       st.sampled_from([1, 2, 7, 64, 1024]), st.sampled_from([1, 60, 700, 20000, 1 << 20]))
+def test_length_groups_are_the_greedy_rule(lengths, max_batch, max_chars):
+    arr = np.array(lengths, dtype=np.int64)
+    got = [g.tolist() for g in _length_groups(arr, max_batch, max_chars)]
+    assert got == _greedy_groups(arr, max_batch, max_chars)
 
 
 # --------------------------------------------------------------------------- label mapping

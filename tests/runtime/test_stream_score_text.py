@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policyc.runtime.stream import Engine, _small_repr
+from policyc.runtime.stream import Engine
 
 _VALUES = st.one_of(st.just(0.0), st.just(-0.0), st.floats(0, 1),
                     st.floats(0, 1e-4), st.floats(0, 1, width=32),
@@ -33,8 +33,3 @@ def test_score_texts_are_json_dumps_of_the_nonzero_scores(rows, f32):
     want = [json.dumps({nm: float(col[k]) for nm, col in columns if float(col[k])})
             for k in range(len(rows))]
     assert got == want
-
-
-def test_small_values_written_as_repr():
-    for v in (1e-5, 5e-5, 3.0000001e-05, 1.2345678901234e-6, 1e-9, 1e-17, 9.99999e-5, 1e-300):
-        assert _small_repr(v) == repr(v).encode()
