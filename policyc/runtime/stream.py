@@ -128,9 +128,10 @@ def read_chunks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES,
             continue
         if b"\r" in data:
             parts = [p[:-1] if p and p[-1] == 13 else p for p in parts]
-        for k, p in enumerate(parts):
-            if p is not None and len(p) > max_line_bytes:
-                parts[k] = None
+        if len(data) > max_line_bytes:  # else no line can be too long
+            for k, p in enumerate(parts):
+                if p is not None and len(p) > max_line_bytes:
+                    parts[k] = None
         if first_line:
             if parts[0] is not None:
                 parts[0] = _bom(parts[0])
@@ -449,7 +450,7 @@ class Engine:
         smalls: list[tuple[list[bytes], bytes, bytes, list[int], list[bool]]] = []
         values: list[np.ndarray] = []
         for name, col in columns:
-            x = np.asarray(col, dtype=np.float64)
+            x = np.ascontiguousarray(col, dtype=np.float64)  # (orjson writes it as it is)
             if not x.any():  # all zeros (-0.0 too): no piece at all
                 continue
             nz = x != 0

@@ -33,3 +33,12 @@ def test_score_texts_are_json_dumps_of_the_nonzero_scores(rows, f32):
     want = [json.dumps({nm: float(col[k]) for nm, col in columns if float(col[k])})
             for k in range(len(rows))]
     assert got == want
+
+
+def test_columns_that_are_views_of_a_matrix():
+    """A score column may be a strided view (a model's output matrix, column by column)."""
+    mat = np.array([[0.5, 2e-5], [0.0, 0.25], [1e-7, 0.0]], dtype=np.float64)
+    columns = [("a", mat[:, 0]), ("d", mat[:, 1])]
+    got = _engine().score_texts(columns, 3)
+    assert got == [json.dumps({"a": 0.5, "d": 2e-5}), json.dumps({"d": 0.25}),
+                   json.dumps({"a": 1e-7})]
