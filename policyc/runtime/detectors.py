@@ -363,7 +363,8 @@ class AsciiScreen:
 
     def uncleared(self, texts: Sequence[str]) -> list[int]:
         """The positions of the texts `clear` does not clear, in order: one RE2 pass over
-        the ASCII texts joined by newlines finds the candidates, `clear` confirms each.
+        the ASCII texts joined by newlines finds the candidates; `clear` confirms those
+        whose match is not inside a text without line breaks of its own.
 
         No text is missed: a text the screen matches alone still matches once joined (a
         newline is a non-word char, as the ends of a text are to ``\\b``, and ^/$ match
@@ -389,10 +390,18 @@ class AsciiScreen:
                 break
             first = bisect_right(starts, start) - 1
             final = bisect_right(starts, max(stop - 1, start)) - 1
-            found.extend(k for k in range(first, final + 1) if not self.clear(texts[plain[k]]))
+            if first == final and stop < starts[first + 1] and "\n" not in texts[plain[first]]:
+                found.append(first)  # inside one line of one text: a match of it alone
+            else:
+                found.extend(k for k in range(first, final + 1)
+                             if not self.clear(texts[plain[k]]))
             if final >= last:
                 break
             pos = starts[final + 1]
+            if len(found) >= 64 and 4 * len(found) > final:  # dense: one text at a time
+                found.extend(k for k in range(final + 1, len(plain))  # is cheaper
+                             if not self.clear(texts[plain[k]]))
+                break
         if len(plain) == len(texts):
             return found
         picked = set(plain)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policyc.runtime.detectors import (
@@ -419,3 +419,13 @@ def test_uncleared_falls_back_on_whole_text_anchors() -> None:
         assert screen.ok and screen._lines is None
         texts = ["x", "secret end", "y"]
         assert screen.uncleared(texts) == [1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(_batch_text, min_size=100, max_size=400), st.integers(0, len(_ANCHORED) - 1))
+def test_uncleared_on_big_batches_dense_or_sparse(texts: list[str], k: int) -> None:
+    """Past 64 candidates, with more than a quarter of the texts so far, the rest of the
+    batch is screened one text at a time: the same result either way."""
+    for screen in (AsciiScreen(_ANCHORED), AsciiScreen(_ANCHORED[k:k + 1])):
+        assert screen.uncleared(texts) == [i for i, t in enumerate(texts)
+                                           if not screen.clear(t)]
