@@ -287,8 +287,8 @@ def _word_steps(text: str) -> str:
     return text
 
 
-# `fold_many` joins texts with this char: whitespace to `\s` (and so to the lookarounds
-# of `_SPACED_OUT`), not a word char, left alone by every ASCII step.
+# `fold_many` joins ASCII texts with this char: lower-casing leaves it, and the screen
+# below never matches across it.
 _UNIT = "\x1f"
 
 # What a word step may change in ASCII text, as RE2 (linear, and it releases the GIL) can

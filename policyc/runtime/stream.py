@@ -612,9 +612,8 @@ class Prepared:
 
     decoded: tuple[list[int], list[dict[str, Any]], list[Any], list[Any]]
     keep: dict[str, Any]
-    texts: tuple[list[int], list[dict[str, Any]]] | None = None
+    texts: tuple[list[int], list[dict[str, Any]], list[str]] | None = None  # `text_events`
     started: Any = None  # `Bindings.start_models`'s future
-    strings: list[str] | None = None  # the texts of `texts`' events, as started
 
 
 class JsonlEngine(Engine):
@@ -652,20 +651,17 @@ class JsonlEngine(Engine):
                 continue
             bad |= ~np.fromiter((type(c) is dict and c.keys() <= names for c in dicts),
                                 dtype=np.bool_, count=n)
-        # an event needs `context` or `scores` (trusted rows have no other key but `id`;
-        # a text event has its text)
-        has_id = None
-        if scores:
-            has_id = np.fromiter(map(dict.__contains__, objs, repeat("id")),
-                                 dtype=np.bool_, count=n)
-            bad |= np.fromiter(map(len, objs), dtype=np.intp, count=n) == has_id
         # an id is a string or a plain number (a float this large may be an integer past
         # 64 bits, which orjson reads as a float); `null` is refused like any other type
-        id_types = set(map(type, ids))
-        if id_types - {str, int}:
-            if has_id is None:
-                has_id = np.fromiter(map(dict.__contains__, objs, repeat("id")),
-                                     dtype=np.bool_, count=n)
+        odd_ids = bool(set(map(type, ids)) - {str, int})
+        if scores or odd_ids:
+            has_id = np.fromiter(map(dict.__contains__, objs, repeat("id")),
+                                 dtype=np.bool_, count=n)
+        # an event needs `context` or `scores` (trusted rows have no other key but `id`;
+        # a text event has its text)
+        if scores:
+            bad |= np.fromiter(map(len, objs), dtype=np.intp, count=n) == has_id
+        if odd_ids:
             bad |= np.fromiter(
                 (not (t is str or t is int or t is float and abs(x) < _BIG  # type: ignore[arg-type]
                       or x is None and not h)
@@ -736,10 +732,8 @@ class JsonlEngine(Engine):
         bindings = self.checker.bindings
         if len(fast) == n or not bindings.categories or not bindings.classifier_specs:
             return Prepared(decoded, keep)
-        rows, objs = text_events(chunk.raws, _others(n, fast), keep.get("text"))
-        texts = list(map(dict.__getitem__, objs, repeat("text")))
-        return Prepared(decoded, keep, (rows, objs), bindings.start_models(texts, detectors=True),
-                        texts)
+        found = text_events(chunk.raws, _others(n, fast), keep.get("text"))
+        return Prepared(decoded, keep, found, bindings.start_models(found[2], detectors=True))
 
     def decide_chunk(self, chunk: Chunk, audit: bool, prepared: Prepared | None = None
                      ) -> ChunkResult:
@@ -850,13 +844,12 @@ class JsonlEngine(Engine):
         `prepared.texts`, when read ahead: the same text events, found before `ref` took
         the rows the columns refused (text-less rows, which are never text events)."""
         if prepared.texts is not None:
-            (rows, objs), started = prepared.texts, prepared.started
+            (rows, objs, strings), started = prepared.texts, prepared.started
         else:
-            (rows, objs), started = text_events(raws, ref, prepared.keep.get("text")), None
+            (rows, objs, strings), started = \
+                text_events(raws, ref, prepared.keep.get("text")), None
         if not rows:
             return [], b"", None, ref
-        strings = prepared.strings if prepared.strings is not None else \
-            list(map(dict.__getitem__, objs, repeat("text")))
         ctxs = list(map(dict.get, objs, repeat("context"), repeat(_EMPTY)))
         cols, _, ids = self.columns(objs, ctxs, [_EMPTY] * len(objs), scores=False)
         got = self.text_decisions(cols, strings, started)
@@ -1083,11 +1076,12 @@ def _decode(raws: Sequence[bytes | None], keep: dict[str, Any] | None = None
 
 def text_events(raws: Sequence[bytes | None], rows: list[int],
                 pre: tuple[list[int], list[dict[str, Any]], set[str]] | None = None
-                ) -> tuple[list[int], list[dict[str, Any]]]:
+                ) -> tuple[list[int], list[dict[str, Any]], list[str]]:
     """Of `rows`, the lines orjson reads exactly as the strict reader would that are text
     events without scores (`{"text": "…", "context": {…}, "id": …}`): the events whose
-    scores all come from the text, which `scores_batch` can score together. `pre`:
-    `rows` already read (`_decode`'s `keep`: objects only, with these keys)."""
+    scores all come from the text, which `scores_batch` can score together, with their
+    texts. `pre`: `rows` already read (`_decode`'s `keep`: objects only, with these
+    keys)."""
     raws_t = list(raws) if len(rows) == len(raws) else [raws[k] for k in rows]
     try:  # at once, as `_decode`: every line a text event, colons = keys (texts' too)
         if pre is not None and pre[0] == rows:
@@ -1097,18 +1091,19 @@ def text_events(raws: Sequence[bytes | None], rows: list[int],
             objs = list(map(_loads, raws_t))  # type: ignore[arg-type]
             seen = set().union(*objs) if set(map(type, objs)) == {dict} else None
         if seen is not None and seen <= _TEXT_KEYS:
-            texts = list(map(dict.get, objs, repeat("text")))
+            texts: list[Any] = list(map(dict.get, objs, repeat("text")))
             if set(map(type, texts)) == {str} and ("scores" not in seen or not any(
                     s != _EMPTY for s in map(dict.get, objs, repeat("scores"), repeat(_EMPTY)))):
                 block = b"\n".join(raws_t)  # type: ignore[arg-type]
                 ctxs = map(dict.get, objs, repeat("context"), repeat(_EMPTY))
                 if b"\\u003" not in block and block.count(b":") == sum(map(len, objs)) \
                         + sum(map(len, ctxs)) + sum(map(str.count, texts, repeat(":"))):  # type: ignore[arg-type]
-                    return list(rows), objs
+                    return list(rows), objs, texts
     except (_JSONDecodeError, TypeError):
         pass
     out_rows: list[int] = []
     objs = []
+    texts = []
     loads = _loads
     for k in rows:
         raw = raws[k]
@@ -1128,7 +1123,8 @@ def text_events(raws: Sequence[bytes | None], rows: list[int],
             obj["text"] = text
             out_rows.append(k)
             objs.append(obj)
-    return out_rows, objs
+            texts.append(text)
+    return out_rows, objs, texts
 
 
 def _plain(obj: dict[str, Any], raw: bytes, extra: int = 0) -> bool:
