@@ -228,9 +228,12 @@ def text_bench(folder: Path, n: int, show: Any, repeat: int = 3) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     subprocess.run([sys.executable, "-m", "policyc", "compile", str(folder / "text.pol"), "-o",
                     str(folder / "text.pbundle")], check=True, env=env, capture_output=True)
-    texts = (_short_prompts() * (n // max(1, len(_short_prompts())) + 1))[:n]
-    tj = folder / "text.jsonl"
-    tj.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in enumerate(texts)))
+    texts = (_short_prompts() * (2 * n // max(1, len(_short_prompts())) + 1))[:2 * n]
+    tj, tj2 = folder / "text.jsonl", folder / "text2.jsonl"
+    lines = [json.dumps({"id": k, "text": t}) + "\n" for k, t in enumerate(texts)]
+    tj.write_text("".join(lines[:n]))
+    tj2.write_text("".join(lines))
+    texts = texts[:n]
     chk = Bundle.load(folder / "text.pbundle")
     chk.check_batch({}, chk.bindings.scores_batch(texts[:100]))  # load the model first
 
@@ -240,7 +243,7 @@ def text_bench(folder: Path, n: int, show: Any, repeat: int = 3) -> None:
 
     one = folder / "text1.jsonl"
     one.write_text(json.dumps({"id": 0, "text": texts[0]}) + "\n")
-    batch = engine = start = dt = float("inf")
+    batch = engine = start = dt = dt2 = float("inf")
     mb = 0.0
     for _ in range(max(1, repeat)):
         t = time.perf_counter()
@@ -255,12 +258,16 @@ def text_bench(folder: Path, n: int, show: Any, repeat: int = 3) -> None:
         dt1, mb1 = run(["check", str(folder / "text.pbundle"), "--input", str(tj), "--output",
                         str(folder / "ot.jsonl")])
         dt, mb = min(dt, dt1), max(mb, mb1)
+        dt2 = min(dt2, run(["check", str(folder / "text.pbundle"), "--input", str(tj2),
+                            "--output", str(folder / "ot2.jsonl")])[0])
     show("text: scores_batch + check_batch in-process", n, batch)
     show("text: streaming engine in-process (JSONL)", n, engine)
     show("text: policyc check --input JSONL", n, dt, mb)
-    show("  same, start-up excluded", n, dt - start)
+    show("  same, start-up excluded (minus a 1-line run)", n, dt - start)
+    show(f"  same, marginal ({2 * n:,} lines minus {n:,})", n, dt2 - dt)
     print(f"  text engine / scores_batch: {engine / batch:.2f}x in-process, "
-          f"{(dt - start) / batch:.2f}x end to end (goal <= 1.3x)")
+          f"{(dt - start) / batch:.2f}x end to end, {(dt2 - dt) / batch:.2f}x marginal "
+          "(goal <= 1.3x)")
 
 
 if __name__ == "__main__":

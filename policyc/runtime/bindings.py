@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     import numpy as np
 
-    #: What `start_models` leaves in its future: each classifier's columns, and the
-    #: detectors' columns when they ran there too.
-    Started = tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray] | None]
+    #: What `start_models` leaves in its future: each classifier's columns.
+    Started = list[dict[str, np.ndarray]]
 
 from policyc.runtime.bundle import BundleData, ClassifierSpec, DecisionSpec, DetectorSpec
 from policyc.runtime.detector_specs import build_detector
@@ -327,15 +326,11 @@ class Bindings:
                 _apply_claims(text, claims, prepared, out, supplied)
         return out
 
-    def start_models(self, texts: Sequence[str], *, detectors: bool = False
-                     ) -> Future[Started] | None:
+    def start_models(self, texts: Sequence[str]) -> Future[Started] | None:
         """Start the classifiers on `texts` in the model thread, for a later
         `scores_batch(texts, started=…)`: a caller with other work to do (the streaming
-        engine decoding its next chunk) overlaps it with the models. With `detectors`,
-        the detectors run there too, after the models: their RE2 passes release the GIL
-        like onnxruntime, so a caller whose own thread is busy with Python keeps only
-        that. None when there is nothing to start or a classifier cannot be loaded
-        (`scores_batch` then raises)."""
+        engine decoding its next chunk) overlaps it with the models. None when there is
+        nothing to start or a classifier cannot be loaded (`scores_batch` then raises)."""
         models = [self._model(spec) for spec in self.classifier_specs]
         if not texts or not models or any(m is None for m in models):
             return None
@@ -348,11 +343,7 @@ class Bindings:
             failed: Future[Started] = Future()
             failed.set_exception(exc)
             return failed
-
-        def run() -> Started:
-            scored = [job() for job in jobs]
-            return scored, self._detector_columns(texts) if detectors else None
-        return _pool().submit(run)
+        return _pool().submit(lambda: [job() for job in jobs])
 
     def scores_batch(self, texts: Sequence[str], started: Future[Started] | None = None
                      ) -> dict[str, np.ndarray]:
@@ -375,15 +366,13 @@ class Bindings:
             models.append((spec, model))
         # onnxruntime releases the GIL while it runs: on a big batch the models run in a
         # worker thread while this one runs the detectors (one core each)
-        pending, out = started, None
-        if pending is None:
-            if self.detector_specs and len(texts) >= _OVERLAP_MIN:
-                pending = self.start_models(texts)
-            out = self._detector_columns(texts)
-        results, there = pending.result() if pending is not None else (None, None)
-        if out is None:  # started by the caller
-            out = there if there is not None else self._detector_columns(texts)
-        if results is None:
+        pending = started
+        if pending is None and self.detector_specs and len(texts) >= _OVERLAP_MIN:
+            pending = self.start_models(texts)
+        out = self._detector_columns(texts)
+        if pending is not None:
+            results = pending.result()
+        else:
             results = [m.score_batch(texts) for _, m in models]
         for (spec, _), scores in zip(models, results, strict=True):
             for cat, col in scores.items():

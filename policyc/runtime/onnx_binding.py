@@ -152,6 +152,12 @@ class OnnxClassifier:
     is in ``.normalize``. A text whose normal form would be too long
     (``NormalizationLimitError``) is a :class:`BindingError` too, as it is for
     the detectors.
+
+    ``max_batch`` and ``max_chars`` bound one run (`length_groups`): memory follows
+    the characters, so the count bound is loose; each run is a round trip through the
+    GIL, which a batch scored beside other Python work (the streaming engine) waits
+    for, so fewer, larger runs are faster there (4096 against 1024: 5% on 50 k short
+    texts, the model alone no slower).
     """
 
     def __init__(
@@ -160,7 +166,7 @@ class OnnxClassifier:
         labels: Mapping[str, str] | None = None,
         *,
         normalize: str | None = AUTO,
-        max_batch: int = 1024,
+        max_batch: int = 4096,
         max_chars: int = 1 << 20,
     ) -> None:
         if isinstance(model, (bytes, bytearray, memoryview)):

@@ -733,7 +733,7 @@ class JsonlEngine(Engine):
         if len(fast) == n or not bindings.categories or not bindings.classifier_specs:
             return Prepared(decoded, keep)
         found = text_events(chunk.raws, _others(n, fast), keep.get("text"))
-        return Prepared(decoded, keep, found, bindings.start_models(found[2], detectors=True))
+        return Prepared(decoded, keep, found, bindings.start_models(found[2]))
 
     def decide_chunk(self, chunk: Chunk, audit: bool, prepared: Prepared | None = None
                      ) -> ChunkResult:
