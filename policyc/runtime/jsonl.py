@@ -140,6 +140,13 @@ _decoder = json.JSONDecoder(object_pairs_hook=_object, parse_int=_parse_int,
                             parse_float=_parse_float, parse_constant=_parse_constant)
 
 
+def json_error(exc: json.JSONDecodeError) -> str:
+    """The decoder's message with its column: `Expecting value at column 26` (some of
+    its messages end in "at" already: `Invalid control character at`)."""
+    msg = exc.msg[:-3] if exc.msg.endswith(" at") else exc.msg
+    return f"{msg} at column {exc.colno}"
+
+
 def parse_line(line: Line) -> Any:
     """The line's JSON value, or `BadLine` saying why not."""
     if line.too_long:
@@ -155,8 +162,7 @@ def parse_line(line: Line) -> Any:
     try:
         return _decoder.decode(text)
     except json.JSONDecodeError as exc:
-        raise BadLine(line.number, f"not valid JSON ({exc.msg} at column {exc.colno})"
-                      ) from None
+        raise BadLine(line.number, f"not valid JSON ({json_error(exc)})") from None
     except _BadNumber as exc:
         raise BadLine(line.number, f"not valid JSON ({exc})") from None
     except RecursionError:
