@@ -76,7 +76,13 @@ def is_parquet(path: Path) -> bool:
 
 
 def check_columns(names: list[str]) -> None:
+    """Every column maps to one event field (a name twice would map two cells to it)."""
+    seen: set[str] = set()
     for name in names:
+        if name in seen:
+            raise ColumnError(f"column `{name}` appears more than once",
+                              "give each event field one column")
+        seen.add(name)
         if name in ("id", "text") or name in LABEL_COLUMNS:
             continue
         head, dot, rest = name.partition(".")
@@ -111,7 +117,7 @@ def batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     try:
         f = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ColumnError(f"cannot read {path} as Parquet: {exc}") from None
+        raise ColumnError(f"cannot read {path} as Parquet: {str(exc).strip()}") from None
     check_columns(f.schema_arrow.names)
     yield from f.iter_batches(batch_size=rows, use_threads=False)
 

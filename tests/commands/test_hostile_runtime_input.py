@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from helpers.chat_policy import POLICY
 
@@ -43,3 +45,19 @@ def test_control_character_message_reads_once(bundle: Path, tmp_path: Path) -> N
     assert "e.jsonl:1: skipped: not valid JSON (Invalid control character at column 10)" \
         in r.stderr
     assert "at at" not in r.stderr
+
+
+def test_parquet_duplicate_column_is_a_usage_error(bundle: Path, tmp_path: Path) -> None:
+    path = tmp_path / "dup.parquet"
+    pq.write_table(pa.Table.from_arrays(
+        [pa.array([0.5]), pa.array([0.1])],
+        names=["scores.self_harm.intent", "scores.self_harm.intent"]), path)
+    old = tmp_path / "old.pbundle"
+    old.write_bytes(bundle.read_bytes())
+    for args in (["check", str(bundle), "--input", str(path)],
+                 ["replay", str(bundle), str(path)],
+                 ["replay", str(bundle), str(path), "--against", str(old)]):
+        r = _policyc(*args)
+        _no_traceback(r)
+        assert r.returncode == 2, (args, r.stderr)
+        assert "column `scores.self_harm.intent` appears more than once" in r.stderr
