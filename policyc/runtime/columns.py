@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from policyc.runtime.checker import Checker
+from policyc.runtime.events import InvalidEvent, check_id, describe
 from policyc.runtime.jsonl import BadLine, Tally, dumps_line
 from policyc.runtime.stream import (
     CHUNK_BYTES,
@@ -199,6 +200,8 @@ class ArrowEngine(Engine):
             if head == "context" and rest not in self.context_names \
                     or head == "scores" and rest not in self.score_names:
                 cols.bad |= ~null_mask(batch.column(name))
+        if "id" in names:  # an id JSON cannot carry (bool, bytes, a date, NaN): the row's message
+            cols.bad |= _bad_ids(batch.column("id"))
         if "text" in names:
             cols.text = ~null_mask(batch.column("text"))
             given = np.zeros(n, dtype=np.bool_)
@@ -244,12 +247,32 @@ class ArrowEngine(Engine):
                            else lambda rows: text.take(from_numpy(rows)).to_pylist())
 
 
+def _bad_ids(ids: pa.Array) -> np.ndarray:
+    """True where an `id` cell is not a string or a finite number (`event_of` says why)."""
+    t = ids.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) \
+            or pa.types.is_null(t):
+        return np.zeros(len(ids), dtype=np.bool_)
+    if pa.types.is_floating(t):
+        return ~np.isfinite(numpy_of(ids.cast(pa.float64())).astype(np.float64)) \
+            & ~null_mask(ids)
+    return ~null_mask(ids)
+
+
 def event_of(batch: pa.RecordBatch, k: int) -> tuple[Any, Any, Any, Any]:
-    """Row k as a JSON event would give it: (id, text, context, scores), nulls left out."""
+    """Row k as a JSON event would give it: (id, text, context, scores), nulls left out;
+    an id or a text of another type is refused with the message JSON Lines gives."""
     row = batch.slice(k, 1).to_pylist()[0]
     context = {n[8:]: v for n, v in row.items() if n.startswith("context.") and v is not None}
     scores = {n[7:]: v for n, v in row.items() if n.startswith("scores.") and v is not None}
-    return row.get("id"), row.get("text"), context, scores
+    event_id, text = row.get("id"), row.get("text")
+    if event_id is not None:
+        check_id(event_id)
+    if text is not None and not isinstance(text, str):
+        raise InvalidEvent(f"`text` must be a string, not {describe(text)}")
+    return event_id, text, context, scores
 
 
 def output_table(d: Decided, rows: np.ndarray, ids: pa.Array | None) -> pa.Table:

@@ -62,6 +62,13 @@ def describe(x: Any) -> str:
     return f"a {type(x).__name__}"
 
 
+def check_id(event_id: Any) -> None:
+    """An event's `id` is a string or a finite number (what a JSON line can echo)."""
+    if not isinstance(event_id, (str, int, float)) or event_id is True or event_id is False \
+            or (isinstance(event_id, float) and not math.isfinite(event_id)):
+        raise InvalidEvent(f"`id` must be a string or a number, not {describe(event_id)}")
+
+
 #: The keys of an event given as a JSON object (`policyc check --input`).
 EVENT_KEYS = ("id", "text", "context", "scores")
 
@@ -92,8 +99,8 @@ def event_from_json(obj: Any) -> tuple[Any, str | None, dict[str, Any], dict[str
     event_id = get("id", _ABSENT)
     if event_id is _ABSENT:
         event_id = None
-    elif not isinstance(event_id, (str, int, float)) or event_id is True or event_id is False:
-        raise InvalidEvent(f"`id` must be a string or a number, not {describe(event_id)}")
+    elif type(event_id) is not str:
+        check_id(event_id)
     if text is _ABSENT:
         text = None
     elif not isinstance(text, str):

@@ -4,6 +4,7 @@ every line accounted for (docs/cli.md, *Batch input*, *Columnar input*)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,41 @@ def test_parquet_duplicate_column_is_a_usage_error(bundle: Path, tmp_path: Path)
         _no_traceback(r)
         assert r.returncode == 2, (args, r.stderr)
         assert "column `scores.self_harm.intent` appears more than once" in r.stderr
+
+
+def test_parquet_ids_json_cannot_carry_are_bad_rows(bundle: Path, tmp_path: Path) -> None:
+    """A bool, bytes, date or NaN id is refused as in JSON Lines; the output stays JSON."""
+    cases = {
+        "bool": (pa.array([True, None, False]), ["true", None, "false"]),
+        "bytes": (pa.array([b"\xff", None, b"x"], pa.binary()), ["a bytes", None, "a bytes"]),
+        "stamp": (pa.array([1, None, 2], pa.timestamp("s")), ["a datetime", None, "a datetime"]),
+        "list": (pa.array([[1], None, []]), ["an array", None, "an array"]),
+        "float": (pa.array([float("nan"), 2.5, float("inf")]), ["nan", None, "inf"]),
+    }
+    for name, (ids, why) in cases.items():
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"id": ids, "context.audience": ["adult"] * 3,
+                                 "scores.self_harm.intent": [0.6] * 3}), path)
+        out, audit = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.audit"
+        r = _policyc("check", str(bundle), "--input", str(path), "--output", str(out),
+                     "--audit-log", str(audit))
+        _no_traceback(r)
+        assert r.returncode == 1, (name, r.stderr)
+        for row, w in enumerate(why, 1):
+            msg = f"{path}:{row}: skipped: `id` must be a string or a number, not {w}"
+            assert (msg in r.stderr) == (w is not None), (name, r.stderr)
+        lines = [json.loads(x) for x in out.read_text().splitlines()]
+        records = [json.loads(x) for x in audit.read_text().splitlines()]
+        assert len(lines) == len(records) == 1
+        assert lines[0]["id"] == records[0]["id"] == (2.5 if name == "float" else None)
+        assert "3 lines: 1 decided, 2 skipped" in r.stderr
+
+
+def test_parquet_text_of_another_type_gets_the_jsonl_message(bundle: Path,
+                                                             tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"text": [1, None], "context.audience": ["adult", "adult"]}), path)
+    r = _policyc("check", str(bundle), "--input", str(path))
+    _no_traceback(r)
+    assert f"{path}:1: skipped: `text` must be a string, not 1" in r.stderr
+    assert "2 lines: 1 decided, 1 skipped" in r.stderr
