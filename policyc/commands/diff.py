@@ -121,11 +121,15 @@ def run(old: Path, new: Path, fmt: str, fail_on: str | None, replay_path: Path |
     report = semantic_diff(a[0], b[0], b[1], hashes, budget=None if exact else EXACT_BUDGET)
     replayed = None
     if replay_path is not None:
+        from policyc.runtime.columns import ColumnError  # pyarrow: only to replay
+
         try:
             replayed = replay(report, replay_path, limit, *_checkers(old, new, search, keys))
         except OSError as e:
-            err.print(f"error: cannot read `{replay_path}`: {e.strerror}", markup=False)
+            err.print(f"error: cannot read `{replay_path}`: {e.strerror or e}", markup=False)
             return 2
+        except ColumnError as e:  # not Parquet, or a column the mapping does not know
+            return fail(str(e), e.help)
     if fmt == "json":
         data = report.to_dict()
         if replayed is not None:

@@ -100,3 +100,21 @@ def test_parquet_text_of_another_type_gets_the_jsonl_message(bundle: Path,
     _no_traceback(r)
     assert f"{path}:1: skipped: `text` must be a string, not 1" in r.stderr
     assert "2 lines: 1 decided, 1 skipped" in r.stderr
+
+
+def test_diff_replay_of_a_file_that_is_not_parquet(bundle: Path, tmp_path: Path) -> None:
+    """`diff --replay x.parquet` with JSON Lines or a corrupted file inside: exit 2."""
+    new = tmp_path / "new.pbundle"
+    new.write_bytes(bundle.read_bytes())
+    jsonl = tmp_path / "events.parquet"
+    jsonl.write_text(json.dumps(GOOD) + "\n")
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"context.audience": ["adult"]}), good)
+    broken = tmp_path / "broken.parquet"
+    data = good.read_bytes()
+    broken.write_bytes(data[:4] + b"\0" * (len(data) - 8) + data[-4:])
+    for path in (jsonl, broken):
+        r = _policyc("diff", str(bundle), str(new), "--replay", str(path))
+        _no_traceback(r)
+        assert r.returncode == 2, r.stderr
+        assert f"error: cannot read {path} as Parquet: " in r.stderr
