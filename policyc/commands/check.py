@@ -52,8 +52,7 @@ def run(target: Path, text: str | None, context_list: list[str], score_list: lis
         _, decision = decide_one(target, text, context_list, score_list, path,
                                  stdin_filename, verify_key)
         if audit_log is not None:
-            with _open(audit_log, "ab") as fh:
-                fh.write(dumps_line(audit_record(decision, None)))
+            _append(audit_log, dumps_line(audit_record(decision, None)))
     except INPUT_ERRORS as exc:
         return input_failure(exc)
     if json_out:
@@ -69,6 +68,16 @@ def _open(p: Path, mode: str) -> IO[bytes]:
     except OSError as exc:
         verb = "read" if "r" in mode else "write"
         raise UsageError(f"cannot {verb} {p}: {exc.strerror or exc}") from None
+
+
+def _append(p: Path, record: bytes) -> None:
+    """One audit record: a write that fails (a full disk) is an error, like the open."""
+    try:
+        with p.open("ab", buffering=0) as fh:  # unbuffered: a failed write fails here
+            fh.write(record)
+    except OSError as exc:
+        raise UsageError(f"cannot write {p}: {exc.strerror or exc}",
+                         "the decision is not in the audit log") from None
 
 
 class _Interrupted(Exception):

@@ -118,3 +118,13 @@ def test_diff_replay_of_a_file_that_is_not_parquet(bundle: Path, tmp_path: Path)
         _no_traceback(r)
         assert r.returncode == 2, r.stderr
         assert f"error: cannot read {path} as Parquet: " in r.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_single_check_audit_log_on_a_full_disk(bundle: Path) -> None:
+    """A write that fails is exit 2 with a message (it was a traceback from `close`)."""
+    r = _policyc("check", str(bundle), "--context", "audience=adult", "--audit-log",
+                 "/dev/full")
+    _no_traceback(r)
+    assert r.returncode == 2
+    assert "error: cannot write /dev/full: No space left on device" in r.stderr
