@@ -25,13 +25,13 @@ cell is an absent key; rows are numbered from 1 like lines.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from policyc.runtime.actions import ACTIONS
+from policyc.runtime.jsonl import BadLine, parse_line, read_lines
 
 _EXPECT = re.compile(r'^\s*([a-z_]+)\s*(?:\(\s*(?:"([^"]*)"|([^()"]*?))\s*\))?\s*$')
 
@@ -135,23 +135,25 @@ def load_dataset(path: Path) -> Dataset:
 
     if path.is_file() and is_parquet(path):
         return _load_parquet(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     data = Dataset(str(path))
-    for number, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            data.skipped.append((number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
-            continue
-        try:
-            data.events.append(parse_event(obj, number))
-        except ValueError as exc:
-            data.skipped.append((number, str(exc)))
+    try:
+        with path.open("rb") as fh:
+            # the lines `check --input` reads: split on b"\n" only, each decoded on its
+            # own, strict JSON (no NaN, huge integer, duplicate key or deep nesting)
+            for line in read_lines(fh):
+                if not line.too_long and not line.raw.strip(b" \t\r"):
+                    continue  # a blank line is no event (eval has always passed over it)
+                try:
+                    obj = parse_line(line)
+                except BadLine as exc:
+                    data.skipped.append((line.number, exc.message))
+                    continue
+                try:
+                    data.events.append(parse_event(obj, line.number))
+                except ValueError as exc:
+                    data.skipped.append((line.number, str(exc)))
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     return data
 
 

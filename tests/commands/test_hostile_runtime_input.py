@@ -128,3 +128,34 @@ def test_single_check_audit_log_on_a_full_disk(bundle: Path) -> None:
     _no_traceback(r)
     assert r.returncode == 2
     assert "error: cannot write /dev/full: No space left on device" in r.stderr
+
+
+def test_eval_reads_lines_as_check_does(bundle: Path, tmp_path: Path) -> None:
+    """Split on b"\\n" only, each line decoded and parsed strictly on its own: a bad byte,
+    NaN, a duplicate key, a huge integer or deep nesting is one skipped line (they were
+    a traceback, a whole-file error, or a silently accepted line, and U+2028 split a
+    line and shifted the numbers)."""
+    good = json.dumps({**GOOD, "label": "harmful"}).encode()
+    lines = [
+        json.dumps({"id": "a\u2028b", **GOOD, "label": "harmful"}, ensure_ascii=False).encode(),
+        b'{"scores": {"self_harm.intent": NaN}, "label": "harmful"}',
+        b'{"context": {"audience": "adult"}, "context": {"audience": "teen"}}',
+        b'{"id": "\xff", "context": {"audience": "adult"}}',
+        b'{"id": ' + b"9" * 5000 + b', "context": {"audience": "adult"}}',
+        b"[" * 100_000,
+        good,
+    ]
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    r = _policyc("eval", str(bundle), str(data), "--format", "json")
+    _no_traceback(r)
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["data"]["events"] == 2
+    assert [s["line"] for s in doc["skipped"]] == [2, 3, 4, 5, 6]
+    assert [s["message"] for s in doc["skipped"]] == [
+        "not valid JSON (NaN is not valid JSON)",
+        'not valid JSON (duplicate key "context")',
+        "not valid UTF-8 (byte 0xff at column 9)",
+        "not valid JSON (number 999999999999… (5000 digits) is out of range)",
+        "not valid JSON (nested too deeply)"]
