@@ -41,6 +41,9 @@ from policyc.serve.schema import event_schema, openapi
 log = logging.getLogger("policyc.serve")
 _JSON = "application/json"
 _CONTENT_TYPE = (b"content-type", b"application/json")
+#: The status counted for a request whose client hung up before its body arrived (as
+#: nginx's "client closed request"): not an error of the server, so no traceback.
+CLIENT_GONE = 499
 _perf = time.perf_counter
 _orjson_dumps, _NEWLINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
 
@@ -193,6 +196,9 @@ class Service:
                 response = await handler(request)
             except RequestError as err:
                 response = error_response(err)
+            except ClientDisconnect:  # gone before its body arrived: nobody to answer
+                metrics.request(label, CLIENT_GONE, _perf() - t0)
+                return Response(status_code=CLIENT_GONE)
             except Exception:  # a defect: logged, answered without a traceback
                 log.exception("%s %s", request.method, request.url.path)
                 response = error_response(RequestError(500, "internal error (logged)"))
@@ -226,6 +232,9 @@ class Service:
         except RequestError as err:
             status = err.status
             answer, headers = error_answer(err)
+        except ClientDisconnect:  # gone before its body arrived: nobody to answer
+            self.metrics.request("/v1/check", CLIENT_GONE, _perf() - t0)
+            return
         except Exception:  # a defect: logged, answered without a traceback
             log.exception("%s %s", scope["method"], scope["path"])
             status = 500

@@ -1,0 +1,68 @@
+"""`policyc serve` against clients that misbehave: a real server process over HTTP."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from helpers.serve_process import REPO, Server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("hostile-serve")
+    bundle = tmp / "v1.pbundle"
+    r = subprocess.run([sys.executable, "-m", "policyc", "compile",
+                        str(REPO / "examples/diff/v1.pol"), "-o", str(bundle)],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    srv = Server([str(bundle)], tmp)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _hang_up_mid_body(srv: Server, path: str) -> None:
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{".encode())
+    time.sleep(0.2)
+    s.close()
+
+
+def test_a_client_gone_mid_body_is_no_traceback(server: Server) -> None:
+    """A client that hangs up before its body arrived was logged as an ERROR with a
+    traceback (`ClientDisconnect`), one per connection: a flood of them filled the log.
+    It is counted as status 499 and the server keeps answering."""
+    for path in ("/v1/check", "/v1/check/batch", "/v1/policies/v1/check"):
+        _hang_up_mid_body(server, path)
+    status, body = server.post("/v1/check", {"scores": {"harassment": 0.1}})
+    assert status == 200 and body["action"] == "allow"
+    time.sleep(0.5)
+    err = server.stderr()
+    assert "Traceback" not in err and "ERROR" not in err, err
+    _, metrics = server.get("/metrics")
+    for endpoint in ("/v1/check", "/v1/check/batch", "/v1/policies/{name}/check"):
+        assert any(line.startswith("policyc_requests_total{") and 'status="499"' in line
+                   and f'endpoint="{endpoint}"' in line for line in metrics.splitlines()), \
+            (endpoint, [x for x in metrics.splitlines() if "requests_total" in x])
+
+
+def test_slow_clients_do_not_stall_others(server: Server) -> None:
+    """Connections that dribble their bodies hold no worker: others are answered."""
+    socks = []
+    try:
+        for _ in range(50):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            s.sendall(b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+            socks.append(s)
+        t0 = time.monotonic()
+        status, _ = server.post("/v1/check", {"scores": {"harassment": 0.1}})
+        assert status == 200 and time.monotonic() - t0 < 5
+    finally:
+        for s in socks:
+            s.close()
