@@ -54,6 +54,7 @@ from policyc.serve.fast_json import loads as fast_loads
 log = logging.getLogger("policyc.serve")
 
 Event = tuple[Any, "str | None", dict[str, Any], dict[str, Any]]  # id, text, context, scores
+_BOM = b"\xef\xbb\xbf"
 #: A batch-computed score this close to a threshold is recomputed for its text alone.
 NEAR_CUT = 1e-5
 #: A text decision under this many seconds of CPU counts as quick ...
@@ -84,9 +85,13 @@ def _json_value(body: bytes) -> Any:
     value = fast_loads(body)
     if value is not MISS:
         return value
+    if body.startswith(_BOM):  # RFC 8259 8.1: ignored, as `check --input` ignores it
+        body = body[len(_BOM):]
     try:
         return parse_line(Line(1, body, len(body)))
     except BadLine as err:
+        if not body.strip(b" \t\r\n"):
+            raise RequestError(400, "the body is empty: an event is a JSON object") from None
         line = 1
         if b"\n" in body and "at column" in err.message:  # a pretty-printed body
             try:

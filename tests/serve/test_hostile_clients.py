@@ -66,3 +66,17 @@ def test_slow_clients_do_not_stall_others(server: Server) -> None:
     finally:
         for s in socks:
             s.close()
+
+
+def test_a_byte_order_mark_is_ignored_and_an_empty_body_named(server: Server) -> None:
+    """`check --input` ignores a UTF-8 BOM (and so does RFC 8259 allow): a body that
+    starts with one was a 400 `Expecting value`; an empty body read "blank line"."""
+    bom = b"\xef\xbb\xbf"
+    status, body = server.post("/v1/check", bom + b'{"scores": {"harassment": 0.9}}')
+    assert status == 200 and body["action"] == "warn", body
+    status, body = server.post("/v1/check/batch", bom + b'[{"scores": {"harassment": 0.9}}]')
+    assert status == 200 and body["summary"]["decided"] == 1, body
+    for empty in (b"", b" \r\n", bom):
+        status, body = server.post("/v1/check", empty)
+        assert status == 400
+        assert body["error"]["message"] == "the body is empty: an event is a JSON object"
