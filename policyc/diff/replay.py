@@ -3,7 +3,6 @@ by cause (`flips.py`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from policyc.diff.causes import Cause
 from policyc.diff.flips import FlipGroups
 from policyc.diff.semantic import DiffReport
 from policyc.runtime.checker import Checker
+from policyc.runtime.jsonl import parse_line, read_lines
 from policyc.semantics.regions.boxes import build_space
 from policyc.semantics.regions.decision_map import DecisionMap
 
@@ -39,30 +39,30 @@ def replay(report: DiffReport, events_path: Path, limit: int = 20, old: Checker 
     counts = {"loosened": 0, "tightened": 0, "changed": 0}
     groups = FlipGroups(report.edits, limit)
     total = skipped = 0
-    for n, line in enumerate(events_path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        total += 1
-        try:
-            event = json.loads(line)
-            values = {**event.get("context", {}), **event.get("scores", {})}
-            oa, ob = a.decide_event(values), b.decide_event(values)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            skipped += 1
-            continue
-        if oa.key() == ob.key() or oa.decision is None or ob.decision is None:
-            continue
-        ra, rb = oa.decision.restrictiveness, ob.decision.restrictiveness
-        kind = "tightened" if rb > ra else "loosened" if rb < ra else "changed"
-        event_id = event.get("id", n)
-        counts[kind] += 1
-        if len(flips[kind]) < EXAMPLES:
-            flips[kind].append({"id": event_id, "old": str(oa.decision),
-                                "new": str(ob.decision)})
-        causes = groups.causes({oa.rule, ob.rule, oa.floor, ob.floor, oa.overridden, ob.overridden},
-                               values,
-                               len(oa.matched) > 1 or len(ob.matched) > 1)
-        groups.add(event_id, kind, causes)
+    with events_path.open("rb") as fh:  # the lines `check --input` reads, counted alike
+        for line in read_lines(fh):
+            n = line.number
+            total += 1
+            try:
+                event = parse_line(line)
+                values = {**event.get("context", {}), **event.get("scores", {})}
+                oa, ob = a.decide_event(values), b.decide_event(values)
+            except (ValueError, KeyError, TypeError, AttributeError):  # BadLine is a ValueError
+                skipped += 1
+                continue
+            if oa.key() == ob.key() or oa.decision is None or ob.decision is None:
+                continue
+            ra, rb = oa.decision.restrictiveness, ob.decision.restrictiveness
+            kind = "tightened" if rb > ra else "loosened" if rb < ra else "changed"
+            event_id = event.get("id", n)
+            counts[kind] += 1
+            if len(flips[kind]) < EXAMPLES:
+                flips[kind].append({"id": event_id, "old": str(oa.decision),
+                                    "new": str(ob.decision)})
+            causes = groups.causes({oa.rule, ob.rule, oa.floor, ob.floor, oa.overridden, ob.overridden},
+                                   values,
+                                   len(oa.matched) > 1 or len(ob.matched) > 1)
+            groups.add(event_id, kind, causes)
     return {"events": total, "skipped": skipped, "flips": counts, "examples": flips,
             "by_cause": [g.to_dict() for g in groups.groups()]}
 

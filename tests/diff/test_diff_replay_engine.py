@@ -56,3 +56,28 @@ def test_diff_replay_through_the_cli(tmp_path: Path) -> None:
     doc = json.loads(out.stdout)["replay"]
     assert doc["events"] == 2 and doc["flips"]["tightened"] == 1
     assert doc["examples"]["tightened"] == [{"id": "a", "old": "allow", "new": "refuse"}]
+
+
+def test_decision_maps_read_lines_as_the_engine(tmp_path: Path) -> None:
+    """The decision-map replay (a version that does not compile) reads the lines the
+    engine reads: deep nesting was a RecursionError, U+2028 split a line (one event
+    counted twice), a non-UTF-8 byte failed the whole file, NaN and a duplicate key
+    were decided."""
+    old, new = tmp_path / "old.pol", tmp_path / "new.pol"
+    old.write_text(OLD)
+    new.write_text(NEW)
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join([
+        json.dumps({"id": "a\u2028b", "scores": {"hate": 0.6}}, ensure_ascii=False).encode(),
+        b"[" * 100_000,
+        b'{"id": "\xff", "scores": {"hate": 0.6}}',
+        b'{"scores": {"hate": NaN}}',
+        b'{"scores": {"hate": 0.6}, "scores": {"hate": 0.1}}',
+        b"",
+        b'{"id": "z", "scores": {"hate": 0.6}}']) + b"\n")
+    report = semantic_diff(_flat(old), _flat(new), NEW, ("a", "b"))  # type: ignore[arg-type]
+    maps = replay(report, events)
+    engine = replay(report, events, 20, load_target(old, []), load_target(new, []))
+    assert maps["events"] == engine["events"] == 7
+    assert maps["skipped"] == engine["skipped"] == 5
+    assert maps["flips"] == engine["flips"] == {"loosened": 0, "tightened": 2, "changed": 0}
