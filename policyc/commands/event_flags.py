@@ -7,6 +7,7 @@ Bad flags and targets are usage errors (exit 2 with a message and a hint).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,16 @@ from policyc.runtime.checker import Checker, InvalidEvent, RuntimeDecision
 
 #: What `check` and `explain` report as input they cannot process (`input_failure`).
 INPUT_ERRORS = (UsageError, BundleError, InvalidEvent)
+
+
+#: A number as a flag gives it: ASCII decimal (`0.7`, `.5`, `1e-3`), as in JSON and the
+#: language; not what else `float` reads (`1_0`, Arabic-Indic digits, `nan`, `inf`).
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+def _number(raw: str) -> float | None:
+    x = float(raw) if _NUMBER.fullmatch(raw) else math.inf
+    return x if math.isfinite(x) else None  # `1e400` too: no finite double
 
 
 def _parse_value(checker: Checker, name: str, raw: str) -> Any:
@@ -33,12 +44,9 @@ def _parse_value(checker: Checker, name: str, raw: str) -> Any:
             raise UsageError(f"`{name}` is a bool: expected true or false, got `{raw}`")
         return low == "true"
     if var.kind == "number":
-        try:
-            x = float(raw)
-        except ValueError:
-            raise UsageError(f"`{name}` is a number: cannot read `{raw}`") from None
-        if math.isnan(x):
-            raise UsageError(f"`{name}` is a number: NaN is not allowed")
+        x = _number(raw)
+        if x is None:
+            raise UsageError(f"`{name}` is a number: cannot read `{raw}`")
         return x
     if raw not in var.values:
         raise UsageError(f"`{raw}` is not a value of `{name}`",
@@ -47,15 +55,19 @@ def _parse_value(checker: Checker, name: str, raw: str) -> Any:
 
 
 def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
-    out = []
+    out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"`{flag} {item}` is not of the form key=value",
                              f"write e.g. `{flag} audience=teen`" if flag == "--context"
                              else f"write e.g. `{flag} self_harm.intent=0.7`")
-        out.append((key.strip(), value.strip()))
-    return out
+        key = key.strip()
+        if key in out:  # which one would decide? (a JSON event refuses a duplicate key too)
+            raise UsageError(f"`{flag} {key}` is given twice (`{out[key]}` and "
+                             f"`{value.strip()}`)", f"give `{key}` once")
+        out[key] = value.strip()
+    return list(out.items())
 
 
 def parse_event(checker: Checker, context_list: list[str], score_list: list[str]
@@ -65,10 +77,11 @@ def parse_event(checker: Checker, context_list: list[str], score_list: list[str]
     for k, v in _pairs(score_list, "--score"):
         if k not in checker.score_names:
             raise _unknown_category(k, checker.score_names)
-        try:
-            scores[k] = float(v)
-        except ValueError:
-            raise UsageError(f"score `{k}={v}` is not a number") from None
+        x = _number(v)
+        if x is None:
+            raise UsageError(f"score `{k}={v}` is not a number",
+                             f"write a number in [0, 1], e.g. `--score {k}=0.7`")
+        scores[k] = x
     return context, scores
 
 

@@ -159,3 +159,22 @@ def test_eval_reads_lines_as_check_does(bundle: Path, tmp_path: Path) -> None:
         "not valid UTF-8 (byte 0xff at column 9)",
         "not valid JSON (number 999999999999… (5000 digits) is out of range)",
         "not valid JSON (nested too deeply)"]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--score", "self_harm.intent=1_0"], "score `self_harm.intent=1_0` is not a number"),
+    (["--score", "self_harm.intent=\u0660.\u0665"], "is not a number"),
+    (["--score", "self_harm.intent=1e400"], "score `self_harm.intent=1e400` is not a number"),
+    (["--score", "self_harm.intent=0.1", "--score", "self_harm.intent=0.9"],
+     "`--score self_harm.intent` is given twice (`0.1` and `0.9`)"),
+    (["--context", "audience=teen", "--context", "audience=adult"],
+     "`--context audience` is given twice (`teen` and `adult`)"),
+])
+def test_event_flags_are_read_strictly(bundle: Path, flags: list[str], message: str) -> None:
+    """What `float` reads beyond a decimal number (`1_0` is 10, Arabic-Indic digits) was
+    decided, and a flag given twice silently kept its last value."""
+    args = flags if "--context" in flags else [*flags, "--context", "audience=adult"]
+    r = _policyc("check", str(bundle), *args)
+    _no_traceback(r)
+    assert r.returncode == 2, r.stdout
+    assert message in r.stderr
