@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from policyc.runtime.actions import ACTIONS
+from policyc.runtime.events import check_id
 from policyc.runtime.jsonl import BadLine, parse_line, read_lines
 
 _EXPECT = re.compile(r'^\s*([a-z_]+)\s*(?:\(\s*(?:"([^"]*)"|([^()"]*?))\s*\))?\s*$')
@@ -87,6 +88,8 @@ def parse_event(obj: Any, line: int) -> Event:
         raise ValueError("expected a JSON object")
     if not ({"text", "context", "scores"} & set(obj)):
         raise ValueError("an event needs one of `text`, `context`, `scores`")
+    if "id" in obj:  # as `check --input`: an id the report can echo
+        check_id(obj["id"])
     text, context, scores = obj.get("text"), obj.get("context", {}), obj.get("scores", {})
     if text is not None and not isinstance(text, str):
         raise ValueError("`text` must be a string")
@@ -165,6 +168,10 @@ def _load_parquet(path: Path) -> Dataset:
     data = Dataset(str(path))
     try:
         f = pq.ParquetFile(path)
+        names = f.schema_arrow.names
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # `to_pylist` would keep one of the cells, silently
+            raise DataError(f"cannot read {path}: column `{twice[0]}` appears more than once")
         batches = f.iter_batches(batch_size=1 << 16)
         number = 0
         for batch in batches:

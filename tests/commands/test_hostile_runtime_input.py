@@ -178,3 +178,25 @@ def test_event_flags_are_read_strictly(bundle: Path, flags: list[str], message: 
     _no_traceback(r)
     assert r.returncode == 2, r.stdout
     assert message in r.stderr
+
+
+def test_eval_parquet_ids_and_duplicate_columns(bundle: Path, tmp_path: Path) -> None:
+    """eval reads Parquet with check's mapping: a column named twice kept one cell
+    silently, and a bool or NaN id went into the report."""
+    dup = tmp_path / "dup.parquet"
+    pq.write_table(pa.Table.from_arrays(
+        [pa.array(["adult"]), pa.array(["teen"])], names=["context.audience"] * 2), dup)
+    r = _policyc("eval", str(bundle), str(dup))
+    _no_traceback(r)
+    assert r.returncode == 2
+    assert "column `context.audience` appears more than once" in r.stderr
+    ids = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"id": [float("nan"), 2.0], "context.audience": ["adult"] * 2,
+                             "label": ["benign"] * 2}), ids)
+    r = _policyc("eval", str(bundle), str(ids), "--format", "json")
+    _no_traceback(r)
+    assert r.returncode == 1
+    doc = json.loads(r.stdout)
+    assert doc["data"]["events"] == 1
+    assert doc["skipped"] == [{"line": 1,
+                               "message": "`id` must be a string or a number, not nan"}]
