@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from policyc.runtime.checker import Checker
 from policyc.runtime.events import InvalidEvent, check_id, describe
-from policyc.runtime.jsonl import BadLine, Tally, dumps_line
+from policyc.runtime.jsonl import BadLine, Tally, dumps_line, utf8
 from policyc.runtime.stream import (
     CHUNK_BYTES,
     Columns,
@@ -169,8 +169,11 @@ def from_numpy(x: np.ndarray) -> pa.Array:
 
 
 def strings(values: list[str | None]) -> pa.Array:
-    """A string array (None: null)."""
-    data = [b"" if v is None else v.encode("utf-8") for v in values]
+    """A string array (None: null); a lone surrogate is written as its `\\uXXXX` escape."""
+    try:
+        data = [b"" if v is None else v.encode("utf-8") for v in values]
+    except UnicodeEncodeError:  # an id or a text from JSON with a lone surrogate
+        data = [b"" if v is None else utf8(v) for v in values]
     offsets = np.zeros(len(data) + 1, dtype=np.int32)
     np.cumsum(np.fromiter(map(len, data), dtype=np.int64, count=len(data)), out=offsets[1:])
     valid = np.fromiter((v is not None for v in values), dtype=np.bool_, count=len(values))

@@ -173,6 +173,15 @@ def _escape_surrogate(m: re.Match[str]) -> str:
     return f"\\u{ord(m.group()):04x}"
 
 
+def utf8(s: str) -> bytes:
+    """`s` as UTF-8, a lone surrogate (which UTF-8 cannot hold) as its `\\uXXXX` escape, as
+    JSON output writes it: an id or a redacted text that holds one never stops a write."""
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(_escape_surrogate, s).encode("utf-8")
+
+
 def dumps_value(obj: Any) -> str:
     """`obj` as JSON text (UTF-8 safe: lone surrogates escaped)."""
     s = json.dumps(obj, ensure_ascii=False)

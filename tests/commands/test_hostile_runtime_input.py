@@ -200,3 +200,24 @@ def test_eval_parquet_ids_and_duplicate_columns(bundle: Path, tmp_path: Path) ->
     assert doc["data"]["events"] == 1
     assert doc["skipped"] == [{"line": 1,
                                "message": "`id` must be a string or a number, not nan"}]
+
+
+def test_lone_surrogates_to_parquet_output(bundle: Path, tmp_path: Path) -> None:
+    """JSON Lines in, Parquet out: an id or a redacted text holding a lone surrogate (valid
+    JSON) was a UnicodeEncodeError traceback and an empty output file; it is written with
+    its `\\uXXXX` escape, as JSON output writes it."""
+    events = tmp_path / "e.jsonl"
+    events.write_text('{"id": "a\\ud800", "context": {"audience": "adult"}}\n'
+                      '{"id": 2, "text": "\\udfff write to bob@example.com", '
+                      '"context": {"audience": "adult"}}\n', encoding="ascii")
+    out, audit = tmp_path / "o.parquet", tmp_path / "a.jsonl"
+    r = _policyc("check", str(bundle), "--input", str(events), "--output", str(out),
+                 "--audit-log", str(audit))
+    _no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    table = pq.read_table(out)
+    assert table.column("id").to_pylist() == ["a\\ud800", "2"]
+    assert table.column("action").to_pylist() == ["allow", "redact"]
+    redacted = table.column("redacted").to_pylist()[1]
+    assert redacted.startswith("\\udfff write to ") and "bob@example.com" not in redacted
+    assert len(audit.read_text().splitlines()) == 2
