@@ -540,6 +540,9 @@ def main() -> Any:
     # collections over them cost up to a quarter of a 5k-rule diff or lint and free
     # almost nothing, so collect far less often (still bounded, unlike gc.disable()).
     gc.set_threshold(100_000, 50, 50)
+    from policyc.commands.console import safe_streams
+
+    safe_streams()
     try:
         return app(prog_name="policyc")
     except KeyboardInterrupt:  # pragma: no cover

@@ -37,6 +37,18 @@ def configure(color: str | None = None, quiet: bool | None = None) -> None:
         _settings["quiet"] = True
 
 
+def safe_streams() -> None:
+    """Standard output and error never fail on a lone surrogate: an event's id may hold
+    one (`"\\ud800"` is valid JSON) and UTF-8 cannot. It is written as its backslash
+    escape, `\\ud800`, which inside a JSON string is exactly the JSON escape for it."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def reset() -> None:
     """Back to the defaults (tests running several commands in one process)."""
     _settings.update(color="auto", quiet=False)

@@ -221,3 +221,22 @@ def test_lone_surrogates_to_parquet_output(bundle: Path, tmp_path: Path) -> None
     redacted = table.column("redacted").to_pylist()[1]
     assert redacted.startswith("\\udfff write to ") and "bob@example.com" not in redacted
     assert len(audit.read_text().splitlines()) == 2
+
+
+def test_reports_print_ids_with_lone_surrogates(bundle: Path, tmp_path: Path) -> None:
+    """`replay` and `diff --replay` printing a flipped event's id that holds a lone
+    surrogate was a UnicodeEncodeError traceback (JSON, text and markdown alike)."""
+    old = tmp_path / "old.pol"
+    old.write_text(POLICY.replace('rule note: warn("w")', 'rule note: allow'))
+    events = tmp_path / "e.jsonl"
+    events.write_text('{"id": "\\ud800x", "context": {"audience": "adult"}, '
+                      '"scores": {"self_harm.support": 0.9}}\n', encoding="ascii")
+    r = _policyc("replay", str(bundle), str(events), "--against", str(old), "--format", "json")
+    _no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert [f["id"] for f in json.loads(r.stdout)["flips"]] == ["\ud800x"]
+    for fmt in ("json", "text", "markdown"):
+        r = _policyc("diff", str(old), str(bundle), "--replay", str(events), "--format", fmt)
+        _no_traceback(r)
+        assert r.returncode == 0, (fmt, r.stderr)
+        assert "\\ud800x" in r.stdout
