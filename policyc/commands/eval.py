@@ -257,8 +257,9 @@ def run(bundle: Path, data: Path, output: Path | None, json_file: Path | None,
     if json_out is not None and not is_stdin(json_out):
         try:
             json_out.parent.mkdir(parents=True, exist_ok=True)
+            # a lone surrogate (an id or a field from JSON) as its JSON escape, as stdout
             json_out.write_text(json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n",
-                                encoding="utf-8")
+                                encoding="utf-8", errors="backslashreplace")
         except OSError as exc:
             return fail(f"cannot write {json_out}: {exc.strerror or exc}")
     if report is not None:

@@ -36,6 +36,10 @@ from policyc.evaluate.run import (
 GRID = [i / 100 for i in range(101)]
 
 
+#: A lone surrogate in a group or field name (valid JSON, not UTF-8) is written as its
+#: backslash escape `\\udfff`, as the command line prints it.
+LONE_SURROGATE = "backslashreplace"
+
 class ReportError(EvalError):
     """The report folder or one of its files cannot be written."""
 
@@ -117,7 +121,7 @@ def write_report(r: EvalResult, folder: Path) -> Path:
                       plot_sweep(r, cat)))
     try:
         for name, _, svg in plots:
-            (folder / name).write_text(svg, encoding="utf-8")
+            (folder / name).write_text(svg, encoding="utf-8", errors=LONE_SURROGATE)
     except OSError as exc:
         raise ReportError(f"cannot write plots into {folder}: {exc.strerror or exc}") from None
     images = [(name, caption) for name, caption, _ in plots]
@@ -197,7 +201,7 @@ def write_report(r: EvalResult, folder: Path) -> Path:
            "</head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
     index = folder / "index.html"
     try:
-        index.write_text(doc, encoding="utf-8")
+        index.write_text(doc, encoding="utf-8", errors=LONE_SURROGATE)
     except OSError as exc:
         raise ReportError(f"cannot write {index}: {exc.strerror or exc}") from None
     return index

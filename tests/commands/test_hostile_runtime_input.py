@@ -240,3 +240,19 @@ def test_reports_print_ids_with_lone_surrogates(bundle: Path, tmp_path: Path) ->
         _no_traceback(r)
         assert r.returncode == 0, (fmt, r.stderr)
         assert "\\ud800x" in r.stdout
+
+
+def test_eval_files_with_lone_surrogates(bundle: Path, tmp_path: Path) -> None:
+    """`eval -o FILE` and `--report DIR` with a group or field holding a lone surrogate
+    were UnicodeEncodeError tracebacks (stdout was fine)."""
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"id": "\\ud800", "context": {"audience": "adult"}, "label": "benign",'
+                    ' "group": "g\\udfff", "split": "\\ud801"}\n', encoding="ascii")
+    out, report = tmp_path / "m.json", tmp_path / "report"
+    r = _policyc("eval", str(bundle), str(data), "-o", str(out), "--report", str(report),
+                 "--slice-by", "split")
+    _no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text(encoding="utf-8")
+    assert "g\\udfff" in text and json.loads(text)["schema"] == "policyc/eval/v1"
+    assert "g\\udfff" in (report / "index.html").read_text(encoding="utf-8")
