@@ -148,6 +148,16 @@ def _run_batch(checker: Checker, input: Path, output: Path | None, audit_log: Pa
                          ) from None
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """One file under two names (or one name twice): its two writers would tear lines."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
 def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path | None) -> int:
     name = "<stdin>" if is_stdin(input) else str(input)
     if not is_stdin(input) and input.is_dir():
@@ -157,6 +167,10 @@ def _batch(checker: Checker, input: Path, output: Path | None, audit_log: Path |
                 and other.exists() and input.exists() and os.path.samefile(input, other):
             raise UsageError(f"`{other}` is also the input",
                              "write decisions and audit records to other files")
+    if output is not None and audit_log is not None and not is_stdin(output) \
+            and _same_file(output, audit_log):
+        raise UsageError(f"`{audit_log}` is both the output and the audit log",
+                         "write decisions and audit records to other files")
     err = console(stderr=True)
     to_stdout = output is None or is_stdin(output)
     with contextlib.ExitStack() as stack:

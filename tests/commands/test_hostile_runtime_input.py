@@ -256,3 +256,22 @@ def test_eval_files_with_lone_surrogates(bundle: Path, tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8")
     assert "g\\udfff" in text and json.loads(text)["schema"] == "policyc/eval/v1"
     assert "g\\udfff" in (report / "index.html").read_text(encoding="utf-8")
+
+
+def test_output_and_audit_log_cannot_be_one_file(bundle: Path, tmp_path: Path) -> None:
+    """Two writers on one file tore and lost lines (50k events: 82,819 lines of 100,000,
+    one of them not JSON); refused before anything is written, under a link too."""
+    events = tmp_path / "e.jsonl"
+    events.write_text((json.dumps(GOOD) + "\n") * 3)
+    same = tmp_path / "out.jsonl"
+    link = tmp_path / "link.jsonl"
+    for output, audit in ((same, same), (link, same)):
+        if output == link:
+            same.write_text("")
+            link.symlink_to(same)
+        r = _policyc("check", str(bundle), "--input", str(events), "--output", str(output),
+                     "--audit-log", str(audit))
+        _no_traceback(r)
+        assert r.returncode == 2
+        assert f"`{audit}` is both the output and the audit log" in r.stderr
+        assert not same.exists() or same.read_text() == ""
