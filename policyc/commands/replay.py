@@ -33,8 +33,10 @@ def run_replay(target: Path, events: Path, against: Path | None, engine: str, js
     try:
         if engine not in ("local", "ray"):
             raise UsageError(f"unknown engine `{engine}`", "use `--engine local` or `--engine ray`")
-        if not events.is_file():
+        if not events.exists():  # a pipe (`<(zcat events.gz)`) is no regular file, but fine
             raise UsageError(f"cannot read {events}: no such file")
+        if events.is_dir():
+            raise UsageError(f"cannot read {events}: is a directory")
         keys = verify_keys(verify_key)  # read once, for both sides
         new = load_target(target, path, verify_key=keys)
         old = load_target(against, path, verify_key=keys) if against is not None else None

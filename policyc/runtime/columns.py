@@ -17,6 +17,7 @@ JSON Lines would get, and left out of the output, as in JSON Lines.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,10 +67,14 @@ class ColumnError(ValueError):
 
 
 def is_parquet(path: Path) -> bool:
-    """A Parquet file: by its suffix (`.parquet`, `.pq`), or its magic bytes."""
+    """A Parquet file: by its suffix (`.parquet`, `.pq`), or the magic bytes of a regular
+    file. A pipe (`/dev/stdin`, a FIFO, `<(zcat events.gz)`) is never sniffed: what the
+    sniff read would be gone for the reader (and Parquet needs to seek anyway)."""
     if path.suffix.lower() in (".parquet", ".pq"):
         return True
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
         with path.open("rb") as fh:
             return fh.read(4) == _MAGIC
     except OSError:
