@@ -26,7 +26,7 @@ import numpy as np
 from policyc.runtime.actions import RESTRICTIVENESS
 from policyc.runtime.bundle import GroupSpec, TableSetSpec
 from policyc.runtime.decision import BatchResult
-from policyc.runtime.events import EventEncoder, InvalidEvent, describe, doubled_cuts
+from policyc.runtime.events import EventEncoder, InvalidEvent, describe, doubled_cuts, some
 
 #: Largest context key space (product of the pieces of the attributes tables read).
 CONTEXT_KEY_LIMIT = 1 << 16
@@ -161,10 +161,10 @@ class BatchDecider:
         enc = self.enc
         unknown = sorted(set(contexts) - enc.context_names)
         if unknown:
-            raise InvalidEvent(f"unknown attribute(s) {', '.join(unknown)}")
+            raise InvalidEvent(f"unknown attribute(s) {some(unknown)}")
         unknown = sorted(set(scores) - enc.score_names)
         if unknown:
-            raise InvalidEvent(f"unknown category score(s) {', '.join(unknown)}")
+            raise InvalidEvent(f"unknown category score(s) {some(unknown)}")
         arrays = {k: np.asarray(v) for k, v in {**contexts, **scores}.items()}
         lengths = {a.shape[0] if a.ndim == 1 else -1 for a in arrays.values()}
         if len(lengths) > 1 or -1 in lengths:

@@ -69,6 +69,17 @@ def check_id(event_id: Any) -> None:
         raise InvalidEvent(f"`id` must be a string or a number, not {describe(event_id)}")
 
 
+def some(items: list[Any], show: Callable[[Any], str] = str, limit: int = 5) -> str:
+    """The first `limit` of a message's items, then how many in all: a line with 300,000
+    unknown keys got a 3 MB message (and a server a 3 MB answer)."""
+    more = f", … ({len(items)} in all)" if len(items) > limit else ""
+    return ", ".join(map(show, items[:limit])) + more
+
+
+def _name(n: str) -> str:
+    return f"`{n if len(n) <= 40 else n[:40] + '…'}`"
+
+
 #: The keys of an event given as a JSON object (`policyc check --input`).
 EVENT_KEYS = ("id", "text", "context", "scores")
 
@@ -89,7 +100,7 @@ def event_from_json(obj: Any) -> tuple[Any, str | None, dict[str, Any], dict[str
         raise InvalidEvent(f"expected a JSON object, not {describe(obj)}")
     if not _EVENT_KEYS.issuperset(obj):
         unknown = [k for k in obj if k not in _EVENT_KEYS]
-        raise InvalidEvent(f"unknown key(s) {', '.join(describe(k) for k in unknown)} "
+        raise InvalidEvent(f"unknown key(s) {some(unknown, describe)} "
                            "(an event has `id`, `text`, `context`, `scores`)")
     get = obj.get
     text, context, scores = get("text", _ABSENT), get("context", _ABSENT), \
@@ -356,7 +367,7 @@ class EventEncoder:
             unknown = sorted(set(context) - self.context_names)
             hint = " (a category score goes in `scores`)" if set(unknown) & self.score_names \
                 else ""
-            raise InvalidEvent(f"unknown attribute(s) {', '.join(f'`{u}`' for u in unknown)}"
+            raise InvalidEvent(f"unknown attribute(s) {some(unknown, _name)}"
                                f"{hint}; declared: {', '.join(sorted(self.context_names))}")
         m = self.all_entries
         variables = self.variables
@@ -378,7 +389,7 @@ class EventEncoder:
             if i is None or name not in self.score_names:
                 if name in self.context_names:
                     raise InvalidEvent(f"`{name}` is an attribute, not a category score")
-                raise InvalidEvent(f"unknown category `{name}` (scores are given for leaf "
+                raise InvalidEvent(f"unknown category {_name(name)} (scores are given for leaf "
                                    f"categories: {', '.join(sorted(self.score_names))})")
             self.piece[i](x)  # validates
             out[name] = float(x)

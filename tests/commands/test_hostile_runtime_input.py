@@ -299,3 +299,25 @@ def test_events_from_a_pipe_by_name(bundle: Path, tmp_path: Path) -> None:
         _no_traceback(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
         assert proc.returncode == 0, err
         assert "3 lines: 3 decided" in err or "3 rows: 3 decided" in out, (out, err)
+
+
+def test_messages_stay_short_whatever_the_line(bundle: Path, tmp_path: Path) -> None:
+    """One line of 300,000 unknown keys was reported as a 3 MB message, and a 100,000
+    character category name as a 100 kB one: names are cut at 40 characters, lists at 5."""
+    long = "y" * 100_000
+    events = tmp_path / "e.jsonl"
+    events.write_text("\n".join(json.dumps(e) for e in [
+        {"context": {f"a{i}": 1 for i in range(300_000)}},
+        {**{f"k{i}": 1 for i in range(300_000)}, "scores": {}},
+        {"context": {"audience": "adult"}, "scores": {long: 0.1}},
+        {"context": {long: 0.1}}]) + "\n")
+    r = _policyc("check", str(bundle), "--input", str(events))
+    _no_traceback(r)
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 5 and max(map(len, lines)) < 400, [len(x) for x in lines]
+    assert "unknown attribute(s) `a0`, `a1`, `a10`, `a100`, `a1000`, … (300000 in all)" \
+        in lines[0]
+    assert 'unknown key(s) "k0", "k1", "k2", "k3", "k4", … (300000 in all)' in lines[1]
+    assert f"unknown category `{'y' * 40}…`" in lines[2]
+    assert f"unknown attribute(s) `{'y' * 40}…`" in lines[3]
