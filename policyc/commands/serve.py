@@ -116,6 +116,8 @@ def _serve(targets: list[str], default: str | None, host: str, port: int,
     for flag, value in (("--timeout", timeout), ("--watch-interval", watch_interval)):
         if not value > 0:
             raise _Bad(f"`{flag}` must be positive, not {value:g}")
+    if not 0 <= port <= 65535:
+        raise _Bad(f"`--port {port}` is not a TCP port", "give 1 to 65535, or 0 for any free one")
     if max_text < 1 or max_batch < 1 or workers < 1 or log_backups < 0:
         raise _Bad("`--max-text`, `--max-batch` and `--workers` must be at least 1, "
                    "`--log-backups` at least 0")
@@ -124,7 +126,8 @@ def _serve(targets: list[str], default: str | None, host: str, port: int,
         try:
             token = token_file.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as err:
-            raise _Bad(f"cannot read the token file {token_file}: {err}") from None
+            why = getattr(err, "strerror", None) or err
+            raise _Bad(f"cannot read the token file {token_file}: {why}") from None
         if not token:
             raise _Bad(f"the token file {token_file} is empty")
     salt = os.environ.get(LOG_SALT_ENV, "").encode() or None

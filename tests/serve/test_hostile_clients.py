@@ -80,3 +80,14 @@ def test_a_byte_order_mark_is_ignored_and_an_empty_body_named(server: Server) ->
         status, body = server.post("/v1/check", empty)
         assert status == 400
         assert body["error"]["message"] == "the body is empty: an event is a JSON object"
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(port: str) -> None:
+    """`bind` raised OverflowError, a traceback; checked with the other flags now."""
+    r = subprocess.run([sys.executable, "-m", "policyc", "serve",
+                        str(REPO / "examples/diff/v1.pol"), "--port", port],
+                       capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert "Traceback" not in r.stderr
+    assert r.returncode == 2
+    assert f"error: `--port {port}` is not a TCP port" in r.stderr
