@@ -7,20 +7,25 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from helpers.serve_process import REPO, Server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("hostile-serve")
-    bundle = tmp / "v1.pbundle"
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("hostile-serve") / "v1.pbundle"
     r = subprocess.run([sys.executable, "-m", "policyc", "compile",
-                        str(REPO / "examples/diff/v1.pol"), "-o", str(bundle)],
+                        str(REPO / "examples/diff/v1.pol"), "-o", str(path)],
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
-    srv = Server([str(bundle)], tmp)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(bundle: Path) -> Iterator[Server]:
+    srv = Server([str(bundle)], bundle.parent)
     try:
         yield srv
     finally:
@@ -83,10 +88,9 @@ def test_a_byte_order_mark_is_ignored_and_an_empty_body_named(server: Server) ->
 
 
 @pytest.mark.parametrize("port", ["99999", "-1"])
-def test_a_port_out_of_range_is_a_usage_error(port: str) -> None:
+def test_a_port_out_of_range_is_a_usage_error(port: str, bundle: Path) -> None:
     """`bind` raised OverflowError, a traceback; checked with the other flags now."""
-    r = subprocess.run([sys.executable, "-m", "policyc", "serve",
-                        str(REPO / "examples/diff/v1.pol"), "--port", port],
+    r = subprocess.run([sys.executable, "-m", "policyc", "serve", str(bundle), "--port", port],
                        capture_output=True, text=True, cwd=REPO, timeout=60)
     assert "Traceback" not in r.stderr
     assert r.returncode == 2
