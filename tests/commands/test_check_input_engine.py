@@ -330,3 +330,18 @@ def test_read_ahead_starts_the_models_of_the_next_chunk_first(tmp_path: Path) ->
     got = [c.first for c, _ in decided_chunks(engine_, chunks, False)]
     assert got == [1, 2, 3]
     assert calls == ["prepare 1", "prepare 2", "decide 1", "prepare 3", "decide 2", "decide 3"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=30), st.sampled_from(
+    [b"", b"\r", b"x\r", b"\xef\xbb\xbf{}", b"y" * 45, b"z" * 21 + b"\r"])), max_size=12),
+       st.booleans(), st.integers(1, 64))
+def test_chunks_split_any_bytes_as_the_line_reader(items: list[bytes], final: bool,
+                                                   size: int) -> None:
+    """Lines spanning many reads (a pipe's small reads), too long ones, CR and BOM."""
+    data = b"\n".join(i.replace(b"\n", b"") for i in items) + (b"\n" if final else b"")
+    want = [(ln.number, None if ln.too_long else ln.raw)
+            for ln in read_lines(io.BytesIO(data), max_line_bytes=20)]
+    got = [(c.first + k, r) for c in read_chunks(io.BytesIO(data), size, max_line_bytes=20)
+           for k, r in enumerate(c.raws)]
+    assert got == want
