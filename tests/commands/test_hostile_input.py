@@ -45,3 +45,33 @@ def test_model_path_naming_a_folder_says_so(tmp_path: Path) -> None:
         HEAD + '  classifier m = onnx "models" { labels { x = "a" } }\n}\n')
     out = assert_located(run("lint", "p.pol", cwd=tmp_path), "p.pol:5:3")
     assert "is a folder" in out and "does not exist" not in out
+
+
+def _chain(folder: Path, n: int) -> None:
+    """p0 extends p1 extends ... p{n-1}: n - 1 levels of `extends` above p0."""
+    for i in range(n):
+        parent = f"  extends p{i + 1}\n" if i + 1 < n else "  categories { x }\n"
+        (folder / f"p{i}.pol").write_text(
+            f'policy p{i} version "1" {{\n{parent}  owner "o"\n  default allow\n'
+            f"  rule r{i}: refuse when x\n}}\n")
+
+
+def test_a_very_deep_extends_chain_is_a_limit_error_not_a_recursion_error(tmp_path: Path) -> None:
+    _chain(tmp_path, 1500)
+    for command in ("lint", "compile"):
+        args = ["-o", "p.bundle"] if command == "compile" else []
+        out = assert_located(run(command, "p0.pol", *args, cwd=tmp_path),
+                             "p1370.pol:2:11")  # 129 levels above p1370
+        assert "error[POL004]: policy hierarchy is nested too deeply" in out
+        assert out.count("POL004") == 1
+
+
+def test_extends_depth_limit_boundary(tmp_path: Path) -> None:
+    ok, over = tmp_path / "ok", tmp_path / "over"
+    ok.mkdir()
+    over.mkdir()
+    _chain(ok, 129)  # 128 levels above p0: allowed
+    result = run("lint", "p0.pol", cwd=ok)
+    assert result.returncode != 2 and "POL004" not in result.stdout, result.stdout
+    _chain(over, 130)
+    assert_located(run("lint", "p0.pol", cwd=over), "p0.pol:2:11")
