@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from policyc.diagnostics import Related, diagnostic
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.resolve import Report, Scope, did_you_mean, duplicate, error
 from policyc.syntax import ast
@@ -24,7 +25,15 @@ def check_tests(report: Report, flat: FlatPolicy) -> None:
             report(error("POL115", f"test `{t.name}` expects unknown rule "
                                         f"`{t.expect_rule}`", t.span,
                               did_you_mean(t.expect_rule, rule_ids)))
+        given: dict[str, ast.Span | None] = {}
         for a in t.given:
+            if a.name in given:  # the later value would silently win
+                report(diagnostic(
+                    code="POL104", fatal=True, message=f"test `{t.name}` gives `{a.name}` twice",
+                    span=a.span, related=[Related(message="first given here",
+                                                  span=given[a.name])],
+                    help="give each score or attribute once"))
+            given.setdefault(a.name, a.span)
             if a.name in flat.categories:
                 info = flat.categories[a.name]
                 if not info.is_leaf:

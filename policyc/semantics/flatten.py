@@ -33,6 +33,7 @@ from policyc.semantics.inherit import (
 )
 from policyc.semantics.loader import Workspace
 from policyc.semantics.model import Decision, Declared, FlatPolicy, RuleSource
+from policyc.semantics.once import check_once
 from policyc.semantics.resolve import Report, Scope, inherited_floors, resolve_rule
 from policyc.syntax import ast
 
@@ -98,6 +99,7 @@ class Flattener:
         items = p.items
         me = p.name
         report = self.report
+        check_once(report, p)
         contexts = merge_contexts(report, parents, _of(items, ast.Context), me)
         categories = merge_categories(report, parents, _of(items, ast.Categories), me)
         derived = merge_derived(report, parents, _of(items, ast.Derive), categories)

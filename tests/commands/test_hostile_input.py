@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = 'policy t.hostile version "1" {\n  owner "o"\n  categories { x }\n  default allow\n'
 
@@ -75,3 +77,28 @@ def test_extends_depth_limit_boundary(tmp_path: Path) -> None:
     assert result.returncode != 2 and "POL004" not in result.stdout, result.stdout
     _chain(over, 130)
     assert_located(run("lint", "p0.pol", cwd=over), "p0.pol:2:11")
+
+
+ONCE_CASES = [
+    ("default refuse", "two `default` declarations", "p.pol:5:3"),
+    ("resolve priority\n  resolve unique", "two `resolve` declarations", "p.pol:6:3"),
+    ("on_error refuse\n  on_error allow", "two `on_error` declarations", "p.pol:6:3"),
+    ('owner "p"', "two `owner` declarations", "p.pol:5:3"),
+    ('meta k "a"\n  meta k "b"', "two `meta k` entries", "p.pol:6:3"),
+    ("gate accuracy >= 0.9\n  gate accuracy >= 0.5", "two gates on `accuracy`", "p.pol:6:3"),
+    ("extends t.base, t.base", "extends `t.base` twice", "p.pol:5:19"),
+    ('test "t" { given x = 1, x = 0 expect refuse }', "test `t` gives `x` twice", "p.pol:5:27"),
+]
+
+
+@pytest.mark.parametrize(("item", "message", "where"), ONCE_CASES,
+                         ids=[m for _, m, _ in ONCE_CASES])
+def test_a_second_once_only_declaration_is_an_error(tmp_path: Path, item: str, message: str,
+                                                   where: str) -> None:
+    """The merge keeps one: the other used to be replaced or dropped with no finding."""
+    (tmp_path / "base.pol").write_text('policy t.base version "1" {\n  owner "o"\n}\n')
+    (tmp_path / "p.pol").write_text(HEAD + f"  {item}\n  rule r: refuse when x\n}}\n")
+    for command in ("lint", "compile"):
+        args = ["-o", "p.bundle"] if command == "compile" else []
+        out = assert_located(run(command, "p.pol", *args, cwd=tmp_path), where)
+        assert "error[POL104]" in out and message in out and "first " in out, out
