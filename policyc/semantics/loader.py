@@ -87,6 +87,7 @@ class Workspace:
         text, diagnostics = read_source(path, shown)  # read once, for the parser and snippets
         if text is not None:
             self.sources[shown] = text
+        if text is not None and not diagnostics:
             module, diagnostics = parse_text(text, shown)
         else:
             module = None

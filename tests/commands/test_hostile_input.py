@@ -102,3 +102,16 @@ def test_a_second_once_only_declaration_is_an_error(tmp_path: Path, item: str, m
         args = ["-o", "p.bundle"] if command == "compile" else []
         out = assert_located(run(command, "p.pol", *args, cwd=tmp_path), where)
         assert "error[POL104]" in out and message in out and "first " in out, out
+
+
+@pytest.mark.parametrize("command", ["lint", "compile", "fmt", "test"])
+def test_a_file_that_is_not_utf8_is_located_at_its_first_bad_byte(tmp_path: Path,
+                                                                  command: str) -> None:
+    """It was `cannot read ...: 'utf-8' codec can't decode byte 0xe9 in position 38` at
+    1:1, with no source line (CRLF line endings and a BOM do not shift the position)."""
+    (tmp_path / "p.pol").write_bytes(
+        b'\xef\xbb\xbfpolicy a version "1" {\r\n  owner "\xe9t\xe9"\r\n}\r\n')
+    args = ["-o", "p.bundle"] if command == "compile" else []
+    out = assert_located(run(command, "p.pol", *args, cwd=tmp_path), "p.pol:2:10")
+    assert "not UTF-8 text (byte 0xe9" in out and 'owner "' in out, out
+    assert "codec" not in out
