@@ -115,3 +115,21 @@ def test_a_file_that_is_not_utf8_is_located_at_its_first_bad_byte(tmp_path: Path
     out = assert_located(run(command, "p.pol", *args, cwd=tmp_path), "p.pol:2:10")
     assert "not UTF-8 text (byte 0xe9" in out and 'owner "' in out, out
     assert "codec" not in out
+
+
+def test_inputs_that_are_not_files_say_what_they_are(tmp_path: Path) -> None:
+    """A pipe, a device, a looping or a broken symbolic link were all 'no such file'."""
+    os.mkfifo(tmp_path / "fifo.pol")
+    (tmp_path / "loop.pol").symlink_to(tmp_path / "loop2.pol")
+    (tmp_path / "loop2.pol").symlink_to(tmp_path / "loop.pol")
+    (tmp_path / "broken.pol").symlink_to(tmp_path / "gone.pol")
+    cases = [("fifo.pol", "`fifo.pol` is not a file or folder (a pipe or a device)"),
+             (os.devnull, f"`{os.devnull}` is not a file or folder"),
+             ("loop.pol", "symbolic link `loop.pol` loops"),
+             ("broken.pol", "symbolic link `broken.pol` points to"),
+             ("missing.pol", "no such file or folder `missing.pol`")]
+    for path, message in cases:
+        result = run("lint", path, cwd=tmp_path, timeout=30)
+        out = result.stdout + result.stderr
+        assert result.returncode == 2 and "Traceback" not in out, out
+        assert f"error[POL002]: {message}" in out and "help:" in out, out
