@@ -133,3 +133,14 @@ def test_inputs_that_are_not_files_say_what_they_are(tmp_path: Path) -> None:
         out = result.stdout + result.stderr
         assert result.returncode == 2 and "Traceback" not in out, out
         assert f"error[POL002]: {message}" in out and "help:" in out, out
+
+
+def test_a_misspelt_gate_metric_is_located_by_lint_compile_and_eval(tmp_path: Path) -> None:
+    """lint and compile accepted `gate recal_x ...`; only `eval` refused it, with no file,
+    line or caret."""
+    (tmp_path / "p.pol").write_text(HEAD + "  gate recal_x >= 0.9\n  rule r: refuse when x\n}\n")
+    (tmp_path / "d.jsonl").write_text('{"scores": {"x": 0.9}, "label": "harmful"}\n')
+    for args in (["lint", "p.pol"], ["compile", "p.pol", "-o", "p.bundle"],
+                 ["eval", "p.pol", "d.jsonl"]):
+        out = assert_located(run(*args, cwd=tmp_path), "p.pol:5:3")
+        assert "unknown metric `recal_x`" in out and "did you mean `recall_x`?" in out, out
