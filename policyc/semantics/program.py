@@ -14,8 +14,8 @@ from pathlib import Path
 
 from policyc.diagnostics import Diagnostic, sort_diagnostics
 from policyc.semantics.checktests import check_tests
-from policyc.semantics.gates import check_gates
 from policyc.semantics.flatten import Flattener
+from policyc.semantics.gates import check_gates
 from policyc.semantics.loader import Workspace, declared_name, expand_inputs
 from policyc.semantics.model import FlatPolicy
 from policyc.syntax import ast
