@@ -144,3 +144,23 @@ def test_a_misspelt_gate_metric_is_located_by_lint_compile_and_eval(tmp_path: Pa
                  ["eval", "p.pol", "d.jsonl"]):
         out = assert_located(run(*args, cwd=tmp_path), "p.pol:5:3")
         assert "unknown metric `recal_x`" in out and "did you mean `recall_x`?" in out, out
+
+
+HINT_CASES = [
+    ('test "t" { given nosuch = 1 expect allow }', "p.pol:5:20", "`given` sets a leaf"),
+    ('test "t" { given x = 1 expect refuse by nosuch }', "p.pol:5:3", "`by` names a rule"),
+    ('test "t" { given x = 2 expect allow }', "p.pol:5:20", "a score is a probability"),
+    ('test "t" { given x = true expect allow }', "p.pol:5:20", "a score is a probability"),
+    ('test "t" { given v = 0.7 expect allow }', "p.pol:5:20", "`v.w = 0.7`"),
+    ('detector v = regex "a"', "p.pol:5:3", "detector v.NAME"),
+    ('detector x = keywords { "" }', "p.pol:5:3", 'remove the empty `""`'),
+]
+
+
+@pytest.mark.parametrize(("item", "where", "hint"), HINT_CASES, ids=[h for *_, h in HINT_CASES])
+def test_every_error_has_a_hint(tmp_path: Path, item: str, where: str, hint: str) -> None:
+    """These errors had no `help:` line (or, for an empty keyword, one about RE2)."""
+    head = HEAD.replace("categories { x }", "categories { x, v { w } }")
+    (tmp_path / "p.pol").write_text(head + f"  {item}\n  rule r: refuse when x\n}}\n")
+    out = assert_located(run("lint", "p.pol", cwd=tmp_path), where)
+    assert hint in out and "RE2" not in out, out
