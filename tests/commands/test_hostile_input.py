@@ -164,3 +164,17 @@ def test_every_error_has_a_hint(tmp_path: Path, item: str, where: str, hint: str
     (tmp_path / "p.pol").write_text(head + f"  {item}\n  rule r: refuse when x\n}}\n")
     out = assert_located(run("lint", "p.pol", cwd=tmp_path), where)
     assert hint in out and "RE2" not in out, out
+
+
+def test_a_search_path_that_is_not_a_folder_is_refused(tmp_path: Path) -> None:
+    """`--path` was skipped silently when missing or a file: a typo showed up only as an
+    unknown parent."""
+    (tmp_path / "p.pol").write_text(HEAD + "}\n")
+    for bad, what in (("nosuch", "does not exist"), ("p.pol", "is not a folder")):
+        for command in ("lint", "compile", "test"):
+            args = ["-o", "p.bundle"] if command == "compile" else []
+            result = run(command, "p.pol", *args, "--path", bad, cwd=tmp_path)
+            out = result.stdout + result.stderr
+            assert result.returncode == 2 and "Traceback" not in out, out
+            assert f"error: `--path {bad}` {what}" in out and "help:" in out, out
+    assert run("lint", "p.pol", "--path", ".", cwd=tmp_path).returncode == 0
