@@ -14,6 +14,9 @@ The limits are generous for hand-written and generated policies alike:
   nested categories;
 * `MAX_EXTENDS` levels of `extends` above one policy (checked on the hierarchy,
   `semantics/hierarchy.py`);
+* `MAX_GUARD_BOXES` boxes in the disjunctive normal form of one rule's guard, as bounded
+  by `semantics.formula.dnf_bound` (checked when the rule is resolved, `resolve.py`):
+  every analysis (lint, compile, diff) builds that form, and an `and` of `or`s multiplies;
 * `MAX_LITERAL` characters in one string or number literal (quotes included);
 * `MAX_FILE` characters in one file.
 """
@@ -26,6 +29,7 @@ from policyc.diagnostics import Diagnostic, Span, diagnostic
 from policyc.syntax import ast
 
 MAX_NESTING = 128
+MAX_GUARD_BOXES = 1024  # boxes in the disjunctive normal form of one rule's guard (a bound)
 MAX_EXTENDS = 128  # levels of `extends` above a policy (flattening recurses once per level)
 MAX_LITERAL = 1 << 20  # 1 MiB of source text
 MAX_FILE = 16 << 20  # 16 MiB of source text

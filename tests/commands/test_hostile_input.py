@@ -178,3 +178,23 @@ def test_a_search_path_that_is_not_a_folder_is_refused(tmp_path: Path) -> None:
             assert result.returncode == 2 and "Traceback" not in out, out
             assert f"error: `--path {bad}` {what}" in out and "help:" in out, out
     assert run("lint", "p.pol", "--path", ".", cwd=tmp_path).returncode == 0
+
+
+def _and_of_ors(n: int) -> str:
+    cats = ", ".join(f"a{i}, b{i}" for i in range(n))
+    guard = " and ".join(f"(a{i} or b{i})" for i in range(n))
+    return (f'policy t.dnf version "1" {{\n  owner "o"\n  categories {{ {cats} }}\n'
+            f"  default allow\n  rule r: refuse when {guard}\n}}\n")
+
+
+def test_a_guard_with_an_exponential_normal_form_is_a_limit_error(tmp_path: Path) -> None:
+    """16 `(a or b)` conjuncts (one 300-character line) have 65,536 boxes: lint, compile
+    and diff ran for hours."""
+    (tmp_path / "p.pol").write_text(_and_of_ors(16))
+    (tmp_path / "q.pol").write_text(_and_of_ors(10))  # 1,024 boxes: at the limit, fine
+    for args in (["lint", "p.pol"], ["compile", "p.pol", "-o", "p.bundle"],
+                 ["diff", "q.pol", "p.pol"], ["test", "p.pol"]):
+        out = assert_located(run(*args, cwd=tmp_path, timeout=30), "p.pol:5:23")
+        assert "error[POL004]: guard of rule `r` is too complex" in out, out
+    result = run("lint", "q.pol", cwd=tmp_path, timeout=30)
+    assert result.returncode != 2 and "POL004" not in result.stdout, result.stdout
