@@ -445,7 +445,8 @@ def _detector_error(problem: DetectorProblem, d: ast.Detector) -> Diagnostic:
     if problem.kind == "keywords":
         return error("POL112", f"keyword detector for `{d.category}` has no keywords", d.span,
                      "list at least one keyword")
-    help = ("every keyword is non-empty text: remove the empty `\"\"`"
+    help = ("each keyword needs visible text (detectors drop invisible characters and "
+            "fold case): remove the empty ones"
             if d.kind == "keywords" else
             "detectors use RE2 syntax (linear time): no backreferences or lookaround")
     return error("POL112", f"detector for `{d.category}` cannot be built: {problem.detail}",

@@ -13,6 +13,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 
 from policyc.diagnostics import Diagnostic, PolicycError, Span, diagnostic
 from policyc.syntax import ast, limits
+from policyc.syntax.bidi import bidi_controls
 from policyc.syntax.errors import syntax_diagnostic
 from policyc.syntax.fast_parse import FastParser, Miss
 from policyc.syntax.transform import ToAst
@@ -84,6 +85,9 @@ def _within_limits(text: str, path: str, parse: Callable[[str, str], Parsed]) ->
         deep = limits.check_nesting(module.policy)
         if deep:
             return None, [*diagnostics, *deep]
+        bidi = bidi_controls(text, path)  # parsed: so each one is in a string or comment
+        if bidi:
+            return None, [*diagnostics, *bidi]
     return module, diagnostics
 
 

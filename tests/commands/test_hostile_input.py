@@ -153,7 +153,7 @@ HINT_CASES = [
     ('test "t" { given x = true expect allow }', "p.pol:5:20", "a score is a probability"),
     ('test "t" { given v = 0.7 expect allow }', "p.pol:5:20", "`v.w = 0.7`"),
     ('detector v = regex "a"', "p.pol:5:3", "detector v.NAME"),
-    ('detector x = keywords { "" }', "p.pol:5:3", 'remove the empty `""`'),
+    ('detector x = keywords { "" }', "p.pol:5:3", "remove the empty ones"),
 ]
 
 
@@ -198,3 +198,20 @@ def test_a_guard_with_an_exponential_normal_form_is_a_limit_error(tmp_path: Path
         assert "error[POL004]: guard of rule `r` is too complex" in out, out
     result = run("lint", "q.pol", cwd=tmp_path, timeout=30)
     assert result.returncode != 2 and "POL004" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(("item", "where"), [
+    ('rule r: warn("ok\u202e") when x', "p.pol:5:19"),
+    ("# \u2067 a comment", "p.pol:5:5"),
+], ids=["string", "comment"])
+def test_bidi_controls_in_strings_and_comments_are_refused(tmp_path: Path, item: str,
+                                                           where: str) -> None:
+    """Trojan Source: a raw RIGHT-TO-LEFT OVERRIDE in a string or comment was accepted."""
+    (tmp_path / "p.pol").write_text(HEAD + f"  {item}\n  rule s: refuse when x\n}}\n",
+                                    encoding="utf-8")
+    for command in ("lint", "compile", "fmt"):
+        args = ["-o", "p.bundle"] if command == "compile" else []
+        out = assert_located(run(command, "p.pol", *args, cwd=tmp_path), where)
+        assert "error[POL001]: bidirectional control character" in out, out
+    (tmp_path / "e.pol").write_text(HEAD + '  rule r: warn("ok\\u202e") when x\n}\n')
+    assert run("lint", "e.pol", cwd=tmp_path).returncode == 0  # the escape is fine
