@@ -215,3 +215,15 @@ def test_bidi_controls_in_strings_and_comments_are_refused(tmp_path: Path, item:
         assert "error[POL001]: bidirectional control character" in out, out
     (tmp_path / "e.pol").write_text(HEAD + '  rule r: warn("ok\\u202e") when x\n}\n')
     assert run("lint", "e.pol", cwd=tmp_path).returncode == 0  # the escape is fine
+
+
+def test_diff_replay_says_how_many_lines_it_skipped(tmp_path: Path) -> None:
+    """`diff --replay` of a file of bad lines printed "replay of 3 events: 0 loosened, ..."
+    as if nothing changed on three real events."""
+    (tmp_path / "p.pol").write_text(HEAD + "  rule r: refuse when x\n}\n")
+    (tmp_path / "e.jsonl").write_bytes(b'\xff\n{"text": 1}\n[1, 2]\n{"scores": {"x": 0.9}}\n')
+    for fmt in ("text", "markdown"):
+        result = run("diff", "p.pol", "p.pol", "--replay", "e.jsonl", "--format", fmt,
+                     cwd=tmp_path)
+        assert "Traceback" not in result.stderr and result.returncode == 0, result.stderr
+        assert "of 4 events (3 skipped: not valid events" in result.stdout, result.stdout
