@@ -227,3 +227,21 @@ def test_diff_replay_says_how_many_lines_it_skipped(tmp_path: Path) -> None:
                      cwd=tmp_path)
         assert "Traceback" not in result.stderr and result.returncode == 0, result.stderr
         assert "of 4 events (3 skipped: not valid events" in result.stdout, result.stdout
+
+
+def test_an_unwritable_output_names_the_path_and_a_fix(tmp_path: Path) -> None:
+    """`cannot write /proc/x: No such file or directory` had no help line."""
+    (tmp_path / "p.pol").write_text(HEAD + "  rule r: refuse when x\n}\n")
+    (tmp_path / "d.jsonl").write_text('{"scores": {"x": 0.9}, "label": "harmful"}\n')
+    cases = [("/proc/x", "no file can be created in `/proc`"),
+             ("missing/x.bundle", "the folder `missing` does not exist"),
+             (".", "that is a folder"),
+             ("p.pol/x", "a part of the path is a file")]
+    for out, hint in cases:
+        for args in (["compile", "p.pol", "-o", out], ["eval", "p.pol", "d.jsonl", "-o", out]):
+            if args[0] == "eval" and out.startswith("missing"):
+                continue  # eval creates the folders of its JSON output
+            result = run(*args, cwd=tmp_path)
+            assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+            assert f"error: cannot write `{out}`" in result.stderr, result.stderr
+            assert f"help: {hint}" in result.stderr, result.stderr
