@@ -54,8 +54,17 @@ ColorOpt = Annotated[Optional[Color], typer.Option(
     help=_COLOR_HELP)]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", callback=_set_quiet, expose_value=False, is_eager=True, help=_QUIET_HELP)]
+def _check_search_path(value: Optional[list[Path]]) -> Optional[list[Path]]:
+    if value:
+        from policyc.commands.inputs import check_search_path
+
+        check_search_path(value)
+    return value
+
+
 PathOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--path", metavar="DIR", help="Extra folder to search for parent policies (repeatable).")]
+    "--path", metavar="DIR", callback=_check_search_path,
+    help="Extra folder to search for parent policies (repeatable).")]
 StdinNameOpt = Annotated[Optional[str], typer.Option(
     "--stdin-filename", metavar="NAME",
     help="With `-`: the file name standard input stands for (messages, parent lookup).")]

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from policyc.commands.console import fail, note, print_diagnostics, print_error
+from policyc.commands.console import cannot_write, fail, note, print_diagnostics, print_error
 from policyc.commands.inputs import is_stdin, load_inputs, stdin_display
 from policyc.compile.pipeline import compile_program
 from policyc.diagnostics import Diagnostic
@@ -66,7 +66,7 @@ def run(file: Path, output: Path, strict: bool, path: list[Path],
         else:
             output.write_bytes(state.bundle)
     except OSError as exc:
-        return fail(f"cannot write {output}: {exc.strerror or exc}")
+        return cannot_write(output, exc)
     s = state.stats
     m = state.manifest
     if format == "json":

@@ -107,6 +107,29 @@ def fail(message: str, help: str | None = None) -> int:
     return 2
 
 
+def cannot_write(path: object, exc: OSError) -> int:
+    """`fail` for an output file that cannot be written, with a fix for the usual causes."""
+    import errno
+
+    helps = {
+        errno.EISDIR: "that is a folder: give a file name",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EEXIST: "a part of the path is a file, not a folder",  # from mkdir(parents)
+        errno.EACCES: "you may not write there: choose a writable location",
+        errno.EPERM: "you may not write there: choose a writable location",
+        errno.EROFS: "that file system is read-only: choose a writable location",
+        errno.ENOSPC: "the disk is full: free some space, or write somewhere else",
+    }
+    if exc.errno == errno.ENOENT:
+        folder = os.path.dirname(str(path)) or "."
+        if os.path.isdir(folder):  # e.g. /proc: the folder is there, the file cannot be
+            helps[errno.ENOENT] = f"no file can be created in `{folder}`: write elsewhere"
+        else:
+            helps[errno.ENOENT] = f"the folder `{folder}` does not exist: create it first"
+    return fail(f"cannot write `{path}`: {exc.strerror or exc}",
+                helps.get(exc.errno or 0, "check the output path"))
+
+
 def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str],
                       stderr: bool = True) -> None:
     """Render located diagnostics (with their source lines) on stderr, or stdout."""

@@ -96,7 +96,12 @@ def _bundle_hash(program: Program | None, flat: FlatPolicy) -> str | None:
 
 
 def _replay_head(replayed: dict[str, Any], title: str) -> str:
-    return (f"{title} of {replayed['events']} events: "
+    """`replay of N events: ...`, saying how many were skipped as not valid events (they
+    are counted in N: without this, a file of bad lines read as "no change")."""
+    skipped = replayed.get("skipped", 0)
+    bad = (f" ({skipped} skipped: not valid events; `policyc replay` names each line's "
+           f"problem)" if skipped else "")
+    return (f"{title} of {replayed['events']} events{bad}: "
             + ", ".join(f"{n} {k}" for k, n in replayed["flips"].items()))
 
 

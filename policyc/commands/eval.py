@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from policyc.commands.console import UsageError, console, fail, note
+from policyc.commands.console import UsageError, cannot_write, console, fail, note
 from policyc.commands.inputs import is_bundle, is_stdin, load_inputs, load_target
 from policyc.evaluate import metrics as M
 from policyc.evaluate.data import DataError, load_dataset, parse_where, select
@@ -261,7 +261,7 @@ def run(bundle: Path, data: Path, output: Path | None, json_file: Path | None,
             json_out.write_text(json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n",
                                 encoding="utf-8", errors="backslashreplace")
         except OSError as exc:
-            return fail(f"cannot write {json_out}: {exc.strerror or exc}")
+            return cannot_write(json_out, exc)
     if report is not None:
         try:
             index = write_report(result, report)

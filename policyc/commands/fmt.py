@@ -15,7 +15,7 @@ from policyc.commands.inputs import read_stdin_text, require_policies, single_st
 from policyc.diagnostics import PolicycError
 from policyc.semantics.loader import expand_inputs
 from policyc.syntax.fmt import format_text
-from policyc.syntax.parse import parse_file
+from policyc.syntax.parse import read_source
 
 
 def _unified(name: str, old: str, new: str) -> None:
@@ -56,7 +56,10 @@ def run(files: list[Path], check: bool, diff: bool, stdin_filename: str | None =
         try:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
-            errors.extend(parse_file(p)[1])
+            shown, problems = read_source(p)
+            errors.extend(problems)
+            if shown is not None:
+                sources[str(p)] = shown  # the bad line, for the snippet
             continue
         sources[str(p)] = text
         try:

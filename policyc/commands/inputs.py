@@ -107,6 +107,16 @@ def require_policies(files: Sequence[Path]) -> None:
                      "give `.pol` files, or folders that contain them (searched recursively)")
 
 
+def check_search_path(folders: Sequence[Path]) -> None:
+    """Exit 2 when a `--path` entry is not a folder: a typo there would otherwise only show
+    later, as an unknown parent policy, with the real cause hidden."""
+    for folder in folders:
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            raise UsageError(f"`--path {folder}` {what}",
+                             "give a folder that holds parent policies (`.pol` files)")
+
+
 def load_inputs(files: Sequence[Path], search_path: Sequence[Path],
                 stdin_filename: str | Path | None = None) -> Program:
     """The front end over files and folders, or over standard input for `-`."""

@@ -33,19 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policyc.runtime.actions import ACTIONS
+from policyc.semantics.gates import CATEGORY_METRICS, GLOBAL_METRICS, resolve_metric
+
+__all__ = ["CATEGORY_METRICS", "GLOBAL_METRICS", "resolve_metric"]  # the gate vocabulary
 
 REFUSING = frozenset({"refuse", "escalate"})
 PASSING = frozenset({"allow", "warn"})
-
-#: Per-category metric families that a gate may name as `<family>.<category>` (or
-#: `<family>_<category>` with `.` in the category written `__`).
-CATEGORY_METRICS = ("precision", "recall", "fpr", "fnr", "f1")
-#: Every other metric a gate may name.
-GLOBAL_METRICS = (
-    "benign_refusal_rate", "benign_redirect_rate", "harmful_pass_rate", "harmful_block_rate",
-    "accuracy", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "mean_latency_ms",
-    "max_latency_ms",
-)
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt,
@@ -325,24 +318,6 @@ def metric_table(r: Mapping[str, Any], per_category: Mapping[str, Mapping[str, A
         for family in CATEGORY_METRICS:
             m[f"{family}.{cat}"] = values.get(family)
     return m
-
-
-def resolve_metric(name: str, categories: Sequence[str]) -> str | None:
-    """The canonical metric a gate names, or None if it names none.
-
-    `recall.violence`, `recall_violence` and, for a dotted category,
-    `recall_self_harm__instructions` (dots written `__`) all name `recall.<category>`.
-    """
-    if name in GLOBAL_METRICS:
-        return name
-    for family in CATEGORY_METRICS:
-        for sep in (".", "_"):
-            if name.startswith(family + sep):
-                rest = name[len(family) + 1:]
-                for cand in (rest, rest.replace("__", ".")):
-                    if cand in categories:
-                        return f"{family}.{cand}"
-    return None
 
 
 @dataclass

@@ -52,7 +52,7 @@ class SourceCache:
             return hit[1]
         if text is None:
             text, diagnostics = read_source(path, shown)
-            if text is None:
+            if text is None or diagnostics:
                 return None, None, diagnostics
         module, diagnostics = parse_text(text, shown)
         parsed: _Parsed = (text, module, diagnostics)

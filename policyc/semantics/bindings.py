@@ -57,11 +57,15 @@ def path_problem(base_dir: str, path: str) -> tuple[str, str] | None:
         return "is absolute" if rel_text else "is empty", help
     if ".." in rel.parts:
         return "uses `..`", (CACHE_DOTDOT_HELP if cache else help)
+    if "\0" in rel_text:  # no file system accepts it (os.path raises on it)
+        return "contains a NUL character", help
     real_base = os.path.realpath(base)
     real = os.path.realpath(base / rel)
     if os.path.commonpath([real_base, real]) != real_base:
         where = "the model cache" if cache else "the policy's folder"
         return f"escapes {where} through a symbolic link", help
+    if os.path.isdir(real):
+        return f"is a folder, not a model file (looked for {base / rel})", help
     if not os.path.isfile(real):
         if cache:
             return f"is not in the policyc model cache (looked for {base / rel})", help

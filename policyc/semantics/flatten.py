@@ -18,6 +18,7 @@ from policyc.semantics.hierarchy import (
     linearize,
     parents_of,
     report_cycles,
+    report_too_deep,
 )
 from policyc.semantics.inherit import (
     check_clashes,
@@ -32,6 +33,7 @@ from policyc.semantics.inherit import (
 )
 from policyc.semantics.loader import Workspace
 from policyc.semantics.model import Decision, Declared, FlatPolicy, RuleSource
+from policyc.semantics.once import check_once
 from policyc.semantics.resolve import Report, Scope, inherited_floors, resolve_rule
 from policyc.syntax import ast
 
@@ -40,7 +42,7 @@ class Flattener:
     def __init__(self, ws: Workspace):
         self.ws = ws
         self.graph = Hierarchy()
-        self.on_cycle: set[str] = set()
+        self.on_cycle: set[str] = set()  # not flattened: on a cycle, or too deep
         self._flat: dict[str, FlatPolicy | None] = {}
         self._incomplete = False  # flattening a policy whose parents are not all known
         self._sources: dict[str, list[RuleSource]] = {}
@@ -65,6 +67,7 @@ class Flattener:
     def prepare(self, roots: list[ast.Module]) -> None:
         self.graph = build_graph(self.ws, roots)
         self.on_cycle = report_cycles(self.ws, self.graph)
+        self.on_cycle |= report_too_deep(self.ws, self.graph, self.on_cycle)
 
     def flatten(self, name: str) -> FlatPolicy | None:
         if name in self._flat:
@@ -96,6 +99,7 @@ class Flattener:
         items = p.items
         me = p.name
         report = self.report
+        check_once(report, p)
         contexts = merge_contexts(report, parents, _of(items, ast.Context), me)
         categories = merge_categories(report, parents, _of(items, ast.Categories), me)
         derived = merge_derived(report, parents, _of(items, ast.Derive), categories)

@@ -92,6 +92,27 @@ def disj(items: list[Formula]) -> Formula:
     return flat[0] if len(flat) == 1 else FOr(tuple(flat))
 
 
+def dnf_bound(f: Formula, cap: int, negate: bool = False) -> int:
+    """An upper bound on the boxes of `f`'s disjunctive normal form, as
+    `regions.boxes.formula_boxes` builds it (an `or` adds its parts', an `and` multiplies
+    them, negations pushed to the atoms), counted only up to `cap + 1`.
+
+    Why: the DNF of a short guard can be exponential (`(a1 or b1) and ... (a16 or b16)` has
+    65,536 boxes) and every analysis builds it; the bound is linear to compute."""
+    if isinstance(f, FConst):
+        return 1 if f.value != negate else 0
+    if isinstance(f, Atom):
+        return 1
+    if isinstance(f, FNot):
+        return dnf_bound(f.item, cap, not negate)
+    conjunctive = isinstance(f, FAnd) != negate
+    out = 1 if conjunctive else 0
+    for g in f.items:
+        n = dnf_bound(g, cap, negate)
+        out = min(out * n if conjunctive else out + n, cap + 1)
+    return out
+
+
 def evaluate(f: Formula, env: dict[str, Const]) -> bool:
     """Direct interpretation on one event: the reference that everything is tested against."""
     if isinstance(f, Atom):

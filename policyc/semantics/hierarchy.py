@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from policyc.diagnostics import Related, diagnostic
 from policyc.semantics.loader import Workspace
 from policyc.syntax import ast
+from policyc.syntax.limits import MAX_EXTENDS, limit_error
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -105,6 +106,42 @@ def report_cycles(ws: Workspace, hierarchy: Hierarchy) -> set[str]:
             related=related, help="`extends` must form a DAG: remove one of these edges"))
         on_cycle |= component
     return on_cycle
+
+
+def report_too_deep(ws: Workspace, hierarchy: Hierarchy, skip: set[str]) -> set[str]:
+    """POL004 where a chain of `extends` grows past `MAX_EXTENDS` levels; returns the
+    policies with more levels above them, which are not flattened (flattening and the
+    passes after it recurse once per level). Iterative, so any depth is measured safely;
+    policies in `skip` (on a cycle) count as having no parents."""
+    parents: dict[str, list[str]] = {}
+    for child, parent in hierarchy.edges:
+        if child not in skip and parent not in skip:
+            parents.setdefault(child, []).append(parent)
+    height: dict[str, int] = {}  # levels of `extends` above a policy
+    for start in hierarchy.nodes:
+        stack = [start]
+        while stack:
+            node = stack[-1]
+            if node in height:
+                stack.pop()
+                continue
+            todo = [p for p in parents.get(node, ()) if p not in height]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            height[node] = 1 + max((height[p] for p in parents.get(node, ())), default=-1)
+    too_deep = {name for name, h in height.items() if h > MAX_EXTENDS}
+    for name in sorted(too_deep):
+        if height[name] != MAX_EXTENDS + 1:
+            continue  # reported once, where the chain first passes the limit
+        top = max(parents[name], key=height.__getitem__)
+        ws.diagnostics.append(limit_error(
+            hierarchy.edges[name, top],
+            f"policy hierarchy is nested too deeply: `{name}` has more than {MAX_EXTENDS} "
+            f"levels of `extends` above it",
+            "flatten the hierarchy: extend fewer, broader parents"))
+    return too_deep
 
 
 def linearize(graph: Hierarchy, ws: Workspace, name: str) -> list[str]:

@@ -253,7 +253,8 @@ def _classifier_binding(report: Report, d: ast.Classifier, base: str,
                          label.span, did_you_mean(label.category, categories)))
         elif not info.is_leaf:
             report(error("POL105", f"a classifier label binds a leaf category; "
-                                   f"`{label.category}` has children", label.span))
+                                   f"`{label.category}` has children", label.span,
+                         f"bind each of its leaves (`{label.category}.NAME = ...`)"))
         else:
             labels.append((label.category, label.label))
     if d.tokenizer is not None and not d.labels and not (missing and config is None):
@@ -323,7 +324,8 @@ def merge_detectors(report: Report, parents: list[FlatPolicy], decls: list[ast.D
             continue
         if not info.is_leaf:
             report(error("POL105", f"a detector binds a leaf category; `{d.category}` "
-                                        f"has children", d.span))
+                                        f"has children", d.span,
+                         f"bind one of its leaves: `detector {d.category}.NAME = ...`"))
             continue
         problem = _detector_problem(d.kind, d.pattern, d.validator, d.keywords)
         if problem is not None:
@@ -443,9 +445,12 @@ def _detector_error(problem: DetectorProblem, d: ast.Detector) -> Diagnostic:
     if problem.kind == "keywords":
         return error("POL112", f"keyword detector for `{d.category}` has no keywords", d.span,
                      "list at least one keyword")
+    help = ("each keyword needs visible text (detectors drop invisible characters and "
+            "fold case): remove the empty ones"
+            if d.kind == "keywords" else
+            "detectors use RE2 syntax (linear time): no backreferences or lookaround")
     return error("POL112", f"detector for `{d.category}` cannot be built: {problem.detail}",
-                 d.span, "detectors use RE2 syntax (linear time): no backreferences or "
-                         "lookaround")
+                 d.span, help)
 
 
 def _redeclared(what: str, span: ast.Span | None, origin: str, declared: ast.Span | None,

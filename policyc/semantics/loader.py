@@ -8,6 +8,8 @@ A policy `a.b.c` lives in a file that declares it; by convention `a.b.c.pol` or
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,11 +55,10 @@ def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[Diagno
         elif p.is_file():
             files.append(p)
         else:
+            message, help = _not_a_policy_path(p, str(raw))
             diagnostics.append(diagnostic(
-                code="POL002", fatal=True,
-                message=f"no such file or folder `{raw}`",
-                span=ast.Span(str(raw), 1, 1, 1, 1),
-                help="check the path; folders are searched recursively for `*.pol` files"))
+                code="POL002", fatal=True, message=message,
+                span=ast.Span(str(raw), 1, 1, 1, 1), help=help))
     seen: set[Path] = set()
     unique = []
     for f in files:
@@ -66,6 +67,26 @@ def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[Diagno
             seen.add(key)
             unique.append(f)
     return unique, diagnostics
+
+
+def _not_a_policy_path(p: Path, raw: str) -> tuple[str, str]:
+    """(what is wrong with an input that is neither a file nor a folder, help): missing, a
+    broken or looping symbolic link, or something else (a pipe, a device) that is not read,
+    as reading a pipe with no writer would wait for ever."""
+    help = "check the path; folders are searched recursively for `*.pol` files"
+    link_help = "point the link at a policy file or folder"
+    try:
+        os.stat(p)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return f"symbolic link `{raw}` loops (it leads back to itself)", link_help
+        if os.path.islink(p):
+            return (f"symbolic link `{raw}` points to `{os.readlink(p)}`, which does not "
+                    f"exist", link_help)
+        return f"no such file or folder `{raw}`", help
+    return (f"`{raw}` is not a file or folder (a pipe or a device)",
+            "give `.pol` files or folders; to read a policy from a pipe, give `-` (standard "
+            "input) with `--stdin-filename NAME`")
 
 
 @dataclass
@@ -87,6 +108,7 @@ class Workspace:
         text, diagnostics = read_source(path, shown)  # read once, for the parser and snippets
         if text is not None:
             self.sources[shown] = text
+        if text is not None and not diagnostics:
             module, diagnostics = parse_text(text, shown)
         else:
             module = None

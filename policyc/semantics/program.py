@@ -15,6 +15,7 @@ from pathlib import Path
 from policyc.diagnostics import Diagnostic, sort_diagnostics
 from policyc.semantics.checktests import check_tests
 from policyc.semantics.flatten import Flattener
+from policyc.semantics.gates import check_gates
 from policyc.semantics.loader import Workspace, declared_name, expand_inputs
 from policyc.semantics.model import FlatPolicy
 from policyc.syntax import ast
@@ -70,10 +71,12 @@ def flatten(fe: FrontEnd) -> None:
 
 
 def check_test_blocks(fe: FrontEnd) -> None:
-    """Each flattened policy's `test` blocks, against its rules and merged schema."""
+    """Each flattened policy's `test` blocks, against its rules and merged schema, and its
+    `gate`s against the metrics it can be evaluated on."""
     assert fe.flattener is not None
     for flat, complete in fe.flattener.done:
         check_tests(fe.flattener.reporter(complete), flat)
+        check_gates(fe.flattener.reporter(complete), flat)
 
 
 #: The front-end stages, in order.

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from policyc.diagnostics import Diagnostic, Related, Span, diagnostic
-from policyc.semantics.formula import Atom, FNot, Formula, conj, disj
+from policyc.semantics.formula import FALSE, Atom, FNot, Formula, conj, disj, dnf_bound
 from policyc.semantics.model import (
     CategoryInfo,
     ContextVar,
@@ -25,6 +25,7 @@ from policyc.semantics.model import (
     nearest_threshold,
 )
 from policyc.syntax import ast
+from policyc.syntax.limits import MAX_GUARD_BOXES, limit_error
 
 Report = Callable[[Diagnostic], None]
 
@@ -282,6 +283,14 @@ def resolve_rule(report: Report, src: RuleSource, order: int, scope: Scope, me: 
                 if f != formula]
         if kept:
             in_force, formula = formula, disj([formula, *kept])
+    if dnf_bound(formula, MAX_GUARD_BOXES) > MAX_GUARD_BOXES:
+        report(limit_error(
+            src.guard.span if src.guard is not None else src.span,
+            f"guard of rule `{src.id}` is too complex: its disjunctive normal form has more "
+            f"than {MAX_GUARD_BOXES:,} boxes",
+            "split the rule into several rules with the same decision, each with a simpler "
+            "guard (an `and` of `or`s multiplies the alternatives)"))
+        formula, in_force = FALSE, None  # an error: no analysis may build the huge form
     return FlatRule(src.id, src.decision, formula, src.priority, src.locked, order,
                     src.origin, src.span, src.override, src.guard,
                     src.sugar,  # type: ignore[arg-type]

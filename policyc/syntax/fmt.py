@@ -39,7 +39,8 @@ Literals
   * Numbers: the shortest text that reads back as the same float (`repr`), without a
     trailing `.0`: `0.5`, `3`, `1e-05`, `1e+16`, `-0`. Priorities are integers.
   * Strings are re-escaped: `\\\\`, `\\"`, `\\n`, `\\t`, `\\r`; a lone surrogate (only reachable
-    through a `\\uXXXX` escape) is written back as `\\uXXXX` so the output is valid UTF-8;
+    through a `\\uXXXX` escape) is written back as `\\uXXXX` so the output is valid UTF-8,
+    and so is a bidirectional control (`syntax/bidi.py`: raw, it would be refused);
     every other character is written as itself.
 
 Comments (never lost, never reordered relative to the line-level element they belong to)
@@ -63,6 +64,7 @@ from dataclasses import dataclass, field
 
 from policyc.diagnostics import PolicycError, Severity, Span
 from policyc.syntax import ast
+from policyc.syntax.bidi import is_bidi_control
 from policyc.syntax.parse import BOM, parse_text
 
 __all__ = ["format_module", "format_text", "quote", "format_number"]
@@ -85,7 +87,7 @@ def quote(value: str) -> str:
     for ch in value:
         if ch in _ESCAPE:
             out.append(_ESCAPE[ch])
-        elif 0xD800 <= ord(ch) <= 0xDFFF:
+        elif 0xD800 <= ord(ch) <= 0xDFFF or is_bidi_control(ch):
             out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)

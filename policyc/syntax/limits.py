@@ -12,6 +12,11 @@ The limits are generous for hand-written and generated policies alike:
   set expression, counted along any path from the top (a flat `a and b and c` is one level,
   parentheses alone are none; a chain `a | b | c` nests one level per `|`), and levels of
   nested categories;
+* `MAX_EXTENDS` levels of `extends` above one policy (checked on the hierarchy,
+  `semantics/hierarchy.py`);
+* `MAX_GUARD_BOXES` boxes in the disjunctive normal form of one rule's guard, as bounded
+  by `semantics.formula.dnf_bound` (checked when the rule is resolved, `resolve.py`):
+  every analysis (lint, compile, diff) builds that form, and an `and` of `or`s multiplies;
 * `MAX_LITERAL` characters in one string or number literal (quotes included);
 * `MAX_FILE` characters in one file.
 """
@@ -24,6 +29,8 @@ from policyc.diagnostics import Diagnostic, Span, diagnostic
 from policyc.syntax import ast
 
 MAX_NESTING = 128
+MAX_GUARD_BOXES = 1024  # boxes in the disjunctive normal form of one rule's guard (a bound)
+MAX_EXTENDS = 128  # levels of `extends` above a policy (flattening recurses once per level)
 MAX_LITERAL = 1 << 20  # 1 MiB of source text
 MAX_FILE = 16 << 20  # 16 MiB of source text
 

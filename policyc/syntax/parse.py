@@ -13,6 +13,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 
 from policyc.diagnostics import Diagnostic, PolicycError, Span, diagnostic
 from policyc.syntax import ast, limits
+from policyc.syntax.bidi import bidi_controls
 from policyc.syntax.errors import syntax_diagnostic
 from policyc.syntax.fast_parse import FastParser, Miss
 from policyc.syntax.transform import ToAst
@@ -84,6 +85,9 @@ def _within_limits(text: str, path: str, parse: Callable[[str, str], Parsed]) ->
         deep = limits.check_nesting(module.policy)
         if deep:
             return None, [*diagnostics, *deep]
+        bidi = bidi_controls(text, path)  # parsed: so each one is in a string or comment
+        if bidi:
+            return None, [*diagnostics, *bidi]
     return module, diagnostics
 
 
@@ -145,21 +149,47 @@ def _module(path: str, policy: ast.Policy, comments: list[Token], transformer: T
 def read_source(path: Path | str, display: str | None = None) -> tuple[str | None,
                                                                         list[Diagnostic]]:
     """A policy file's text (a leading byte order mark removed), or why it cannot be read:
-    POL002 (unreadable, not UTF-8) or POL004 (over the size limit, checked before reading)."""
+    POL002 (unreadable, not UTF-8) or POL004 (over the size limit, checked before reading).
+
+    A file that is not UTF-8 gives both: the POL002, located at the first bad byte, and
+    the text decoded with U+FFFD in place of bad bytes, only for showing that line (the
+    caller must not parse it)."""
     p = Path(path)
     shown = display or str(path)
     try:
         size = p.stat().st_size
         if size > limits.MAX_FILE:
             return None, [limits.file_too_large(shown, size, "bytes")]
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raw = p.read_bytes()
+    except OSError as err:
         return None, [diagnostic(code="POL002", fatal=True,
-                                 message=f"cannot read `{shown}`: {reason}",
+                                 message=f"cannot read `{shown}`: {err.strerror or err}",
                                  span=Span(shown, 1, 1, 1, 1),
                                  help="check the path and that the file is UTF-8 text")]
-    return text.removeprefix(BOM), []
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return _newlines(raw.decode("utf-8", errors="replace")).removeprefix(BOM), [
+            _not_utf8(raw, err, shown)]
+    return _newlines(text).removeprefix(BOM), []
+
+
+def _newlines(text: str) -> str:
+    """Universal newlines, as text-mode reading gives them (CRLF and lone CR become LF)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _not_utf8(raw: bytes, err: UnicodeDecodeError, shown: str) -> Diagnostic:
+    """POL002 at the first byte that is not UTF-8 (line and column as the editor shows)."""
+    before = _newlines(raw[:err.start].decode("utf-8")).removeprefix(BOM)
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    bad = f"{raw[err.start]:02x}"
+    return diagnostic(code="POL002", fatal=True,
+                      message=f"cannot read `{shown}`: it is not UTF-8 text (byte 0x{bad} "
+                              f"cannot be decoded)",
+                      span=Span(shown, line, column, line, column + 1),
+                      help="save the file as UTF-8 (policy files are UTF-8 text)")
 
 
 def parse_file(path: Path | str, display: str | None = None) -> tuple[ast.Module | None,
@@ -167,7 +197,7 @@ def parse_file(path: Path | str, display: str | None = None) -> tuple[ast.Module
     """Read and parse a file; an unreadable file is a POL002 diagnostic."""
     shown = display or str(path)
     text, problems = read_source(path, shown)
-    if text is None:
+    if text is None or problems:
         return None, problems
     return parse_text(text, shown)
 
