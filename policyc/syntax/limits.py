@@ -29,7 +29,7 @@ from policyc.diagnostics import Diagnostic, Span, diagnostic
 from policyc.syntax import ast
 
 MAX_NESTING = 128
-MAX_GUARD_BOXES = 1024  # boxes in the disjunctive normal form of one rule's guard (a bound)
+MAX_GUARD_BOXES = 4096  # boxes in the disjunctive normal form of one rule's guard (a bound)
 MAX_EXTENDS = 128  # levels of `extends` above a policy (flattening recurses once per level)
 MAX_LITERAL = 1 << 20  # 1 MiB of source text
 MAX_FILE = 16 << 20  # 16 MiB of source text
