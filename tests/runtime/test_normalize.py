@@ -2,6 +2,7 @@ import unicodedata
 from collections.abc import Callable
 from itertools import pairwise
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -159,6 +160,17 @@ def test_expanding_blocks_hold_every_char_that_nfkc_lengthens() -> None:
     assert not missing
     _, grows = normalize._expansion_table()
     assert int(grows[0xFDFA]) == 30 and int(grows.max()) == 30  # U+FDFA: 3 bytes -> 33
+
+
+def test_expansion_table_is_each_chars_growth() -> None:
+    """The table comes from one NFKC pass over the blocks' chars with separators: it must
+    be what NFKC does to each char alone."""
+    _, grows = normalize._expansion_table()
+    want = np.zeros(0x110000, dtype=np.uint8)
+    for block in normalize._EXPANDING_BLOCKS:
+        for cp in range(block << 8, (block + 1) << 8):
+            want[cp] = max(0, normalize._utf8_growth(chr(cp)))
+    assert np.array_equal(grows, want)
 
 
 @pytest.mark.parametrize("normal", [fold, light, fold_with_offsets, light_with_offsets])
