@@ -350,8 +350,8 @@ def diff(
         "on large policies); by default a changed rule whose boxes would be too many is "
         "reported as scoped rows.")] = False,
     limit: Annotated[int, typer.Option(
-        "--limit", metavar="N", help="With --replay: flipped event ids listed per cause "
-        "(counts cover all).")] = 20,
+        "--limit", metavar="N", min=0, help="With --replay: flipped event ids listed per "
+        "cause (counts cover all).")] = 20,
     verify_key: VerifyKeyOpt = None,
     path: PathOpt = None,
     quiet: QuietOpt = False,
@@ -471,6 +471,9 @@ def serve(
     timeout: Annotated[float, typer.Option(
         "--timeout", metavar="SECONDS", help="Model bindings' time per request; past it "
         "`on_error` decides.")] = 1.0,
+    body_timeout: Annotated[float, typer.Option(
+        "--body-timeout", metavar="SECONDS", help="Time to receive a request's body; past "
+        "it the answer is 408.")] = 30.0,
     token_file: Annotated[Optional[Path], typer.Option(
         "--token-file", metavar="FILE", help="Require this bearer token "
         "[default: POLICYC_SERVE_TOKEN].")] = None,
@@ -489,8 +492,8 @@ def serve(
         bundles, default=default, host=host, port=port, verify_key=list(verify_key or []),
         decision_log=decision_log, log_text=log_text, log_max_bytes=log_max_bytes,
         log_backups=log_backups, max_body=max_body, max_text=max_text, max_batch=max_batch,
-        timeout=timeout, token_file=token_file, watch_interval=watch_interval,
-        workers=workers))
+        timeout=timeout, body_timeout=body_timeout, token_file=token_file,
+        watch_interval=watch_interval, workers=workers))
 
 
 @app.command()
@@ -529,7 +532,7 @@ def replay(
         "--fail-on", metavar="CHANGE",
         help="Exit 1 when a row is loosened (`loosened`) or changes at all (`any`).")] = None,
     limit: Annotated[int, typer.Option(
-        "--limit", metavar="N", help="Flipped rows listed (counts cover all).")] = 20,
+        "--limit", metavar="N", min=0, help="Flipped rows listed (counts cover all).")] = 20,
     verify_key: VerifyKeyOpt = None,
     path: PathOpt = None,
     quiet: QuietOpt = False,

@@ -90,11 +90,11 @@ def run_serve(targets: list[str], *, default: str | None, host: str, port: int,
               verify_key: list[Path], decision_log: Path | None, log_text: bool,
               log_max_bytes: str, log_backups: int, max_body: str, max_text: int,
               max_batch: int, timeout: float, token_file: Path | None,
-              watch_interval: float, workers: int) -> int:
+              watch_interval: float, workers: int, body_timeout: float = 30.0) -> int:
     try:
         return _serve(targets, default, host, port, verify_key, decision_log, log_text,
                       log_max_bytes, log_backups, max_body, max_text, max_batch, timeout,
-                      token_file, watch_interval, workers)
+                      token_file, watch_interval, workers, body_timeout)
     except _Bad as err:
         print_error(str(err), err.help)
         return 2
@@ -107,13 +107,14 @@ def _serve(targets: list[str], default: str | None, host: str, port: int,
            verify_key: list[Path], decision_log: Path | None, log_text: bool,
            log_max_bytes: str, log_backups: int, max_body: str, max_text: int,
            max_batch: int, timeout: float, token_file: Path | None, watch_interval: float,
-           workers: int) -> int:
+           workers: int, body_timeout: float) -> int:
     from policyc import __version__
     from policyc.runtime.signing import load_verify_keys
     from policyc.serve.config import ServeConfig
 
     files, folders = _targets(targets)
-    for flag, value in (("--timeout", timeout), ("--watch-interval", watch_interval)):
+    for flag, value in (("--timeout", timeout), ("--watch-interval", watch_interval),
+                        ("--body-timeout", body_timeout)):
         if not value > 0:
             raise _Bad(f"`{flag}` must be positive, not {value:g}")
     if not 0 <= port <= 65535:
@@ -137,8 +138,8 @@ def _serve(targets: list[str], default: str | None, host: str, port: int,
         decision_log=decision_log, log_text=log_text,
         log_max_bytes=_size("--log-max-bytes", log_max_bytes), log_backups=log_backups,
         log_salt=salt, max_body=_size("--max-body", max_body), max_text=max_text,
-        max_batch=max_batch, timeout=timeout, token=token, watch_interval=watch_interval,
-        workers=workers)
+        max_batch=max_batch, timeout=timeout, body_timeout=body_timeout, token=token,
+        watch_interval=watch_interval, workers=workers)
     if verify_key is None or not verify_key:
         from policyc.runtime.signing import resolve
 

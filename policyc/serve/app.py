@@ -11,6 +11,7 @@ without its per-request objects (docs/serve.md, *Performance*).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -31,6 +32,7 @@ from policyc.runtime.checker import InvalidEvent
 from policyc.runtime.decision import RuntimeDecision
 from policyc.runtime.jsonl import dumps_line
 from policyc.serve.config import ServeConfig
+from policyc.serve.deadline import BodyDeadlines
 from policyc.serve.decide import Decider, Event, RequestError, parse_batch, parse_event
 from policyc.serve.decision_log import DecisionLog
 from policyc.serve.ids import DecisionIds
@@ -81,6 +83,8 @@ def error_answer(err: RequestError) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE]
     if err.status == 401:
         headers.insert(0, (b"www-authenticate", b"Bearer"))
+    elif err.status == 408:  # the rest of the body may still come: not a request's start
+        headers.append((b"connection", b"close"))
     return body, headers
 
 
@@ -110,6 +114,7 @@ class Service:
         self.pool = ThreadPoolExecutor(max(1, config.workers),
                                        thread_name_prefix="policyc-serve")
         self.decider = Decider(self.pool, config.timeout)
+        self.deadlines = BodyDeadlines(config.body_timeout)
         self.new_decision_id = DecisionIds().next_id
         self._auth = None if not config.token else f"Bearer {config.token}".encode()
         self._openapi = dumps(openapi(version))
@@ -140,6 +145,22 @@ class Service:
         return await self._read_body(request.headers.get("content-length"), request.receive)
 
     async def _read_body(self, declared: str | None, receive: Receive) -> bytes:
+        """The body, within `--max-body` bytes and `--body-timeout` seconds (408 past it:
+        `deadline.py`)."""
+        task = self.deadlines.begin()
+        try:
+            return await self._receive_body(declared, receive)
+        except asyncio.CancelledError:
+            if not self.deadlines.ended(task):
+                raise
+            raise RequestError(408, f"the request body did not arrive within "
+                               f"{self.config.body_timeout:g} s",
+                               help="send the whole body promptly, or raise "
+                                    "`policyc serve --body-timeout`") from None
+        finally:
+            self.deadlines.end(task)
+
+    async def _receive_body(self, declared: str | None, receive: Receive) -> bytes:
         limit = self.config.max_body
         if declared is not None:
             if not declared.isdigit():
@@ -337,9 +358,11 @@ class Service:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self.registry.start(self.config.watch_interval)
+        self.deadlines.start()
         try:
             yield
         finally:
+            self.deadlines.stop()
             self.close()
 
     def close(self) -> None:

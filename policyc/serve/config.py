@@ -26,6 +26,7 @@ class ServeConfig:
     max_text: int = 262_144  # characters of one event's text
     max_batch: int = 100_000  # events in one batch
     timeout: float = 1.0  # seconds for the model bindings of one request
+    body_timeout: float = 30.0  # seconds to receive one request's body (then 408)
     token: str | None = None  # bearer token required on /v1/* and /metrics
     watch_interval: float = 1.0  # seconds between two polls of the bundle files
     workers: int = 2  # threads running model bindings

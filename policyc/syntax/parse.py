@@ -180,7 +180,15 @@ def _newlines(text: str) -> str:
 
 
 def _not_utf8(raw: bytes, err: UnicodeDecodeError, shown: str) -> Diagnostic:
-    """POL002 at the first byte that is not UTF-8 (line and column as the editor shows)."""
+    """POL002 at the first byte that is not UTF-8 (line and column as the editor shows);
+    a zip archive (a compiled bundle, most often) is named as such, at 1:1."""
+    if raw.startswith(b"PK\x03\x04"):
+        return diagnostic(code="POL002", fatal=True,
+                          message=f"cannot read `{shown}`: it is a zip archive (a compiled "
+                                  f"bundle?), not policy source",
+                          span=Span(shown, 1, 1, 1, 3),
+                          help="give the `.pol` file here; `check`, `serve`, `replay`, `eval` "
+                               "and `diff` take bundles, `lint`, `test` and `fmt` take source")
     before = _newlines(raw[:err.start].decode("utf-8")).removeprefix(BOM)
     line = before.count("\n") + 1
     column = len(before) - (before.rfind("\n") + 1) + 1

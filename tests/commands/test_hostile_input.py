@@ -258,3 +258,21 @@ def test_a_large_guard_of_two_sets_is_within_the_limit(tmp_path: Path) -> None:
         "  rule r: refuse when any S and any T\n}\n")
     result = run("lint", "p.pol", cwd=tmp_path, timeout=60)
     assert result.returncode != 2 and "POL004" not in result.stdout, result.stdout
+
+
+def test_a_bundle_given_as_source_is_named_a_zip_archive(tmp_path: Path) -> None:
+    (tmp_path / "p.pol").write_text(HEAD + "  rule r: refuse when x\n}\n")
+    assert run("compile", "p.pol", "-o", "p.pbundle", cwd=tmp_path).returncode == 0
+    for command in ("lint", "test", "fmt"):
+        out = assert_located(run(command, "p.pbundle", cwd=tmp_path), "p.pbundle:1:1")
+        assert "zip archive" in out and "take bundles" in out, out
+
+
+@pytest.mark.parametrize("command", ["diff", "replay"])
+def test_a_negative_limit_is_a_usage_error(tmp_path: Path, command: str) -> None:
+    (tmp_path / "p.pol").write_text(HEAD + "  rule r: refuse when x\n}\n")
+    (tmp_path / "e.jsonl").write_text('{"scores": {"x": 0.9}}\n')
+    second = "p.pol" if command == "diff" else "e.jsonl"
+    result = run(command, "p.pol", second, "--limit", "-1", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--limit" in result.stderr and "greater than or equal to 0" in result.stderr

@@ -95,3 +95,42 @@ def test_a_port_out_of_range_is_a_usage_error(port: str, bundle: Path) -> None:
     assert "Traceback" not in r.stderr
     assert r.returncode == 2
     assert f"error: `--port {port}` is not a TCP port" in r.stderr
+
+
+def _answer(s: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("path", ["/v1/check", "/v1/check/batch"])
+def test_a_body_that_never_arrives_is_a_408_and_the_connection_closes(bundle: Path,
+                                                                       path: str) -> None:
+    """Headers, part of the body, then nothing: past `--body-timeout` the server answers
+    408 with `Connection: close` and hangs up (it held the handler forever before)."""
+    srv = Server([str(bundle), "--body-timeout", "0.5"], bundle.parent)
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        t0 = time.monotonic()
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{".encode())
+        answer = _answer(s)
+        waited = time.monotonic() - t0
+        s.close()
+        head = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 408"), answer
+        assert b"connection: close" in head and b"--body-timeout" in answer
+        assert 0.5 <= waited < 5, waited
+        status, body = srv.post("/v1/check", {"scores": {"harassment": 0.1}})
+        assert status == 200 and body["action"] == "allow"
+        assert "Traceback" not in srv.stderr()
+    finally:
+        srv.stop()
+
+
+def test_a_body_timeout_must_be_positive(bundle: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "policyc", "serve", str(bundle), "--port", "0",
+                        "--body-timeout", "0"], capture_output=True, text=True, cwd=REPO,
+                       timeout=60)
+    assert r.returncode == 2 and "--body-timeout" in r.stderr and "Traceback" not in r.stderr
