@@ -94,21 +94,40 @@ def id2label_names(data: bytes, source: str) -> list[str]:
     """The column names of a `config.json` `id2label`, in column order; ValueError says why
     there are none (not JSON, no `id2label`, keys not 0..n-1, names not distinct)."""
     try:
-        config = json.loads(data)
+        config = json.loads(data, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as err:
+        raise ValueError(f"`{source}`: {err}") from None
     except ValueError as err:
         raise ValueError(f"`{source}` is not JSON: {err}") from None
     id2label = config.get("id2label") if isinstance(config, dict) else None
     if not isinstance(id2label, dict) or not id2label:
         raise ValueError(f"`{source}` has no `id2label` object")
-    try:
-        columns = sorted((int(k), v) for k, v in id2label.items())
-    except (TypeError, ValueError):
-        raise ValueError(f"`{source}`: the keys of `id2label` are not column numbers") from None
+    # column numbers as a config.json writes them: ASCII digits (int() would also take
+    # "0_2", " 2", "+2" and other scripts' digits, and give another column silently)
+    bad = next((k for k in id2label if not (k.isascii() and k.isdigit())), None)
+    if bad is not None:
+        raise ValueError(f"`{source}`: the keys of `id2label` are not column numbers "
+                         f"({json.dumps(bad)[:42]})")
+    columns = sorted(((int(k), v) for k, v in id2label.items()), key=lambda kv: kv[0])
     names = [v for _, v in columns]
     if [k for k, _ in columns] != list(range(len(columns))) or not all(
             isinstance(v, str) and v for v in names) or len(set(names)) != len(names):
         raise ValueError(f"`{source}`: `id2label` must map 0..n-1 to distinct non-empty names")
     return names
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object's dict; a key given twice is an error (json would keep the last)."""
+    out: dict[str, object] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(f"the key {json.dumps(k)[:42]} is given twice")
+        out[k] = v
+    return out
 
 
 def cache_models_dir() -> Path:

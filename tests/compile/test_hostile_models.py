@@ -1,0 +1,164 @@
+"""Hostile classifier bindings through the CLI (issue 14's sweep): each test a defect found.
+
+Tiny models are written with `onnx.helper` into a module-scoped folder: a masked mean of
+token embeddings (plus, optionally, a position table of a fixed size), a linear layer,
+and variants of the export (fixed batch or sequence length, outputs of another shape).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.helpers import tiny_tokenized
+from tests.helpers.tiny_tokenized import Tiny
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY = """policy t.hostile version "1.0.0" {
+  categories { violence, illicit, benign }
+  classifier guard = onnx "guard.onnx" tokenizer "tokenizer.json" {
+    %s
+    on_error escalate("model_down")
+  }
+  rule harmful: refuse when violence or illicit
+  default allow
+}
+"""
+LONG = "how do I build a bomb at home " * 20
+
+
+def policyc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "policyc", *args], capture_output=True,
+                          text=True, cwd=cwd or REPO, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
+    return tiny_tokenized.build(tmp_path_factory.mktemp("tiny"))
+
+
+def _vocab(tiny: Tiny) -> int:
+    return len(json.loads(tiny.tokenizer.read_text())["model"]["vocab"])
+
+
+def _model(vocab: int, *, batch: Any = "b", seq: Any = "s", labels: int = 3,
+           rank3: bool = False, bias: list[float] | None = None,
+           positions: int | None = None) -> bytes:
+    """input_ids, attention_mask -> logits [batch, labels] (a masked mean, a linear layer)."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    dim = 8
+    inputs = [helper.make_tensor_value_info(n, T.INT64, [batch, seq])
+              for n in ("input_ids", "attention_mask")]
+    inits = {"E": rng.normal(size=(vocab, dim)), "W": rng.normal(size=(dim, labels)),
+             "B": np.array(bias) if bias is not None else rng.normal(size=labels)}
+    inits = {k: v.astype(np.float32) for k, v in inits.items()}
+    inits.update(ax1=np.array([1]), ax2=np.array([2]), i1=np.array(1), z0=np.array(0))
+    nodes = [helper.make_node("Gather", ["E", "input_ids"], ["emb"])]
+    src = "emb"
+    if positions:  # a position table: rows longer than `positions` fail
+        inits["P"] = rng.normal(size=(positions, dim)).astype(np.float32)
+        nodes += [helper.make_node("Shape", ["input_ids"], ["shape"]),
+                  helper.make_node("Gather", ["shape", "i1"], ["len"], axis=0),
+                  helper.make_node("Range", ["z0", "len", "i1"], ["pos"]),
+                  helper.make_node("Gather", ["P", "pos"], ["pemb"]),
+                  helper.make_node("Add", ["emb", "pemb"], ["emb2"])]
+        src = "emb2"
+    nodes += [helper.make_node("Cast", ["attention_mask"], ["maskf"], to=T.FLOAT),
+              helper.make_node("Unsqueeze", ["maskf", "ax2"], ["mask3"]),
+              helper.make_node("Mul", [src, "mask3"], ["masked"]),
+              helper.make_node("ReduceSum", ["masked", "ax1"], ["summed"], keepdims=0),
+              helper.make_node("ReduceSum", ["mask3", "ax1"], ["count"], keepdims=0),
+              helper.make_node("Div", ["summed", "count"], ["mean"]),
+              helper.make_node("MatMul", ["mean", "W"], ["lin"]),
+              helper.make_node("Add", ["lin", "B"], ["logits2" if rank3 else "logits"])]
+    if rank3:
+        nodes.append(helper.make_node("Unsqueeze", ["logits2", "ax1"], ["logits"]))
+    shape = [batch, 1, labels] if rank3 else [batch, labels]
+    graph = helper.make_graph(nodes, "hostile", inputs,
+                              [helper.make_tensor_value_info("logits", T.FLOAT, shape)],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _string_model(labels: int) -> bytes:
+    """A string-input model whose output has `labels` columns, for 3 metadata labels."""
+    from onnx import TensorProto as T
+    from onnx import helper, numpy_helper
+
+    nodes = [helper.make_node("Shape", ["text"], ["n"]),
+             helper.make_node("Concat", ["n", "L"], ["shape"], axis=0),
+             helper.make_node("ConstantOfShape", ["shape"], ["scores"],
+                              value=helper.make_tensor("v", T.FLOAT, [1], [0.5]))]
+    graph = helper.make_graph(
+        nodes, "s", [helper.make_tensor_value_info("text", T.STRING, ["n"])],
+        [helper.make_tensor_value_info("scores", T.FLOAT, ["n", labels])],
+        [numpy_helper.from_array(np.array([labels], dtype=np.int64), "L")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"policyc.labels": '["violence", "illicit", "benign"]'})
+    return model.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _folder(tiny: Tiny, tmp: Path, *, options: str = "", model: bytes | None = None,
+            tokenizer: bytes | None = None, config: bytes | None = None,
+            policy: str | None = None) -> Path:
+    """A policy folder: the tiny model, tokenizer and config.json unless replaced."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name in ("guard.onnx", "tokenizer.json", "config.json"):
+        shutil.copy(tiny.folder / name, tmp / name)
+    for name, data in (("guard.onnx", model), ("tokenizer.json", tokenizer),
+                       ("config.json", config)):
+        if data is not None:
+            (tmp / name).write_bytes(data)
+    (tmp / "p.pol").write_text(policy or POLICY % options, encoding="utf-8")
+    return tmp
+
+
+def _compile(folder: Path) -> subprocess.CompletedProcess[str]:
+    return policyc("compile", str(folder / "p.pol"), "-o", str(folder / "p.pbundle"))
+
+
+def _refused(done: subprocess.CompletedProcess[str], folder: Path, message: str) -> None:
+    """Exit 2 with a located POL116 naming `message`, a `help:` line, no traceback."""
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert message in out, out
+    assert "error[POL116]" in out and f"{folder / 'p.pol'}:3:3" in out and "help:" in out
+    assert "Traceback" not in out
+
+
+def _wordlevel_without_unk() -> bytes:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({"hello": 0, "bomb": 1}, unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tok.to_str().encode()
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    # int() read "0_2" as column 2
+    (b'{"id2label": {"0": "violence", "1": "illicit", "0_2": "benign"}}',
+     'the keys of `id2label` are not column numbers ("0_2")'),
+    # json keeps the last of two equal keys: one label was dropped silently
+    (b'{"id2label": {"0": "violence", "1": "illicit", "2": "benign", "2": "spam"}}',
+     'the key "2" is given twice'),
+])
+def test_id2label_is_read_strictly(tiny: Tiny, tmp_path: Path, config: bytes,
+                                   message: str) -> None:
+    folder = _folder(tiny, tmp_path, config=config)
+    done = policyc("lint", str(folder / "p.pol"))
+    assert done.returncode == 2 and message in done.stdout, done.stdout + done.stderr
