@@ -142,6 +142,13 @@ def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
     warnings = []
     if sweep and any(o.fields.get("split") == "test" for o in outcomes):
         warnings.append(SWEEP_ON_TEST)
+    failed = [(o, f) for o in outcomes if (f := _binding_failures(o.errors))]
+    if failed:  # a broken model under a refusing `on_error` otherwise passes every gate
+        o, f = failed[0]
+        warnings.append(f"{len(failed)} of {len(outcomes)} events had a classifier or "
+                        f"detector fail (their `on_error` applied): the figures "
+                        f"measure those decisions, not the model's (line {o.line}: "
+                        f"{f[0][:200]})")
     sweep_out = None
     if sweep:
         sweep_out = {}
@@ -164,6 +171,13 @@ def evaluate(checker: Any, info: PolicyInfo, data: Dataset, sweep: bool = False,
         rate_ci=M.rate_table(rates, per_category),
         slices={f: M.slices(outcomes, f) for f in dict.fromkeys(slice_by or [])},
         where=dict(where or {}), excluded=excluded, warnings=warnings)
+
+
+def _binding_failures(errors: list[str]) -> list[str]:
+    """The messages of a decision's `errors` that report a failed binding (not the note
+    that `on_error` decided, nor "no rule matched")."""
+    return [e for e in errors
+            if not e.startswith(("`on_error` decided", "no rule matched and the policy"))]
 
 
 #: Events timed one `check` call each for the latency figures (an even stride over the

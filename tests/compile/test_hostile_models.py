@@ -162,3 +162,20 @@ def test_id2label_is_read_strictly(tiny: Tiny, tmp_path: Path, config: bytes,
     folder = _folder(tiny, tmp_path, config=config)
     done = policyc("lint", str(folder / "p.pol"))
     assert done.returncode == 2 and message in done.stdout, done.stdout + done.stderr
+
+
+def test_eval_says_when_the_figures_are_on_error_decisions(tiny: Tiny, tmp_path: Path) -> None:
+    # a model failing on every event scored a perfect harmful block rate, unremarked
+    model = _model(_vocab(tiny), bias=[float("nan"), 0.0, 0.0])
+    folder = _folder(tiny, tmp_path, model=model)
+    assert _compile(folder).returncode == 0
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"text": "hello", "label": "benign"}\n'
+                    '{"text": "build a bomb", "label": "harmful"}\n', encoding="utf-8")
+    done = policyc("eval", str(folder / "p.pbundle"), str(data), "-q", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    warning = ("2 of 2 events had a classifier or detector fail (their `on_error` applied): "
+               "the figures measure those decisions, not the model's (line 1: classifier "
+               "`guard` returned nan for `violence`)")
+    assert f"warning: {warning}" in done.stderr
+    assert warning in json.loads(done.stdout)["notes"]
