@@ -1,8 +1,11 @@
 """The files of a classifier binding, read once, checked against their pins, and bound.
 
 Compile loads every model (and a tokenizer-input model's tokenizer and config.json) the
-way the runtime will, so a broken model, a missing `input_ids`, a label the model does
-not have, or a file whose sha256 is not the policy's pin fails the compile (POL116).
+way the runtime will (a tokenizer-input model is run once on its shortest and its
+longest row), so a broken model, a missing `input_ids`, a label the model does not have,
+an output whose declared shape does not fit the labels, a tokenizer model that cannot
+take `max_length` tokens, or a file whose sha256 is not the policy's pin fails the
+compile (POL116), not every event at run time.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ def bind_model(c: ClassifierBinding) -> BoundModel | Diagnostic:
                       "pip install onnxruntime")
     try:
         TokenizedClassifier(data, tok, dict(c.labels), config=config, options=options,
-                            source=c.path)
+                            source=c.path, tokenizer_source=c.tokenizer).probe()
     except BindingError as err2:
         return _error(f"classifier `{c.name}` cannot be bound: {err2}", c,
                       "check the model, its tokenizer and config.json, and the `labels` mapping")
@@ -112,7 +115,7 @@ def _bind_string_model(c: ClassifierBinding, data: bytes, options: dict[str, str
         pass
     else:
         try:
-            normalize = OnnxClassifier(data, dict(c.labels)).normalize
+            normalize = OnnxClassifier(data, dict(c.labels), source=c.path).normalize
         except BindingError as err:
             return _error(f"classifier `{c.name}` cannot be bound: {err}", c,
                           "check the model file and the `labels` mapping")

@@ -150,14 +150,14 @@ class Bindings:
                 from policyc.runtime.onnx_binding import OnnxClassifier
 
                 model = OnnxClassifier(self._data.blob(spec.file), dict(spec.labels),
-                                       normalize=spec.normalize)
+                                       normalize=spec.normalize, source=spec.source)
             else:
                 from policyc.runtime.tokenized_binding import TokenizedClassifier
 
                 model = TokenizedClassifier(
                     self._data.blob(spec.file), self._data.blob(tok.file), dict(spec.labels),
                     config=self._data.blob(tok.config_file) if tok.config_file else None,
-                    options=tok.options, source=spec.source)
+                    options=tok.options, source=spec.source, tokenizer_source=tok.source)
             self._models[spec.name] = model
         except Exception as err:  # binding failures are data, not crashes
             self._model_errors[spec.name] = f"classifier `{spec.name}` cannot be loaded: {err}"

@@ -46,6 +46,7 @@ __all__ = [
     "NORMALIZE_KEY",
     "OnnxClassifier",
     "VERSION_KEY",
+    "check_output_shape",
     "default_model_path",
     "length_groups",
     "sha256_file",
@@ -117,6 +118,22 @@ _length_groups = length_groups  # the name tests/runtime/test_onnx_binding.py im
 
 
 
+def check_output_shape(source: str, name: str, shape: Any, n_labels: int,
+                       labels_from: str = f"the metadata `{LABELS_KEY}`") -> None:
+    """BindingError unless an output's declared shape can be ``[rows, n_labels]``: a model
+    whose output has another rank or width fails every text, so it is refused when it is
+    bound (at compile), not at run time. Unknown dimensions pass."""
+    dims = list(shape) if isinstance(shape, (list, tuple)) else None
+    if dims is None:
+        return
+    width = dims[-1] if dims else None
+    if len(dims) != 2 or isinstance(width, int) and width != n_labels:
+        shown = ", ".join(str(d) if isinstance(d, int) else "?" for d in dims)
+        raise BindingError(f"{source}: output `{name}` has shape [{shown}]; policyc reads "
+                           f"[rows, {n_labels}]: a score for each of the {n_labels} labels "
+                           f"of {labels_from}")
+
+
 def fast_runner(session: Any, fetch: list[str]) -> tuple[Any, Any]:
     """`(run, options)` for a session's hot path: `run(feeds, options)` calls the C-level
     run (skipping the Python wrapper's per-call input checks) with one `RunOptions` made
@@ -168,10 +185,12 @@ class OnnxClassifier:
         normalize: str | None = AUTO,
         max_batch: int = 4096,
         max_chars: int = 1 << 20,
+        source: str | None = None,
     ) -> None:
         if isinstance(model, (bytes, bytearray, memoryview)):
             data = bytes(model)
-            self.source = f"<{len(data)} bytes>"
+            # `source`: the path as written in the policy, for messages
+            self.source = source or f"<{len(data)} bytes>"
         else:
             self.source = os.fspath(model)
             try:
@@ -211,6 +230,7 @@ class OnnxClassifier:
             raise BindingError(f"{self.source}: the model has no outputs")
         self._input = inputs[0].name
         self._output = "scores" if any(o.name == "scores" for o in outputs) else outputs[0].name
+        out_shape = next(o.shape for o in outputs if o.name == self._output)
 
         meta = self._session.get_modelmeta().custom_metadata_map
         raw = meta.get(LABELS_KEY)
@@ -244,6 +264,7 @@ class OnnxClassifier:
         self._folds = normalize is not None
         self._normalizer = _NORMALIZERS.get(normalize or "", fold)
         self.model_labels: tuple[str, ...] = tuple(model_labels)
+        check_output_shape(self.source, self._output, out_shape, len(model_labels))
         self.model_version: str | None = meta.get(VERSION_KEY)
         self.metadata: dict[str, str] = dict(meta)
 

@@ -30,13 +30,18 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from policyc.runtime.classifier_options import MAX_WINDOWS_LIMIT, id2label_names
+from policyc.runtime.classifier_options import (
+    MAX_LENGTH_LIMIT,
+    MAX_WINDOWS_LIMIT,
+    id2label_names,
+)
 from policyc.runtime.errors import BindingError
 from policyc.runtime.normalize import fold
 from policyc.runtime.onnx_binding import (
     FOLD,
     LABELS_KEY,
     VERSION_KEY,
+    check_output_shape,
     fast_runner,
     length_groups,
 )
@@ -53,14 +58,18 @@ _KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _INT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 
 
+# an infinite or NaN logit makes NaN scores, which the bindings report (`on_error`);
+# numpy's RuntimeWarnings about them would only be noise on stderr
 def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        out: np.ndarray = e / e.sum(axis=1, keepdims=True)
     return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(invalid="ignore", over="ignore"):  # exp(1000) is inf: the score is 0
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
     return out
 
 
@@ -90,12 +99,16 @@ class TokenizedClassifier:
 
     def __init__(self, model: bytes, tokenizer: bytes, labels: Mapping[str, str] | None = None,
                  *, config: bytes | None = None, options: Mapping[str, str | int] | None = None,
-                 source: str = "<model>", max_batch: int = 64, max_tokens: int = 1 << 16) -> None:
+                 source: str = "<model>", tokenizer_source: str | None = None,
+                 max_batch: int = 64, max_tokens: int = 1 << 16) -> None:
         opts = dict(options or {})
         self.source = source
+        #: how the tokenizer is named in messages (its path as written in the policy)
+        self.tokenizer_source = (f"tokenizer `{tokenizer_source}`" if tokenizer_source
+                                 else f"{source} (tokenizer)")
         self.sha256 = hashlib.sha256(model).hexdigest()
         self._session = self._make_session(model)
-        self._tok = _load_tokenizer(tokenizer, f"{source} (tokenizer)")
+        self._tok = _load_tokenizer(tokenizer, self.tokenizer_source)
         meta = self._session.get_modelmeta().custom_metadata_map
         self.metadata: dict[str, str] = dict(meta)
         self.model_version: str | None = meta.get(VERSION_KEY)
@@ -122,6 +135,9 @@ class TokenizedClassifier:
         self._activate = _ACTIVATIONS[self.activation]
         self.normalize: str | None = FOLD if opts.get("normalize") == "on" else None
         self._n_labels = len(self.model_labels)
+        check_output_shape(source, self.output, self._output_shape, self._n_labels,
+                           "config.json `id2label`" if config is not None
+                           else f"the metadata `{LABELS_KEY}`")
         column = {name: i for i, name in enumerate(self.model_labels)}
         mapping = dict(labels) if labels is not None else {x: x for x in self.model_labels}
         missing = sorted(f"{c!r} -> {lab!r}" for c, lab in mapping.items() if lab not in column)
@@ -132,6 +148,8 @@ class TokenizedClassifier:
         self.categories: tuple[str, ...] = tuple(mapping)
         self._columns = tuple((cat, column[lab]) for cat, lab in mapping.items())
         self._max_batch = max(1, int(max_batch))
+        if self._fixed_batch is not None:  # an export with a fixed batch: groups of that size
+            self._max_batch = min(self._max_batch, self._fixed_batch)
         self._max_tokens = max(self.max_length, int(max_tokens))
 
     # ------------------------------------------------------------------ binding
@@ -184,6 +202,15 @@ class TokenizedClassifier:
                                    "int64 or int32 tensor")
             self._dtypes[name] = dtype
         self._ids_dtype = self._dtypes["input_ids"]
+        # an export without dynamic axes fixes the batch and/or the sequence length: rows
+        # are then padded to that length and groups to that many rows
+        shape = list(inputs["input_ids"].shape or [])
+        if len(shape) != 2:
+            raise BindingError(f"{self.source}: input `input_ids` has shape {shape}, not "
+                               "[batch, sequence]")
+        fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
+        self._fixed_batch: int | None = fixed[0]
+        self._fixed_length: int | None = fixed[1]
 
     def _bind_output(self, wanted: Any, cfg: Mapping[str, Any]) -> None:
         names = [o.name for o in self._session.get_outputs()]
@@ -202,6 +229,7 @@ class TokenizedClassifier:
                                    '`output "NAME"`')
         self.output = name
         self._fetch = [name]
+        self._output_shape = next(o.shape for o in self._session.get_outputs() if o.name == name)
 
     def _bind_tokenizer(self, raw: bytes, opts: Mapping[str, Any]) -> None:
         tok = self._tok
@@ -213,20 +241,35 @@ class TokenizedClassifier:
         pad = spec.get("padding") if isinstance(spec, dict) else None
         tok.no_padding()
         tok.no_truncation()
-        self.max_length = int(opts.get("max_length") or (trunc or {}).get("max_length")
-                              or DEFAULT_MAX_LENGTH)
+        fixed = self._fixed_length
+        preset = (trunc or {}).get("max_length")
+        if not isinstance(preset, int) or isinstance(preset, bool) or preset <= 0:
+            preset = None
+        elif preset > MAX_LENGTH_LIMIT and not opts.get("max_length"):
+            raise BindingError(f"{self.tokenizer_source} truncates at {preset} tokens, over the "
+                               f"most policyc takes ({MAX_LENGTH_LIMIT}): set `max_length`")
+        self.max_length = int(opts.get("max_length") or fixed or preset or DEFAULT_MAX_LENGTH)
+        if fixed is not None and self.max_length > fixed:
+            raise BindingError(f"{self.source}: `max_length` {self.max_length} is more than the "
+                               f"model's fixed sequence length ({fixed} tokens): set "
+                               f"`max_length` to at most {fixed}")
         pad_id = (pad or {}).get("pad_id")
         if not isinstance(pad_id, int):
             pad_id = next((i for t in ("[PAD]", "<pad>", "<PAD>")
                            if (i := tok.token_to_id(t)) is not None), 0)
         self.pad_id: int = pad_id
         probe = "a"
-        with_special = tok.encode(probe, add_special_tokens=True).ids
-        plain = tok.encode(probe, add_special_tokens=False).ids
+        try:  # a tokenizer that cannot encode it (a WordLevel model without [UNK]) is unusable
+            with_special = tok.encode(probe, add_special_tokens=True).ids
+            plain = tok.encode(probe, add_special_tokens=False).ids
+        except Exception as exc:  # the Rust side raises plain Exception
+            raise BindingError(f"{self.tokenizer_source} cannot encode the text {probe!r}: "
+                               f"{exc}") from None
         k = next((i for i in range(len(with_special) - len(plain) + 1)
                   if with_special[i:i + len(plain)] == plain), None)
         if k is None or not plain:  # pragma: no cover - a post-processor that rewrites ids
-            raise BindingError(f"{self.source}: cannot tell the tokenizer's special tokens")
+            raise BindingError(f"{self.tokenizer_source}: cannot tell its special tokens")
+        self._filler: list[int] = plain  # a text's ids, for `probe`
         self._prefix: list[int] = with_special[:k]
         self._suffix: list[int] = with_special[k + len(plain):]
         self.window = self.max_length - len(self._prefix) - len(self._suffix)
@@ -266,11 +309,13 @@ class TokenizedClassifier:
         return starts
 
     def _feeds(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
-        """The model's inputs for rows of ids, padded to the longest row."""
-        longest = max(map(len, rows))
-        ids = np.full((len(rows), longest), self.pad_id, dtype=self._ids_dtype)
-        mask = np.zeros((len(rows), longest), dtype=self._dtypes.get("attention_mask",
-                                                                     np.int64))
+        """The model's inputs for rows of ids, padded to the longest row (to the model's
+        fixed sequence length and batch size, when it has them)."""
+        longest = max(max(map(len, rows)), self._fixed_length or 0)
+        height = max(len(rows), self._fixed_batch or 0)
+        ids = np.full((height, longest), self.pad_id, dtype=self._ids_dtype)
+        mask = np.zeros((height, longest), dtype=self._dtypes.get("attention_mask",
+                                                                  np.int64))
         for i, r in enumerate(rows):
             ids[i, :len(r)] = r
             mask[i, :len(r)] = 1
@@ -281,16 +326,20 @@ class TokenizedClassifier:
             feeds["token_type_ids"] = np.zeros_like(ids, dtype=self._dtypes["token_type_ids"])
         return feeds
 
-    def _run(self, feeds: dict[str, np.ndarray], n: int) -> np.ndarray:
+    def _run(self, feeds: dict[str, np.ndarray], n: int, what: str = "") -> np.ndarray:
+        """The activated output of the first `n` rows of `feeds` (the others are padding
+        up to a fixed batch size). `what` describes the rows, for messages."""
         try:
             out = self._run_fn(feeds, self._run_options)[0]
         except Exception as exc:
-            raise BindingError(f"{self.source}: inference failed on {n} row(s): {exc}") from None
-        if out.ndim != 2 or out.shape != (n, self._n_labels):
+            raise BindingError(f"{self.source}: inference failed on {n} row(s){what}: "
+                               f"{exc}") from None
+        height = len(feeds["input_ids"])
+        if out.ndim != 2 or out.shape != (height, self._n_labels):
             raise BindingError(f"{self.source}: output `{self.output}` has shape "
-                               f"{tuple(out.shape)}, expected ({n}, {self._n_labels}) for "
+                               f"{tuple(out.shape)}, expected ({height}, {self._n_labels}) for "
                                f"{self._n_labels} labels")
-        out = out.astype(np.float32, copy=False)
+        out = out[:n].astype(np.float32, copy=False)
         return out if self._activate is None else self._activate(out)
 
     def _texts(self, texts: Sequence[str]) -> list[str]:
@@ -329,16 +378,37 @@ class TokenizedClassifier:
             for s in self._starts(len(ids)):
                 rows.append(pre + ids[s:s + w] + suf)
                 owner.append(i)
-        scores = np.empty((len(rows), self._n_labels), dtype=np.float32)
-        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-        for idx in length_groups(lengths, self._max_batch, self._max_tokens):
-            group = [rows[k] for k in idx.tolist()]
-            scores[idx] = self._run(self._feeds(group), len(group))
+        scores = self._score_rows(rows)
         if len(rows) == n:
             return scores
         starts = np.flatnonzero(np.r_[True, np.diff(np.asarray(owner)) != 0])
         result[:] = np.maximum.reduceat(scores, starts, axis=0)
         return result
+
+    def _score_rows(self, rows: list[list[int]], what: str = "") -> np.ndarray:
+        """The activated output for rows of ids (special tokens included), run in groups
+        of similar length."""
+        scores = np.empty((len(rows), self._n_labels), dtype=np.float32)
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        for idx in length_groups(lengths, self._max_batch, self._max_tokens):
+            group = [rows[k] for k in idx.tolist()]
+            scores[idx] = self._run(self._feeds(group), len(group), what)
+        return scores
+
+    def probe(self) -> None:
+        """Run the model on its shortest row (one token of text), its longest (`max_length`
+        tokens) and both in one batch: `compile` calls it, so that a model that cannot run
+        what the runtime will give it (a position table shorter than `max_length`, an
+        output of another shape or width) fails there, not on every event. Raises
+        :class:`BindingError`."""
+        pre, suf = self._prefix, self._suffix
+        short = pre + self._filler[:1] + suf
+        long = pre + (self._filler * self.window)[:self.window] + suf
+        for rows, what in (([short], f" of {len(short)} tokens"),
+                           ([long], f" of {len(long)} tokens (`max_length` {self.max_length}:"
+                                    " lower it to what the model takes)"),
+                           ([long, short], f" of {len(long)} and {len(short)} tokens")):
+            self._score_rows(rows, what)
 
     def score_row(self, text: str) -> list[float]:
         """The output row for one text, in `model_labels` order (the per-text hot path:
@@ -350,7 +420,7 @@ class TokenizedClassifier:
             ids = self._tok.encode(t, add_special_tokens=False).ids
         except Exception as exc:
             raise BindingError(f"{self.source}: the tokenizer failed: {exc}") from None
-        if len(ids) > self.window:
+        if len(ids) > self.window or self._fixed_length or self._fixed_batch:
             return self.score_matrix([text]).tolist()[0]  # type: ignore[no-any-return]
         row = np.array([self._prefix + ids + self._suffix], dtype=self._ids_dtype)
         n = row.shape[1]

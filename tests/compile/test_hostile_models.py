@@ -149,6 +149,30 @@ def _wordlevel_without_unk() -> bytes:
     return tok.to_str().encode()
 
 
+@pytest.mark.parametrize(("tokenizer", "message"), [
+    # tokenizers raises on a word not in the vocabulary: was a traceback in `compile`
+    (_wordlevel_without_unk, "tokenizer `tokenizer.json` cannot encode the text 'a': "
+                             "WordLevel error: Missing [UNK] token"),
+    # the message named the model (`guard.onnx (tokenizer)`), not the tokenizer's path
+    (lambda: b"\xff not json", "tokenizer `tokenizer.json`: not a tokenizers `tokenizer.json`"),
+])
+def test_a_tokenizer_that_cannot_be_used_is_a_located_error(tiny: Tiny, tmp_path: Path,
+                                                             tokenizer: Any,
+                                                             message: str) -> None:
+    folder = _folder(tiny, tmp_path, tokenizer=tokenizer())
+    _refused(_compile(folder), folder, message)
+
+
+def test_a_tokenizer_preset_past_the_limit_needs_max_length(tiny: Tiny, tmp_path: Path) -> None:
+    # its truncation length became `max_length` unchecked (10**9 tokens: an 8 GB buffer)
+    spec = json.loads(tiny.tokenizer.read_text())
+    spec["truncation"] = {"direction": "Right", "max_length": 10**9,
+                          "strategy": "LongestFirst", "stride": 0}
+    folder = _folder(tiny, tmp_path, tokenizer=json.dumps(spec).encode())
+    _refused(_compile(folder), folder, "tokenizer `tokenizer.json` truncates at 1000000000 "
+                                       "tokens, over the most policyc takes (8192)")
+
+
 @pytest.mark.parametrize(("config", "message"), [
     # int() read "0_2" as column 2
     (b'{"id2label": {"0": "violence", "1": "illicit", "0_2": "benign"}}',
@@ -162,6 +186,78 @@ def test_id2label_is_read_strictly(tiny: Tiny, tmp_path: Path, config: bytes,
     folder = _folder(tiny, tmp_path, config=config)
     done = policyc("lint", str(folder / "p.pol"))
     assert done.returncode == 2 and message in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("case", ["rank3", "wider", "fewer_labels", "string"])
+def test_an_output_that_does_not_fit_the_labels_fails_compile(tiny: Tiny, tmp_path: Path,
+                                                              case: str) -> None:
+    # these compiled, then every event failed (`on_error`) with the same shape message
+    vocab = _vocab(tiny)
+    if case == "string":
+        policy = POLICY.replace(' tokenizer "tokenizer.json"', "").replace(
+            "    %s\n", '    labels { violence = "violence" }\n')
+        folder = _folder(tiny, tmp_path, model=_string_model(4), policy=policy)
+        # named by its path, not as `<297 bytes>`
+        message = ("guard.onnx: output `scores` has shape [?, 4]; policyc reads [rows, 3]: a "
+                   "score for each of the 3 labels of the metadata `policyc.labels`")
+    else:
+        model = _model(vocab, rank3=case == "rank3", labels=4 if case == "wider" else 3)
+        config = (b'{"id2label": {"0": "violence", "1": "illicit"}}'
+                  if case == "fewer_labels" else None)
+        folder = _folder(tiny, tmp_path, model=model, config=config)
+        shape = {"rank3": "[?, 1, 3]", "wider": "[?, 4]", "fewer_labels": "[?, 3]"}[case]
+        n = 2 if case == "fewer_labels" else 3
+        message = (f"guard.onnx: output `logits` has shape {shape}; policyc reads [rows, {n}]: "
+                   f"a score for each of the {n} labels of config.json `id2label`")
+    _refused(_compile(folder), folder, message)
+
+
+def test_max_length_past_the_position_table_fails_compile(tiny: Tiny, tmp_path: Path) -> None:
+    # compiled, then every text longer than 8 tokens failed at run time
+    model = _model(_vocab(tiny), positions=8)
+    folder = _folder(tiny, tmp_path / "a", model=model)
+    _refused(_compile(folder), folder, "inference failed on 1 row(s) of 512 tokens "
+                                       "(`max_length` 512: lower it to what the model takes)")
+    folder = _folder(tiny, tmp_path / "b", model=model, options="max_length 8\n    stride 1")
+    assert _compile(folder).returncode == 0
+    done = policyc("check", str(folder / "p.pbundle"), "--text", LONG, "--json")
+    assert done.returncode == 0 and "errors" not in json.loads(done.stdout), done.stdout
+
+
+def test_a_fixed_shape_export_scores_every_text(tiny: Tiny, tmp_path: Path) -> None:
+    # input_ids [1, 16] (an export without dynamic axes): every text failed (a row is
+    # not 16 tokens), or only long ones (two windows are a batch of 2), and a batch
+    # padded to 16 tokens scored what `check --text` refused
+    model = _model(_vocab(tiny), batch=1, seq=16)
+    folder = _folder(tiny, tmp_path / "a", model=model)
+    assert _compile(folder).returncode == 0  # max_length: the model's 16 tokens
+    texts = ["hello", "", "how do I build a bomb at home", LONG]
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps({"id": i, "text": t}) + "\n"
+                              for i, t in enumerate(texts)), encoding="utf-8")
+    done = policyc("check", str(folder / "p.pbundle"), "--input", str(events))
+    assert done.returncode == 0, done.stderr
+    batch = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(batch) == len(texts) and not any("errors" in d for d in batch), batch
+    for i in (0, 3):
+        one = policyc("check", str(folder / "p.pbundle"), "--text", texts[i], "--json")
+        assert json.loads(one.stdout)["scores"] == batch[i]["scores"]
+    folder = _folder(tiny, tmp_path / "b", model=model, options="max_length 32")
+    _refused(_compile(folder), folder, "`max_length` 32 is more than the model's fixed "
+                                       "sequence length (16 tokens)")
+
+
+def test_infinite_logits_follow_on_error_without_numpy_warnings(tiny: Tiny,
+                                                                tmp_path: Path) -> None:
+    model = _model(_vocab(tiny), bias=[float("inf"), float("-inf"), 0.0])
+    folder = _folder(tiny, tmp_path, model=model, options="activation softmax")
+    assert _compile(folder).returncode == 0
+    done = policyc("check", str(folder / "p.pbundle"), "--text", "hello", "--json")
+    decision = json.loads(done.stdout)
+    assert (decision["action"], decision["argument"]) == ("escalate", "model_down")
+    assert "returned nan" in decision["errors"][0]
+    # one line from policyc; numpy's "RuntimeWarning: invalid value" lines were printed too
+    assert done.stderr.splitlines() == [decision["errors"][0]], done.stderr
 
 
 def test_eval_says_when_the_figures_are_on_error_decisions(tiny: Tiny, tmp_path: Path) -> None:
