@@ -246,8 +246,18 @@ def _classifier_binding(report: Report, d: ast.Classifier, base: str,
                                    f"{problem[0]}", d.span, problem[1]))
     config = adjacent_config(base, d.path) if d.tokenizer is not None else None
     labels = []
+    bound: dict[str, ast.Span | None] = {}
     for label in d.labels:
         info = categories.get(label.category)
+        if label.category in bound:  # the bundle was written, then refused as inconsistent
+            report(diagnostic(
+                code="POL104", fatal=True,
+                message=f"classifier `{d.name}` binds `{label.category}` twice",
+                span=label.span, related=[Related(message="first bound here",
+                                                  span=bound[label.category])],
+                help="a category takes one model label: keep one"))
+            continue
+        bound[label.category] = label.span
         if info is None:
             report(error("POL101", f"unknown category `{label.category}`",
                          label.span, did_you_mean(label.category, categories)))

@@ -275,3 +275,18 @@ def test_eval_says_when_the_figures_are_on_error_decisions(tiny: Tiny, tmp_path:
                "`guard` returned nan for `violence`)")
     assert f"warning: {warning}" in done.stderr
     assert warning in json.loads(done.stdout)["notes"]
+
+
+def test_a_category_bound_twice_is_pol104(tiny: Tiny, tmp_path: Path) -> None:
+    # compiled, then every command refused the bundle as "inconsistent (tampered?)"
+    folder = _folder(tiny, tmp_path, options='labels { violence = "violence", '
+                                             'violence = "illicit" }')
+    for command in ("lint", "compile"):
+        args = [str(folder / "p.pol")] + (["-o", str(folder / "p.pbundle")]
+                                          if command == "compile" else [])
+        done = policyc(command, *args)
+        out = done.stdout + done.stderr
+        assert done.returncode == 2, out
+        assert "error[POL104]: classifier `guard` binds `violence` twice" in out
+        assert f"{folder / 'p.pol'}:4:37" in out and "first bound here" in out
+    assert not (folder / "p.pbundle").exists()
