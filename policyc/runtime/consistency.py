@@ -210,6 +210,15 @@ def _bindings(m: Manifest) -> None:
             raise _Bad(f"{where}: its model `{c.file}` is not the member of sha256 {c.sha256}")
         if c.tokenizer is not None:
             _tokenizer(where, c.tokenizer, m.files)
+            # the binding folds when `normalize on`, with this runtime's fold: a bundle
+            # recording another form would be scored differently from how it was compiled
+            from policyc.runtime.normalize import NORMALIZATION_VERSION  # (2.7 ms: here)
+
+            want = (f"policyc-fold/{NORMALIZATION_VERSION}"
+                    if c.tokenizer.options.get("normalize") == "on" else None)
+            if c.normalize != want:
+                raise _Bad(f"{where}: its text normalization is {c.normalize!r}, not "
+                           f"{want!r} as its `normalize` option gives in this policyc")
         cats = [cat for cat, _ in c.labels]
         if len(set(cats)) != len(cats) or not set(cats) <= scores:
             raise _Bad(f"{where}: its labels map distinct category scores")

@@ -290,3 +290,30 @@ def test_a_category_bound_twice_is_pol104(tiny: Tiny, tmp_path: Path) -> None:
         assert "error[POL104]: classifier `guard` binds `violence` twice" in out
         assert f"{folder / 'p.pol'}:4:37" in out and "first bound here" in out
     assert not (folder / "p.pbundle").exists()
+
+
+@pytest.mark.parametrize(("normalize", "option"), [("policyc-fold/99", None),
+                                                   ("policyc-fold/99", "on"),
+                                                   (None, "on")])
+def test_a_tokenizer_bundle_recording_another_normalization_is_refused(
+        tiny: Tiny, tmp_path: Path, normalize: str | None, option: str | None) -> None:
+    # the manifest's `normalize` was not read for tokenizer models: the binding folded
+    # (or not) by the option alone, scoring otherwise than the bundle records
+    from tests.helpers.bundle_craft import reseal, unpack
+
+    folder = _folder(tiny, tmp_path)
+    assert _compile(folder).returncode == 0
+    manifest, files = unpack((folder / "p.pbundle").read_bytes())
+    spec = manifest["classifiers"][0]
+    spec.pop("normalize", None)  # None: left out, as the writer leaves it out
+    if normalize is not None:
+        spec["normalize"] = normalize
+    if option is not None:
+        spec["tokenizer"]["options"]["normalize"] = option
+    bad = tmp_path / "bad.pbundle"
+    bad.write_bytes(reseal(manifest, files))
+    done = policyc("check", str(bad), "--text", "hello")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (f"classifier `guard`: its text normalization is {normalize!r}, not "
+            f"{'policyc-fold/1' if option == 'on' else None!r}") in done.stderr
+    assert "Traceback" not in done.stderr
