@@ -333,7 +333,7 @@ class TokenizedClassifier:
             out = self._run_fn(feeds, self._run_options)[0]
         except Exception as exc:
             raise BindingError(f"{self.source}: inference failed on {n} row(s){what}: "
-                               f"{exc}") from None
+                               f"{str(exc).strip()}") from None
         height = len(feeds["input_ids"])
         if out.ndim != 2 or out.shape != (height, self._n_labels):
             raise BindingError(f"{self.source}: output `{self.output}` has shape "
@@ -397,14 +397,19 @@ class TokenizedClassifier:
 
     def probe(self) -> None:
         """Run the model on its shortest row (one token of text), its longest (`max_length`
-        tokens) and both in one batch: `compile` calls it, so that a model that cannot run
-        what the runtime will give it (a position table shorter than `max_length`, an
-        output of another shape or width) fails there, not on every event. Raises
+        tokens), both in one batch, and a row holding the tokenizer's last id: `compile`
+        calls it, so that a model that cannot run what the runtime will give it (a
+        position table shorter than `max_length`, an embedding table smaller than the
+        tokenizer's vocabulary) fails there, not on the events that reach it. Raises
         :class:`BindingError`."""
         pre, suf = self._prefix, self._suffix
         short = pre + self._filler[:1] + suf
         long = pre + (self._filler * self.window)[:self.window] + suf
-        for rows, what in (([short], f" of {len(short)} tokens"),
+        last = self._tok.get_vocab_size(with_added_tokens=True) - 1
+        for rows, what in (([pre + [last] + suf], f" holding token id {last}, the last of "
+                                                  f"{self.tokenizer_source} (is it the "
+                                                  "model's own tokenizer?)"),
+                           ([short], f" of {len(short)} tokens"),
                            ([long], f" of {len(long)} tokens (`max_length` {self.max_length}:"
                                     " lower it to what the model takes)"),
                            ([long, short], f" of {len(long)} and {len(short)} tokens")):

@@ -317,3 +317,22 @@ def test_a_tokenizer_bundle_recording_another_normalization_is_refused(
     assert (f"classifier `guard`: its text normalization is {normalize!r}, not "
             f"{'policyc-fold/1' if option == 'on' else None!r}") in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_tokenizer_with_ids_past_the_embedding_table_fails_compile(tiny: Tiny,
+                                                                     tmp_path: Path) -> None:
+    # another model's tokenizer (a byte-level BPE of 259 ids for a 200-row embedding
+    # table): compiled, then each text holding a high id went to `on_error`
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel()
+    tok.train_from_iterator(tiny_tokenized.CORPUS, trainers.BpeTrainer(
+        vocab_size=150, special_tokens=["<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    last = tok.get_vocab_size() - 1
+    assert last >= _vocab(tiny)
+    folder = _folder(tiny, tmp_path, tokenizer=tok.to_str().encode())
+    _refused(_compile(folder), folder, f"inference failed on 1 row(s) holding token id {last}, "
+                                       "the last of tokenizer `tokenizer.json` (is it the "
+                                       "model's own tokenizer?)")
