@@ -46,7 +46,7 @@ __all__ = [
     "NORMALIZE_KEY",
     "OnnxClassifier",
     "VERSION_KEY",
-    "check_output_shape",
+    "check_output",
     "default_model_path",
     "length_groups",
     "sha256_file",
@@ -118,20 +118,30 @@ _length_groups = length_groups  # the name tests/runtime/test_onnx_binding.py im
 
 
 
-def check_output_shape(source: str, name: str, shape: Any, n_labels: int,
-                       labels_from: str = f"the metadata `{LABELS_KEY}`") -> None:
-    """BindingError unless an output's declared shape can be ``[rows, n_labels]``: a model
-    whose output has another rank or width fails every text, so it is refused when it is
-    bound (at compile), not at run time. Unknown dimensions pass."""
+#: output element types read as scores (an integer or bool output is a class index or
+#: a decision, not a probability: binding it would make 1 a certain violation)
+SCORE_TYPES = ("tensor(float)", "tensor(double)", "tensor(float16)")
+
+
+def check_output(source: str, output: Any, n_labels: int,
+                 labels_from: str = f"the metadata `{LABELS_KEY}`") -> None:
+    """BindingError unless an output (an onnxruntime NodeArg) can be scores: floats of
+    shape ``[rows, n_labels]``. A model whose output has another type, rank or width fails
+    every text, so it is refused when it is bound (at compile), not at run time. Unknown
+    dimensions pass."""
+    if output.type not in SCORE_TYPES:
+        raise BindingError(f"{source}: output `{output.name}` is {output.type}, not a float "
+                           "tensor of scores")
+    shape = output.shape
     dims = list(shape) if isinstance(shape, (list, tuple)) else None
     if dims is None:
         return
     width = dims[-1] if dims else None
     if len(dims) != 2 or isinstance(width, int) and width != n_labels:
         shown = ", ".join(str(d) if isinstance(d, int) else "?" for d in dims)
-        raise BindingError(f"{source}: output `{name}` has shape [{shown}]; policyc reads "
-                           f"[rows, {n_labels}]: a score for each of the {n_labels} labels "
-                           f"of {labels_from}")
+        raise BindingError(f"{source}: output `{output.name}` has shape [{shown}]; policyc "
+                           f"reads [rows, {n_labels}]: a score for each of the {n_labels} "
+                           f"labels of {labels_from}")
 
 
 def fast_runner(session: Any, fetch: list[str]) -> tuple[Any, Any]:
@@ -230,7 +240,7 @@ class OnnxClassifier:
             raise BindingError(f"{self.source}: the model has no outputs")
         self._input = inputs[0].name
         self._output = "scores" if any(o.name == "scores" for o in outputs) else outputs[0].name
-        out_shape = next(o.shape for o in outputs if o.name == self._output)
+        output = next(o for o in outputs if o.name == self._output)
 
         meta = self._session.get_modelmeta().custom_metadata_map
         raw = meta.get(LABELS_KEY)
@@ -264,7 +274,7 @@ class OnnxClassifier:
         self._folds = normalize is not None
         self._normalizer = _NORMALIZERS.get(normalize or "", fold)
         self.model_labels: tuple[str, ...] = tuple(model_labels)
-        check_output_shape(self.source, self._output, out_shape, len(model_labels))
+        check_output(self.source, output, len(model_labels))
         self.model_version: str | None = meta.get(VERSION_KEY)
         self.metadata: dict[str, str] = dict(meta)
 

@@ -41,7 +41,7 @@ from policyc.runtime.onnx_binding import (
     FOLD,
     LABELS_KEY,
     VERSION_KEY,
-    check_output_shape,
+    check_output,
     fast_runner,
     length_groups,
 )
@@ -135,7 +135,7 @@ class TokenizedClassifier:
         self._activate = _ACTIVATIONS[self.activation]
         self.normalize: str | None = FOLD if opts.get("normalize") == "on" else None
         self._n_labels = len(self.model_labels)
-        check_output_shape(source, self.output, self._output_shape, self._n_labels,
+        check_output(source, self._output_arg, self._n_labels,
                            "config.json `id2label`" if config is not None
                            else f"the metadata `{LABELS_KEY}`")
         column = {name: i for i, name in enumerate(self.model_labels)}
@@ -229,7 +229,7 @@ class TokenizedClassifier:
                                    '`output "NAME"`')
         self.output = name
         self._fetch = [name]
-        self._output_shape = next(o.shape for o in self._session.get_outputs() if o.name == name)
+        self._output_arg = next(o for o in self._session.get_outputs() if o.name == name)
 
     def _bind_tokenizer(self, raw: bytes, opts: Mapping[str, Any]) -> None:
         tok = self._tok

@@ -94,18 +94,19 @@ def _model(vocab: int, *, batch: Any = "b", seq: Any = "s", labels: int = 3,
     return model.SerializeToString()  # type: ignore[no-any-return]
 
 
-def _string_model(labels: int) -> bytes:
+def _string_model(labels: int, kind: str = "float") -> bytes:
     """A string-input model whose output has `labels` columns, for 3 metadata labels."""
     from onnx import TensorProto as T
     from onnx import helper, numpy_helper
 
+    elem, value = {"float": (T.FLOAT, 0.5), "bool": (T.BOOL, True)}[kind]
     nodes = [helper.make_node("Shape", ["text"], ["n"]),
              helper.make_node("Concat", ["n", "L"], ["shape"], axis=0),
              helper.make_node("ConstantOfShape", ["shape"], ["scores"],
-                              value=helper.make_tensor("v", T.FLOAT, [1], [0.5]))]
+                              value=helper.make_tensor("v", elem, [1], [value]))]
     graph = helper.make_graph(
         nodes, "s", [helper.make_tensor_value_info("text", T.STRING, ["n"])],
-        [helper.make_tensor_value_info("scores", T.FLOAT, ["n", labels])],
+        [helper.make_tensor_value_info("scores", elem, ["n", labels])],
         [numpy_helper.from_array(np.array([labels], dtype=np.int64), "L")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -188,18 +189,22 @@ def test_id2label_is_read_strictly(tiny: Tiny, tmp_path: Path, config: bytes,
     assert done.returncode == 2 and message in done.stdout, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("case", ["rank3", "wider", "fewer_labels", "string"])
+@pytest.mark.parametrize("case", ["rank3", "wider", "fewer_labels", "string", "string_bool"])
 def test_an_output_that_does_not_fit_the_labels_fails_compile(tiny: Tiny, tmp_path: Path,
                                                               case: str) -> None:
     # these compiled, then every event failed (`on_error`) with the same shape message
     vocab = _vocab(tiny)
-    if case == "string":
+    if case.startswith("string"):
         policy = POLICY.replace(' tokenizer "tokenizer.json"', "").replace(
             "    %s\n", '    labels { violence = "violence" }\n')
-        folder = _folder(tiny, tmp_path, model=_string_model(4), policy=policy)
+        model = _string_model(3, "bool") if case == "string_bool" else _string_model(4)
+        folder = _folder(tiny, tmp_path, model=model, policy=policy)
         # named by its path, not as `<297 bytes>`
         message = ("guard.onnx: output `scores` has shape [?, 4]; policyc reads [rows, 3]: a "
                    "score for each of the 3 labels of the metadata `policyc.labels`")
+        if case == "string_bool":  # `check --text`: "invalid event: `violence` must be a
+            # number, not true" (exit 2); `check --input` decided True as 1.0
+            message = "guard.onnx: output `scores` is tensor(bool), not a float tensor"
     else:
         model = _model(vocab, rank3=case == "rank3", labels=4 if case == "wider" else 3)
         config = (b'{"id2label": {"0": "violence", "1": "illicit"}}'
