@@ -134,9 +134,9 @@ def check_output(source: str, output: Any, n_labels: int,
                            "tensor of scores")
     shape = output.shape
     dims = list(shape) if isinstance(shape, (list, tuple)) else None
-    if dims is None:
+    if not dims:  # onnxruntime says [] for an output of unknown rank
         return
-    width = dims[-1] if dims else None
+    width = dims[-1]
     if len(dims) != 2 or isinstance(width, int) and width != n_labels:
         shown = ", ".join(str(d) if isinstance(d, int) else "?" for d in dims)
         raise BindingError(f"{source}: output `{output.name}` has shape [{shown}]; policyc "

@@ -204,7 +204,7 @@ class TokenizedClassifier:
         self._ids_dtype = self._dtypes["input_ids"]
         # an export without dynamic axes fixes the batch and/or the sequence length: rows
         # are then padded to that length and groups to that many rows
-        shape = list(inputs["input_ids"].shape or [])
+        shape = list(inputs["input_ids"].shape or [None, None])  # []: rank unknown
         if len(shape) != 2:
             raise BindingError(f"{self.source}: input `input_ids` has shape {shape}, not "
                                "[batch, sequence]")

@@ -341,3 +341,16 @@ def test_a_tokenizer_with_ids_past_the_embedding_table_fails_compile(tiny: Tiny,
     _refused(_compile(folder), folder, f"inference failed on 1 row(s) holding token id {last}, "
                                        "the last of tokenizer `tokenizer.json` (is it the "
                                        "model's own tokenizer?)")
+
+
+def test_a_model_without_declared_shapes_still_binds(tiny: Tiny, tmp_path: Path) -> None:
+    # onnxruntime reports an unknown rank as []: the shape checks must let it pass
+    import onnx
+
+    model = onnx.load_from_string(_model(_vocab(tiny)))
+    for value in [*model.graph.input, *model.graph.output]:
+        value.type.tensor_type.ClearField("shape")
+    folder = _folder(tiny, tmp_path, model=model.SerializeToString())
+    assert _compile(folder).returncode == 0
+    done = policyc("check", str(folder / "p.pbundle"), "--text", LONG, "--json")
+    assert done.returncode == 0 and "errors" not in json.loads(done.stdout), done.stdout
