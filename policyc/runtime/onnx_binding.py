@@ -47,6 +47,7 @@ __all__ = [
     "OnnxClassifier",
     "VERSION_KEY",
     "check_output",
+    "load_error",
     "default_model_path",
     "length_groups",
     "sha256_file",
@@ -65,6 +66,11 @@ AUTO = "auto"
 DEFAULT_MODEL = "default_text.onnx"
 #: onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
 _ORT_FATAL = 4
+#: Where onnxruntime looks for the files of a model's external data: a folder that
+#: cannot exist (under os.devnull). Left unset, it reads them from the working directory
+#: of a model loaded from bytes: weights from outside the bundle, past its sha256 pins.
+NO_EXTERNAL_DATA = os.path.join(os.devnull, "policyc-no-external-data")
+EXTERNAL_DATA_KEY = "session.model_external_initializers_file_folder_path"
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -116,6 +122,18 @@ def length_groups(lengths: np.ndarray, max_batch: int, max_chars: int) -> list[n
 
 _length_groups = length_groups  # the name tests/runtime/test_onnx_binding.py imports
 
+
+
+def load_error(source: str, exc: Exception) -> str:
+    """Why onnxruntime could not load a model, with a hint for a model whose weights are
+    in a separate file (a bundle carries the model file only)."""
+    text = str(exc).strip()
+    message = f"onnxruntime cannot load {source} as an ONNX model: {text}"
+    if "external" in text.lower():
+        message += ("; its weights are in a separate file, which a bundle does not carry: "
+                    "save the model as one file (`onnx.save_model(model, path, "
+                    "save_as_external_data=False)`, under 2 GB)")
+    return message
 
 
 #: output element types read as scores (an integer or bool output is a class index or
@@ -222,12 +240,11 @@ class OnnxClassifier:
         # its own on stderr, one per attempt; the failure is raised and reported by
         # policyc instead (BindingError -> the decision's `errors`, `on_error`)
         opts.log_severity_level = _ORT_FATAL
+        opts.add_session_config_entry(EXTERNAL_DATA_KEY, NO_EXTERNAL_DATA)
         try:
             self._session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises several unrelated types
-            raise BindingError(
-                f"onnxruntime cannot load {self.source} as an ONNX model: {exc}"
-            ) from exc
+            raise BindingError(load_error(self.source, exc)) from exc
 
         inputs = self._session.get_inputs()
         outputs = self._session.get_outputs()

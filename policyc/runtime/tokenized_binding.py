@@ -38,12 +38,15 @@ from policyc.runtime.classifier_options import (
 from policyc.runtime.errors import BindingError
 from policyc.runtime.normalize import fold
 from policyc.runtime.onnx_binding import (
+    EXTERNAL_DATA_KEY,
     FOLD,
     LABELS_KEY,
+    NO_EXTERNAL_DATA,
     VERSION_KEY,
     check_output,
     fast_runner,
     length_groups,
+    load_error,
 )
 
 __all__ = ["DEFAULT_MAX_LENGTH", "DEFAULT_MAX_WINDOWS", "TokenizedClassifier"]
@@ -161,11 +164,11 @@ class TokenizedClassifier:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = _ORT_FATAL
+        so.add_session_config_entry(EXTERNAL_DATA_KEY, NO_EXTERNAL_DATA)
         try:
             return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises several unrelated types
-            raise BindingError(f"onnxruntime cannot load {self.source} as an ONNX model: "
-                               f"{exc}") from None
+            raise BindingError(load_error(self.source, exc)) from None
 
     def _metadata_labels(self, meta: Mapping[str, str]) -> tuple[str, ...]:
         raw = meta.get(LABELS_KEY)

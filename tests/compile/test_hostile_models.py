@@ -354,3 +354,30 @@ def test_a_model_without_declared_shapes_still_binds(tiny: Tiny, tmp_path: Path)
     assert _compile(folder).returncode == 0
     done = policyc("check", str(folder / "p.pbundle"), "--text", LONG, "--json")
     assert done.returncode == 0 and "errors" not in json.loads(done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("kind", ["tokenizer", "string"])
+def test_a_model_with_external_data_is_refused_even_beside_its_data(tiny: Tiny, tmp_path: Path,
+                                                                    kind: str) -> None:
+    # onnxruntime read the weights file of a model loaded from bytes from the working
+    # directory: compiled from the model's folder, the bundle held the graph only, and
+    # `check` scored with whatever `guard.onnx.data` the current folder held
+    import onnx
+
+    if kind == "string":
+        policy = POLICY.replace(' tokenizer "tokenizer.json"', "").replace(
+            "    %s\n", '    labels { violence = "violence" }\n')
+        model = onnx.load_from_string(
+            (REPO / "stdlib_policies" / "models" / "default_text.onnx").read_bytes())
+    else:
+        policy, model = None, onnx.load_from_string(_model(_vocab(tiny)))
+    folder = _folder(tiny, tmp_path, policy=policy)
+    onnx.save_model(model, str(folder / "guard.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="guard.onnx.data",
+                    size_threshold=1024)
+    assert (folder / "guard.onnx.data").exists()
+    done = policyc("compile", "p.pol", "-o", "p.pbundle", cwd=folder)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert "its weights are in a separate file, which a bundle does not carry" in out
+    assert "Traceback" not in out and not (folder / "p.pbundle").exists()
