@@ -67,6 +67,10 @@ def path_problem(base_dir: str, path: str) -> tuple[str, str] | None:
     if os.path.isdir(real):
         return f"is a folder, not a model file (looked for {base / rel})", help
     if not os.path.isfile(real):
+        if os.path.islink(base / rel) and not os.path.exists(base / rel):
+            return f"is a broken or looping symbolic link ({base / rel})", help
+        if os.path.exists(real):  # a pipe, a socket or a device: not a model file
+            return f"is not a regular file ({base / rel})", help
         if cache:
             return f"is not in the policyc model cache (looked for {base / rel})", help
         return f"does not exist (looked for {base / rel})", help

@@ -381,3 +381,19 @@ def test_a_model_with_external_data_is_refused_even_beside_its_data(tiny: Tiny, 
     assert done.returncode == 2, out
     assert "its weights are in a separate file, which a bundle does not carry" in out
     assert "Traceback" not in out and not (folder / "p.pbundle").exists()
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p.symlink_to(p), "is a broken or looping symbolic link"),
+    (lambda p: p.symlink_to(p.parent / "gone.onnx"), "is a broken or looping symbolic link"),
+    (lambda p: __import__("os").mkfifo(p), "is not a regular file"),
+])
+def test_a_model_path_that_is_no_file_says_what_it_is(tiny: Tiny, tmp_path: Path, make: Any,
+                                                      message: str) -> None:
+    # each was "does not exist", though `ls` shows it
+    folder = _folder(tiny, tmp_path)
+    (folder / "guard.onnx").unlink()
+    make(folder / "guard.onnx")
+    done = policyc("lint", str(folder / "p.pol"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"model path `guard.onnx` of classifier `guard` {message}" in done.stdout
