@@ -214,6 +214,8 @@ class TokenizedClassifier:
         fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
         self._fixed_batch: int | None = fixed[0]
         self._fixed_length: int | None = fixed[1]
+        #: rows are padded to a fixed shape: the one-row hot path does not apply
+        self._fixed_shape = fixed != [None, None]
 
     def _bind_output(self, wanted: Any, cfg: Mapping[str, Any]) -> None:
         names = [o.name for o in self._session.get_outputs()]
@@ -428,7 +430,7 @@ class TokenizedClassifier:
             ids = self._tok.encode(t, add_special_tokens=False).ids
         except Exception as exc:
             raise BindingError(f"{self.source}: the tokenizer failed: {exc}") from None
-        if len(ids) > self.window or self._fixed_length or self._fixed_batch:
+        if len(ids) > self.window or self._fixed_shape:
             return self.score_matrix([text]).tolist()[0]  # type: ignore[no-any-return]
         row = np.array([self._prefix + ids + self._suffix], dtype=self._ids_dtype)
         n = row.shape[1]
