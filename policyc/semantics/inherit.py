@@ -151,6 +151,7 @@ def merge_thresholds(report: Report, parents: list[FlatPolicy], decls: list[ast.
     merged: dict[str | None, ThresholdDecl] = {}
     for parent in reversed(parents):
         merged.update(parent.thresholds)
+    inherited = dict(merged)
     changes = []
     own: dict[str | None, ast.Threshold] = {}
     for d in decls:
@@ -167,11 +168,26 @@ def merge_thresholds(report: Report, parents: list[FlatPolicy], decls: list[ast.
             report(duplicate("threshold for", key, d.span, own[d.category].span))
             continue
         own[d.category] = d
-        old = merged.get(d.category)
-        if old is not None and old.origin != me:
-            changes.append((d.category, old.value, d.value, d.span))
+        old_value = _inherited_threshold(inherited, d.category) if parents else None
+        if old_value is not None:
+            changes.append((d.category, old_value, d.value, d.span))
         merged[d.category] = ThresholdDecl(d.category, d.value, me, d.span)
     return merged, changes
+
+
+def _inherited_threshold(inherited: dict[str | None, ThresholdDecl], key: str | None) -> float:
+    """The threshold `key` had from the parents, also when they never named it: the
+    nearest ancestor category's, else `default`, else 0.5. A child's `threshold c 0.7`
+    over a parent's `threshold default 0.35` raises `c` as much as redeclaring it would
+    (POL304 missed it)."""
+    parts = key.split(".") if key is not None else []
+    for k in range(len(parts), 0, -1):
+        decl = inherited.get(".".join(parts[:k]))
+        if decl is not None:
+            return decl.value
+    decl = inherited.get(None)
+    return 0.5 if decl is None else decl.value
+
 
 def check_clashes(report: Report, contexts: dict[str, ContextVar],
                    categories: dict[str, CategoryInfo], me: str) -> None:
