@@ -360,7 +360,7 @@ def merge_rules(report: Report, module: ast.Module, parents: list[FlatPolicy], s
     me = module.policy.name
     own: list[RuleSource] = []
     targets: list[tuple[str, str, ast.Span | None]] = []  # (id, override|drop, span)
-    sugar_count = {"allow": 0, "disallow": 0}
+    sugar_count = _inherited_sugar_count(parents, sources)
     seen_ids: dict[str, ast.Span | None] = {}
     for item in module.policy.items:
         if isinstance(item, ast.Rule):
@@ -394,6 +394,7 @@ def merge_rules(report: Report, module: ast.Module, parents: list[FlatPolicy], s
                 continue
             seen_keys.add(key)
             inherited.append(src)
+    _report_inherited_clashes(report, module, inherited)
     replaced: list[tuple[str, str, ast.Span | None, str]] = []
     by_id = {s.id: s for s in inherited}
     for rid, kind, span in targets:
@@ -427,6 +428,40 @@ def merge_rules(report: Report, module: ast.Module, parents: list[FlatPolicy], s
                 help=f"write `override {src.id}: ...` to replace it, or rename this rule"))
     own_ids = {s.id for s in own}
     return own + [s for s in inherited if s.id not in own_ids], replaced
+
+def _inherited_sugar_count(parents: list[FlatPolicy], sources: dict[str, list[RuleSource]]
+                           ) -> dict[str, int]:
+    """Sugar ids continue after the inherited ones: `allow { x }` in a child of a parent
+    with `allow#1` is `allow#2` (numbering per policy made it a POL104 clash that no
+    `override` can name, `#` being no name character)."""
+    count = {"allow": 0, "disallow": 0}
+    for parent in parents:
+        for src in sources.get(parent.name, []):
+            kind, _, n = src.id.partition("#")
+            if kind in count and n.isdigit():
+                count[kind] = max(count[kind], int(n))
+    return count
+
+
+def _report_inherited_clashes(report: Report, module: ast.Module,
+                              inherited: list[RuleSource]) -> None:
+    """Two parents' different rules with one id (unrelated parents each naming a rule `x`,
+    or each with its own `allow#1`): the compiled bundle held the id twice and no runtime
+    would load it. An error at `extends`, as for any other clash of names."""
+    first: dict[str, RuleSource] = {}
+    span = next((i.span for i in module.policy.items if isinstance(i, ast.Extends)), None)
+    for src in inherited:
+        other = first.setdefault(src.id, src)
+        if other is not src:
+            report(diagnostic(
+                code="POL104", fatal=True,
+                message=f"rule `{src.id}` is defined by both `{other.origin}` and "
+                        f"`{src.origin}`",
+                span=span, related=[Related(message=f"in `{other.origin}`", span=other.span),
+                                    Related(message=f"in `{src.origin}`", span=src.span)],
+                help="rename one of them in its policy (a sugar rule: write it as a named "
+                     "`rule`), so every rule of the child has one id"))
+
 
 def removed_in_lineage(flat: FlatPolicy) -> set[tuple[str, str]]:
     out = {(origin, rid) for rid, _, _, origin in flat.replaced}

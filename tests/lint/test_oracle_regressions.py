@@ -102,3 +102,47 @@ def test_lowering_under_not_is_no_pol304(tmp_path: Path) -> None:
 """)
     assert "POL304" not in codes
     assert exit_code == 0
+
+
+def test_sugar_in_a_child_of_a_parent_with_sugar(tmp_path: Path) -> None:
+    """Sugar ids were numbered per policy: `allow { x }` in a child of a parent with
+    `allow { y }` was a POL104 clash on `allow#1` that no `override` can name. They
+    continue the inherited numbering: the child's rule is `allow#2`."""
+    codes, exit_code = run(tmp_path, """policy t.base version "1" {
+  categories { c0, c1 }
+  default refuse
+  allow { c1 }
+}
+""", """policy t.child version "2" {
+  extends t.base
+  allow { c0 }
+}
+""")
+    assert "POL104" not in codes
+    assert exit_code == 0
+    res = CliRunner().invoke(app, ["check", str(tmp_path / "b.pbundle"), "--score", "c0=0.9",
+                                   "--json"])
+    assert json.loads(res.stdout)["rule"] == "allow#2"
+
+
+def test_two_parents_with_one_rule_id_is_pol104(tmp_path: Path) -> None:
+    """Two unrelated parents each with a rule `x` (or each with its own `disallow#1`):
+    the child linted clean and compiled a bundle that no runtime loads ("declared
+    twice"). Now POL104 at `extends`."""
+    (tmp_path / "b.pol").write_text("""policy t.b version "1" {
+  categories { c0, c1 }
+  default allow
+  disallow { c1 }
+}
+""")
+    codes, exit_code = run(tmp_path, """policy t.a version "1" {
+  categories { c0, c1 }
+  default allow
+  disallow { c0 }
+}
+""", """policy t.child version "2" {
+  extends t.a, t.b
+}
+""")
+    assert "POL104" in codes
+    assert exit_code == 2
