@@ -150,16 +150,7 @@ class Gen:
     def rules(self, w: World, pol: Policy, prefix: str, n: int) -> None:
         for i in range(n):
             pol.rules.append(self.rule(w, pol.name, f"{prefix}{i}"))
-        sugar = {"allow": 0, "disallow": 0}   # numbered after the inherited ones
-        for parent, _ in pol.extends:
-            for fr in w.flat(parent):
-                kind, _, n = fr.id.partition("#")
-                if kind in sugar:
-                    sugar[kind] = max(sugar[kind], int(n))
-        for rule in pol.rules:
-            if rule.kind in sugar:
-                sugar[rule.kind] += 1
-                rule.id = f"{rule.kind}#{sugar[rule.kind]}"
+        number_sugar(w, pol)
 
     def settings(self, pol: Policy, *, always_default: bool = False) -> None:
         r = self.r
@@ -466,13 +457,27 @@ def shrink(w: World, still_fails: Callable[[World], bool], budget: int = 400) ->
     return w
 
 
+def number_sugar(w: World, pol: Policy) -> None:
+    """Sugar ids in order of appearance, after the inherited ones (language.md §2)."""
+    sugar = {"allow": 0, "disallow": 0}
+    for parent, _ in pol.extends:
+        for fr in w.flat(parent):
+            kind, _, n = fr.id.partition("#")
+            if kind in sugar:
+                sugar[kind] = max(sugar[kind], int(n))
+    for rule in pol.rules:
+        if rule.kind in sugar:
+            sugar[rule.kind] += 1
+            rule.id = f"{rule.kind}#{sugar[rule.kind]}"
+
+
 def mutate(g: Gen, w: World, name: str) -> World:
-    """A new version of a flat policy: the same schema, some rules, thresholds or
-    settings changed (what `policyc diff` compares)."""
+    """A new version of policy `name` (its parents unchanged): the same schema, some
+    rules, thresholds or settings changed (what `policyc diff` compares)."""
     r = g.r
     pol = copy.deepcopy(w.p[name])
-    pol.version = "2"
-    new = World({name: pol})
+    pol.version = "9"
+    new = World({**w.p, name: pol})
     for _ in range(r.randint(1, 3)):
         what = r.randint(0, 7)
         named = [x for x in pol.rules if x.kind == "rule"]
@@ -496,10 +501,6 @@ def mutate(g: Gen, w: World, name: str) -> World:
         elif what == 7 and named:   # a rename: no semantic change
             x = r.choice(named)
             x.id = x.id + "_renamed"
-        new = World({name: pol})
-    sugar = {"allow": 0, "disallow": 0}
-    for rule in pol.rules:
-        if rule.kind in sugar:
-            sugar[rule.kind] += 1
-            rule.id = f"{rule.kind}#{sugar[rule.kind]}"
-    return World({name: pol})
+        new = World({**w.p, name: pol})
+    number_sugar(new, pol)
+    return World({**w.p, name: pol})

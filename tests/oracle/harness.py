@@ -120,6 +120,10 @@ def compare_lint(w: World, name: str) -> list[str]:
                       if d["file"].endswith(own))
     if got_dead != facts["dead"]:
         bad.append(f"POL203 got {got_dead} want {facts['dead']}")
+    got_red = sorted(rule_in(d["message"]) for d in by.get("POL204", [])
+                     if d["file"].endswith(own))
+    if got_red != facts["redundant"]:
+        bad.append(f"POL204 got {got_red} want {facts['redundant']}")
     if bool(by.get("POL207")) != facts["gap"]:
         bad.append(f"POL207 got {bool(by.get('POL207'))} want {facts['gap']}")
     if not w.p[name].extends and bool(by.get("POL201")) != facts["ambiguous"]:

@@ -601,11 +601,20 @@ def lint_facts(w: World, name: str) -> dict[str, Any]:
                     and w.rule_vars(name, r) & w.rule_vars(name, c.pick)
                     for r in c.matched)}),
     }
+    facts["redundant"] = sorted(
+        r.id for r in own if r.order in decides and not r.locked
+        and all(without(w, name, c, r) == c.decision for c in cs))
     loosened: dict[str, bool] = {}
     for parent, _ in w.p[name].extends:
         loosened[parent] = any(loosens(c.decision, decision_at(w, parent, c.env)) for c in cs)
     facts["loosened"] = loosened
     return facts
+
+
+def without(w: World, name: str, c: Cell, r: FlatRule) -> tuple[str, str | None] | None:
+    """The decision at a cell with rule `r` removed (POL204: redundant)."""
+    win = w.winner(name, [m for m in c.matched if m is not r])
+    return win.decision if win is not None else w.default(name)
 
 
 def decision_at(w: World, name: str, env: dict[str, Any]) -> tuple[str, str | None] | None:

@@ -100,3 +100,19 @@ def test_command_line_decides_as_the_oracle(tmp_path: Path) -> None:
             assert (d["action"], d["argument"], d["rule"], d["matched"]) == want, (
                 seed, c, s, d, want, report(w, []))
         assert chk.returncode == (1 if any_invalid else 0), (seed, chk.stderr)
+        # one event at a time, as flags: `check --context k=v --score c=x --json`
+        valid = [(c, s) for c, s in events if not isinstance(w.env(name, c, s), str)]
+        for c, s in valid[:2]:
+            args = [f"--context={k}={flag(v)}" for k, v in c.items()]
+            args += [f"--score={k}={flag(v)}" for k, v in s.items()]
+            one = subprocess.run([sys.executable, "-m", "policyc", "check", str(bundle),
+                                  "--json", *args], capture_output=True, text=True, cwd=ROOT)
+            d = json.loads(one.stdout)
+            env = w.env(name, c, s)
+            assert not isinstance(env, str)
+            assert (d["action"], d["argument"], d["rule"], d["matched"]) == w.decide(name, env), (
+                seed, args, d, report(w, []))
+
+
+def flag(v: Any) -> str:
+    return str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, float) else str(v)
