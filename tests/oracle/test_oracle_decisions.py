@@ -114,5 +114,39 @@ def test_command_line_decides_as_the_oracle(tmp_path: Path) -> None:
                 seed, args, d, report(w, []))
 
 
+def test_policy_tests_pass_when_they_expect_the_oracle(tmp_path: Path) -> None:
+    """`test` blocks whose `expect` (and `by`) is the oracle's decision all pass
+    (LANGUAGE.md §6: `given` sets attributes and scores, the others default / 0)."""
+    from typer.testing import CliRunner
+
+    from policyc.cli import app
+
+    for seed in seeds(40, salt=5):
+        w, name = Gen(seed, small=True).world()
+        if refused(w, name):
+            continue
+        r = random.Random(seed)
+        blocks = []
+        for k in range(4):
+            c, s = event(r, w, name, invalid=0)
+            env = w.env(name, c, s)
+            if isinstance(env, str):
+                continue
+            action, arg, rule, _ = w.decide(name, env)
+            given = ", ".join(f"{a} = {flag(v)}" for a, v in [*c.items(), *s.items()])
+            expect = action if arg is None else f'{action}("{arg}")'
+            by = f" by {rule}" if rule and "#" not in rule else ""
+            blocks.append(f'  test "t{k}" {{\n    {"given " + given if given else ""}\n'
+                          f"    expect {expect}{by}\n  }}\n")
+        folder = tmp_path / str(seed)
+        folder.mkdir()
+        write(w, folder)
+        src = folder / f"{name.replace('.', '_')}.pol"
+        text = src.read_text()
+        src.write_text(text[: text.rstrip().rfind("}")] + "".join(blocks) + "}\n")
+        res = CliRunner().invoke(app, ["test", str(src)])
+        assert res.exit_code == 0, (seed, res.stdout, src.read_text())
+
+
 def flag(v: Any) -> str:
     return str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, float) else str(v)
