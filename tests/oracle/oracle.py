@@ -675,6 +675,8 @@ def diff_cells(old: World, old_name: str, new: World, new_name: str
     A gap (no rule, no default) is an outcome of its own, `(None, None)`, whose direction
     is that of the `on_error` decision the runtime takes there."""
     variables = sorted(set(read_vars(old, old_name)) | set(read_vars(new, new_name)))
+    # one grid cut at both versions' constants: widen the grid world's (a finer grid
+    # answers its own questions exactly too)
     grid_world = old if len(old.leaves(old_name)) >= len(new.leaves(new_name)) else new
     gname = old_name if grid_world is old else new_name
     consts = {**grid_world.constants(gname)}
