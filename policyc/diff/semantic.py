@@ -19,7 +19,7 @@ from policyc.diff.causes import Cause, program_edits, row_causes
 from policyc.semantics.formula import variables
 from policyc.semantics.model import FlatPolicy
 from policyc.semantics.regions.boxes import describe_box, witness
-from policyc.semantics.regions.changes import change_kind, changed_regions
+from policyc.semantics.regions.changes import changed_regions
 from policyc.semantics.regions.compare import EXACT_BUDGET, Difference
 from policyc.semantics.regions.decision_map import DecisionMap, Resolution
 from policyc.semantics.regions.merge import except_rows
@@ -166,7 +166,7 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
     found = changed_regions(old, new, budget)
     accepted = {acc.target: acc for acc in acceptances(new_source)}
     edits = program_edits(old, new)
-    changes = [_change(d, found.space, accepted) for d in found.regions]
+    changes = [_change(d, found.space, accepted, old, new) for d in found.regions]
     for c in changes:
         c.causes = row_causes(edits, {c.old.rule, c.new.rule, c.old.floor, c.new.floor,
                                       c.old.overridden, c.new.overridden},
@@ -180,13 +180,27 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
                       binding_changes(old, new), edits, (found.old, found.new))
 
 
-def _change(d: Difference, space: Space, accepted: dict[str, Acceptance]) -> Change:
-    kind = change_kind(d)
+def _change(d: Difference, space: Space, accepted: dict[str, Acceptance],
+            old: FlatPolicy, new: FlatPolicy) -> Change:
+    kind = runtime_kind(d, old, new)
     acc = None
     if kind == "loosened":
         acc = accepted.get(d.new.rule or "default") or accepted.get(d.old.rule or "default")
     return Change(kind, describe_box(d.box, space), d.old, d.new,
                   witness(d.witness_box(), space), acc, d.scope)
+
+
+def runtime_kind(d: Difference, old: FlatPolicy, new: FlatPolicy) -> str:
+    """The direction as the runtime decides: a gap (no rule, no `default`) gets the
+    policy's `on_error` decision. Counting a gap as the least restrictive outcome (as
+    POL302's promise does) called a gap that refused (fail closed) becoming `default
+    allow` "tightened", so `--fail-on loosened` passed it, and `diff --replay` of the
+    same events said "loosened"."""
+    a = d.old.decision or old.on_error
+    b = d.new.decision or new.on_error
+    if a.restrictiveness == b.restrictiveness:
+        return "changed"
+    return "tightened" if b.restrictiveness > a.restrictiveness else "loosened"
 
 
 def _except_form(changes: list[Change], diffs: list[Difference], space: Space

@@ -65,6 +65,11 @@ class LintContext:
         cats = set(self.policy.categories)
         return [frozenset(variables(r.formula) & cats) for r in self.policy.rules]
 
+    @cached_property
+    def variables_read(self) -> list[frozenset[str]]:
+        """For each rule index: every variable (category or attribute) its guard reads."""
+        return [frozenset(variables(r.formula)) for r in self.policy.rules]
+
     def own_rules(self) -> list[tuple[int, FlatRule]]:
         """Rules declared by this policy (inherited ones are linted in their own file)."""
         return [(i, r) for i, r in enumerate(self.policy.rules) if r.origin == self.policy.name]

@@ -34,7 +34,13 @@ from policyc.semantics.inherit import (
 from policyc.semantics.loader import Workspace
 from policyc.semantics.model import Decision, Declared, FlatPolicy, RuleSource
 from policyc.semantics.once import check_once
-from policyc.semantics.resolve import Report, Scope, inherited_floors, resolve_rule
+from policyc.semantics.resolve import (
+    Report,
+    Scope,
+    floor_thresholds,
+    inherited_floors,
+    resolve_rule,
+)
 from policyc.syntax import ast
 
 
@@ -146,7 +152,9 @@ class Flattener:
         sources, replaced = merge_rules(self.report, module, parents, scope, self._sources)
         self._sources[me] = sources
         floors = inherited_floors(parents)
-        rules = tuple(resolve_rule(self.report, s, i, scope, me, floors) for i, s in enumerate(sources))
+        floor_thr = floor_thresholds(parents)
+        rules = tuple(resolve_rule(self.report, s, i, scope, me, floors, floor_thr)
+                      for i, s in enumerate(sources))
         lineage = tuple(linearize(self.graph, self.ws, me))
         ancestors: dict[str, FlatPolicy] = {}
         for parent in parents:

@@ -151,6 +151,7 @@ def merge_thresholds(report: Report, parents: list[FlatPolicy], decls: list[ast.
     merged: dict[str | None, ThresholdDecl] = {}
     for parent in reversed(parents):
         merged.update(parent.thresholds)
+    inherited = dict(merged)
     changes = []
     own: dict[str | None, ast.Threshold] = {}
     for d in decls:
@@ -167,11 +168,26 @@ def merge_thresholds(report: Report, parents: list[FlatPolicy], decls: list[ast.
             report(duplicate("threshold for", key, d.span, own[d.category].span))
             continue
         own[d.category] = d
-        old = merged.get(d.category)
-        if old is not None and old.origin != me:
-            changes.append((d.category, old.value, d.value, d.span))
+        old_value = _inherited_threshold(inherited, d.category) if parents else None
+        if old_value is not None:
+            changes.append((d.category, old_value, d.value, d.span))
         merged[d.category] = ThresholdDecl(d.category, d.value, me, d.span)
     return merged, changes
+
+
+def _inherited_threshold(inherited: dict[str | None, ThresholdDecl], key: str | None) -> float:
+    """The threshold `key` had from the parents, also when they never named it: the
+    nearest ancestor category's, else `default`, else 0.5. A child's `threshold c 0.7`
+    over a parent's `threshold default 0.35` raises `c` as much as redeclaring it would
+    (POL304 missed it)."""
+    parts = key.split(".") if key is not None else []
+    for k in range(len(parts), 0, -1):
+        decl = inherited.get(".".join(parts[:k]))
+        if decl is not None:
+            return decl.value
+    decl = inherited.get(None)
+    return 0.5 if decl is None else decl.value
+
 
 def check_clashes(report: Report, contexts: dict[str, ContextVar],
                    categories: dict[str, CategoryInfo], me: str) -> None:
@@ -354,7 +370,7 @@ def merge_rules(report: Report, module: ast.Module, parents: list[FlatPolicy], s
     me = module.policy.name
     own: list[RuleSource] = []
     targets: list[tuple[str, str, ast.Span | None]] = []  # (id, override|drop, span)
-    sugar_count = {"allow": 0, "disallow": 0}
+    sugar_count = _inherited_sugar_count(parents, sources)
     seen_ids: dict[str, ast.Span | None] = {}
     for item in module.policy.items:
         if isinstance(item, ast.Rule):
@@ -388,6 +404,7 @@ def merge_rules(report: Report, module: ast.Module, parents: list[FlatPolicy], s
                 continue
             seen_keys.add(key)
             inherited.append(src)
+    _report_inherited_clashes(report, module, inherited)
     replaced: list[tuple[str, str, ast.Span | None, str]] = []
     by_id = {s.id: s for s in inherited}
     for rid, kind, span in targets:
@@ -421,6 +438,40 @@ def merge_rules(report: Report, module: ast.Module, parents: list[FlatPolicy], s
                 help=f"write `override {src.id}: ...` to replace it, or rename this rule"))
     own_ids = {s.id for s in own}
     return own + [s for s in inherited if s.id not in own_ids], replaced
+
+def _inherited_sugar_count(parents: list[FlatPolicy], sources: dict[str, list[RuleSource]]
+                           ) -> dict[str, int]:
+    """Sugar ids continue after the inherited ones: `allow { x }` in a child of a parent
+    with `allow#1` is `allow#2` (numbering per policy made it a POL104 clash that no
+    `override` can name, `#` being no name character)."""
+    count = {"allow": 0, "disallow": 0}
+    for parent in parents:
+        for src in sources.get(parent.name, []):
+            kind, _, n = src.id.partition("#")
+            if kind in count and n.isdigit():
+                count[kind] = max(count[kind], int(n))
+    return count
+
+
+def _report_inherited_clashes(report: Report, module: ast.Module,
+                              inherited: list[RuleSource]) -> None:
+    """Two parents' different rules with one id (unrelated parents each naming a rule `x`,
+    or each with its own `allow#1`): the compiled bundle held the id twice and no runtime
+    would load it. An error at `extends`, as for any other clash of names."""
+    first: dict[str, RuleSource] = {}
+    span = next((i.span for i in module.policy.items if isinstance(i, ast.Extends)), None)
+    for src in inherited:
+        other = first.setdefault(src.id, src)
+        if other is not src:
+            report(diagnostic(
+                code="POL104", fatal=True,
+                message=f"rule `{src.id}` is defined by both `{other.origin}` and "
+                        f"`{src.origin}`",
+                span=span, related=[Related(message=f"in `{other.origin}`", span=other.span),
+                                    Related(message=f"in `{src.origin}`", span=src.span)],
+                help="rename one of them in its policy (a sugar rule: write it as a named "
+                     "`rule`), so every rule of the child has one id"))
+
 
 def removed_in_lineage(flat: FlatPolicy) -> set[tuple[str, str]]:
     out = {(origin, rid) for rid, _, _, origin in flat.replaced}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from policyc.diagnostics import Diagnostic, Related, Span, diagnostic
 from policyc.semantics.formula import FALSE, Atom, FNot, Formula, conj, disj, dnf_bound
@@ -262,7 +262,9 @@ def _silent(d: Diagnostic) -> None:
 
 
 def resolve_rule(report: Report, src: RuleSource, order: int, scope: Scope, me: str,
-                 floors: dict[tuple[str, str], list[Formula]]) -> FlatRule:
+                 floors: dict[tuple[str, str], list[Formula]],
+                 floor_thr: dict[tuple[str, str], list[dict[str | None, ThresholdDecl]]]
+                 | None = None) -> FlatRule:
     """A rule's guard (or sugar set) resolved in the policy's merged scope: its formula."""
     # an inherited rule was checked when its own policy was flattened: report once
     if src.origin != me:
@@ -281,6 +283,16 @@ def resolve_rule(report: Report, src: RuleSource, order: int, scope: Scope, me: 
         # (their thresholds), and grows with this policy's: a child tightens, never loosens
         kept = [f for f in dict.fromkeys(floors.get((src.origin, src.id), []))
                 if f != formula]
+        # ... and with this policy's bridges: a score a child's `derive` raises to a
+        # parent's threshold is at it (the parents' regions above read the raw scores,
+        # so a bridge added below met only the child's, maybe raised, thresholds)
+        for thr in (floor_thr or {}).get((src.origin, src.id), []):
+            if thr != scope.thresholds and scope.derived:
+                bridged = replace(scope, thresholds=thr)
+                f = (disj([bridged.category_true(m) for m in sorted(category_sets[0])])
+                     if src.sugar_set is not None else bridged.resolve_guard(src.guard, _silent))
+                if f != formula and f not in kept:
+                    kept.append(f)
         if kept:
             in_force, formula = formula, disj([formula, *kept])
     if dnf_bound(formula, MAX_GUARD_BOXES) > MAX_GUARD_BOXES:
@@ -304,4 +316,17 @@ def inherited_floors(parents: list[FlatPolicy]) -> dict[tuple[str, str], list[Fo
         for r in parent.rules:
             if r.locked:
                 out.setdefault((r.origin, r.id), []).append(r.formula)
+    return out
+
+
+def floor_thresholds(parents: list[FlatPolicy]
+                     ) -> dict[tuple[str, str], list[dict[str | None, ThresholdDecl]]]:
+    """(origin, id) of each locked rule the parents have -> the thresholds of every policy
+    it came through (each parent and the ancestors above it that have the rule)."""
+    out: dict[tuple[str, str], list[dict[str | None, ThresholdDecl]]] = {}
+    for parent in parents:
+        for p in (parent, *parent.ancestors.values()):
+            for r in p.rules:
+                if r.locked:
+                    out.setdefault((r.origin, r.id), []).append(p.thresholds)
     return out

@@ -35,7 +35,7 @@ from policyc.compile import pipeline
 from policyc.compile.pipeline import CompileState, compile_program, run_passes
 from policyc.lint.gate import COMPILE_GATE
 from policyc.runtime import Bundle
-from policyc.semantics.program import load_policy_text
+from policyc.semantics.program import load_policy_text, load_program
 from policyc.semantics.regions.decision_map import DecisionMap
 
 REPO = Path(__file__).resolve().parents[2]
@@ -274,3 +274,34 @@ def test_diff_and_explain_accept_std_names(tmp_path: Path) -> None:
     typo = policyc("diff", "std.basline", "child.pol", cwd=tmp_path)
     assert typo.returncode == 2
     assert "did you mean `std.baseline`?" in typo.stderr and "Traceback" not in typo.stderr
+
+
+BRIDGED = """policy my.child version "1" {
+  owner "o"
+  extends t.base
+  derive c0.l0 = max(c1)
+  threshold c0 1.0
+}
+"""
+
+BRIDGED_BASE = """policy t.base version "1" {
+  owner "o"
+  categories { c0 { l0 }, c1 }
+  default allow
+  locked rule no_c0: escalate when c0
+}
+"""
+
+
+def test_a_childs_bridge_meets_the_floor_at_the_parents_threshold(tmp_path: Path) -> None:
+    """Found by the oracle (tests/oracle): the floor's parent region read the raw score of
+    `c0.l0`, the child's region the bridged one at the raised threshold 1.0, so a `c1` of
+    0.5 (c0.l0's score in the child) met neither. §5's "lower of the two thresholds"
+    applies to the child's score: the floor holds at 0.5."""
+    (tmp_path / "base.pol").write_text(BRIDGED_BASE)
+    (tmp_path / "child.pol").write_text(BRIDGED)
+    program = load_program([tmp_path / "child.pol"], [tmp_path])
+    state = _bypass(program)
+    assert state.bundle is not None
+    got = Bundle.from_bytes(state.bundle).check(scores={"c1": 0.5})
+    assert (got.action, got.rule) == ("escalate", "no_c0")

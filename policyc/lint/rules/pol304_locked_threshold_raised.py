@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from policyc.diagnostics import Diagnostic, Related, Span, diagnostic
 from policyc.lint.context import LintContext
 from policyc.lint.registry import rule
-from policyc.semantics.model import FlatPolicy
+from policyc.semantics.formula import variables
+from policyc.semantics.model import FlatPolicy, FlatRule
 from policyc.semantics.regions.boxes import formula_boxes, region_subtract, witness
 
 
@@ -25,6 +26,9 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     space = ctx.decision_map.space
     for rule_ in ctx.policy.rules:
         if rule_.in_force is None:
+            continue
+        leaves = _raised_leaves(ctx.policy, rule_)
+        if not leaves:  # lost only by a lowering under `not`: lowering is allowed (§5)
             continue
         kept = formula_boxes(rule_.in_force, space)
         lost = None
@@ -39,7 +43,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
                 break
         if lost is None:
             continue
-        key, old, new, span = _culprit(ctx.policy, raised, set(witness(lost, space)))
+        key, old, new, span = _culprit(ctx.policy, raised, leaves)
         yield diagnostic("POL304",
                    f"threshold {key or 'default'} raised from {old} to {new} would loosen "
                    f"locked rule `{rule_.id}` of `{rule_.origin}`; the floor keeps the "
@@ -52,11 +56,22 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
 Change = tuple[str | None, float, float, Span | None]
 
 
-def _culprit(policy: FlatPolicy, raised: list[Change], names: set[str]) -> Change:
-    """The raised threshold that applies to a category at the witness, else the first."""
-    for change in raised:
-        key = change[0]
-        if key is None or any(n == key or n.startswith(key + ".") for n in names
-                              if n in policy.categories):
-            return change
+def _raised_leaves(policy: FlatPolicy, rule_: FlatRule) -> list[str]:
+    """Leaves the locked rule reads whose threshold here is above the one in a parent it
+    came through. Only a raise is the error: a floor that loses ground only because a
+    threshold under `not` was lowered was blamed on an unrelated raise (and refused)."""
+    parents = [policy.ancestors[p.name] for p in policy.parents if p.name in policy.ancestors]
+    via = [p for p in parents if p.rule(rule_.id) is not None] or parents
+    return [leaf for leaf in sorted(variables(rule_.formula))
+            if leaf in policy.categories
+            and any(policy.threshold(leaf) > p.threshold(leaf) for p in via)]
+
+
+def _culprit(policy: FlatPolicy, raised: list[Change], leaves: list[str]) -> Change:
+    """The raised declaration in force for a raised leaf (its nearest key), else the first."""
+    for leaf in leaves:
+        nearest = next((c for c in sorted(raised, key=lambda c: -len(c[0] or ""))
+                        if c[0] is None or leaf == c[0] or leaf.startswith(c[0] + ".")), None)
+        if nearest is not None and policy.threshold(leaf) == nearest[2]:
+            return nearest
     return raised[0]
