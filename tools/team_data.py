@@ -6,7 +6,9 @@ hand:
 
 ``add BATCH``
     Append the prompts of a batch file (format below) to the JSONL file it
-    names, with fresh ids, family ids, the split and the derived fields.
+    names, with fresh ids, family ids, the split and the derived fields; then
+    keep the split clean (:func:`reconcile`: a new prompt near an older one
+    joins its family or is dropped).
 ``manifest``
     Rewrite ``manifest.json`` (rows, sha256; versions are kept) and the
     generated counts block of ``README.md``.
@@ -270,9 +272,68 @@ def add_batch(batch: Path) -> dict[str, int]:
         fam = family or f"{FILES[stem]}-{slugify(state['category'])}-s{number:04d}"
         rows.append(make_row(stem, number, line, state["category"], fam, state["language"]))
         added[stem] += 1
-    for stem in added:
-        dump(stem, data[stem])
-    return dict(added)
+    settled = reconcile(data, {r["id"] for stem in added for r in data[stem][-added[stem]:]})
+    for stem in FILES:
+        if stem in added or settled["moved"] or settled["dropped"]:
+            dump(stem, data[stem])
+    return {**added, **settled}
+
+
+def older_example_texts() -> list[str]:
+    """The prompts of ``examples/data/overrefusal.jsonl`` and ``harmful_smoke.jsonl``,
+    which team rows may not repeat (README.md)."""
+    return [json.loads(line)["text"]
+            for name in ("overrefusal.jsonl", "harmful_smoke.jsonl")
+            for line in (ROOT / "examples" / "data" / name).read_text(encoding="utf-8")
+            .splitlines() if line.strip()]
+
+
+def reconcile(data: dict[str, list[dict]], new: set[str]) -> dict[str, int]:
+    """Keep the split clean after new rows (ids `new`) were appended to `data`.
+
+    A new row that repeats a row exactly, or nearly repeats a prompt of the older
+    example sets, is dropped. A new row near a row on the other side of the split joins
+    that row's family (and so its split) when both are in one file, and is dropped
+    otherwise (or when it already moved once: it sits between two families); moving can
+    bring a row near yet another one, so this runs until no new row crosses. Returns how many rows were ``moved`` and ``dropped``."""
+    moved: set[str] = set()
+    dropped: set[str] = set()
+    rows = [r for stem in FILES for r in data[stem]]
+    seen: set[str] = set()
+    for r in rows:  # exact repeats: the first occurrence stays
+        key = normalize(r["text"])
+        if key in seen and r["id"] in new:
+            dropped.add(r["id"])
+        seen.add(key)
+    older = older_example_texts()
+    texts = [r["text"] for r in rows] + older
+    for i, j in near_duplicates(texts):
+        if i < len(rows) <= j and rows[i]["id"] in new:
+            dropped.add(rows[i]["id"])
+    stem_of = {r["id"]: stem for stem in FILES for r in data[stem]}
+    while True:
+        live = [r for r in rows if r["id"] not in dropped]
+        pairs = cross_split_pairs(live)
+        if not pairs:
+            break
+        for a, b, _, _ in pairs:
+            if a["id"] in dropped or b["id"] in dropped or a["split"] == b["split"]:
+                continue
+            young, old = (a, b) if (a["id"] in new and b["id"] not in new) or (
+                a["id"] in new and b["id"] in new and a["id"] > b["id"]) else (b, a)
+            if young["id"] not in new:  # two old rows: `check` reports them
+                continue
+            if stem_of[young["id"]] == stem_of[old["id"]] and young["id"] not in moved:
+                young["family"], young["split"] = old["family"], old["split"]
+                moved.add(young["id"])
+            else:
+                dropped.add(young["id"])
+        if all(a["id"] not in new and b["id"] not in new for a, b, _, _ in
+               cross_split_pairs([r for r in rows if r["id"] not in dropped])):
+            break
+    for stem in FILES:
+        data[stem][:] = [r for r in data[stem] if r["id"] not in dropped]
+    return {"moved": len(moved - dropped), "dropped": len(dropped)}
 
 
 # ----------------------------------------------------------------------------- manifest
