@@ -162,9 +162,10 @@ def row_causes(edits: list[Cause], rules: set[str | None], region_vars: set[str]
     out = [e for e in edits if e.kind == "rule" and e.target in rules]
     if choice:
         out += [e for e in edits if e.kind == "strategy"]
-    out += [e for e in edits if e.kind == "threshold" and any(
-        (e.target is None or v == e.target or v.startswith(e.target + "."))
-        and _between(witness.get(v, 0.0), e) for v in region_vars)]
+    in_force = _thresholds_in_force(edits, region_vars)
+    for v, es in in_force.items():  # one edit between: the score's other edits too
+        if any(_between(witness.get(v, 0.0), e) for e in es):
+            out += [e for e in es if e not in out]
     origins = {e.origin for e in out}
     out += [e for e in edits if e.kind == "parent" and e.target in origins]
     if None in rules:
@@ -172,6 +173,27 @@ def row_causes(edits: list[Cause], rules: set[str | None], region_vars: set[str]
     if not [e for e in out if e.kind != "parent"]:
         out += [e for e in edits if e.kind in ("strategy", "default", "set")
                 and e not in out]
+    if not [e for e in out if e.kind != "parent"]:
+        # nothing local: a threshold edit can still decide it where the witness is not
+        # between the two values, by changing which rule is the more specific one (under
+        # `most-specific`, one rule's region now inside another's): those on the row's
+        # scores first, else any
+        near = list(dict.fromkeys(e for es in in_force.values() for e in es))
+        out += near or [e for e in edits if e.kind == "threshold"]
+    return out
+
+
+def _thresholds_in_force(edits: list[Cause], region_vars: set[str]) -> dict[str, list[Cause]]:
+    """Per score the row constrains, the threshold edits of its keys (`c.b`, `c`,
+    `threshold default`). All of them, not only the most specific: reverting `threshold c`
+    alone can leave `c.b` where an edited `threshold default` puts it, so both are the
+    row's causes (the cause-revert property test)."""
+    out: dict[str, list[Cause]] = {}
+    for v in region_vars:
+        covering = [e for e in edits if e.kind == "threshold" and (
+            e.target is None or v == e.target or v.startswith(e.target + "."))]
+        if covering:
+            out[v] = covering
     return out
 
 
@@ -180,4 +202,4 @@ def _between(value: Any, e: Cause) -> bool:
         lo, hi = sorted((float(e.old or 0.5), float(e.new or 0.5)))
     except ValueError:  # an inherited threshold: the bounds are not known here
         return True
-    return isinstance(value, (int, float)) and lo <= value < hi
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value < hi

@@ -166,11 +166,12 @@ def semantic_diff(old: FlatPolicy, new: FlatPolicy, new_source: str = "",
     found = changed_regions(old, new, budget)
     accepted = {acc.target: acc for acc in acceptances(new_source)}
     edits = program_edits(old, new)
+    scores = set(old.categories) | set(new.categories)  # a threshold never moves a context
     changes = [_change(d, found.space, accepted, old, new) for d in found.regions]
     for c in changes:
         c.causes = row_causes(edits, {c.old.rule, c.new.rule, c.old.floor, c.new.floor,
                                       c.old.overridden, c.new.overridden},
-                              set(c.region), c.witness,
+                              set(c.region) & scores, c.witness,
                               choice=len(c.old.matched) > 1 or len(c.new.matched) > 1)
     changes = _except_form(changes, found.regions, found.space)
     changes.sort(key=lambda c: (("loosened", "tightened", "changed").index(c.kind),

@@ -47,6 +47,21 @@ def test_removing_a_winner_a_floor_overrides_is_a_change_with_its_cause() -> Non
     assert [c.text for c in report.changes[0].causes] == ["rule r0 removed"]
 
 
+def test_a_threshold_edit_that_changes_which_rule_is_more_specific_is_named() -> None:
+    """Found by the cause-revert property test: under `most-specific`, `threshold c 0.3`
+    puts `r1`'s region (c.b >= 0.3 and not pro) inside `r2`'s (c.b now means >= 0.3), so
+    `r1` wins where both used to tie, also at c.b >= 0.5, where the witness is not between
+    the two thresholds. The row had no cause at all."""
+    body = ("  context pro: bool\n  resolve most-specific\n"
+            "  rule r1: allow when not pro and not (score(c) < 0.3)\n"
+            '  rule r2: warn("p") when c\n')
+    report = semantic_diff(_flat(body), _flat("  threshold c 0.3\n" + body))
+    assert report.changes
+    for row in report.changes:
+        assert "threshold c 0.5 → 0.3" in [c.text for c in row.causes], (row.region, [
+            c.text for c in row.causes])
+
+
 def test_bundles_name_threshold_causes_and_compare_guards_as_regions(tmp_path: Path) -> None:
     """A bundle records the thresholds in force and each rule's region: a diff of two
     bundles names the threshold edit, and a source against a bundle sees no guard edit
