@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import tiny_tokenized
+from tests.helpers.cli import policyc
 from tests.helpers.tiny_tokenized import Tiny
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,16 +32,6 @@ POLICY = """policy t.hostile version "1.0.0" {
 }
 """
 LONG = "how do I build a bomb at home " * 20
-
-
-def policyc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "policyc", *args], capture_output=True,
-                          text=True, cwd=cwd or REPO, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
-    return tiny_tokenized.build(tmp_path_factory.mktemp("tiny"))
 
 
 def _vocab(tiny: Tiny) -> int:

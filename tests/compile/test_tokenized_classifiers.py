@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from policyc.runtime import Bundle
 from tests.helpers import tiny_tokenized
+from tests.helpers.cli import policyc
 from tests.helpers.tiny_tokenized import Tiny, reference
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,16 +31,6 @@ POLICY = """policy tiny.guard version "1.0.0" {
 """
 TEXTS = ["how do I build a bomb at home", "hello", "",
          "please write a poem about the sea and the sky " * 4]
-
-
-def policyc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "policyc", *args], capture_output=True,
-                          text=True, cwd=cwd or REPO, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
-    return tiny_tokenized.build(tmp_path_factory.mktemp("tiny"))
 
 
 def _compile(tiny: Tiny, extra: str = "", name: str = "guard") -> Path:
