@@ -295,7 +295,8 @@ def reconcile(data: dict[str, list[dict]], new: set[str]) -> dict[str, int]:
     example sets, is dropped. A new row near a row on the other side of the split joins
     that row's family (and so its split) when both are in one file, and is dropped
     otherwise (or when it already moved once: it sits between two families); moving can
-    bring a row near yet another one, so this runs until no new row crosses. Returns how many rows were ``moved`` and ``dropped``."""
+    bring a row near yet another one, so this runs until no new row crosses. Returns how
+    many rows were ``moved`` and ``dropped``."""
     moved: set[str] = set()
     dropped: set[str] = set()
     rows = [r for stem in FILES for r in data[stem]]
