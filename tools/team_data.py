@@ -312,26 +312,21 @@ def reconcile(data: dict[str, list[dict]], new: set[str]) -> dict[str, int]:
         if i < len(rows) <= j and rows[i]["id"] in new:
             dropped.add(rows[i]["id"])
     stem_of = {r["id"]: stem for stem in FILES for r in data[stem]}
-    while True:
-        live = [r for r in rows if r["id"] not in dropped]
-        pairs = cross_split_pairs(live)
+    while True:  # two old rows that cross are left to `check`
+        pairs = [(a, b) for a, b, _, _ in cross_split_pairs(
+            [r for r in rows if r["id"] not in dropped]) if a["id"] in new or b["id"] in new]
         if not pairs:
             break
-        for a, b, _, _ in pairs:
+        for a, b in pairs:
             if a["id"] in dropped or b["id"] in dropped or a["split"] == b["split"]:
                 continue
             young, old = (a, b) if (a["id"] in new and b["id"] not in new) or (
                 a["id"] in new and b["id"] in new and a["id"] > b["id"]) else (b, a)
-            if young["id"] not in new:  # two old rows: `check` reports them
-                continue
             if stem_of[young["id"]] == stem_of[old["id"]] and young["id"] not in moved:
                 young["family"], young["split"] = old["family"], old["split"]
                 moved.add(young["id"])
             else:
                 dropped.add(young["id"])
-        if all(a["id"] not in new and b["id"] not in new for a, b, _, _ in
-               cross_split_pairs([r for r in rows if r["id"] not in dropped])):
-            break
     for stem in FILES:
         data[stem][:] = [r for r in data[stem] if r["id"] not in dropped]
     return {"moved": len(moved - dropped), "dropped": len(dropped)}

@@ -162,8 +162,8 @@ def row_causes(edits: list[Cause], rules: set[str | None], region_vars: set[str]
     out = [e for e in edits if e.kind == "rule" and e.target in rules]
     if choice:
         out += [e for e in edits if e.kind == "strategy"]
-    in_force = _thresholds_in_force(edits, region_vars)
-    for v, es in in_force.items():  # one edit between: the score's other edits too
+    per_score = _threshold_edits_per_score(edits, region_vars)
+    for v, es in per_score.items():  # one edit between: the score's other edits too
         if any(_between(witness.get(v, 0.0), e) for e in es):
             out += [e for e in es if e not in out]
     origins = {e.origin for e in out}
@@ -178,12 +178,12 @@ def row_causes(edits: list[Cause], rules: set[str | None], region_vars: set[str]
         # between the two values, by changing which rule is the more specific one (under
         # `most-specific`, one rule's region now inside another's): those on the row's
         # scores first, else any
-        near = list(dict.fromkeys(e for es in in_force.values() for e in es))
+        near = list(dict.fromkeys(e for es in per_score.values() for e in es))
         out += near or [e for e in edits if e.kind == "threshold"]
     return out
 
 
-def _thresholds_in_force(edits: list[Cause], region_vars: set[str]) -> dict[str, list[Cause]]:
+def _threshold_edits_per_score(edits: list[Cause], region_vars: set[str]) -> dict[str, list[Cause]]:
     """Per score the row constrains, the threshold edits of its keys (`c.b`, `c`,
     `threshold default`). All of them, not only the most specific: reverting `threshold c`
     alone can leave `c.b` where an edited `threshold default` puts it, so both are the

@@ -180,15 +180,8 @@ def test_no_near_duplicate_crosses_the_split() -> None:
     assert not pairs, [(a["id"], b["id"], round(c, 2), round(w, 2)) for a, b, c, w in pairs]
 
 
-def _existing() -> list[str]:
-    return [json.loads(line)["text"]
-            for name in ("overrefusal.jsonl", "harmful_smoke.jsonl")
-            for line in (ROOT / "examples" / "data" / name).read_text(encoding="utf-8")
-            .splitlines() if line.strip()]
-
-
 def test_no_duplicate_of_the_older_example_sets() -> None:
-    old = _existing()
+    old = T.older_example_texts()
     texts = [r["text"] for r in ROWS] + old
     n = len(ROWS)
     hits = [(ROWS[i]["id"], texts[j]) for (i, j) in T.near_duplicates(texts)
