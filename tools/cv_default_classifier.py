@@ -1,6 +1,6 @@
 """Train-side choice of the default classifier's benign budget (issue 14), nested.
 
-    python tools/cv_default_classifier.py [--budgets 0.02,0.025,0.03,0.035,0.04]
+    python tools/cv_default_classifier.py [--budgets 0.02,0.025,0.03,0.035,0.04] [--no-chunks]
 
 Everything here is on the TRAIN side of ``tools/build_default_classifier.py``
 (``training_records``), never the team TEST split.  Out-of-fold scores come from the
@@ -48,7 +48,10 @@ def rate(counts: dict[str, list[int]], key: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--budgets", default="0.02,0.025,0.03,0.035,0.04")
+    ap.add_argument("--no-chunks", action="store_true",
+                    help="word n-grams only (the models before 3.5.0), for comparison")
     args = ap.parse_args(argv)
+    build.USE_CHUNKS = not args.no_chunks
     t0 = time.perf_counter()
     recs = build.training_records(build.load_corpus())
     oof = build.out_of_fold(recs)

@@ -50,11 +50,7 @@ def _fit(x, y: np.ndarray, w: np.ndarray, c_reg: float):
 
 
 def _features(vocabulary, texts):
-    from scipy import sparse
-
-    x_lex, _, _ = build.lexicon_features(texts)
-    return sparse.hstack([build.make_vectorizer(vocabulary).transform(texts), x_lex],
-                         format="csr")
+    return build.features(texts, vocabulary)[0]
 
 
 def _is_team(r, kind: str = "") -> bool:

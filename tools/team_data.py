@@ -50,7 +50,8 @@ TEAM = ROOT / "examples" / "data" / "team"
 README = TEAM / "README.md"
 MANIFEST = TEAM / "manifest.json"
 
-#: file stem -> id prefix.  Ids are ``<prefix>-NNNN``, families ``<prefix>-<category>-<slug>``.
+#: file stem -> id prefix.  Ids are ``<prefix>-NNNN`` (at least four digits), families
+#: ``<prefix>-<category>-<slug>``.
 FILES: dict[str, str] = {
     "harmful": "hm",
     "tricky_benign": "tb",

@@ -88,7 +88,7 @@ def test_model_file_is_small_and_well_formed(model_proto):
     contrib = {n.op_type for n in model_proto.graph.node if n.domain == "com.microsoft"}
     assert contrib == {"Tokenizer"}
     # batch 1 costs a fraction of a microsecond per node: keep the graph small
-    assert len(model_proto.graph.node) <= 17
+    assert len(model_proto.graph.node) <= 19
     meta = {p.key: p.value for p in model_proto.metadata_props}
     assert json.loads(meta["policyc.labels"]) == [*datasets.CATEGORIES, "unfamiliar"]
     assert meta["policyc.model_version"] == build.MODEL_VERSION
@@ -122,19 +122,21 @@ def test_model_card_quotes_metrics(metrics_doc):
 
 
 def _analyzer_session(model_proto):
-    """StringNormalizer + Tokenizer exactly as configured in the committed model."""
+    """StringNormalizer + both Tokenizers (words, chunks) exactly as configured in the
+    committed model."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
     norm = next(n for n in model_proto.graph.node if n.op_type == "StringNormalizer")
-    tok = next(n for n in model_proto.graph.node if n.op_type == "Tokenizer")
+    tok, chunk = (n for n in model_proto.graph.node if n.op_type == "Tokenizer")
     graph = helper.make_graph(
-        [norm, tok],
+        [norm, tok, chunk],
         "analyzer",
         [helper.make_tensor_value_info(norm.input[0], TensorProto.STRING, [None])],
         [
             helper.make_tensor_value_info(norm.output[0], TensorProto.STRING, None),
             helper.make_tensor_value_info(tok.output[0], TensorProto.STRING, None),
+            helper.make_tensor_value_info(chunk.output[0], TensorProto.STRING, None),
         ],
     )
     m = helper.make_model(graph, opset_imports=list(model_proto.opset_import))
@@ -147,20 +149,38 @@ def test_analyzer_matches_python_on_every_code_point(model_proto):
     sess = _analyzer_session(model_proto)
     cps = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
     chars = [chr(c) for c in cps]
-    lowered, _ = sess.run(None, {"text": np.array(chars, dtype=object)})
+    lowered, _, _ = sess.run(None, {"text": np.array(chars, dtype=object)})
     bad_lower = [hex(c) for c, ch, lo in zip(cps, chars, lowered, strict=True)
                  if build.ort_lower(ch) != lo]
     assert not bad_lower, f"lower-case mismatch at {bad_lower[:20]}"
     # a character is a token character iff "cc" is one token (lower-casing applied first)
-    _, toks = sess.run(None, {"text": np.array([ch * 2 for ch in chars], dtype=object)})
+    # ... and "c" * (CHUNK_LENGTH + 2) is two chunks of CHUNK_LENGTH and 2 characters
+    n = build.CHUNK_LENGTH + 2
+    _, toks, chunks = sess.run(None, {"text": np.array([ch * 2 for ch in chars], dtype=object)})
+    _, _, long_chunks = sess.run(None, {"text": np.array([ch * n for ch in chars], dtype=object)})
     pad = build.PAD
-    bad_tok = []
-    for c, ch, row in zip(cps, chars, toks, strict=True):
-        onnx_tokens = [t for t in row if t != pad]
-        ref = build.tokenize(build.ort_lower(ch * 2))
-        if onnx_tokens != ref:
+    bad_tok, bad_chunk = [], []
+    for c, ch, row, crow, lrow in zip(cps, chars, toks, chunks, long_chunks, strict=True):
+        if [t for t in row if t != pad] != build.tokenize(build.ort_lower(ch * 2)):
             bad_tok.append(hex(c))
+        if ([t for t in crow if t != pad] != build.chunks(build.ort_lower(ch * 2))
+                or [t for t in lrow if t != pad] != build.chunks(build.ort_lower(ch * n))):
+            bad_chunk.append(hex(c))
     assert not bad_tok, f"token-character mismatch at {bad_tok[:20]} (RE2/unicodedata drift?)"
+    assert not bad_chunk, f"chunk mismatch at {bad_chunk[:20]} (RE2/unicodedata drift?)"
+
+
+def test_grams_are_word_ngrams_then_chunks():
+    """The features of a text, in the graph's order: words, bigrams, then chunks of at
+    most CHUNK_LENGTH characters cut from each word's start (a 1-character word is a
+    chunk but no token)."""
+    assert build.CHUNK_LENGTH == 5
+    assert build.grams("Write RANSOMWARE, a!") == [
+        "write", "ransomware", "write ransomware",
+        "chunk:write", "chunk:ranso", "chunk:mware", "chunk:a"]
+    assert build.grams("Write RANSOMWARE, a!", with_chunks=False) == [
+        "write", "ransomware", "write ransomware"]
+    assert build.grams("") == []
 
 
 # --------------------------------------------------------------------------- score parity
