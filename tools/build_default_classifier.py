@@ -47,7 +47,7 @@ import sys
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -278,12 +278,19 @@ def feature_scale(vocabulary: Sequence[str]) -> np.ndarray:
     return np.array([CHUNK_SCALE if is_chunk(g) else 1.0 for g in vocabulary])
 
 
-def chunk_vocabulary(records: Sequence[LabelledText], min_df: int = MIN_DF) -> list[str]:
-    """Every chunk in at least ``min_df`` training texts (as feature names), sorted."""
+def in_texts(records: Sequence[LabelledText], items: Callable[[str], list[str]],
+             min_df: int) -> list[str]:
+    """The ``items`` of an analyzed text (words, chunks) found in at least ``min_df``
+    of the records' texts, sorted."""
     df: Counter[str] = Counter()
     for r in records:
-        df.update(set(chunks(analyze(r.text))))
-    return sorted(CHUNK_PREFIX + c for c, n in df.items() if n >= min_df)
+        df.update(set(items(analyze(r.text))))
+    return sorted(w for w, n in df.items() if n >= min_df)
+
+
+def chunk_vocabulary(records: Sequence[LabelledText], min_df: int = MIN_DF) -> list[str]:
+    """Every chunk in at least ``min_df`` training texts (as feature names), sorted."""
+    return [CHUNK_PREFIX + c for c in in_texts(records, chunks, min_df)]
 
 
 # --------------------------------------------------------------------------- benign prompts
@@ -1121,10 +1128,7 @@ def shift_to_threshold(intercept: np.ndarray, thresholds: np.ndarray
 def lexicon_words(records: Sequence[LabelledText], min_df: int = LEXICON_MIN_DF) -> list[str]:
     """Words in at least ``min_df`` training texts, sorted: the words the model "knows"
     (``unfamiliar`` counts the others), whether or not they carry a weight."""
-    df: Counter[str] = Counter()
-    for r in records:
-        df.update(set(tokenize(analyze(r.text))))
-    return sorted(w for w, n in df.items() if n >= min_df)
+    return in_texts(records, tokenize, min_df)
 
 
 # --------------------------------------------------------------------------- ONNX export
