@@ -81,7 +81,7 @@ LOCK_PATH = HERE / "build-requirements.lock"
 REFERENCE_PATH = MODELS / "reference_scores.json"
 TEAM_DIR = REPO / "examples" / "data" / "team"
 
-MODEL_VERSION = "3.5.0"
+MODEL_VERSION = "3.6.0"
 LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
 #: the model's last output column: share of the text's tokens outside its lexicon
 UNFAMILIAR = "unfamiliar"
@@ -93,8 +93,10 @@ NORMALIZE = f"policyc-fold/{NORMALIZATION_VERSION}+words/{WORDS_VERSION}"
 # refused at budgets 3.5% and 4%): 5,000 n-grams C 8 (3.3.0's): 37.4%/4.5%, 35.2%/5.0%;
 # 5,000 C 16: 37.5%/4.8%, 35.6%/5.2%; 15,000 C 8: 33.0%/4.4%, 31.5%/4.9%;
 # 15,000 C 4: 34.5%/4.1%, 31.8%/4.6%; 30,000 C 8: 32.6%/4.3%, 30.7%/4.8%
+# Model 3.6.0, team data 1.6.0 (twice the rows of 1.4.0), budget 3.5%: 15,000 C 4:
+# 23.7%/3.7%; 30,000 C 4: 21.8%/3.8%; 30,000 C 8: 21.5%/3.9%
 C_REG = 4.0  # inverse L2 strength of each LogisticRegression
-VOCAB_SIZE = 15000  # n-grams kept (the graph's cost does not depend on it)
+VOCAB_SIZE = 30000  # n-grams kept (the graph's cost does not depend on it)
 MIN_DF = 2  # an n-gram must occur in this many training texts to be a candidate
 LEXICON_MIN_DF = 2  # a word in this many training texts is "familiar" (zero weight if unselected)
 #: rows with no feature at all, labelled negative for every head: a text with nothing
@@ -151,6 +153,14 @@ CHUNK_PREFIX = "chunk:"
 #: words: a chunk is weaker evidence than the word it comes from); the stored weights
 #: are the scaled ones, so the graph counts chunks like words
 CHUNK_SCALE = 0.5
+# Counts, not presence.  Presence (a gram once per text, however often: repetition
+# would add nothing) was as accurate, nested on data 1.5.0 (harmful pass / tricky-benign
+# refused at budgets 3%, 3.5%, 4%: counts 27.6%/3.5%, 25.7%/3.9%, 24.0%/4.5%; presence
+# 27.5%/3.5%, 25.2%/4.1%, 23.5%/4.5%), but deduplicating each text's rows in the graph
+# (TopK, Pad, Slice, Equal, Where, and the unfamiliar share summed apart: 9 nodes) made
+# the raw onnxruntime run 1.45x slower at batch 1 (24 -> 35 us on the same machine),
+# past the text path's 30 us budget.  Dividing the counts by max(1, words/30) was no
+# better (27.7%/3.5%, 25.7%/4.0%); by words/15 or sqrt(words), 2 to 3 points worse.
 PAD = "#"  # Tokenizer pad value; cannot be a token (not in [\pL\pN_])
 OPSETS = {"": 20, "com.microsoft": 1, "ai.onnx.ml": 3}
 IR_VERSION = 9

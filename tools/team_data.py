@@ -141,23 +141,43 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 def similar_pairs(sets: Sequence[frozenset[str]], threshold: float) -> set[tuple[int, int]]:
     """All pairs ``(i, j)``, ``i < j``, with ``jaccard(sets[i], sets[j]) >= threshold``.
 
-    Prefix filtering: order the tokens globally, rarest first; if two sets have
-    Jaccard >= t, they share a token among the first ``|A| - ceil(t·|A|) + 1``
-    tokens of each, so only pairs that share such a prefix token are compared.
+    Exact, by PPJoin (Xiao et al., WWW 2008): tokens ordered globally, rarest first;
+    sets visited from the smallest, so an indexed set ``A`` is never larger than the
+    current ``B``.  ``J(A, B) >= t`` needs ``|A| >= t·|B|`` (size filter), a shared
+    token among the first ``|B| - ceil(t·|B|) + 1`` of ``B`` (probe prefix) and the
+    first ``|A| - ceil(2t/(1+t)·|A|) + 1`` of ``A`` (index prefix), and an overlap of
+    ``ceil(t/(1+t)·(|A|+|B|))``, which the tokens after a shared one may no longer
+    reach (positional filter).  Pairs passing all three are compared.
     """
     freq: Counter[str] = Counter(tok for s in sets for tok in s)
-    index: dict[str, list[int]] = defaultdict(list)
+    index: dict[str, list[tuple[int, int]]] = defaultdict(list)
     pairs: set[tuple[int, int]] = set()
-    for j, s in enumerate(sets):
-        toks = sorted(s, key=lambda t: (freq[t], t))
-        prefix = toks[:len(toks) - ceil(threshold * len(toks) - 1e-9) + 1]
-        candidates: set[int] = set()
-        for tok in prefix:
-            candidates.update(index[tok])
-            index[tok].append(j)
-        for i in candidates:
-            if jaccard(sets[i], s) >= threshold:
-                pairs.add((i, j))
+    eps = 1e-9
+    sizes = [len(s) for s in sets]
+    share = threshold / (1.0 + threshold)
+    for j in sorted(range(len(sets)), key=lambda k: (sizes[k], k)):
+        toks = sorted(sets[j], key=lambda t: (freq[t], t))
+        size_b = len(toks)
+        min_a = threshold * size_b - eps
+        overlap: dict[int, int] = {}  # -1: pruned by the positional filter
+        for p, tok in enumerate(toks[:size_b - ceil(threshold * size_b - eps) + 1]):
+            left_b = size_b - p - 1
+            for i, q in index[tok]:
+                size_a = sizes[i]
+                if size_a < min_a:
+                    continue
+                seen = overlap.get(i, 0)
+                if seen < 0:
+                    continue
+                # an integer overlap reaches ceil(x) exactly when it reaches x
+                reach = seen + 1 + min(size_a - q - 1, left_b)
+                overlap[i] = seen + 1 if reach >= share * (size_a + size_b) - eps else -1
+        index_len = size_b - ceil(2.0 * threshold / (1.0 + threshold) * size_b - eps) + 1
+        for q, tok in enumerate(toks[:index_len]):
+            index[tok].append((j, q))
+        for i, seen in overlap.items():
+            if seen > 0 and jaccard(sets[i], sets[j]) >= threshold:
+                pairs.add((min(i, j), max(i, j)))
     return pairs
 
 

@@ -208,7 +208,10 @@ def test_normalize() -> None:
     assert T.normalize("🙂👍") == "🙂👍"
 
 
-def test_prefix_filter_finds_every_pair_brute_force_finds() -> None:
+@pytest.mark.parametrize("extra_threshold", [0.3, 0.8])
+def test_prefix_filter_finds_every_pair_brute_force_finds(extra_threshold: float) -> None:
+    """PPJoin's size, prefix and positional filters lose no pair: the shipped thresholds
+    and another one, against all pairs compared."""
     rng = random.Random(7)
     sample = rng.sample([r["text"] for r in ROWS], 250)
     # siblings of real rows: a word dropped, swapped or added, so pairs exist near the thresholds
@@ -218,7 +221,9 @@ def test_prefix_filter_finds_every_pair_brute_force_finds() -> None:
         sample.append(" ".join(words[:k] + words[k + 1:] + rng.sample(["please", "now", "ok"], 1)))
     norms = [T.normalize(t) for t in sample]
     for shingle, threshold in ((T.char_shingles, T.CHAR_THRESHOLD),
-                               (T.word_set, T.WORD_THRESHOLD)):
+                               (T.word_set, T.WORD_THRESHOLD),
+                               (T.char_shingles, extra_threshold),
+                               (T.word_set, extra_threshold)):
         sets = [shingle(n) for n in norms]
         brute = {(i, j) for i, j in itertools.combinations(range(len(sets)), 2)
                  if T.jaccard(sets[i], sets[j]) >= threshold}
