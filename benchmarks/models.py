@@ -46,7 +46,7 @@ from policyc.runtime.classifier_options import cache_models_dir  # noqa: E402
 
 GOAL = 1.15
 POLICY = REPO / "tools" / "minilm_guard.pol"
-MODEL = cache_models_dir() / "minilm-1.0.0"
+MODEL = cache_models_dir() / "minilm-1.1.0"
 
 
 def team_texts(n: int) -> list[str]:

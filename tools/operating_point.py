@@ -64,27 +64,38 @@ def greedy_thresholds(oof: np.ndarray, benign: np.ndarray, harmful: np.ndarray,
     caught = np.zeros(len(oof), dtype=bool)  # by a head that may catch it
     limit = int(np.floor(budget * int(benign.sum()) + 1e-9))
     used = 0
+    # Each head's rows in falling score order; ``top[j]`` rows of it score >= th[j].
+    # Lowering head j to t newly hits exactly the rows between ``top[j]`` and the last
+    # row scoring >= t, so a candidate costs the length of that slice, not a pass over
+    # every row (equal results: a row above th[j] that head j may catch is caught).
+    order = [np.argsort(-oof[:, j], kind="stable") for j in range(n_heads)]
+    falling = [oof[order[j], j] for j in range(n_heads)]
+    top = [0] * n_heads
     while True:
-        best: tuple[float, int, int, float] | None = None  # (ratio, caught, head, threshold)
+        best: tuple[float, int, int, int] | None = None  # (ratio, caught, head, end)
         for j in range(n_heads):
-            s = oof[:, j]
-            open_rows = harmful & ~caught & may[:, j]
-            cand = np.unique(s[open_rows & (s < th[j])])[::-1][:lookahead]
+            rows = order[j][top[j]:]
+            s = falling[j][top[j]:]
+            open_rows = harmful[rows] & ~caught[rows] & may[rows, j]
+            cand = np.unique(s[open_rows])[::-1][:lookahead]
+            fresh_b = np.cumsum(benign[rows] & ~flagged[rows])
+            gains = np.cumsum(open_rows)
             for t in cand:
-                hit = s >= t
-                new_b = int((hit & ~flagged & benign).sum())
+                end_ = int(np.searchsorted(-s, -t, side="right"))  # rows scoring >= t
+                new_b = int(fresh_b[end_ - 1])
                 if used + new_b > limit:
                     break
-                gain = int((hit & open_rows).sum())
+                gain = int(gains[end_ - 1])
                 ratio = gain / (new_b + 0.5)
                 if best is None or (ratio, gain) > (best[0], best[1]):
-                    best = (ratio, gain, j, float(t))
+                    best = (ratio, gain, j, top[j] + end_)
         if best is None:
             break
-        _, _, j, t = best
-        th[j] = t
-        hit = oof[:, j] >= t
-        used += int((hit & ~flagged & benign).sum())
-        flagged |= hit
-        caught |= hit & may[:, j]
+        _, _, j, end_ = best
+        hit = order[j][top[j]:end_]
+        th[j] = falling[j][end_ - 1]
+        top[j] = end_
+        used += int((benign[hit] & ~flagged[hit]).sum())
+        flagged[hit] = True
+        caught[hit[may[hit, j]]] = True
     return np.clip(np.floor(th * 1e6) / 1e6, 1e-6, 1 - 1e-6)

@@ -30,7 +30,7 @@ TRUNCATION = ("right", "left")
 MAX_WINDOWS_LIMIT = 64
 #: the longest `max_length` accepted (a model's position table is rarely above 8192)
 MAX_LENGTH_LIMIT = 8192
-#: a model path `cache:minilm-1.0.0/model.onnx` names a file of the policyc model cache
+#: a model path `cache:minilm-1.1.0/model.onnx` names a file of the policyc model cache
 CACHE_PREFIX = "cache:"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -27,7 +27,7 @@ CACHE_HELP = ("build the model into the cache: `python tools/build_minilm.py` "
               "(or set POLICYC_CACHE to the cache that holds it)")
 LOCAL_HELP = "give a path relative to the policy's folder, inside that folder"
 CACHE_DOTDOT_HELP = ("a `cache:` path names a file inside the policyc model cache, such as "
-                     "`cache:minilm-1.0.0/model.onnx`")
+                     "`cache:minilm-1.1.0/model.onnx`")
 #: the largest config.json read for its labels
 MAX_CONFIG_BYTES = 1 << 20
 

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "stdlib_policies" / "models" / "default_text.onnx"
 LABELS = [
     "violence", "self_harm", "sexual", "hate", "harassment", "illicit", "jailbreak", "privacy",
-    "unfamiliar",
+    "unsafe", "unfamiliar",
 ]
 
 TEXTS = [

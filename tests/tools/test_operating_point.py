@@ -68,3 +68,54 @@ def test_greedy_catches_a_row_only_by_its_own_heads():
     assert th[1] <= 0.6
     free = operating_point.greedy_thresholds(oof, ~harmful, harmful, 0.0)
     assert free[0] <= 0.9
+
+
+def _greedy_by_passes(oof, benign, harmful, budget, lookahead=8, heads=None):
+    """The search as first written (model 3.1.0): every candidate tested by a pass over
+    all rows; the shipped one walks sorted slices and must choose the same thresholds."""
+    n_heads = oof.shape[1]
+    may = np.ones_like(oof, dtype=bool) if heads is None else heads.astype(bool)
+    th = oof.max(axis=0) + 1e-6
+    flagged = np.zeros(len(oof), dtype=bool)
+    caught = np.zeros(len(oof), dtype=bool)
+    limit = int(np.floor(budget * int(benign.sum()) + 1e-9))
+    used = 0
+    while True:
+        best = None
+        for j in range(n_heads):
+            s = oof[:, j]
+            open_rows = harmful & ~caught & may[:, j]
+            for t in np.unique(s[open_rows & (s < th[j])])[::-1][:lookahead]:
+                hit = s >= t
+                new_b = int((hit & ~flagged & benign).sum())
+                if used + new_b > limit:
+                    break
+                gain = int((hit & open_rows).sum())
+                ratio = gain / (new_b + 0.5)
+                if best is None or (ratio, gain) > (best[0], best[1]):
+                    best = (ratio, gain, j, float(t))
+        if best is None:
+            break
+        _, _, j, t = best
+        th[j] = t
+        hit = oof[:, j] >= t
+        used += int((hit & ~flagged & benign).sum())
+        flagged |= hit
+        caught |= hit & may[:, j]
+    return np.clip(np.floor(th * 1e6) / 1e6, 1e-6, 1 - 1e-6)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_greedy_equals_the_search_by_passes(seed):
+    rng = np.random.default_rng(seed)
+    n, n_heads = int(rng.integers(20, 300)), int(rng.integers(1, 6))
+    # coarse scores: many ties, within a head and across heads
+    oof = np.round(rng.random((n, n_heads)), int(rng.integers(1, 3)))
+    harmful = rng.random(n) < 0.5
+    benign = ~harmful & (rng.random(n) < 0.8)  # some rows are neither
+    oof[harmful] = np.minimum(1.0, oof[harmful] + rng.random(n_heads) * 0.3)
+    heads = None if seed % 2 else rng.random((n, n_heads)) < 0.6
+    budget = float(rng.choice([0.0, 0.03, 0.1, 0.3]))
+    assert np.array_equal(
+        operating_point.greedy_thresholds(oof, benign, harmful, budget, heads=heads),
+        _greedy_by_passes(oof, benign, harmful, budget, heads=heads))
