@@ -66,8 +66,9 @@ def greedy_thresholds(oof: np.ndarray, benign: np.ndarray, harmful: np.ndarray,
     used = 0
     # Each head's rows in falling score order; ``top[j]`` rows of it score >= th[j].
     # Lowering head j to t newly hits exactly the rows between ``top[j]`` and the last
-    # row scoring >= t, so a candidate costs the length of that slice, not a pass over
-    # every row (equal results: a row above th[j] that head j may catch is caught).
+    # row scoring >= t, so two running sums over the rows below th[j] price all of the
+    # head's candidates at once, where a pass over every row per candidate did before
+    # (equal results: a row above th[j] that head j may catch is caught already).
     order = [np.argsort(-oof[:, j], kind="stable") for j in range(n_heads)]
     falling = [oof[order[j], j] for j in range(n_heads)]
     top = [0] * n_heads
