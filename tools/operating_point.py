@@ -81,8 +81,9 @@ def greedy_thresholds(oof: np.ndarray, benign: np.ndarray, harmful: np.ndarray,
             cand = np.unique(s[open_rows])[::-1][:lookahead]
             fresh_b = np.cumsum(benign[rows] & ~flagged[rows])
             gains = np.cumsum(open_rows)
+            rising = -s  # ascending, for searchsorted
             for t in cand:
-                end_ = int(np.searchsorted(-s, -t, side="right"))  # rows scoring >= t
+                end_ = int(np.searchsorted(rising, -t, side="right"))  # rows scoring >= t
                 new_b = int(fresh_b[end_ - 1])
                 if used + new_b > limit:
                     break
